@@ -1,0 +1,1 @@
+"""Accounts: password hashing, lockout, mailed links, reset and unlock."""

@@ -1,0 +1,49 @@
+"""K1, K2: locking, the lock mail with its unlock link, and unlocking."""
+
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import update
+
+from idp import audit
+from idp.accounts.links import create_link
+from idp.mail import send_mail
+from idp.models import SecondFactor
+from idp.models import User
+from idp.models import db
+from idp.models import utcnow
+
+
+def lock_account(user: User) -> None:
+    """Lock once (the first caller wins) and mail the unlock link (K1)."""
+    result = db.session.execute(
+        update(User).where(User.id == user.id, User.locked_at.is_(None)).values(locked_at=utcnow())
+    )
+    db.session.commit()
+    if result.rowcount != 1:
+        return
+    audit.record("lock", "ok", "too_many_failures", user_id=user.id, contract_id=user.contract_id)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app.extensions["idp.mailer"].submit(app, _send_lock_mail, user.id)
+
+
+def _send_lock_mail(user_id: str) -> None:
+    user = db.session.get(User, user_id)
+    if user is None:
+        return
+    url = create_link(user, "unlock")
+    send_mail(user.email, "lock", user.locale, user=user, url=url, days=14)
+
+
+def unlock_account(user: User) -> None:
+    db.session.execute(
+        update(User).where(User.id == user.id).values(locked_at=None, failed_logins=0)
+    )
+    db.session.commit()
+    audit.record("unlock", "ok", None, user_id=user.id, contract_id=user.contract_id)
+
+
+def reset_two_factor(user: User) -> None:
+    """T2: clear the 2FA registration; the next login enrolls again."""
+    db.session.query(SecondFactor).filter_by(user_id=user.id).delete()
+    user.two_factor_enrolled_at = None

@@ -1,0 +1,1 @@
+"""Administration: provisioning now, the admin console and API later."""

@@ -1,0 +1,91 @@
+"""Create contracts, users and clients (used by the CLI and the demo; later the console)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from datetime import timezone
+
+from flask import current_app
+
+from idp.accounts.passwords import password_problems
+from idp.login.identify import email_key
+from idp.models import Client
+from idp.models import Contract
+from idp.models import User
+from idp.models import db
+from idp.oidc.clients import hash_client_secret
+
+
+class ProvisioningError(ValueError):
+    pass
+
+
+def add_contract(name: str, plan: str = "basic", two_factor: bool = False,
+                 access_route: str = "line+internet") -> Contract:
+    contract = Contract(
+        name=name, plan=plan, two_factor=two_factor, access_route=access_route,
+        trial_started_at=datetime.now(timezone.utc) if plan == "trial" else None,
+    )
+    db.session.add(contract)
+    db.session.commit()
+    return contract
+
+
+def add_user(contract_id: str, email: str, password: str | None, *, name: str = "",
+             role: str = "user", method: str = "password", locale: str = "ja") -> User:
+    if db.session.get(Contract, contract_id) is None:
+        raise ProvisioningError(f"no contract {contract_id}")
+    if "@" not in email or len(email) > 320:
+        raise ProvisioningError("not an email address")
+    if db.session.query(User).filter_by(email_key=email_key(email)).first():
+        raise ProvisioningError("this email is already registered")
+    if role == "contractor" and db.session.query(User).filter_by(
+            contract_id=contract_id, role="contractor").first():
+        raise ProvisioningError("the contract already has a contractor")
+    password_hash = None
+    if method == "password":
+        if password is None:
+            raise ProvisioningError("a password user needs a password")
+        problems = password_problems(password, email)
+        if problems:
+            raise ProvisioningError("password rule (P2) not met: " + ", ".join(problems))
+        password_hash = current_app.extensions["idp.passwords"].hash(password)
+    user = User(contract_id=contract_id, email=email.strip(), email_key=email_key(email),
+                name=name, role=role, login_method=method, locale=locale,
+                password_hash=password_hash, email_verified=True)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def _check_uri(uri: str) -> None:
+    if not uri.startswith(("https://", "http://")) or "#" in uri:
+        raise ProvisioningError(f"redirect URIs must be absolute http(s) without fragment: {uri}")
+
+
+def add_client(name: str, redirect_uris: list[str], post_logout_uris: list[str], *,
+               public: bool = False, client_id: str | None = None, secret: str | None = None,
+               trusted: bool = False, require_pkce: bool = True, refresh_tokens: bool = False,
+               id_token_alg: str = "RS256") -> tuple[Client, str | None]:
+    for uri in [*redirect_uris, *post_logout_uris]:
+        _check_uri(uri)
+    client_id = client_id or secrets.token_urlsafe(16)
+    if db.session.get(Client, client_id) is not None:
+        raise ProvisioningError(f"client {client_id} exists")
+    if public and (secret or not require_pkce):
+        raise ProvisioningError("a public client has no secret and always uses PKCE")
+    if not public:
+        secret = secret or secrets.token_urlsafe(32)
+        if len(secret) < 16:
+            raise ProvisioningError("client secrets must be at least 16 characters")
+    client = Client(
+        client_id=client_id, name=name,
+        secret_hash=None if public else hash_client_secret(secret or ""),
+        redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_uris,
+        is_trusted=trusted, require_pkce=require_pkce, receives_refresh_tokens=refresh_tokens,
+        id_token_signed_response_alg=id_token_alg,
+    )
+    db.session.add(client)
+    db.session.commit()
+    return client, None if public else secret

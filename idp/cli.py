@@ -1,0 +1,187 @@
+"""The ``idp`` command line: init, contracts, users, clients, keys, serve, demo."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from typing import Any
+
+import click
+from flask import Flask
+
+from idp.config import ConfigError
+
+
+def make_app() -> Flask:
+    from idp import create_app
+
+    try:
+        return create_app()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from error
+
+
+def init_database(app: Flask) -> bool:
+    """Migrate the schema to head and create signing keys; True if keys were created."""
+    from idp.migrations import upgrade
+    from idp.models import db
+
+    with app.app_context():
+        upgrade(db.engine)
+    return bool(app.extensions["idp.keys"].ensure())
+
+
+@click.group()
+def main() -> None:
+    """WORKSDRIVE identity provider."""
+
+
+@main.command()
+def init() -> None:
+    """Create or migrate the schema (Alembic) and create signing keys if missing."""
+    created = init_database(make_app())
+    click.echo("schema up to date" + ("; signing keys created" if created else ""))
+
+
+@main.command()
+def migrate() -> None:
+    """Apply schema migrations only."""
+    init_database(make_app())
+    click.echo("schema up to date")
+
+
+@main.group()
+def contracts() -> None:
+    """Manage contracts."""
+
+
+@contracts.command("add")
+@click.argument("name")
+@click.option("--plan", type=click.Choice(["basic", "trial"]), default="basic")
+@click.option("--two-factor", type=click.Choice(["on", "off"]), default="off")
+@click.option("--access-route", type=click.Choice(["line+internet", "line-only"]),
+              default="line+internet")
+def contracts_add(name: str, plan: str, two_factor: str, access_route: str) -> None:
+    """Create a contract; prints its id."""
+    from idp.admin.provisioning import add_contract
+
+    app = make_app()
+    with app.app_context():
+        contract = add_contract(name, plan, two_factor == "on", access_route)
+        click.echo(contract.id)
+
+
+@main.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("add")
+@click.option("--contract", "contract_id", required=True)
+@click.option("--email", required=True)
+@click.option("--password", default=None, help="Prompted for when omitted.")
+@click.option("--name", default="")
+@click.option("--role", type=click.Choice(["contractor", "admin", "user"]), default="user")
+@click.option("--method", type=click.Choice(["password"]), default="password")
+@click.option("--locale", type=click.Choice(["ja", "en"]), default="ja")
+def users_add(contract_id: str, email: str, password: str | None, name: str, role: str,
+              method: str, locale: str) -> None:
+    """Create a user; prints the user's id."""
+    from idp.admin.provisioning import ProvisioningError
+    from idp.admin.provisioning import add_user
+
+    if password is None and method == "password":
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    app = make_app()
+    with app.app_context():
+        try:
+            user = add_user(contract_id, email, password, name=name, role=role, method=method,
+                            locale=locale)
+        except ProvisioningError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(user.id)
+
+
+@main.group()
+def clients() -> None:
+    """Manage relying parties."""
+
+
+@clients.command("add")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True)
+@click.option("--public", is_flag=True, help="A public client (PKCE, no secret).")
+@click.option("--client-id", default=None)
+@click.option("--secret", default=None, help="Default: a new random secret.")
+@click.option("--trusted", is_flag=True, help="First-party: no consent page.")
+@click.option("--no-pkce", is_flag=True, help="Legacy confidential client without PKCE.")
+@click.option("--refresh-tokens", is_flag=True, help="Refresh tokens without offline_access.")
+@click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256")
+def clients_add(name: str, redirect_uris: tuple[str, ...], post_logout_uris: tuple[str, ...],
+                public: bool, client_id: str | None, secret: str | None, trusted: bool,
+                no_pkce: bool, refresh_tokens: bool, id_token_alg: str) -> None:
+    """Register a client; prints client_id and, for confidential clients, the secret."""
+    from idp.admin.provisioning import ProvisioningError
+    from idp.admin.provisioning import add_client
+
+    app = make_app()
+    with app.app_context():
+        try:
+            client, shown_secret = add_client(
+                name, list(redirect_uris), list(post_logout_uris), public=public,
+                client_id=client_id, secret=secret, trusted=trusted, require_pkce=not no_pkce,
+                refresh_tokens=refresh_tokens, id_token_alg=id_token_alg,
+            )
+        except ProvisioningError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(f"client_id={client.client_id}")
+        if shown_secret:
+            click.echo(f"client_secret={shown_secret}")
+
+
+@main.group()
+def keys() -> None:
+    """Manage signing keys."""
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Add a new signing key and sign with it; older keys stay in the JWKS until expiry."""
+    app = make_app()
+    kid = app.extensions["idp.keys"].rotate()
+    click.echo(f"signing with {kid}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8000, type=int)
+@click.option("--workers", default=2, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the provider under gunicorn (production settings)."""
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            return make_app()
+
+    Server().run()
+
+
+@main.command()
+@click.option("--port", default=8000, type=int)
+@click.option("--frontend-port", default=8001, type=int)
+def demo(port: int, frontend_port: int) -> None:
+    """Start the provider and the demo storage frontend with a demo contract."""
+    from idp.demo.run import run_demo
+
+    run_demo(port, frontend_port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

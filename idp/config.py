@@ -1,0 +1,107 @@
+"""Typed settings read once from ``IDP_*`` environment variables (or a dict in tests).
+
+Every setting is documented here and in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "IDP_"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; startup stops."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Public base URL of the provider; ``iss`` of every token and the base of mailed links.
+    issuer: str = "http://127.0.0.1:8000"
+    #: Folder for the SQLite file, the mail/SMS outboxes and other local state.
+    instance_dir: str = str(PROJECT_ROOT / "instance")
+    #: SQLAlchemy URL. Default: SQLite file ``idp.sqlite3`` in the instance folder.
+    database_url: str = ""
+    #: Redis URL for the ephemeral store. Unset: the SQL-backed ephemeral store.
+    redis_url: str = ""
+    #: ``smtp://host:port`` (or ``smtps://``, ``smtp+starttls://``, with ``user:pass@``).
+    #: Unset: mails are written as ``.eml`` files to ``<instance>/outbox``.
+    smtp_url: str = ""
+    #: Sender of every mail.
+    mail_from: str = "WORKSDRIVE <no-reply@worksdrive.example>"
+    #: Flask secret key (signs the CSRF token). Required outside development.
+    secret_key: str = ""
+    #: Folder of the signing keys.
+    keys_dir: str = str(PROJECT_ROOT / "keys")
+    #: argon2id parameters (OWASP: m=19 MiB, t=2, p=1).
+    argon2_memory_kib: int = 19456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    #: Lifetimes in seconds.
+    access_token_ttl: int = 600
+    id_token_ttl: int = 3600
+    refresh_token_ttl: int = 30 * 86400
+    authorization_code_ttl: int = 60
+    login_transaction_ttl: int = 1800
+    sso_session_ttl: int = 12 * 3600
+    #: Mark cookies ``Secure``. Default: on when the issuer is https.
+    secure_cookies: bool | None = None
+    #: Development mode: shows the developer outbox page at /dev/outbox.
+    dev: bool = False
+    #: Trusted proxies count for X-Forwarded-For (ProxyFix); 0 trusts none.
+    trusted_proxies: int = 0
+    #: Largest accepted request body in bytes.
+    max_content_length: int = 64 * 1024
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.instance_dir) / 'idp.sqlite3'}"
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.issuer.startswith("https://")
+
+
+def _coerce(value: str, target: Any) -> Any:
+    if target in (bool, "bool", "bool | None"):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"expected a boolean, got {value!r}")
+    if target in (int, "int"):
+        try:
+            return int(value)
+        except ValueError as error:
+            raise ConfigError(f"expected an integer, got {value!r}") from error
+    return value
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Read ``IDP_<NAME>`` for every field, then apply ``overrides`` (tests pass a dict)."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        if f.name == "extra":
+            continue
+        raw = os.environ.get(ENV_PREFIX + f.name.upper())
+        if raw is not None and raw != "":
+            try:
+                values[f.name] = _coerce(raw, f.type)
+            except ConfigError as error:
+                raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}: {error}") from error
+    values.update(overrides or {})
+    settings = Settings(**values)
+    if not settings.issuer.startswith(("http://", "https://")) or settings.issuer.endswith("/"):
+        raise ConfigError("IDP_ISSUER must be an http(s) URL without a trailing slash")
+    if not settings.secret_key and not settings.dev:
+        raise ConfigError("IDP_SECRET_KEY is required (set IDP_DEV=1 for local development)")
+    return settings

@@ -1,0 +1,80 @@
+"""Japanese first, English by ``ui_locales`` or the language switch (Flask-Babel).
+
+Catalogs live in ``idp/translations``; the ``.mo`` files are compiled from the ``.po``
+sources at startup when missing or stale, so a fresh clone needs no extra step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask
+from flask import g
+from flask import has_request_context
+from flask import request
+from flask_babel import Babel
+from flask_babel import gettext as _gettext
+from flask_babel import lazy_gettext
+from werkzeug.wrappers import Response
+
+SUPPORTED_LOCALES = ("ja", "en")
+DEFAULT_LOCALE = "ja"
+LANG_COOKIE = "lang"
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+
+gettext = _gettext
+__all__ = ["gettext", "lazy_gettext", "setup_i18n"]
+
+
+def compile_catalogs(folder: Path = TRANSLATIONS) -> None:
+    for po_path in folder.glob("*/LC_MESSAGES/*.po"):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as handle:
+            catalog = read_po(handle)
+        tmp = mo_path.with_suffix(".mo.tmp")
+        with tmp.open("wb") as handle:
+            write_mo(handle, catalog)
+        tmp.replace(mo_path)
+
+
+def select_locale() -> str:
+    if not has_request_context():
+        return DEFAULT_LOCALE
+    chosen = g.get("locale")
+    if chosen in SUPPORTED_LOCALES:
+        return str(chosen)
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie in SUPPORTED_LOCALES:
+        return str(cookie)
+    return DEFAULT_LOCALE
+
+
+def merge_lang(args: dict[str, str], locale: str) -> str:
+    """The current query string with ``lang`` replaced (the language switch links)."""
+    return urlencode({**{k: v for k, v in args.items() if k != "lang"}, "lang": locale})
+
+
+def setup_i18n(app: Flask) -> None:
+    compile_catalogs()
+    Babel(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS))
+    app.jinja_env.globals["current_locale"] = select_locale
+    app.jinja_env.filters["merge_lang"] = merge_lang
+
+    @app.before_request
+    def language_switch() -> None:
+        chosen = request.args.get("lang")
+        if chosen in SUPPORTED_LOCALES:
+            g.locale = chosen
+            g.switched_locale = chosen
+
+    @app.after_request
+    def remember_language(response: Response) -> Response:
+        chosen = g.get("switched_locale")
+        if chosen:
+            response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, httponly=True,
+                                samesite="Lax")
+        return response

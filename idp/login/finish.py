@@ -1,0 +1,56 @@
+"""Finish step: mark the SSO session, record amr/acr/auth_time, and hand the stored
+authorization request back to authlib, which issues the code (DESIGN.md step 5)."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import AccessDeniedError
+from flask import current_app
+from werkzeug.wrappers import Response
+
+from idp import audit
+from idp.login.session import set_session_cookie
+from idp.login.session import start_session
+from idp.login.start import StoredAuthorizationRequest
+from idp.login.start import error_response
+from idp.login.transaction import Transaction
+from idp.models import User
+from idp.models import db
+from idp.oidc.grants import Principal
+
+#: acr values (OIDC Core §2): one factor, two factors.
+ACR_ONE_FACTOR = "urn:worksdrive:acr:1fa"
+ACR_TWO_FACTOR = "urn:worksdrive:acr:2fa"
+
+
+def acr_for(amr: list[str]) -> str:
+    return ACR_TWO_FACTOR if "mfa" in amr else ACR_ONE_FACTOR
+
+
+def finish(tx: Transaction) -> Response:
+    """Only reachable when every earlier step is achieved (checked by the caller)."""
+    server = current_app.extensions["idp.oauth"]
+    user = db.session.get(User, tx.user_id)
+    stored = StoredAuthorizationRequest(tx.params)
+    tx.close()
+    if user is None:
+        return error_response(AccessDeniedError(), tx.params.get("redirect_uri"),
+                              tx.params.get("state"))
+    new_session = None
+    if tx.reused_session is not None:
+        claims = tx.reused_session
+    else:
+        new_session = start_session(user, tx.amr, acr_for(tx.amr), tx.route)
+        claims = new_session.claims()
+        audit.record("login", "ok", None, user_id=user.id, contract_id=user.contract_id,
+                     client_id=tx.client_id, details={"amr": tx.amr, "route": tx.route["kind"]})
+    grant = server.get_authorization_grant(stored)
+    response = server.create_authorization_response(stored, Principal(user, claims), grant)
+    if new_session is not None:
+        set_session_cookie(response, new_session)
+    return response  # type: ignore[no-any-return]
+
+
+def deny(tx: Transaction) -> Response:
+    tx.close()
+    return error_response(AccessDeniedError(), tx.params.get("redirect_uri"),
+                          tx.params.get("state"))

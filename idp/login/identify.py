@@ -1,0 +1,90 @@
+"""Identify step, by password (L2, K1): one argon2id verification per attempt, the attempt
+reserved atomically first so that parallel wrong passwords cannot pass the limit."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import update
+
+from idp import audit
+from idp.accounts.lockout import lock_account
+from idp.models import User
+from idp.models import db
+from policies.lockout import MAX_FAILED_LOGINS
+from policies.lockout import locks_after_failure
+
+UNKNOWN_FAIL_PREFIX = "fail-unknown:"
+#: Unknown emails count towards a lock just like known ones, so the answers match (L2).
+UNKNOWN_FAIL_TTL = 14 * 86400
+
+
+@dataclass(frozen=True)
+class PasswordResult:
+    user: User | None
+    #: Reason code for the audit log when refused (``wrong_password``, ``locked``, …).
+    reason: str | None = None
+    #: Show the "account locked" message (also shown for unknown emails after 10 tries).
+    looks_locked: bool = False
+
+
+def email_key(email: str) -> str:
+    """L2: emails match case-insensitively."""
+    return email.strip().casefold()
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.query(User).filter_by(email_key=email_key(email)).one_or_none()
+
+
+def _reserve_attempt(user_id: str) -> int | None:
+    """K1: count this attempt before checking it; None when locked or at the limit."""
+    row = db.session.execute(
+        update(User)
+        .where(
+            User.id == user_id,
+            User.locked_at.is_(None),
+            User.failed_logins < MAX_FAILED_LOGINS,
+        )
+        .values(failed_logins=User.failed_logins + 1)
+        .returning(User.failed_logins)
+    ).first()
+    db.session.commit()
+    return None if row is None else int(row[0])
+
+
+def check_password_login(email: str, password: str) -> PasswordResult:
+    """Identify a ``password`` user. Every path costs one argon2id verification."""
+    hashing = current_app.extensions["idp.passwords"]
+    store = current_app.extensions["idp.store"]
+    user = find_user_by_email(email)
+    if user is None or user.login_method != "password":
+        hashing.verify(None, password)
+        digest = hashlib.sha256(email_key(email).encode()).hexdigest()
+        count = store.incr(UNKNOWN_FAIL_PREFIX + digest, UNKNOWN_FAIL_TTL)
+        reason = "unknown_email" if user is None else "not_password_method"
+        audit.record("login", "refused", reason, user_id=user.id if user else None)
+        return PasswordResult(None, reason, looks_locked=count >= MAX_FAILED_LOGINS)
+
+    attempt = _reserve_attempt(user.id)
+    if attempt is None:
+        hashing.verify(None, password)
+        audit.record("login", "refused", "locked", user_id=user.id, contract_id=user.contract_id)
+        return PasswordResult(None, "locked", looks_locked=True)
+
+    if hashing.verify(user.password_hash, password):
+        db.session.execute(update(User).where(User.id == user.id).values(failed_logins=0))
+        if user.password_hash and hashing.needs_rehash(user.password_hash):
+            user.password_hash = hashing.hash(password)
+        db.session.commit()
+        db.session.refresh(user)
+        return PasswordResult(user)
+
+    audit.record("login", "refused", "wrong_password", user_id=user.id,
+                 contract_id=user.contract_id, details={"attempt": attempt})
+    if locks_after_failure(attempt):
+        lock_account(user)
+        return PasswordResult(None, "wrong_password", looks_locked=True)
+    return PasswordResult(None, "wrong_password")

@@ -1,0 +1,204 @@
+"""Start step: validate the client's authorization request (authlib), decide whether the
+browser's session can answer it, else open a login transaction (OIDC Core §3.1.2)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import OAuth2Error
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oidc.core.errors import ConsentRequiredError
+from authlib.oidc.core.errors import LoginRequiredError
+from flask import current_app
+from flask import render_template
+from flask import request
+from joserfc import jwt
+from joserfc.errors import JoseError
+from werkzeug.wrappers import Response
+
+from idp.login.policies import apply_policies
+from idp.login.session import current_session
+from idp.login.transaction import BROWSER_COOKIE
+from idp.login.transaction import Transaction
+from idp.login.transaction import browser_id
+from idp.login.transaction import redirect_to_next_step
+from idp.oidc.claims import ClaimsRequestError
+from idp.oidc.claims import parse_claims_request
+from idp.oidc.grants import Principal
+from idp.oidc.server import Issuer
+
+PROMPT_VALUES = {"none", "login", "consent", "select_account"}
+SUPPORTED_LOCALES = ("ja", "en")
+#: Authorization parameters a transaction keeps (everything else is dropped).
+KEPT_PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "ui_locales",
+    "login_hint",
+    "id_token_hint",
+    "claims",
+    "acr_values",
+    "response_mode",
+)
+
+
+class StoredAuthorizationRequest(OAuth2Request):  # type: ignore[misc]
+    """An authorization request replayed from a login transaction at its finish step."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        issuer = current_app.extensions["idp.settings"].issuer
+        super().__init__("GET", f"{issuer}/authorize?{urlencode(params)}")
+        self.payload = BasicOAuth2Payload(dict(params))
+        self._params = dict(params)
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self._params
+
+    @property
+    def form(self) -> dict[str, str]:
+        return {}
+
+
+def oauth_server() -> Any:
+    return current_app.extensions["idp.oauth"]
+
+
+def error_response(error: OAuth2Error, redirect_uri: str | None, state: str | None) -> Response:
+    """Redirect an OAuth error to the client, with ``iss`` (RFC 9207); or show a page when
+    the redirect URI is not trusted (RFC 6749 §4.1.2.1: never redirect then)."""
+    if not redirect_uri:
+        return error_page(error)
+    error.redirect_uri = redirect_uri
+    error.state = state
+    server = oauth_server()
+    response = server.handle_error_response(None, error)
+    Issuer().add_issuer_parameter(server, response)
+    return response  # type: ignore[no-any-return]
+
+
+def error_page(error: OAuth2Error) -> Response:
+    return Response(
+        render_template("login/error.html", error=error.error, description=error.description),
+        status=400,
+    )
+
+
+def pick_locale(ui_locales: str | None) -> str | None:
+    for tag in (ui_locales or "").split():
+        primary = tag.split("-")[0].lower()
+        if primary in SUPPORTED_LOCALES:
+            return primary
+    return None
+
+
+def _hint_subject(id_token_hint: str) -> str | None:
+    """The ``sub`` of an ID token we issued (expired ones too, OIDC Core §3.1.2.1)."""
+    keys = current_app.extensions["idp.keys"].verification_keys()
+    try:
+        token = jwt.decode(id_token_hint, keys, algorithms=["RS256", "ES256"])
+    except (JoseError, ValueError, TypeError):
+        return None
+    if token.claims.get("iss") != current_app.extensions["idp.settings"].issuer:
+        return None
+    sub = token.claims.get("sub")
+    return sub if isinstance(sub, str) else None
+
+
+def handle_authorize() -> Response:
+    server = oauth_server()
+    oauth_request = server.create_oauth2_request(request)
+    state = oauth_request.payload.state
+    try:
+        grant = server.get_authorization_grant(oauth_request)
+        grant.validate_no_multiple_request_parameter(oauth_request)
+        redirect_uri = grant.validate_authorization_request()
+    except OAuth2Error as error:
+        return error_response(error, error.redirect_uri, state)
+
+    data = oauth_request.payload.data
+    client = oauth_request.client
+    try:
+        if data.get("request"):
+            raise OAuth2Error("request objects are not supported", error="request_not_supported")
+        if data.get("request_uri"):
+            raise OAuth2Error("request_uri is not supported", error="request_uri_not_supported")
+        prompts = set((data.get("prompt") or "").split())
+        if not prompts <= PROMPT_VALUES or ("none" in prompts and len(prompts) > 1):
+            raise InvalidRequestError("Invalid 'prompt' parameter.")
+        max_age = data.get("max_age")
+        if max_age is not None and (not max_age.isdigit() or len(max_age) > 10):
+            raise InvalidRequestError("Invalid 'max_age' parameter.")
+        parse_claims_request(data.get("claims"))
+    except ClaimsRequestError as error:
+        return error_response(InvalidRequestError(str(error)), redirect_uri, state)
+    except OAuth2Error as error:
+        return error_response(error, redirect_uri, state)
+
+    needs_consent = not client.is_trusted or "consent" in prompts
+    principal = _usable_session(prompts, max_age, data.get("id_token_hint"))
+    if "none" in prompts:
+        if principal is None:
+            return error_response(LoginRequiredError(), redirect_uri, state)
+        if needs_consent:
+            return error_response(ConsentRequiredError(), redirect_uri, state)
+    if principal is not None and not needs_consent:
+        return server.create_authorization_response(oauth_request, principal, grant)  # type: ignore[no-any-return]
+
+    browser = browser_id()
+    fresh_browser = browser is None
+    if browser is None:
+        browser = secrets.token_urlsafe(24)
+    params = {k: data[k] for k in KEPT_PARAMS if data.get(k) is not None}
+    tx = Transaction.open(
+        browser,
+        params=params,
+        client_id=client.client_id,
+        locale=pick_locale(data.get("ui_locales")) or request.cookies.get("lang") or "ja",
+        login_hint=(data.get("login_hint") or "")[:320],
+        needs_consent=needs_consent,
+    )
+    if principal is not None:
+        # Signed in already; only the consent page stands between.
+        tx.user_id = principal.user.id
+        tx.amr = list(principal.session.get("amr") or [])
+        tx.achieve("identify")
+        tx.achieve("policies")
+        tx.reused_session = principal.session
+    tx.save()
+    response = redirect_to_next_step(tx)
+    if fresh_browser:
+        settings = current_app.extensions["idp.settings"]
+        response.set_cookie(BROWSER_COOKIE, browser, max_age=400 * 86400, httponly=True,
+                            secure=settings.cookies_secure, samesite="Lax")
+    return response
+
+
+def _usable_session(prompts: set[str], max_age: str | None, id_token_hint: str | None) -> Principal | None:
+    """The current session, when it may answer this request without a new sign-in."""
+    if prompts & {"login", "select_account"}:
+        return None
+    found = current_session()
+    if found is None:
+        return None
+    session, user = found
+    if max_age is not None and time.time() - session.auth_time > int(max_age):
+        return None
+    if id_token_hint and _hint_subject(id_token_hint) != user.id:
+        return None
+    if not apply_policies(user, "frontend").is_allowed:
+        return None
+    return Principal(user, session.claims())

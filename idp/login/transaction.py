@@ -1,0 +1,105 @@
+"""The login transaction record and the rule that picks the next step (STYLE.md §2)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from flask import current_app
+from flask import redirect
+from flask import request
+from flask import url_for
+from werkzeug.wrappers import Response
+
+from idp.errors import TransactionError
+
+TX_PREFIX = "tx:"
+BROWSER_COOKIE = "idp_browser"
+#: The order of the steps; ``second_factor`` joins with the two-step verification issue.
+STEPS = ("identify", "policies", "consent", "finish")
+STEP_ENDPOINTS = {
+    "identify": "login.identify",
+    "consent": "login.consent",
+    "finish": "login.finish",
+}
+
+
+def browser_id() -> str | None:
+    value = request.cookies.get(BROWSER_COOKIE)
+    return value if value and len(value) <= 64 else None
+
+
+def _browser_hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass
+class Transaction:
+    """One sign-in in progress; which steps are achieved is known only server-side."""
+
+    id: str
+    browser: str
+    params: dict[str, str]
+    client_id: str
+    target: str = "frontend"
+    route: dict[str, Any] = field(default_factory=lambda: {"kind": "internet"})
+    locale: str = "ja"
+    login_hint: str = ""
+    user_id: str | None = None
+    achieved: list[str] = field(default_factory=list)
+    amr: list[str] = field(default_factory=list)
+    needs_consent: bool = False
+    #: The SSO session's claims when an existing sign-in is reused (consent only).
+    reused_session: dict[str, Any] | None = None
+    created_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def open(cls, browser: str, **values: Any) -> Transaction:
+        return cls(id=secrets.token_urlsafe(24), browser=_browser_hash(browser), **values)
+
+    @classmethod
+    def load(cls, tx_id: str | None) -> Transaction:
+        """The transaction of this browser; anything else is an expired or foreign one."""
+        if not tx_id or len(tx_id) > 64:
+            raise TransactionError("missing")
+        data = current_app.extensions["idp.store"].get_json(TX_PREFIX + tx_id)
+        browser = browser_id()
+        if data is None or browser is None:
+            raise TransactionError("expired")
+        tx = cls(**data)
+        if not secrets.compare_digest(tx.browser, _browser_hash(browser)):
+            raise TransactionError("foreign")
+        return tx
+
+    def save(self) -> None:
+        ttl = current_app.extensions["idp.settings"].login_transaction_ttl
+        current_app.extensions["idp.store"].set_json(TX_PREFIX + self.id, asdict(self), ttl)
+
+    def close(self) -> None:
+        current_app.extensions["idp.store"].delete(TX_PREFIX + self.id)
+
+    def achieve(self, step: str) -> None:
+        if step not in self.achieved:
+            self.achieved.append(step)
+
+    def next_step(self) -> str:
+        for step in STEPS:
+            if step == "consent" and not self.needs_consent:
+                continue
+            if step not in self.achieved:
+                return step
+        return "finish"
+
+
+def redirect_to_next_step(tx: Transaction) -> Response:
+    """The only place that decides where a transaction goes next."""
+    step = tx.next_step()
+    if step == "policies":
+        # Policies run server-side right after identification; never a page of their own.
+        step = "identify"
+    return redirect(url_for(STEP_ENDPOINTS[step], tx=tx.id), code=303)

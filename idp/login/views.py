@@ -1,0 +1,126 @@
+"""Hosted login pages (L1): thin views over the steps (STYLE.md §6)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask import g
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from werkzeug.wrappers import Response
+
+from idp.i18n import gettext as _
+from idp.login import finish as finish_step
+from idp.login.identify import check_password_login
+from idp.login.policies import apply_policies
+from idp.login.transaction import Transaction
+from idp.login.transaction import redirect_to_next_step
+from idp.models import Client
+from idp.models import db
+
+bp = Blueprint("login", __name__)
+
+BROKERS = ("google", "facebook", "microsoft", "daccount", "ad")
+MAX_EMAIL = 320
+#: Above policies.password.MAX_LENGTH so that an over-long password still gets one honest
+#: verification; bounded so that the hashing cost is bounded.
+MAX_PASSWORD = 1024
+
+
+def load_step(step: str) -> tuple[Transaction, Response | None]:
+    """The transaction, and a redirect when ``step`` is not the one due (no skipping)."""
+    tx = Transaction.load(request.values.get("tx"))
+    switched = g.get("switched_locale")
+    if switched and switched != tx.locale:
+        tx.locale = switched
+        tx.save()
+    g.locale = tx.locale
+    if tx.next_step() != step:
+        return tx, redirect_to_next_step(tx)
+    return tx, None
+
+
+def _render_identify(tx: Transaction, email: str = "", error: str | None = None,
+                     status: int = 200) -> Response:
+    return Response(
+        render_template("login/login.html", tx=tx, email=email or tx.login_hint, error=error,
+                        brokers=BROKERS),
+        status=status,
+    )
+
+
+@bp.get("/login")
+def identify() -> Response:
+    tx, elsewhere = load_step("identify")
+    return elsewhere or _render_identify(tx)
+
+
+@bp.post("/login")
+def identify_password() -> Response:
+    tx, elsewhere = load_step("identify")
+    if elsewhere:
+        return elsewhere
+    email = request.form.get("email", "").strip()
+    password = request.form.get("password", "")
+    if not email or not password or len(email) > MAX_EMAIL or len(password) > MAX_PASSWORD:
+        return _render_identify(tx, email[:MAX_EMAIL], _("Enter your email address and password."),
+                                400)
+    result = check_password_login(email, password)
+    if result.user is None:
+        message = (
+            _("This account is locked. If the address is registered, we have sent a mail "
+              "with a link to unlock it. You can also reset your password.")
+            if result.looks_locked
+            else _("The email address or password is not correct.")
+        )
+        return _render_identify(tx, email, message, 401)
+    decision = apply_policies(result.user, tx.target)
+    if not decision.is_allowed:
+        return Response(render_template("login/refused.html", reason=decision.reason), 403)
+    tx.user_id = result.user.id
+    tx.amr = ["pwd"]
+    tx.achieve("identify")
+    tx.achieve("policies")
+    tx.save()
+    return redirect_to_next_step(tx)
+
+
+@bp.get("/login/broker/<name>")
+def broker(name: str) -> Response:
+    tx, _elsewhere = load_step("identify")
+    if name not in BROKERS:
+        return Response(render_template("login/error.html", error="not_found"), 404)
+    return Response(render_template("login/not_available.html", tx=tx, broker=name), 501)
+
+
+@bp.get("/account")
+def account_menu() -> Response:
+    """U1's account menu arrives with its own issue; the login page already links here."""
+    return Response(render_template("login/account_menu.html"))
+
+
+@bp.route("/login/consent", methods=["GET", "POST"])
+def consent() -> Response:
+    tx, elsewhere = load_step("consent")
+    if elsewhere:
+        return elsewhere
+    client = db.session.get(Client, tx.client_id)
+    if request.method == "POST":
+        if request.form.get("decision") != "allow":
+            return finish_step.deny(tx)
+        tx.achieve("consent")
+        tx.save()
+        return redirect_to_next_step(tx)
+    scopes = tx.params.get("scope", "").split()
+    return Response(render_template("login/consent.html", tx=tx, client=client, scopes=scopes))
+
+
+@bp.get("/login/finish")
+def finish() -> Response:
+    tx, elsewhere = load_step("finish")
+    if elsewhere:
+        return elsewhere
+    if tx.user_id is None:
+        return redirect(url_for("login.identify", tx=tx.id), code=303)
+    return finish_step.finish(tx)

@@ -1,0 +1,187 @@
+"""Durable state (DESIGN.md, State). Schema changes go through Alembic (``idp/migrations``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from datetime import timezone
+from typing import Any
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON
+from sqlalchemy import Boolean
+from sqlalchemy import DateTime
+from sqlalchemy import Float
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+from idp.oidc.clients import OAuthClientMixin
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Contract(db.Model):  # type: ignore[name-defined,misc]
+    """One customer (tenant): plan, 2FA and access route are contract-wide (SPEC Words)."""
+
+    __tablename__ = "contracts"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    plan: Mapped[str] = mapped_column(String(16), default="basic")  # basic | trial
+    two_factor: Mapped[bool] = mapped_column(Boolean, default=False)
+    access_route: Mapped[str] = mapped_column(String(20), default="line+internet")
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | cancelled
+    trial_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(db.Model):  # type: ignore[name-defined,misc]
+    """A person in one contract with exactly one login method (SPEC Words)."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), index=True)
+    #: As entered (shown back to the person); ``email_key`` is the case-folded unique key (L2).
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(16), default="user")  # contractor | admin | user
+    login_method: Mapped[str] = mapped_column(String(16), default="password")
+    locale: Mapped[str] = mapped_column(String(8), default="ja")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    #: Consecutive wrong passwords, incremented atomically before each check (K1).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Bumped on every password or email change: mailed links sent before are void (X4).
+    state_version: Mapped[int] = mapped_column(Integer, default=1)
+    #: Set when the user completed 2FA enrollment; cleared by resets (T2). Devices live in
+    #: ``second_factors``.
+    two_factor_enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SecondFactor(db.Model):  # type: ignore[name-defined,misc]
+    """An enrolled second factor (SMS number, TOTP secret, passkey); filled by the 2FA issue."""
+
+    __tablename__ = "second_factors"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Client(db.Model, OAuthClientMixin):  # type: ignore[name-defined,misc]
+    """A registered relying party."""
+
+    __tablename__ = "clients"
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: SHA-256 hex of the high-entropy secret (DESIGN.md, Cost on the hot paths); None: public.
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scope: Mapped[str] = mapped_column(
+        Text, default="openid profile email offline_access contract"
+    )
+    #: First-party client: no consent page.
+    is_trusted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: PKCE (S256) required; a legacy confidential client may be registered without it.
+    require_pkce: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Refresh tokens even without ``offline_access``.
+    receives_refresh_tokens: Mapped[bool] = mapped_column(Boolean, default=False)
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String(8), default="RS256")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TokenFamily(db.Model):  # type: ignore[name-defined,misc]
+    """Everything issued from one authorization code: revoked as a whole on code or
+    refresh-token reuse, on logout, or when a policy no longer holds."""
+
+    __tablename__ = "token_families"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(Text)
+    #: The sign-in this family came from: auth_time, amr, acr, route, session id.
+    session: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
+    """A refresh token, stored as its SHA-256; rotated on every use (RFC 9700 §4.14)."""
+
+    __tablename__ = "refresh_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[str] = mapped_column(
+        ForeignKey("token_families.id", ondelete="CASCADE"), index=True
+    )
+    scope: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float)
+
+
+class MailLink(db.Model):  # type: ignore[name-defined,misc]
+    """A mailed link, stored as its SHA-256, single-use and bound to purpose, user and the
+    account's ``state_version`` when sent (SPEC Links, X4)."""
+
+    __tablename__ = "mail_links"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(24))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    state_version: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+    """A security-relevant event with a reason code on every refusal (X3). Never a secret."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(10))  # ok | refused | info
+    reason: Mapped[str | None] = mapped_column(String(40))
+    user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    contract_id: Mapped[str | None] = mapped_column(String(32))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EphemeralEntry(db.Model):  # type: ignore[name-defined,misc]
+    """Rows of the SQL-backed ephemeral store (used when Redis is not configured)."""
+
+    __tablename__ = "ephemeral"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+    counter: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_ephemeral_expires_at", "expires_at"),)

@@ -1,0 +1,84 @@
+"""Which claims a relying party receives, by scope and by the ``claims`` request parameter
+(OIDC Core §5.4, §5.5)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from authlib.oauth2.rfc6749 import scope_to_list
+
+from idp.models import User
+
+#: Claims each scope releases; ``contract`` is ours (SPEC O1).
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "profile": ("name", "locale"),
+    "email": ("email", "email_verified"),
+    "contract": ("contract_id", "role", "login_method"),
+}
+SUPPORTED_CLAIMS = (
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "sid",
+    "at_hash",
+    *(claim for claims in SCOPE_CLAIMS.values() for claim in claims),
+)
+
+
+class ClaimsRequestError(ValueError):
+    """The ``claims`` parameter is not a JSON object of the form OIDC Core §5.5 gives."""
+
+
+def parse_claims_request(raw: str | None) -> dict[str, dict[str, Any]]:
+    """Parse and check the ``claims`` parameter; returns ``{"id_token": {...}, "userinfo": {...}}``."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        raise ClaimsRequestError("claims is not valid JSON") from error
+    if not isinstance(value, dict):
+        raise ClaimsRequestError("claims must be a JSON object")
+    parsed: dict[str, dict[str, Any]] = {}
+    for member in ("id_token", "userinfo"):
+        section = value.get(member)
+        if section is None:
+            continue
+        if not isinstance(section, dict) or not all(
+            v is None or isinstance(v, dict) for v in section.values()
+        ):
+            raise ClaimsRequestError(f"claims.{member} must map claim names to null or objects")
+        parsed[member] = section
+    return parsed
+
+
+def available_claims(user: User) -> dict[str, Any]:
+    return {
+        "name": user.name or user.email,
+        "locale": user.locale,
+        "email": user.email,
+        "email_verified": bool(user.email_verified),
+        "contract_id": user.contract_id,
+        "role": user.role,
+        "login_method": user.login_method,
+    }
+
+
+def release_claims(user: User, scope: str, requested: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``sub`` plus the claims of the granted scopes plus those named in ``requested``."""
+    everything = available_claims(user)
+    names: set[str] = set()
+    for s in scope_to_list(scope) or []:
+        names.update(SCOPE_CLAIMS.get(s, ()))
+    names.update(k for k in (requested or {}) if k in everything)
+    claims: dict[str, Any] = {"sub": user.id}
+    claims.update({name: everything[name] for name in sorted(names)})
+    return claims

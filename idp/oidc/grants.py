@@ -1,0 +1,283 @@
+"""The grants we offer, on authlib's classes through their hooks (STYLE.md §5)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6749 import InvalidGrantError
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749 import scope_to_list
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import grants as oidc_grants
+from authlib.oidc.core.grants.util import create_half_hash
+from authlib.oidc.core.grants.util import is_openid_scope
+from flask import current_app
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from idp import audit
+from idp.models import TokenFamily
+from idp.models import User
+from idp.models import db
+from idp.oidc.claims import parse_claims_request
+from idp.oidc.claims import release_claims
+from idp.oidc.tokens import claim_refresh_token
+from idp.oidc.tokens import find_refresh_token
+from idp.oidc.tokens import revoke_family
+from idp.oidc.tokens import token_hash
+
+CODE_PREFIX = "code:"
+USED_CODE_PREFIX = "code-used:"
+#: How long a spent code is remembered, to detect its reuse (RFC 6749 §4.1.2).
+USED_CODE_MEMORY = 3600
+TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+@dataclass
+class Principal:
+    """The signed-in user with the sign-in that authenticated them, handed to authlib as the
+    grant's user so that the code and tokens carry ``auth_time``, ``amr`` and ``acr``."""
+
+    user: User
+    session: dict[str, Any]
+
+    def get_user_id(self) -> str:
+        return self.user.id
+
+
+@dataclass
+class AuthorizationCode:
+    code_hash: str
+    data: dict[str, Any]
+
+    def get_redirect_uri(self) -> str:
+        return str(self.data["redirect_uri"])
+
+    def get_scope(self) -> str:
+        return str(self.data["scope"])
+
+    def get_nonce(self) -> str | None:
+        return self.data.get("nonce")
+
+    def get_auth_time(self) -> int | None:
+        return self.data["session"].get("auth_time")
+
+    def get_acr(self) -> str | None:
+        return self.data["session"].get("acr")
+
+    def get_amr(self) -> list[str] | None:
+        return self.data["session"].get("amr")
+
+    @property
+    def family_id(self) -> str:
+        return str(self.data["family_id"])
+
+
+def _store() -> Any:
+    return current_app.extensions["idp.store"]
+
+
+def _settings() -> Any:
+    return current_app.extensions["idp.settings"]
+
+
+def wants_refresh_token(client: Any, scope: str) -> bool:
+    """OIDC Core §11: ``offline_access`` asks for a refresh token; some clients always get one."""
+    return bool(client.receives_refresh_tokens or "offline_access" in scope_to_list(scope))
+
+
+class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
+    """PKCE with S256 only, required of every client unless registered as a legacy
+    confidential client without it (OAuth 2.1, RFC 9700 §2.1.1)."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge") and grant.request.client.require_pkce:
+            raise InvalidRequestError("PKCE is required: send code_challenge (S256).")
+        if data.get("code_challenge") and data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def get_authorization_code_challenge(self, authorization_code: AuthorizationCode) -> Any:
+        return authorization_code.data.get("code_challenge")
+
+    def get_authorization_code_challenge_method(self, authorization_code: AuthorizationCode) -> Any:
+        return authorization_code.data.get("code_challenge_method")
+
+
+class IdTokenSigner:
+    """Signs ID tokens (RS256 by default, ES256 when the client registered it)."""
+
+    def encode(self, request: OAuth2Request, token: dict[str, Any], family: TokenFamily,
+               nonce: str | None, requested: dict[str, Any] | None) -> str:
+        settings = _settings()
+        client = request.client
+        alg = client.id_token_signed_response_alg or "RS256"
+        key = current_app.extensions["idp.keys"].signing_key(alg)
+        now = int(time.time())
+        session = family.session or {}
+        claims: dict[str, Any] = {
+            "iss": settings.issuer,
+            "aud": client.client_id,
+            "azp": client.client_id,
+            "iat": now,
+            "exp": now + settings.id_token_ttl,
+            "auth_time": session.get("auth_time"),
+            "amr": session.get("amr"),
+            "acr": session.get("acr"),
+        }
+        if session.get("sid"):
+            claims["sid"] = session["sid"]
+        if nonce:
+            claims["nonce"] = nonce
+        at_hash = create_half_hash(token["access_token"], alg)
+        if at_hash is not None:
+            claims["at_hash"] = at_hash.decode()
+        claims.update(release_claims(request.user.user, token["scope"], requested))
+        header = {"alg": alg, "kid": key.kid, "typ": "JWT"}
+        return jwt.encode(header, claims, KeySet([key]), algorithms=[alg])
+
+
+class OpenIDCode(oidc_grants.OpenIDCode):  # type: ignore[misc]
+    """OIDC Core §3.1 on the code grant: authlib validates ``prompt``/``nonce``; we sign."""
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        # Codes are single-use and the nonce is echoed to its own client only.
+        return False
+
+    def process_token(self, grant: Any, response: Any) -> Any:
+        _, token, _ = response
+        if not is_openid_scope(token.get("scope")):
+            return token
+        code: AuthorizationCode = grant.request.authorization_code
+        family = db.session.get(TokenFamily, code.family_id)
+        token["id_token"] = IdTokenSigner().encode(
+            grant.request, token, family, code.get_nonce(), code.data.get("claims", {}).get("id_token")
+        )
+        return token
+
+
+class RefreshIdToken:
+    """OIDC Core §12.2: a refresh response carries a new ID token with the original auth_time."""
+
+    def __call__(self, grant: Any) -> None:
+        grant.register_hook("after_create_token_response", self.process_token)
+
+    def process_token(self, grant: Any, response: Any) -> Any:
+        _, token, _ = response
+        if not is_openid_scope(token.get("scope")):
+            return token
+        issued = grant.request.refresh_token
+        token["id_token"] = IdTokenSigner().encode(grant.request, token, issued.family, None, None)
+        return token
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_AUTH_METHODS
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        principal: Principal = request.user
+        settings = _settings()
+        data = request.payload.data
+        claims_request = parse_claims_request(data.get("claims"))
+        family = TokenFamily(
+            user_id=principal.user.id,
+            client_id=request.client.client_id,
+            scope=request.scope,
+            session={**principal.session, "userinfo_claims": claims_request.get("userinfo")},
+        )
+        db.session.add(family)
+        db.session.commit()
+        _store().set_json(
+            CODE_PREFIX + token_hash(code),
+            {
+                "client_id": request.client.client_id,
+                "redirect_uri": request.payload.redirect_uri,
+                "scope": request.scope,
+                "nonce": data.get("nonce"),
+                "code_challenge": data.get("code_challenge"),
+                "code_challenge_method": data.get("code_challenge_method"),
+                "user_id": principal.user.id,
+                "family_id": family.id,
+                "session": principal.session,
+                "claims": claims_request,
+            },
+            settings.authorization_code_ttl,
+        )
+
+    def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
+        """Pop the code atomically; a code used twice revokes what it issued (RFC 6749 §4.1.2)."""
+        if not isinstance(code, str) or len(code) > 200:
+            return None
+        digest = token_hash(code)
+        data = _store().pop_json(CODE_PREFIX + digest)
+        if data is None:
+            family_id = _store().get(USED_CODE_PREFIX + digest)
+            if family_id:
+                revoke_family(family_id, "code_reuse")
+                audit.record("token", "refused", "code_reuse", client_id=client.client_id)
+            return None
+        _store().set(USED_CODE_PREFIX + digest, data["family_id"], USED_CODE_MEMORY)
+        if data["client_id"] != client.client_id:
+            audit.record("token", "refused", "code_client_mismatch", client_id=client.client_id)
+            return None
+        return AuthorizationCode(digest, data)
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        """Nothing to do: ``query_authorization_code`` already consumed it."""
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> Principal | None:
+        family = db.session.get(TokenFamily, authorization_code.family_id)
+        user = db.session.get(User, authorization_code.data["user_id"])
+        if user is None or family is None or family.revoked_at is not None:
+            return None
+        return Principal(user, family.session or {})
+
+    def generate_token(self, user: Any = None, scope: Any = None, grant_type: Any = None,
+                       expires_in: Any = None, include_refresh_token: bool = True) -> Any:
+        include = wants_refresh_token(self.request.client, scope or "")
+        return super().generate_token(user, scope, grant_type, expires_in, include)
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_AUTH_METHODS
+    #: Rotation on every use (RFC 9700 §4.14.2).
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Any:
+        issued = find_refresh_token(refresh_token)
+        client = self.request.client
+        if issued is None or not issued.check_client(client):
+            return None
+        if issued.used_at is not None:
+            # A rotated token came back: someone holds a copy. Revoke the whole family.
+            if revoke_family(issued.family_id, "refresh_reuse"):
+                audit.record("token", "refused", "refresh_reuse", user_id=issued.user_id,
+                             client_id=client.client_id)
+            return None
+        if issued.is_expired() or issued.is_revoked():
+            return None
+        return issued
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        issued = self.request.refresh_token
+        if not claim_refresh_token(issued):
+            revoke_family(issued.family_id, "refresh_reuse")
+            raise InvalidGrantError("The refresh token was already used.")
+
+    def authenticate_user(self, refresh_token: Any) -> Principal | None:
+        user = refresh_token.get_user()
+        if user is None:
+            return None
+        return Principal(user, refresh_token.family.session or {})
+
+    def revoke_old_credential(self, refresh_token: Any) -> None:
+        """Nothing to do: ``validate_token_request`` marked it used atomically."""

@@ -1,0 +1,169 @@
+"""``setup_oauth(app)``: authlib's authorization server with our storage, grants and endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.consts import default_json_headers
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc9207 import IssuerParameter
+from authlib.oidc.core import UserInfo
+from authlib.oidc.core import UserInfoEndpoint
+from flask import Flask
+from flask import current_app
+
+from idp import audit
+from idp.models import Client
+from idp.models import TokenFamily
+from idp.models import db
+from idp.oidc.claims import release_claims
+from idp.oidc.grants import AuthorizationCodeGrant
+from idp.oidc.grants import OpenIDCode
+from idp.oidc.grants import RefreshIdToken
+from idp.oidc.grants import RefreshTokenGrant
+from idp.oidc.grants import S256CodeChallenge
+from idp.oidc.tokens import IssuedToken
+from idp.oidc.tokens import find_access_token
+from idp.oidc.tokens import find_refresh_token
+from idp.oidc.tokens import forget_access_token
+from idp.oidc.tokens import revoke_family
+from idp.oidc.tokens import store_access_token
+from idp.oidc.tokens import store_refresh_token
+
+
+class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        # A login transaction resumes a stored authorization request (idp/login/finish.py).
+        if isinstance(request, OAuth2Request):
+            return request
+        return super().create_oauth2_request(request)
+
+
+class Issuer(IssuerParameter):  # type: ignore[misc]
+    """RFC 9207: ``iss`` in every authorization response, errors included."""
+
+    def get_issuer(self) -> str:
+        return str(current_app.extensions["idp.settings"].issuer)
+
+
+def query_client(client_id: str) -> Client | None:
+    if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
+        return None
+    return db.session.get(Client, client_id)
+
+
+def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
+    settings = current_app.extensions["idp.settings"]
+    if request.authorization_code is not None:
+        family = db.session.get(TokenFamily, request.authorization_code.family_id)
+        event = "token_issued"
+    else:
+        family = request.refresh_token.family
+        event = "token_refreshed"
+    store_access_token(token["access_token"], family, token["scope"], token["expires_in"])
+    if token.get("refresh_token"):
+        store_refresh_token(token["refresh_token"], family, token["scope"], settings.refresh_token_ttl)
+    db.session.commit()
+    audit.record(event, "ok", None, user_id=family.user_id, client_id=family.client_id,
+                 details={"family": family.id, "scope": token["scope"]})
+
+
+class AccessTokenValidator(BearerTokenValidator):  # type: ignore[misc]
+    def authenticate_token(self, token_string: str) -> IssuedToken | None:
+        return find_access_token(token_string)
+
+
+class IdpUserInfo(UserInfoEndpoint):  # type: ignore[misc]
+    def get_issuer(self) -> str:
+        return str(current_app.extensions["idp.settings"].issuer)
+
+    def __call__(self, request: OAuth2Request) -> tuple[int, Any, list[tuple[str, str]]]:
+        token: IssuedToken = self.resource_protector.acquire_token("openid")
+        user = token.get_user()
+        requested = (token.family.session or {}).get("userinfo_claims") if token.family else None
+        return 200, UserInfo(release_claims(user, token.scope, requested)), default_json_headers
+
+    def resolve_private_key(self) -> Any:
+        return current_app.extensions["idp.keys"].signing_key("RS256")
+
+
+def _query_token(token_string: str, hint: str | None) -> IssuedToken | None:
+    if hint == "refresh_token":
+        return find_refresh_token(token_string) or find_access_token(token_string)
+    return find_access_token(token_string) or find_refresh_token(token_string)
+
+
+class Revocation(RevocationEndpoint):  # type: ignore[misc]
+    """RFC 7009. Revoking a refresh token revokes its whole family (§2.1)."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
+        return _query_token(token_string, token_type_hint)
+
+    def revoke_token(self, token: IssuedToken, request: OAuth2Request) -> None:
+        if token.kind == "refresh_token":
+            revoke_family(token.family_id, "revoked_by_client")
+        else:
+            forget_access_token(token)
+        audit.record("token_revoked", "ok", None, user_id=token.user_id, client_id=token.client_id,
+                     details={"kind": token.kind})
+
+
+class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
+    """RFC 7662, for the client the token was issued to."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
+        return _query_token(token_string, token_type_hint)
+
+    def check_permission(self, token: IssuedToken, client: Client, request: OAuth2Request) -> bool:
+        return token.check_client(client)
+
+    def introspect_token(self, token: IssuedToken) -> dict[str, Any]:
+        family = token.family
+        session = family.session if family else {}
+        return {
+            "active": True,
+            "client_id": token.client_id,
+            "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
+            "scope": token.scope,
+            "sub": token.user_id,
+            "iss": current_app.extensions["idp.settings"].issuer,
+            "aud": token.client_id,
+            "exp": int(token.expires_at),
+            "iat": int(token.issued_at),
+            "auth_time": session.get("auth_time"),
+            "acr": session.get("acr"),
+            "amr": session.get("amr"),
+        }
+
+
+def setup_oauth(app: Flask) -> None:
+    settings = app.extensions["idp.settings"]
+    app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
+        "authorization_code": settings.access_token_ttl,
+        "refresh_token": settings.access_token_ttl,
+    }
+    # Opaque random tokens (authlib's generators); stored hashed (idp/oidc/tokens.py).
+    app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = True
+    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
+    app.config["OAUTH2_SCOPES_SUPPORTED"] = ["openid", "profile", "email", "offline_access",
+                                             "contract"]
+    server = IdpAuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])
+    server.register_grant(RefreshTokenGrant, [RefreshIdToken()])
+    server.register_extension(Issuer())
+    protector = ResourceProtector()
+    protector.register_token_validator(AccessTokenValidator())
+    server.register_endpoint(IdpUserInfo(resource_protector=protector))
+    server.register_endpoint(Revocation)
+    server.register_endpoint(Introspection)
+    app.extensions["idp.oauth"] = server
+    app.extensions["idp.protector"] = protector

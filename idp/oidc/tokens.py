@@ -1,0 +1,176 @@
+"""Issued tokens: access tokens in the ephemeral store, refresh tokens and token families in
+the database, all looked up by the SHA-256 of the token (a primary key, never a scan)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from authlib.oauth2.rfc6749 import TokenMixin
+from flask import current_app
+from sqlalchemy import update
+
+from idp.models import Client
+from idp.models import RefreshToken
+from idp.models import TokenFamily
+from idp.models import User
+from idp.models import db
+from idp.models import utcnow
+
+ACCESS_PREFIX = "at:"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class IssuedToken(TokenMixin):  # type: ignore[misc]
+    """An access or refresh token as authlib's resource protector and endpoints see it."""
+
+    kind: str  # access_token | refresh_token
+    token_hash: str
+    family_id: str
+    client_id: str
+    user_id: str
+    scope: str
+    issued_at: float
+    expires_at: float
+    used_at: float | None = None
+    _family: TokenFamily | None = field(default=None, repr=False)
+
+    @property
+    def family(self) -> TokenFamily | None:
+        if self._family is None:
+            self._family = db.session.get(TokenFamily, self.family_id)
+        return self._family
+
+    def check_client(self, client: Client) -> bool:
+        return bool(client.get_client_id() == self.client_id)
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return int(self.expires_at - self.issued_at)
+
+    def is_expired(self) -> bool:
+        return time.time() >= self.expires_at
+
+    def is_revoked(self) -> bool:
+        family = self.family
+        return family is None or family.revoked_at is not None or self.used_at is not None
+
+    def get_user(self) -> User | None:
+        return db.session.get(User, self.user_id)
+
+    def get_client(self) -> Client | None:
+        return db.session.get(Client, self.client_id)
+
+
+def store_access_token(token: str, family: TokenFamily, scope: str, expires_in: int) -> None:
+    now = time.time()
+    current_app.extensions["idp.store"].set_json(
+        ACCESS_PREFIX + token_hash(token),
+        {
+            "f": family.id,
+            "c": family.client_id,
+            "u": family.user_id,
+            "s": scope,
+            "i": now,
+            "e": now + expires_in,
+        },
+        expires_in,
+    )
+
+
+def find_access_token(token: str) -> IssuedToken | None:
+    if not isinstance(token, str) or not token:
+        return None
+    digest = token_hash(token)
+    data = current_app.extensions["idp.store"].get_json(ACCESS_PREFIX + digest)
+    if not data:
+        return None
+    return IssuedToken(
+        "access_token", digest, data["f"], data["c"], data["u"], data["s"], data["i"], data["e"]
+    )
+
+
+def forget_access_token(issued: IssuedToken) -> None:
+    current_app.extensions["idp.store"].delete(ACCESS_PREFIX + issued.token_hash)
+
+
+def store_refresh_token(token: str, family: TokenFamily, scope: str, ttl: int) -> None:
+    now = time.time()
+    db.session.add(
+        RefreshToken(
+            token_hash=token_hash(token),
+            family_id=family.id,
+            scope=scope,
+            issued_at=now,
+            expires_at=now + ttl,
+        )
+    )
+
+
+def find_refresh_token(token: str) -> IssuedToken | None:
+    if not isinstance(token, str) or not token:
+        return None
+    row = db.session.get(RefreshToken, token_hash(token))
+    if row is None:
+        return None
+    family = db.session.get(TokenFamily, row.family_id)
+    if family is None:
+        return None
+    return IssuedToken(
+        "refresh_token",
+        row.token_hash,
+        row.family_id,
+        family.client_id,
+        family.user_id,
+        row.scope,
+        row.issued_at,
+        row.expires_at,
+        row.used_at,
+        family,
+    )
+
+
+def claim_refresh_token(issued: IssuedToken) -> bool:
+    """Mark a refresh token used, atomically: of parallel uses, exactly one wins."""
+    result = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == issued.token_hash, RefreshToken.used_at.is_(None))
+        .values(used_at=time.time())
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def revoke_family(family_id: str, reason: str) -> bool:
+    """Revoke everything issued from one authorization code; True if it was live."""
+    result = db.session.execute(
+        update(TokenFamily)
+        .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def revoke_user_families(user_id: str, reason: str) -> int:
+    """Revoke every live token family of a user (password reset, sign out everywhere)."""
+    result = db.session.execute(
+        update(TokenFamily)
+        .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+    db.session.commit()
+    return result.rowcount or 0
+
+
+def session_claims(family: TokenFamily) -> dict[str, Any]:
+    return dict(family.session or {})

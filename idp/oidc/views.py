@@ -1,0 +1,140 @@
+"""OpenID Connect endpoints: discovery, JWKS, authorize, token, userinfo, revocation,
+introspection, end session. Thin: authlib does the protocol (STYLE.md §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.oauth2.rfc6749 import OAuth2Error
+from flask import Blueprint
+from flask import current_app
+from flask import g
+from flask import jsonify
+from flask import render_template
+from flask import request
+from werkzeug.wrappers import Response
+
+from idp.login.session import clear_session_cookie
+from idp.login.start import error_page
+from idp.login.start import handle_authorize
+from idp.oidc.claims import SUPPORTED_CLAIMS
+from idp.oidc.logout import EndSession
+from idp.web import csrf
+
+bp = Blueprint("oidc", __name__)
+
+ACR_VALUES = ["urn:worksdrive:acr:1fa", "urn:worksdrive:acr:2fa"]
+
+
+def _server() -> Any:
+    return current_app.extensions["idp.oauth"]
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery() -> Response:
+    """OpenID Connect Discovery 1.0 §3 and RFC 8414: every field that is true of us."""
+    issuer = current_app.extensions["idp.settings"].issuer
+    metadata = {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks.json",
+        "end_session_endpoint": f"{issuer}/logout",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "scopes_supported": ["openid", "profile", "email", "offline_access", "contract"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
+                                                  "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic",
+                                                       "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic",
+                                                          "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": list(SUPPORTED_CLAIMS),
+        "claims_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "require_request_uri_registration": False,
+        "acr_values_supported": ACR_VALUES,
+        "ui_locales_supported": ["ja", "en"],
+        "claims_locales_supported": ["ja", "en"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "authorization_response_iss_parameter_supported": True,
+        "frontchannel_logout_supported": False,
+        "backchannel_logout_supported": False,
+    }
+    response = jsonify(metadata)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/jwks.json")
+def jwks() -> Response:
+    response = jsonify(current_app.extensions["idp.keys"].public_jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt
+def authorize() -> Response:
+    return handle_authorize()
+
+
+@bp.post("/token")
+@csrf.exempt
+def token() -> Response:
+    return _server().create_token_response()  # type: ignore[no-any-return]
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+def userinfo() -> Response:
+    return _server().create_endpoint_response("userinfo")  # type: ignore[no-any-return]
+
+
+@bp.post("/revoke")
+@csrf.exempt
+def revoke() -> Response:
+    return _server().create_endpoint_response("revocation")  # type: ignore[no-any-return]
+
+
+@bp.post("/introspect")
+@csrf.exempt
+def introspect() -> Response:
+    return _server().create_endpoint_response("introspection")  # type: ignore[no-any-return]
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+@csrf.exempt
+def logout() -> Response:
+    """RP-initiated logout: with a valid ``id_token_hint`` at once; without one, only after
+    the person confirms on our page (a CSRF-protected POST)."""
+    server = _server()
+    try:
+        validated = server.validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return error_page(error)
+    confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
+    if validated.needs_confirmation and not confirmed:
+        return Response(render_template("login/logout_confirm.html",
+                                        params=request.values.to_dict()))
+    if validated.needs_confirmation:
+        csrf.protect()
+    response = server.create_endpoint_response("end_session", validated)
+    if response is None:
+        response = Response(render_template("login/logged_out.html"))
+    if g.get("session_ended") or validated.id_token_claims is None:
+        clear_session_cookie(response)
+    return response  # type: ignore[no-any-return]
+
+
+def setup_oidc_views(app: Any) -> None:
+    app.extensions["idp.oauth"].register_endpoint(EndSession)
+    app.register_blueprint(bp)

@@ -1,0 +1,85 @@
+"""Security headers, CSRF, error pages and request limits for every surface."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from authlib.oauth2.rfc6749 import OAuth2Error
+from flask import Flask
+from flask import g
+from flask import jsonify
+from flask import render_template
+from flask import request
+from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from idp.errors import IdpError
+
+log = logging.getLogger("idp.web")
+csrf = CSRFProtect()
+
+#: No scripts, no framing, nothing from other origins (DESIGN.md, Security defaults).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+#: Machine endpoints answer JSON errors, never HTML.
+API_PATHS = ("/token", "/revoke", "/introspect", "/userinfo", "/jwks.json", "/.well-known/")
+
+
+def _is_api() -> bool:
+    return request.path.startswith(API_PATHS)
+
+
+def setup_web(app: Flask) -> None:
+    csrf.init_app(app)
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.mimetype == "text/html" or _is_api():
+            response.headers.setdefault("Cache-Control", "no-store")
+        if app.extensions["idp.settings"].cookies_secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+    @app.errorhandler(IdpError)
+    def idp_error(error: IdpError) -> tuple[str, int]:
+        error_id = secrets.token_hex(6)
+        log.info("refused %s (%s) id=%s", error.code, error.reason, error_id)
+        return (
+            render_template("login/error.html", error=error.code, reason=error.reason,
+                            error_id=error_id),
+            error.status_code,
+        )
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> tuple[str, int]:
+        return render_template("login/error.html", error="csrf", reason=error.description), 400
+
+    @app.errorhandler(OAuth2Error)
+    def oauth_error(error: OAuth2Error) -> tuple[Response, int]:
+        return jsonify(error=error.error, error_description=error.description), error.status_code
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[object, int]:
+        status = error.code or 500
+        if _is_api():
+            return jsonify(error="invalid_request" if status < 500 else "server_error",
+                           error_description=error.description), status
+        return render_template("login/error.html", error=f"http_{status}"), status
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> tuple[object, int]:
+        error_id = secrets.token_hex(6)
+        log.exception("unexpected error id=%s", error_id)
+        g.locale = g.get("locale")
+        if _is_api():
+            return jsonify(error="server_error", error_id=error_id), 500
+        return render_template("login/error.html", error="server_error", error_id=error_id), 500

@@ -1,0 +1,152 @@
+"""Test fixtures: the provider served over real HTTP against real services.
+
+``provider`` is parametrized over the backends DESIGN.md names: SQLite with the SQL-backed
+ephemeral store, and PostgreSQL with Redis. Each is one app per session; tests make their
+own contracts and users with unique emails, so they never see each other's data.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer
+from werkzeug.serving import make_server
+
+from idp import create_app
+from idp.admin.provisioning import add_client
+from idp.admin.provisioning import add_contract
+from idp.admin.provisioning import add_user
+from idp.cli import init_database
+from tests.helpers import RelyingParty
+
+pytest_plugins = ["tests.realservices"]
+
+PASSWORD = "Tsuki-no-Usagi-42"
+#: Cheap argon2id for tests; one test checks that the defaults are OWASP's.
+TEST_ARGON2 = {"argon2_memory_kib": 1024, "argon2_time_cost": 1, "argon2_parallelism": 1}
+BACKENDS = ["sqlite+sqlstore", "postgresql+redis"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backends(*names): run only on these backends")
+
+
+@dataclass
+class Provider:
+    """A running provider: its app (for direct database checks) and its base URL."""
+
+    app: Flask
+    url: str
+    backend: str
+    tmp: Path
+
+    def new_contract(self, **values: Any) -> str:
+        with self.app.app_context():
+            return add_contract(f"c-{uuid.uuid4().hex[:6]}", **values).id
+
+    def new_user(self, contract_id: str | None = None, password: str = PASSWORD,
+                 **values: Any) -> tuple[str, str]:
+        """A fresh user with a unique email; returns (user id, email)."""
+        contract_id = contract_id or self.new_contract()
+        email = values.pop("email", None) or f"u-{uuid.uuid4().hex[:10]}@example.jp"
+        with self.app.app_context():
+            user = add_user(contract_id, email, password, **values)
+            return user.id, email
+
+    def new_client(self, **values: Any) -> RelyingParty:
+        client_id = f"rp-{uuid.uuid4().hex[:8]}"
+        redirect_uri = values.pop("redirect_uri", "https://rp.example/callback")
+        with self.app.app_context():
+            _client, secret = add_client(
+                values.pop("name", "Test RP"), [redirect_uri], ["https://rp.example/bye"],
+                client_id=client_id, **{"trusted": True, **values},
+            )
+        return RelyingParty(self.url, client_id, secret, redirect_uri)
+
+    def close(self) -> None:
+        """Release pooled connections so that no socket outlives the session."""
+        from idp.models import db
+
+        self.app.extensions["idp.mailer"].wait_idle()
+        with self.app.app_context():
+            db.engine.dispose()
+        store = self.app.extensions["idp.store"]
+        if hasattr(store, "close"):
+            store.close()
+
+    def db(self) -> Any:
+        from idp.models import db
+
+        return db
+
+
+def _serve(app: Flask) -> tuple[BaseWSGIServer, threading.Thread]:
+    server = make_server("127.0.0.1", app.config["TEST_PORT"], app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def build_provider(backend: str, tmp: Path, services: dict[str, Any],
+                   **overrides: Any) -> Provider:
+    from tests.realservices import free_port
+
+    port = free_port()
+    config: dict[str, Any] = {
+        "issuer": f"http://127.0.0.1:{port}",
+        "instance_dir": str(tmp / "instance"),
+        "keys_dir": str(tmp / "keys"),
+        "secret_key": "test-secret-key-" + uuid.uuid4().hex,
+        "smtp_url": f"smtp://127.0.0.1:{services['smtp'].port}",
+        **TEST_ARGON2,
+    }
+    if backend.startswith("postgresql"):
+        name = "idp_" + uuid.uuid4().hex[:8]
+        config["database_url"] = services["postgres"].create_database(name)
+    if backend.endswith("redis"):
+        config["redis_url"] = services["redis"].url(0)
+    config.update(overrides)
+    app = create_app(config)
+    app.config["TEST_PORT"] = port
+    init_database(app)
+    return Provider(app, config["issuer"], backend, tmp)
+
+
+@pytest.fixture(scope="session")
+def services(request: pytest.FixtureRequest, smtp_sink: Any) -> dict[str, Any]:
+    return {
+        "smtp": smtp_sink,
+        "postgres": request.getfixturevalue("postgres_server"),
+        "redis": request.getfixturevalue("redis_server"),
+    }
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def provider(request: pytest.FixtureRequest, services: dict[str, Any],
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+    backend = request.param
+    provider = build_provider(backend, tmp_path_factory.mktemp(backend.replace("+", "-")),
+                              services)
+    server, thread = _serve(provider.app)
+    yield provider
+    server.shutdown()
+    thread.join(5)
+    provider.close()
+
+
+@pytest.fixture()
+def rp(provider: Provider) -> RelyingParty:
+    """A trusted, confidential relying party (like the storage frontend)."""
+    return provider.new_client()
+
+
+@pytest.fixture()
+def user(provider: Provider) -> tuple[str, str]:
+    return provider.new_user()
