@@ -208,6 +208,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
                 "family_id": family.id,
                 "session": principal.session,
                 "claims": claims_request,
+                # Checked on use too, so the lifetime holds whatever the store's clock does.
+                "exp": time.time() + settings.authorization_code_ttl,
             },
             settings.authorization_code_ttl,
         )
@@ -225,6 +227,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
                 audit.record("token", "refused", "code_reuse", client_id=client.client_id)
             return None
         _store().set(USED_CODE_PREFIX + digest, data["family_id"], USED_CODE_MEMORY)
+        if time.time() >= data["exp"]:
+            return None
         if data["client_id"] != client.client_id:
             audit.record("token", "refused", "code_client_mismatch", client_id=client.client_id)
             return None

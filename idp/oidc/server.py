@@ -7,6 +7,7 @@ from typing import Any
 from authlib.consts import default_json_headers
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749 import MissingAuthorizationError
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -16,6 +17,7 @@ from authlib.oidc.core import UserInfo
 from authlib.oidc.core import UserInfoEndpoint
 from flask import Flask
 from flask import current_app
+from flask import request as flask_request
 
 from idp import audit
 from idp.models import Client
@@ -83,10 +85,22 @@ class IdpUserInfo(UserInfoEndpoint):  # type: ignore[misc]
         return str(current_app.extensions["idp.settings"].issuer)
 
     def __call__(self, request: OAuth2Request) -> tuple[int, Any, list[tuple[str, str]]]:
-        token: IssuedToken = self.resource_protector.acquire_token("openid")
+        token = self._acquire_token()
         user = token.get_user()
         requested = (token.family.session or {}).get("userinfo_claims") if token.family else None
         return 200, UserInfo(release_claims(user, token.scope, requested)), default_json_headers
+
+    def _acquire_token(self) -> IssuedToken:
+        """The bearer token from the header, or from a form body (RFC 6750 §2.1, §2.2)."""
+        if "Authorization" in flask_request.headers or flask_request.method != "POST":
+            return self.resource_protector.acquire_token("openid")  # type: ignore[no-any-return]
+        token_string = flask_request.form.get("access_token")
+        if not token_string or flask_request.mimetype != "application/x-www-form-urlencoded":
+            raise MissingAuthorizationError(None, None)
+        validator = AccessTokenValidator()
+        token = validator.authenticate_token(token_string)
+        validator.validate_token(token, ["openid"], flask_request)
+        return token  # type: ignore[return-value]
 
     def resolve_private_key(self) -> Any:
         return current_app.extensions["idp.keys"].signing_key("RS256")
