@@ -8,10 +8,10 @@ from email import policy
 from pathlib import Path
 
 from flask import Blueprint
+from flask import Response
 from flask import abort
 from flask import current_app
 from flask import render_template
-from werkzeug.wrappers import Response
 
 bp = Blueprint("dev", __name__)
 LINK = re.compile(r"https?://[^\s<>\"']+")

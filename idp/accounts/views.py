@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask import Response
 from flask import g
 from flask import render_template
 from flask import request
-from werkzeug.wrappers import Response
 
 from idp.accounts.links import consume_link
 from idp.accounts.links import resolve_link

@@ -14,12 +14,12 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oidc.core.errors import ConsentRequiredError
 from authlib.oidc.core.errors import LoginRequiredError
+from flask import Response
 from flask import current_app
 from flask import render_template
 from flask import request
 from joserfc import jwt
 from joserfc.errors import JoseError
-from werkzeug.wrappers import Response
 
 from idp.login.policies import apply_policies
 from idp.login.session import current_session

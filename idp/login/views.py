@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask import Response
 from flask import g
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
-from werkzeug.wrappers import Response
 
 from idp.i18n import gettext as _
 from idp.login import finish as finish_step

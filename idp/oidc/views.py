@@ -7,12 +7,12 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Blueprint
+from flask import Response
 from flask import current_app
 from flask import g
 from flask import jsonify
 from flask import render_template
 from flask import request
-from werkzeug.wrappers import Response
 
 from idp.login.session import clear_session_cookie
 from idp.login.start import error_page
