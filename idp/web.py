@@ -7,6 +7,7 @@ import secrets
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Flask
+from flask import abort
 from flask import g
 from flask import jsonify
 from flask import render_template
@@ -36,6 +37,15 @@ def _is_api() -> bool:
 
 def setup_web(app: Flask) -> None:
     csrf.init_app(app)
+
+    @app.before_request
+    def refuse_nul_bytes() -> None:
+        """NUL never belongs in a parameter, and PostgreSQL refuses it in text: stop it here."""
+        values = list(request.args.values())
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            values += list(request.form.values())
+        if any("\x00" in value for value in values):
+            abort(400, "NUL byte in a parameter")
 
     @app.after_request
     def security_headers(response: Response) -> Response:

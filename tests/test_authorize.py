@@ -1,0 +1,210 @@
+"""O1, O2, L1: the authorization endpoint — errors, prompt, max_age, hints, locales."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.helpers import Browser
+from tests.helpers import redirect_params
+
+
+def _authorize(browser, rp, **params):
+    url = rp.authorize_url(**params)
+    return browser.session.get(url, allow_redirects=False, timeout=10)
+
+
+def _raw_authorize(browser, provider, params):
+    return browser.session.get(f"{provider.url}/authorize?{urlencode(params)}",
+                               allow_redirects=False, timeout=10)
+
+
+def _valid_params(rp):
+    url = rp.authorize_url()
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+@pytest.mark.parametrize("change", [
+    {"redirect_uri": "https://evil.example/callback"},
+    {"redirect_uri": "https://rp.example/callback/"},
+    {"redirect_uri": "https://rp.example/callback?x=1"},
+    {"redirect_uri": None},
+    {"client_id": "no-such-client"},
+    {"client_id": None},
+])
+def test_O1_untrusted_redirect_shows_error_page_and_never_redirects(provider, rp, change):
+    params = {**_valid_params(rp), **change}
+    params = {k: v for k, v in params.items() if v is not None}
+    response = _raw_authorize(Browser(provider.url), provider, params)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert 'id="error"' in response.text
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    ({"response_type": "token"}, "unsupported_response_type"),
+    ({"response_type": None}, "unsupported_response_type"),
+    ({"code_challenge": None, "code_challenge_method": None}, "invalid_request"),
+    ({"code_challenge_method": "plain"}, "invalid_request"),
+    ({"code_challenge_method": None}, "invalid_request"),
+    ({"code_challenge": "short"}, "invalid_request"),
+    ({"prompt": "none login"}, "invalid_request"),
+    ({"prompt": "bogus"}, "invalid_request"),
+    ({"max_age": "-1"}, "invalid_request"),
+    ({"max_age": "soon"}, "invalid_request"),
+    ({"claims": "{not json"}, "invalid_request"),
+    ({"claims": '["id_token"]'}, "invalid_request"),
+    ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
+    ({"request_uri": "https://rp.example/req"}, "request_uri_not_supported"),
+    ({"scope": "profile email"}, None),
+])
+def test_O1_bad_parameters_redirect_the_named_error_with_state_and_iss(provider, rp, change,
+                                                                        error):
+    params = {**_valid_params(rp), **change}
+    params = {k: v for k, v in params.items() if v is not None}
+    response = _raw_authorize(Browser(provider.url), provider, params)
+    if error is None:
+        # Without openid this is plain OAuth 2.0: still a valid request, sent to login.
+        assert response.status_code == 303 and "/login?tx=" in response.headers["Location"]
+        return
+    got = redirect_params(response)
+    assert response.headers["Location"].startswith(rp.redirect_uri + "?")
+    assert got["error"] == error
+    assert got["state"] == params["state"]
+    assert got["iss"] == provider.url
+
+
+def test_O1_pkce_opt_out_for_a_legacy_confidential_client(provider, user):
+    _user_id, email = user
+    legacy = provider.new_client(require_pkce=False)
+    params = {k: v for k, v in _valid_params(legacy).items()
+              if k not in ("code_challenge", "code_challenge_method")}
+    browser = Browser(provider.url)
+    page = browser.follow(_raw_authorize(browser, provider, params))
+    callback = redirect_params(browser.submit(page, "password-form", email=email,
+                                              password=PASSWORD))
+    tokens = legacy.token_request({"grant_type": "authorization_code", "code": callback["code"],
+                                   "redirect_uri": legacy.redirect_uri})
+    assert tokens["_status"] == 200, tokens
+
+
+def test_O1_prompt_none_without_session_is_login_required(provider, rp):
+    got = redirect_params(_authorize(Browser(provider.url), rp, prompt="none"))
+    assert got["error"] == "login_required" and got["iss"] == provider.url
+
+
+def test_O1_session_answers_next_request_silently_and_prompt_login_forces_password(
+        provider, rp, user):
+    user_id, email = user
+    browser = Browser(provider.url)
+    first = rp.login_tokens(browser, email, PASSWORD)
+    auth_time = rp.id_token_claims(first["id_token"])["auth_time"]
+
+    silent = redirect_params(_authorize(browser, rp, prompt="none"))
+    assert "code" in silent
+    again = rp.exchange(silent["code"])
+    assert rp.id_token_claims(again["id_token"])["auth_time"] == auth_time
+
+    plain = redirect_params(_authorize(browser, rp))
+    assert "code" in plain
+
+    forced = browser.follow(_authorize(browser, rp, prompt="login"))
+    assert forced.status_code == 200 and 'id="password-form"' in forced.text
+    time.sleep(1.1)
+    callback = redirect_params(browser.submit(forced, "password-form", email=email,
+                                              password=PASSWORD))
+    later = rp.exchange(callback["code"])
+    assert rp.id_token_claims(later["id_token"])["auth_time"] > auth_time
+
+
+def test_O1_max_age(provider, rp, user):
+    _user_id, email = user
+    browser = Browser(provider.url)
+    rp.login_tokens(browser, email, PASSWORD)
+    assert "code" in redirect_params(_authorize(browser, rp, prompt="none", max_age="3600"))
+    time.sleep(1.1)
+    got = redirect_params(_authorize(browser, rp, prompt="none", max_age="0"))
+    assert got["error"] == "login_required"
+    page = browser.follow(_authorize(browser, rp, max_age="0"))
+    assert 'id="password-form"' in page.text
+
+
+def test_O1_id_token_hint_for_another_user_needs_a_new_login(provider, rp):
+    _a, email_a = provider.new_user()
+    _b, email_b = provider.new_user()
+    tokens_b = rp.login_tokens(Browser(provider.url), email_b, PASSWORD)
+    browser = Browser(provider.url)
+    tokens_a = rp.login_tokens(browser, email_a, PASSWORD)
+    same = redirect_params(_authorize(browser, rp, prompt="none",
+                                      id_token_hint=tokens_a["id_token"]))
+    assert "code" in same
+    other = redirect_params(_authorize(browser, rp, prompt="none",
+                                       id_token_hint=tokens_b["id_token"]))
+    assert other["error"] == "login_required"
+
+
+def test_L1_login_hint_prefills_and_ui_locales_picks_english(provider, rp):
+    browser = Browser(provider.url)
+    page = browser.follow(_authorize(browser, rp, login_hint="someone@example.jp"))
+    assert 'value="someone@example.jp"' in page.text
+    assert '<html lang="ja">' in page.text and "ログイン" in page.text
+    english = Browser(provider.url).follow(
+        _authorize(Browser(provider.url), rp, ui_locales="fr en-GB"))
+    english = Browser(provider.url)
+    page = english.follow(_authorize(english, rp, ui_locales="fr en-GB"))
+    assert '<html lang="en">' in page.text and "Forgot your password?" in page.text
+
+
+def test_L1_login_page_has_every_entry_point(provider, rp):
+    browser = Browser(provider.url)
+    page = browser.follow(_authorize(browser, rp))
+    for element in ('id="email"', 'id="password"', 'id="forgot"', 'id="account-menu"',
+                    'id="broker-google"', 'id="broker-facebook"', 'id="broker-microsoft"',
+                    'id="broker-daccount"', 'id="broker-ad"', 'name="viewport"'):
+        assert element in page.text, element
+    broker = browser.get(page.url.replace("/login?", "/login/broker/google?"))
+    assert broker.status_code == 501 and 'id="not-available"' in broker.text
+
+
+def test_O2_later_step_cannot_be_requested_directly(provider, rp, user):
+    browser = Browser(provider.url)
+    page = browser.follow(_authorize(browser, rp))
+    tx = parse_qs(urlsplit(page.url).query)["tx"][0]
+    finish = browser.session.get(f"{provider.url}/login/finish?tx={tx}", allow_redirects=False,
+                                 timeout=10)
+    assert finish.status_code == 303
+    assert "/login?tx=" in finish.headers["Location"]
+    # Another browser cannot use this transaction at all.
+    stranger = Browser(provider.url).session.get(f"{provider.url}/login?tx={tx}", timeout=10)
+    assert stranger.status_code == 400 and "login_expired" in stranger.text
+
+
+def test_O1_untrusted_client_asks_consent_and_deny_is_access_denied(provider, user):
+    _user_id, email = user
+    rp = provider.new_client(trusted=False)
+    browser = Browser(provider.url)
+    page = browser.follow(_authorize(browser, rp))
+    consent = browser.submit(page, "password-form", email=email, password=PASSWORD)
+    assert consent.status_code == 200 and 'id="scopes"' in consent.text
+    denied = redirect_params(browser.submit(consent, decision="deny"))
+    assert denied["error"] == "access_denied" and denied["iss"] == provider.url
+    # Denying signs nobody in.
+    got = redirect_params(_authorize(browser, rp, prompt="none"))
+    assert got["error"] == "login_required"
+    page = browser.follow(_authorize(browser, rp))
+    consent = browser.submit(page, "password-form", email=email, password=PASSWORD)
+    allowed = redirect_params(browser.submit(consent, decision="allow"))
+    assert rp.exchange(allowed["code"])["_status"] == 200
+    # Signed in now, but prompt=none cannot consent silently for an untrusted client.
+    got = redirect_params(_authorize(browser, rp, prompt="none"))
+    assert got["error"] == "consent_required"
+    # Without prompt=none the consent page comes back without a new password.
+    consent = browser.follow(_authorize(browser, rp))
+    assert 'id="scopes"' in consent.text
+    allowed = redirect_params(browser.submit(consent, decision="allow"))
+    assert rp.exchange(allowed["code"])["_status"] == 200

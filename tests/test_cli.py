@@ -1,0 +1,95 @@
+"""The ``idp`` command line as an operator uses it (issue: Command line)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from idp.config import ConfigError
+from idp.config import load_settings
+
+IDP = [sys.executable, "-m", "idp.cli"]
+
+
+def run(args, env, check=True):
+    result = subprocess.run([*IDP, *args], env=env, capture_output=True, text=True, timeout=60)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture()
+def env(tmp_path):
+    return {
+        **os.environ,
+        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
+        "IDP_KEYS_DIR": str(tmp_path / "keys"),
+        "IDP_SECRET_KEY": "cli-test-secret",
+        "IDP_ISSUER": "http://127.0.0.1:9",
+        "IDP_ARGON2_MEMORY_KIB": "1024",
+        "IDP_ARGON2_TIME_COST": "1",
+    }
+
+
+def test_cli_init_contracts_users_clients_keys(env, tmp_path):
+    assert "signing keys created" in run(["init"], env).stdout
+    assert "signing keys created" not in run(["init"], env).stdout
+    contract = run(["contracts", "add", "Acme", "--plan", "trial", "--two-factor", "on",
+                    "--access-route", "line-only"], env).stdout.strip()
+    assert len(contract) == 32
+    user = run(["users", "add", "--contract", contract, "--email", "Boss@Acme.example",
+                "--password", "Acme-Boss-2026", "--role", "contractor"], env).stdout.strip()
+    assert len(user) == 32
+    weak = run(["users", "add", "--contract", contract, "--email", "weak@acme.example",
+                "--password", "password"], env, check=False)
+    assert weak.returncode != 0 and "P2" in weak.stderr
+    dup = run(["users", "add", "--contract", contract, "--email", "boss@acme.example",
+               "--password", "Acme-Boss-2026"], env, check=False)
+    assert dup.returncode != 0 and "already registered" in dup.stderr
+
+    out = run(["clients", "add", "--name", "Front", "--redirect-uri", "https://f.example/cb",
+               "--redirect-uri", "https://f.example/cb2", "--post-logout-redirect-uri",
+               "https://f.example/"], env).stdout
+    assert "client_id=" in out and "client_secret=" in out
+    public = run(["clients", "add", "--name", "App", "--redirect-uri", "http://127.0.0.1/cb",
+                  "--public", "--client-id", "app"], env).stdout
+    assert "client_id=app" in public and "client_secret" not in public
+
+    keys_before = {p.name for p in (tmp_path / "keys").iterdir()}
+    assert "signing with rs-" in run(["keys", "rotate"], env).stdout
+    keys_after = {p.name for p in (tmp_path / "keys").iterdir()}
+    assert keys_before < keys_after
+    for path in (tmp_path / "keys").iterdir():
+        assert path.stat().st_mode & 0o077 == 0, "private keys must be owner-only"
+        assert "retired_at" in json.loads(path.read_text())
+
+
+def test_missing_secret_stops_startup(env):
+    env = {k: v for k, v in env.items() if k != "IDP_SECRET_KEY"}
+    env.pop("IDP_DEV", None)
+    result = run(["init"], env, check=False)
+    assert result.returncode != 0 and "IDP_SECRET_KEY" in result.stderr
+
+
+def test_settings_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("IDP_ISSUER", "https://id.example")
+    monkeypatch.setenv("IDP_SECRET_KEY", "s")
+    monkeypatch.setenv("IDP_ACCESS_TOKEN_TTL", "120")
+    monkeypatch.setenv("IDP_DEV", "yes")
+    settings = load_settings()
+    assert settings.issuer == "https://id.example" and settings.access_token_ttl == 120
+    assert settings.dev is True and settings.cookies_secure is True
+    monkeypatch.setenv("IDP_ACCESS_TOKEN_TTL", "soon")
+    with pytest.raises(ConfigError):
+        load_settings()
+    monkeypatch.setenv("IDP_ACCESS_TOKEN_TTL", "120")
+    monkeypatch.setenv("IDP_ISSUER", "https://id.example/")
+    with pytest.raises(ConfigError):
+        load_settings()
+    assert Path(load_settings({"issuer": "http://x"}).effective_database_url[10:]).name == \
+        "idp.sqlite3"

@@ -1,0 +1,99 @@
+"""Pure policies as parametrized tables, no app (STYLE.md §13): P2, K1, SPEC Links, trial."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from policies.contract import ContractState
+from policies.contract import check_contract
+from policies.contract import is_trial_over
+from policies.decision import ALLOW
+from policies.decision import deny
+from policies.decision import need
+from policies.lockout import MAX_FAILED_LOGINS
+from policies.lockout import is_link_valid
+from policies.lockout import locks_after_failure
+from policies.lockout import may_attempt
+from policies.password import check_password
+from policies.password import count_character_classes
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(("password", "problems"), [
+    ("Abcdefg1", []),
+    ("abcdefg1!", []),
+    ("ABCDEFG1!", []),
+    ("Abcdefg!", []),
+    ("パスワードAb1!", []),
+    ("Abcde1!", ["too_short"]),
+    ("abcdefgh", ["too_few_classes"]),
+    ("abcdefg1", ["too_few_classes"]),
+    ("ABCDEFGH12", ["too_few_classes"]),
+    ("A1!" + "a" * 126, ["too_long"]),
+    ("Password1", ["common"]),
+])
+def test_P2_password_rule(password, problems):
+    assert check_password(password, common_passwords={"password1"}) == problems
+
+
+def test_P2_email_is_not_a_password():
+    assert "is_email" in check_password("Taro.Yamada1", email="taro.yamada1@example.jp")
+
+
+@given(st.text(min_size=0, max_size=40))
+def test_P2_classes_are_between_zero_and_four(text):
+    assert 0 <= count_character_classes(text) <= 4
+    if check_password(text) == []:
+        assert len(text) >= 8 and count_character_classes(text) >= 3
+
+
+@pytest.mark.parametrize(("failed", "locked", "expected"), [
+    (0, False, True), (9, False, True), (10, False, False), (0, True, False), (3, True, False),
+])
+def test_K1_may_attempt(failed, locked, expected):
+    assert may_attempt(failed, locked) is expected
+
+
+@pytest.mark.parametrize(("attempt", "locks"), [(1, False), (9, False), (10, True), (11, True)])
+def test_K1_tenth_failure_locks(attempt, locks):
+    assert locks_after_failure(attempt) is locks
+    assert MAX_FAILED_LOGINS == 10
+
+
+@pytest.mark.parametrize(("age", "valid"), [
+    (timedelta(0), True), (timedelta(days=13, hours=23), True), (timedelta(days=14), False),
+    (timedelta(days=30), False), (-timedelta(seconds=1), False),
+])
+def test_links_valid_fourteen_days(age, valid):
+    assert is_link_valid(NOW - age, NOW) is valid
+
+
+@pytest.mark.parametrize(("state", "decision"), [
+    (ContractState("basic", "active", None), ALLOW),
+    (ContractState("trial", "active", NOW - timedelta(days=29)), ALLOW),
+    (ContractState("trial", "active", NOW - timedelta(days=30)), deny("trial_ended")),
+    (ContractState("basic", "cancelled", None), deny("contract_inactive")),
+])
+def test_contract_state(state, decision):
+    assert check_contract(state, NOW) == decision
+
+
+def test_trial_ends_by_itself_after_thirty_days():
+    start = NOW - timedelta(days=30, seconds=1)
+    assert is_trial_over(ContractState("trial", "active", start), NOW)
+    assert not is_trial_over(ContractState("basic", "active", start), NOW)
+    assert not is_trial_over(ContractState("trial", "active", None), NOW)
+
+
+def test_decisions():
+    assert ALLOW.is_allowed
+    assert not deny("x").is_allowed
+    step = need("second_factor", "2fa_new_browser")
+    assert step.outcome == "step" and step.step == "second_factor"
