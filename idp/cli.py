@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 from typing import Any
 
@@ -59,8 +58,9 @@ def contracts() -> None:
 @click.argument("name")
 @click.option("--plan", type=click.Choice(["basic", "trial"]), default="basic")
 @click.option("--two-factor", type=click.Choice(["on", "off"]), default="off")
-@click.option("--access-route", type=click.Choice(["line+internet", "line-only"]),
-              default="line+internet")
+@click.option(
+    "--access-route", type=click.Choice(["line+internet", "line-only"]), default="line+internet"
+)
 def contracts_add(name: str, plan: str, two_factor: str, access_route: str) -> None:
     """Create a contract; prints its id."""
     from idp.admin.provisioning import add_contract
@@ -84,8 +84,15 @@ def users() -> None:
 @click.option("--role", type=click.Choice(["contractor", "admin", "user"]), default="user")
 @click.option("--method", type=click.Choice(["password"]), default="password")
 @click.option("--locale", type=click.Choice(["ja", "en"]), default="ja")
-def users_add(contract_id: str, email: str, password: str | None, name: str, role: str,
-              method: str, locale: str) -> None:
+def users_add(
+    contract_id: str,
+    email: str,
+    password: str | None,
+    name: str,
+    role: str,
+    method: str,
+    locale: str,
+) -> None:
     """Create a user; prints the user's id."""
     from idp.admin.provisioning import ProvisioningError
     from idp.admin.provisioning import add_user
@@ -95,8 +102,9 @@ def users_add(contract_id: str, email: str, password: str | None, name: str, rol
     app = make_app()
     with app.app_context():
         try:
-            user = add_user(contract_id, email, password, name=name, role=role, method=method,
-                            locale=locale)
+            user = add_user(
+                contract_id, email, password, name=name, role=role, method=method, locale=locale
+            )
         except ProvisioningError as error:
             raise click.ClickException(str(error)) from error
         click.echo(user.id)
@@ -118,9 +126,18 @@ def clients() -> None:
 @click.option("--no-pkce", is_flag=True, help="Legacy confidential client without PKCE.")
 @click.option("--refresh-tokens", is_flag=True, help="Refresh tokens without offline_access.")
 @click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256")
-def clients_add(name: str, redirect_uris: tuple[str, ...], post_logout_uris: tuple[str, ...],
-                public: bool, client_id: str | None, secret: str | None, trusted: bool,
-                no_pkce: bool, refresh_tokens: bool, id_token_alg: str) -> None:
+def clients_add(
+    name: str,
+    redirect_uris: tuple[str, ...],
+    post_logout_uris: tuple[str, ...],
+    public: bool,
+    client_id: str | None,
+    secret: str | None,
+    trusted: bool,
+    no_pkce: bool,
+    refresh_tokens: bool,
+    id_token_alg: str,
+) -> None:
     """Register a client; prints client_id and, for confidential clients, the secret."""
     from idp.admin.provisioning import ProvisioningError
     from idp.admin.provisioning import add_client
@@ -129,9 +146,16 @@ def clients_add(name: str, redirect_uris: tuple[str, ...], post_logout_uris: tup
     with app.app_context():
         try:
             client, shown_secret = add_client(
-                name, list(redirect_uris), list(post_logout_uris), public=public,
-                client_id=client_id, secret=secret, trusted=trusted, require_pkce=not no_pkce,
-                refresh_tokens=refresh_tokens, id_token_alg=id_token_alg,
+                name,
+                list(redirect_uris),
+                list(post_logout_uris),
+                public=public,
+                client_id=client_id,
+                secret=secret,
+                trusted=trusted,
+                require_pkce=not no_pkce,
+                refresh_tokens=refresh_tokens,
+                id_token_alg=id_token_alg,
             )
         except ProvisioningError as error:
             raise click.ClickException(str(error)) from error

@@ -28,6 +28,13 @@ def outbox() -> Response:
         message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
         body = message.get_body(("plain",))
         text = body.get_content() if body is not None else ""
-        mails.append({"to": message["To"], "subject": message["Subject"], "date": message["Date"],
-                      "text": text, "links": LINK.findall(text)})
+        mails.append(
+            {
+                "to": message["To"],
+                "subject": message["Subject"],
+                "date": message["Date"],
+                "text": text,
+                "links": LINK.findall(text),
+            }
+        )
     return Response(render_template("dev/outbox.html", mails=mails))

@@ -75,6 +75,7 @@ def setup_i18n(app: Flask) -> None:
     def remember_language(response: Response) -> Response:
         chosen = g.get("switched_locale")
         if chosen:
-            response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, httponly=True,
-                                samesite="Lax")
+            response.set_cookie(
+                LANG_COOKIE, chosen, max_age=365 * 86400, httponly=True, samesite="Lax"
+            )
         return response

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
@@ -32,7 +32,7 @@ db = SQLAlchemy(model_class=Base)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_id() -> str:
@@ -100,9 +100,7 @@ class Client(db.Model, OAuthClientMixin):  # type: ignore[name-defined,misc]
     secret_hash: Mapped[str | None] = mapped_column(String(64))
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
-    scope: Mapped[str] = mapped_column(
-        Text, default="openid profile email offline_access contract"
-    )
+    scope: Mapped[str] = mapped_column(Text, default="openid profile email offline_access contract")
     #: First-party client: no consent page.
     is_trusted: Mapped[bool] = mapped_column(Boolean, default=False)
     #: PKCE (S256) required; a legacy confidential client may be registered without it.

@@ -64,8 +64,9 @@ def setup_web(app: Flask) -> None:
         error_id = secrets.token_hex(6)
         log.info("refused %s (%s) id=%s", error.code, error.reason, error_id)
         return (
-            render_template("login/error.html", error=error.code, reason=error.reason,
-                            error_id=error_id),
+            render_template(
+                "login/error.html", error=error.code, reason=error.reason, error_id=error_id
+            ),
             error.status_code,
         )
 
@@ -81,8 +82,10 @@ def setup_web(app: Flask) -> None:
     def http_error(error: HTTPException) -> tuple[object, int]:
         status = error.code or 500
         if _is_api():
-            return jsonify(error="invalid_request" if status < 500 else "server_error",
-                           error_description=error.description), status
+            return jsonify(
+                error="invalid_request" if status < 500 else "server_error",
+                error_description=error.description,
+            ), status
         return render_template("login/error.html", error=f"http_{status}"), status
 
     @app.errorhandler(Exception)

@@ -51,8 +51,9 @@ class Provider:
         with self.app.app_context():
             return add_contract(f"c-{uuid.uuid4().hex[:6]}", **values).id
 
-    def new_user(self, contract_id: str | None = None, password: str = PASSWORD,
-                 **values: Any) -> tuple[str, str]:
+    def new_user(
+        self, contract_id: str | None = None, password: str = PASSWORD, **values: Any
+    ) -> tuple[str, str]:
         """A fresh user with a unique email; returns (user id, email)."""
         contract_id = contract_id or self.new_contract()
         email = values.pop("email", None) or f"u-{uuid.uuid4().hex[:10]}@example.jp"
@@ -65,8 +66,11 @@ class Provider:
         redirect_uri = values.pop("redirect_uri", "https://rp.example/callback")
         with self.app.app_context():
             _client, secret = add_client(
-                values.pop("name", "Test RP"), [redirect_uri], ["https://rp.example/bye"],
-                client_id=client_id, **{"trusted": True, **values},
+                values.pop("name", "Test RP"),
+                [redirect_uri],
+                ["https://rp.example/bye"],
+                client_id=client_id,
+                **{"trusted": True, **values},
             )
         return RelyingParty(self.url, client_id, secret, redirect_uri)
 
@@ -94,8 +98,7 @@ def _serve(app: Flask) -> tuple[BaseWSGIServer, threading.Thread]:
     return server, thread
 
 
-def build_provider(backend: str, tmp: Path, services: dict[str, Any],
-                   **overrides: Any) -> Provider:
+def build_provider(backend: str, tmp: Path, services: dict[str, Any], **overrides: Any) -> Provider:
     from tests.realservices import free_port
 
     port = free_port()
@@ -129,11 +132,13 @@ def services(request: pytest.FixtureRequest, smtp_sink: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def provider(request: pytest.FixtureRequest, services: dict[str, Any],
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+def provider(
+    request: pytest.FixtureRequest,
+    services: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Provider]:
     backend = request.param
-    provider = build_provider(backend, tmp_path_factory.mktemp(backend.replace("+", "-")),
-                              services)
+    provider = build_provider(backend, tmp_path_factory.mktemp(backend.replace("+", "-")), services)
     server, thread = _serve(provider.app)
     yield provider
     server.shutdown()

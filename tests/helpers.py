@@ -39,8 +39,9 @@ class _FormParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
-            self.forms.append(Form(a.get("action", ""), a.get("method", "get").lower(), {},
-                                   a.get("id")))
+            self.forms.append(
+                Form(a.get("action", ""), a.get("method", "get").lower(), {}, a.get("id"))
+            )
         elif tag == "input" and self.forms and a.get("name"):
             if a.get("type") in ("checkbox", "radio") and "checked" not in a:
                 return
@@ -64,12 +65,22 @@ class Browser:
         self.last: requests.Response | None = None
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
-        return self.follow(self.session.get(urljoin(self.provider_url, url), allow_redirects=False,
-                                            timeout=TIMEOUT, **kwargs))
+        return self.follow(
+            self.session.get(
+                urljoin(self.provider_url, url), allow_redirects=False, timeout=TIMEOUT, **kwargs
+            )
+        )
 
     def post(self, url: str, data: dict[str, str], **kwargs: Any) -> requests.Response:
-        return self.follow(self.session.post(urljoin(self.provider_url, url), data=data,
-                                             allow_redirects=False, timeout=TIMEOUT, **kwargs))
+        return self.follow(
+            self.session.post(
+                urljoin(self.provider_url, url),
+                data=data,
+                allow_redirects=False,
+                timeout=TIMEOUT,
+                **kwargs,
+            )
+        )
 
     def follow(self, response: requests.Response) -> requests.Response:
         """Follow redirects while they stay on the provider; stop at anything else."""
@@ -81,8 +92,9 @@ class Browser:
         self.last = response
         return response
 
-    def submit(self, response: requests.Response, form_id: str | None = None,
-               **values: str) -> requests.Response:
+    def submit(
+        self, response: requests.Response, form_id: str | None = None, **values: str
+    ) -> requests.Response:
         """Submit a form of the page like a browser (hidden fields and CSRF token included)."""
         forms = forms_in(response.text)
         assert forms, f"no form on {response.url}: {response.text[:500]}"
@@ -95,7 +107,9 @@ class Browser:
 
 
 def redirect_params(response: requests.Response) -> dict[str, str]:
-    assert response.is_redirect, f"expected a redirect, got {response.status_code}: {response.text[:300]}"
+    assert response.is_redirect, (
+        f"expected a redirect, got {response.status_code}: {response.text[:300]}"
+    )
     location = response.headers["Location"]
     query = parse_qs(urlsplit(location).query)
     return {k: v[0] for k, v in query.items()}
@@ -104,22 +118,32 @@ def redirect_params(response: requests.Response) -> dict[str, str]:
 class RelyingParty:
     """A confidential (or public) client of the provider, built on authlib's OAuth2Session."""
 
-    def __init__(self, issuer: str, client_id: str, secret: str | None, redirect_uri: str,
-                 scope: str = "openid profile email contract offline_access") -> None:
+    def __init__(
+        self,
+        issuer: str,
+        client_id: str,
+        secret: str | None,
+        redirect_uri: str,
+        scope: str = "openid profile email contract offline_access",
+    ) -> None:
         self.issuer = issuer
         self.client_id = client_id
         self.secret = secret
         self.redirect_uri = redirect_uri
         self.scope = scope
-        self.metadata = requests.get(f"{issuer}/.well-known/openid-configuration",
-                                     timeout=TIMEOUT).json()
+        self.metadata = requests.get(
+            f"{issuer}/.well-known/openid-configuration", timeout=TIMEOUT
+        ).json()
         self.state = ""
         self.nonce = ""
         self.code_verifier = ""
 
     def session(self) -> OAuth2Session:
         return OAuth2Session(
-            self.client_id, self.secret, scope=self.scope, redirect_uri=self.redirect_uri,
+            self.client_id,
+            self.secret,
+            scope=self.scope,
+            redirect_uri=self.redirect_uri,
             code_challenge_method="S256",
             token_endpoint_auth_method="client_secret_basic" if self.secret else "none",
         )
@@ -131,8 +155,10 @@ class RelyingParty:
         session = self.session()
         params.setdefault("nonce", self.nonce)
         url, _state = session.create_authorization_url(
-            self.metadata["authorization_endpoint"], state=self.state,
-            code_verifier=self.code_verifier, **params,
+            self.metadata["authorization_endpoint"],
+            state=self.state,
+            code_verifier=self.code_verifier,
+            **params,
         )
         return str(url)
 
@@ -144,16 +170,22 @@ class RelyingParty:
         return redirect_params(done)
 
     def exchange(self, code: str, **extra: Any) -> dict[str, Any]:
-        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
-                "code_verifier": self.code_verifier, **extra}
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self.redirect_uri,
+            "code_verifier": self.code_verifier,
+            **extra,
+        }
         return self.token_request(data)
 
     def token_request(self, data: dict[str, Any]) -> dict[str, Any]:
         auth = (self.client_id, self.secret) if self.secret else None
         if not self.secret:
             data = {**data, "client_id": self.client_id}
-        response = requests.post(self.metadata["token_endpoint"], data=data, auth=auth,
-                                 timeout=TIMEOUT)
+        response = requests.post(
+            self.metadata["token_endpoint"], data=data, auth=auth, timeout=TIMEOUT
+        )
         body: dict[str, Any] = response.json()
         body["_status"] = response.status_code
         return body
@@ -161,8 +193,9 @@ class RelyingParty:
     def refresh(self, refresh_token: str) -> dict[str, Any]:
         return self.token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
 
-    def login_tokens(self, browser: Browser, email: str, password: str,
-                     **params: Any) -> dict[str, Any]:
+    def login_tokens(
+        self, browser: Browser, email: str, password: str, **params: Any
+    ) -> dict[str, Any]:
         callback = self.sign_in(browser, email, password, **params)
         assert callback.get("state") == self.state, callback
         assert callback.get("iss") == self.issuer, callback
@@ -172,8 +205,9 @@ class RelyingParty:
 
     def id_token_claims(self, id_token: str, nonce: str | None = None) -> dict[str, Any]:
         """Validate like an RP must (OIDC Core §3.1.3.7): signature, iss, aud, exp, nonce."""
-        jwks = KeySet.import_key_set(requests.get(self.metadata["jwks_uri"],
-                                                  timeout=TIMEOUT).json())
+        jwks = KeySet.import_key_set(
+            requests.get(self.metadata["jwks_uri"], timeout=TIMEOUT).json()
+        )
         token = jwt.decode(id_token, jwks, algorithms=["RS256", "ES256"])
         claims = dict(token.claims)
         registry = jwt.JWTClaimsRegistry(
@@ -192,14 +226,18 @@ class RelyingParty:
     def userinfo(self, access_token: str, method: str = "GET") -> requests.Response:
         url = self.metadata["userinfo_endpoint"]
         if method == "GET":
-            return requests.get(url, headers={"Authorization": f"Bearer {access_token}"},
-                                timeout=TIMEOUT)
+            return requests.get(
+                url, headers={"Authorization": f"Bearer {access_token}"}, timeout=TIMEOUT
+            )
         return requests.post(url, data={"access_token": access_token}, timeout=TIMEOUT)
 
     def introspect(self, token: str, **extra: str) -> dict[str, Any]:
-        response = requests.post(self.metadata["introspection_endpoint"],
-                                 data={"token": token, **extra},
-                                 auth=(self.client_id, self.secret or ""), timeout=TIMEOUT)
+        response = requests.post(
+            self.metadata["introspection_endpoint"],
+            data={"token": token, **extra},
+            auth=(self.client_id, self.secret or ""),
+            timeout=TIMEOUT,
+        )
         assert response.status_code == 200, response.text
         return dict(response.json())
 
@@ -208,8 +246,9 @@ class RelyingParty:
         data = {"token": token, **extra}
         if not self.secret:
             data["client_id"] = self.client_id
-        return requests.post(self.metadata["revocation_endpoint"], data=data, auth=auth,
-                             timeout=TIMEOUT)
+        return requests.post(
+            self.metadata["revocation_endpoint"], data=data, auth=auth, timeout=TIMEOUT
+        )
 
 
 def random_state() -> str:

@@ -20,8 +20,9 @@ def _authorize(browser, rp, **params):
 
 
 def _raw_authorize(browser, provider, params):
-    return browser.session.get(f"{provider.url}/authorize?{urlencode(params)}",
-                               allow_redirects=False, timeout=10)
+    return browser.session.get(
+        f"{provider.url}/authorize?{urlencode(params)}", allow_redirects=False, timeout=10
+    )
 
 
 def _valid_params(rp):
@@ -29,14 +30,17 @@ def _valid_params(rp):
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
-@pytest.mark.parametrize("change", [
-    {"redirect_uri": "https://evil.example/callback"},
-    {"redirect_uri": "https://rp.example/callback/"},
-    {"redirect_uri": "https://rp.example/callback?x=1"},
-    {"redirect_uri": None},
-    {"client_id": "no-such-client"},
-    {"client_id": None},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"redirect_uri": "https://evil.example/callback"},
+        {"redirect_uri": "https://rp.example/callback/"},
+        {"redirect_uri": "https://rp.example/callback?x=1"},
+        {"redirect_uri": None},
+        {"client_id": "no-such-client"},
+        {"client_id": None},
+    ],
+)
 def test_O1_untrusted_redirect_shows_error_page_and_never_redirects(provider, rp, change):
     params = {**_valid_params(rp), **change}
     params = {k: v for k, v in params.items() if v is not None}
@@ -46,25 +50,27 @@ def test_O1_untrusted_redirect_shows_error_page_and_never_redirects(provider, rp
     assert 'id="error"' in response.text
 
 
-@pytest.mark.parametrize(("change", "error"), [
-    ({"response_type": "token"}, "unsupported_response_type"),
-    ({"response_type": None}, "unsupported_response_type"),
-    ({"code_challenge": None, "code_challenge_method": None}, "invalid_request"),
-    ({"code_challenge_method": "plain"}, "invalid_request"),
-    ({"code_challenge_method": None}, "invalid_request"),
-    ({"code_challenge": "short"}, "invalid_request"),
-    ({"prompt": "none login"}, "invalid_request"),
-    ({"prompt": "bogus"}, "invalid_request"),
-    ({"max_age": "-1"}, "invalid_request"),
-    ({"max_age": "soon"}, "invalid_request"),
-    ({"claims": "{not json"}, "invalid_request"),
-    ({"claims": '["id_token"]'}, "invalid_request"),
-    ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
-    ({"request_uri": "https://rp.example/req"}, "request_uri_not_supported"),
-    ({"scope": "profile email"}, None),
-])
-def test_O1_bad_parameters_redirect_the_named_error_with_state_and_iss(provider, rp, change,
-                                                                        error):
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"response_type": "token"}, "unsupported_response_type"),
+        ({"response_type": None}, "unsupported_response_type"),
+        ({"code_challenge": None, "code_challenge_method": None}, "invalid_request"),
+        ({"code_challenge_method": "plain"}, "invalid_request"),
+        ({"code_challenge_method": None}, "invalid_request"),
+        ({"code_challenge": "short"}, "invalid_request"),
+        ({"prompt": "none login"}, "invalid_request"),
+        ({"prompt": "bogus"}, "invalid_request"),
+        ({"max_age": "-1"}, "invalid_request"),
+        ({"max_age": "soon"}, "invalid_request"),
+        ({"claims": "{not json"}, "invalid_request"),
+        ({"claims": '["id_token"]'}, "invalid_request"),
+        ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
+        ({"request_uri": "https://rp.example/req"}, "request_uri_not_supported"),
+        ({"scope": "profile email"}, None),
+    ],
+)
+def test_O1_bad_parameters_redirect_the_named_error_with_state_and_iss(provider, rp, change, error):
     params = {**_valid_params(rp), **change}
     params = {k: v for k, v in params.items() if v is not None}
     response = _raw_authorize(Browser(provider.url), provider, params)
@@ -82,14 +88,23 @@ def test_O1_bad_parameters_redirect_the_named_error_with_state_and_iss(provider,
 def test_O1_pkce_opt_out_for_a_legacy_confidential_client(provider, user):
     _user_id, email = user
     legacy = provider.new_client(require_pkce=False)
-    params = {k: v for k, v in _valid_params(legacy).items()
-              if k not in ("code_challenge", "code_challenge_method")}
+    params = {
+        k: v
+        for k, v in _valid_params(legacy).items()
+        if k not in ("code_challenge", "code_challenge_method")
+    }
     browser = Browser(provider.url)
     page = browser.follow(_raw_authorize(browser, provider, params))
-    callback = redirect_params(browser.submit(page, "password-form", email=email,
-                                              password=PASSWORD))
-    tokens = legacy.token_request({"grant_type": "authorization_code", "code": callback["code"],
-                                   "redirect_uri": legacy.redirect_uri})
+    callback = redirect_params(
+        browser.submit(page, "password-form", email=email, password=PASSWORD)
+    )
+    tokens = legacy.token_request(
+        {
+            "grant_type": "authorization_code",
+            "code": callback["code"],
+            "redirect_uri": legacy.redirect_uri,
+        }
+    )
     assert tokens["_status"] == 200, tokens
 
 
@@ -99,7 +114,8 @@ def test_O1_prompt_none_without_session_is_login_required(provider, rp):
 
 
 def test_O1_session_answers_next_request_silently_and_prompt_login_forces_password(
-        provider, rp, user):
+    provider, rp, user
+):
     user_id, email = user
     browser = Browser(provider.url)
     first = rp.login_tokens(browser, email, PASSWORD)
@@ -116,8 +132,9 @@ def test_O1_session_answers_next_request_silently_and_prompt_login_forces_passwo
     forced = browser.follow(_authorize(browser, rp, prompt="login"))
     assert forced.status_code == 200 and 'id="password-form"' in forced.text
     time.sleep(1.1)
-    callback = redirect_params(browser.submit(forced, "password-form", email=email,
-                                              password=PASSWORD))
+    callback = redirect_params(
+        browser.submit(forced, "password-form", email=email, password=PASSWORD)
+    )
     later = rp.exchange(callback["code"])
     assert rp.id_token_claims(later["id_token"])["auth_time"] > auth_time
 
@@ -140,11 +157,13 @@ def test_O1_id_token_hint_for_another_user_needs_a_new_login(provider, rp):
     tokens_b = rp.login_tokens(Browser(provider.url), email_b, PASSWORD)
     browser = Browser(provider.url)
     tokens_a = rp.login_tokens(browser, email_a, PASSWORD)
-    same = redirect_params(_authorize(browser, rp, prompt="none",
-                                      id_token_hint=tokens_a["id_token"]))
+    same = redirect_params(
+        _authorize(browser, rp, prompt="none", id_token_hint=tokens_a["id_token"])
+    )
     assert "code" in same
-    other = redirect_params(_authorize(browser, rp, prompt="none",
-                                       id_token_hint=tokens_b["id_token"]))
+    other = redirect_params(
+        _authorize(browser, rp, prompt="none", id_token_hint=tokens_b["id_token"])
+    )
     assert other["error"] == "login_required"
 
 
@@ -154,7 +173,8 @@ def test_L1_login_hint_prefills_and_ui_locales_picks_english(provider, rp):
     assert 'value="someone@example.jp"' in page.text
     assert '<html lang="ja">' in page.text and "ログイン" in page.text
     english = Browser(provider.url).follow(
-        _authorize(Browser(provider.url), rp, ui_locales="fr en-GB"))
+        _authorize(Browser(provider.url), rp, ui_locales="fr en-GB")
+    )
     english = Browser(provider.url)
     page = english.follow(_authorize(english, rp, ui_locales="fr en-GB"))
     assert '<html lang="en">' in page.text and "Forgot your password?" in page.text
@@ -163,9 +183,18 @@ def test_L1_login_hint_prefills_and_ui_locales_picks_english(provider, rp):
 def test_L1_login_page_has_every_entry_point(provider, rp):
     browser = Browser(provider.url)
     page = browser.follow(_authorize(browser, rp))
-    for element in ('id="email"', 'id="password"', 'id="forgot"', 'id="account-menu"',
-                    'id="broker-google"', 'id="broker-facebook"', 'id="broker-microsoft"',
-                    'id="broker-daccount"', 'id="broker-ad"', 'name="viewport"'):
+    for element in (
+        'id="email"',
+        'id="password"',
+        'id="forgot"',
+        'id="account-menu"',
+        'id="broker-google"',
+        'id="broker-facebook"',
+        'id="broker-microsoft"',
+        'id="broker-daccount"',
+        'id="broker-ad"',
+        'name="viewport"',
+    ):
         assert element in page.text, element
     broker = browser.get(page.url.replace("/login?", "/login/broker/google?"))
     assert broker.status_code == 501 and 'id="not-available"' in broker.text
@@ -175,8 +204,9 @@ def test_O2_later_step_cannot_be_requested_directly(provider, rp, user):
     browser = Browser(provider.url)
     page = browser.follow(_authorize(browser, rp))
     tx = parse_qs(urlsplit(page.url).query)["tx"][0]
-    finish = browser.session.get(f"{provider.url}/login/finish?tx={tx}", allow_redirects=False,
-                                 timeout=10)
+    finish = browser.session.get(
+        f"{provider.url}/login/finish?tx={tx}", allow_redirects=False, timeout=10
+    )
     assert finish.status_code == 303
     assert "/login?tx=" in finish.headers["Location"]
     # Another browser cannot use this transaction at all.

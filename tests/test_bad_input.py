@@ -7,9 +7,20 @@ import requests
 
 from tests.helpers import Browser
 
-ENDPOINTS = ["/token", "/revoke", "/introspect", "/userinfo", "/authorize", "/login",
-             "/login/consent", "/login/finish", "/password/forgot", "/links/abc", "/logout",
-             "/login/broker/google"]
+ENDPOINTS = [
+    "/token",
+    "/revoke",
+    "/introspect",
+    "/userinfo",
+    "/authorize",
+    "/login",
+    "/login/consent",
+    "/login/finish",
+    "/password/forgot",
+    "/links/abc",
+    "/logout",
+    "/login/broker/google",
+]
 
 
 def _ok(response):
@@ -18,51 +29,79 @@ def _ok(response):
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
-@pytest.mark.parametrize("body", [
-    b"",
-    b"\xff\xfe\xfa=\xc3\x28&grant_type=\xff",
-    b"grant_type=authorization_code&code=" + b"A" * 5000,
-    b'{"grant_type": "refresh_token"}',
-    b"%%%%&&&==",
-])
-@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded",
-                                          "application/json", "text/plain; charset=latin-1"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"\xff\xfe\xfa=\xc3\x28&grant_type=\xff",
+        b"grant_type=authorization_code&code=" + b"A" * 5000,
+        b'{"grant_type": "refresh_token"}',
+        b"%%%%&&&==",
+    ],
+)
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "application/json", "text/plain; charset=latin-1"],
+)
 def test_garbage_posts_get_clear_errors(provider, path, body, content_type):
-    response = requests.post(provider.url + path, data=body,
-                             headers={"Content-Type": content_type}, timeout=10,
-                             allow_redirects=False)
+    response = requests.post(
+        provider.url + path,
+        data=body,
+        headers={"Content-Type": content_type},
+        timeout=10,
+        allow_redirects=False,
+    )
     _ok(response)
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
 def test_garbage_query_strings(provider, path):
-    for query in ("?tx=%ff%fe", "?tx=" + "x" * 3000, "?client_id=%00&redirect_uri=%ff",
-                  "?response_type=code&client_id=a&client_id=b"):
+    for query in (
+        "?tx=%ff%fe",
+        "?tx=" + "x" * 3000,
+        "?client_id=%00&redirect_uri=%ff",
+        "?response_type=code&client_id=a&client_id=b",
+    ):
         _ok(requests.get(provider.url + path + query, timeout=10, allow_redirects=False))
 
 
 def test_oversized_body_is_refused(provider):
-    response = requests.post(provider.url + "/token", data=b"a=" + b"b" * 200_000,
-                             headers={"Content-Type": "application/x-www-form-urlencoded"},
-                             timeout=10)
+    response = requests.post(
+        provider.url + "/token",
+        data=b"a=" + b"b" * 200_000,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
     assert response.status_code == 413
     assert response.json()["error"] == "invalid_request"
 
 
-@pytest.mark.parametrize("data", [
-    {},
-    {"grant_type": "password", "username": "a", "password": "b"},
-    {"grant_type": "client_credentials"},
-    {"grant_type": "authorization_code"},
-    {"grant_type": "refresh_token"},
-    {"grant_type": "authorization_code", "code": "nope", "redirect_uri": "https://rp.example/callback"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"grant_type": "password", "username": "a", "password": "b"},
+        {"grant_type": "client_credentials"},
+        {"grant_type": "authorization_code"},
+        {"grant_type": "refresh_token"},
+        {
+            "grant_type": "authorization_code",
+            "code": "nope",
+            "redirect_uri": "https://rp.example/callback",
+        },
+    ],
+)
 def test_token_endpoint_names_the_oauth_error(provider, rp, data):
-    response = requests.post(rp.metadata["token_endpoint"], data=data,
-                             auth=(rp.client_id, rp.secret), timeout=10)
+    response = requests.post(
+        rp.metadata["token_endpoint"], data=data, auth=(rp.client_id, rp.secret), timeout=10
+    )
     assert 400 <= response.status_code < 500
-    assert response.json()["error"] in ("invalid_request", "unsupported_grant_type",
-                                        "invalid_grant", "unauthorized_client")
+    assert response.json()["error"] in (
+        "invalid_request",
+        "unsupported_grant_type",
+        "invalid_grant",
+        "unauthorized_client",
+    )
 
 
 def test_login_post_with_missing_fields_and_bad_csrf(provider, rp):
@@ -70,8 +109,7 @@ def test_login_post_with_missing_fields_and_bad_csrf(provider, rp):
     page = browser.get(rp.authorize_url())
     empty = browser.submit(page, "password-form", email="", password="")
     assert empty.status_code == 400 and 'id="error"' in empty.text
-    forged = browser.submit(page, "password-form", csrf_token="forged", email="a@b.c",
-                            password="x")
+    forged = browser.submit(page, "password-form", csrf_token="forged", email="a@b.c", password="x")
     assert forged.status_code == 400 and 'data-error="csrf"' in forged.text
     huge = browser.submit(page, "password-form", email="a" * 400 + "@x.jp", password="p")
     assert huge.status_code == 400

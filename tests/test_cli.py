@@ -39,25 +39,98 @@ def env(tmp_path):
 def test_cli_init_contracts_users_clients_keys(env, tmp_path):
     assert "signing keys created" in run(["init"], env).stdout
     assert "signing keys created" not in run(["init"], env).stdout
-    contract = run(["contracts", "add", "Acme", "--plan", "trial", "--two-factor", "on",
-                    "--access-route", "line-only"], env).stdout.strip()
+    contract = run(
+        [
+            "contracts",
+            "add",
+            "Acme",
+            "--plan",
+            "trial",
+            "--two-factor",
+            "on",
+            "--access-route",
+            "line-only",
+        ],
+        env,
+    ).stdout.strip()
     assert len(contract) == 32
-    user = run(["users", "add", "--contract", contract, "--email", "Boss@Acme.example",
-                "--password", "Acme-Boss-2026", "--role", "contractor"], env).stdout.strip()
+    user = run(
+        [
+            "users",
+            "add",
+            "--contract",
+            contract,
+            "--email",
+            "Boss@Acme.example",
+            "--password",
+            "Acme-Boss-2026",
+            "--role",
+            "contractor",
+        ],
+        env,
+    ).stdout.strip()
     assert len(user) == 32
-    weak = run(["users", "add", "--contract", contract, "--email", "weak@acme.example",
-                "--password", "password"], env, check=False)
+    weak = run(
+        [
+            "users",
+            "add",
+            "--contract",
+            contract,
+            "--email",
+            "weak@acme.example",
+            "--password",
+            "password",
+        ],
+        env,
+        check=False,
+    )
     assert weak.returncode != 0 and "P2" in weak.stderr
-    dup = run(["users", "add", "--contract", contract, "--email", "boss@acme.example",
-               "--password", "Acme-Boss-2026"], env, check=False)
+    dup = run(
+        [
+            "users",
+            "add",
+            "--contract",
+            contract,
+            "--email",
+            "boss@acme.example",
+            "--password",
+            "Acme-Boss-2026",
+        ],
+        env,
+        check=False,
+    )
     assert dup.returncode != 0 and "already registered" in dup.stderr
 
-    out = run(["clients", "add", "--name", "Front", "--redirect-uri", "https://f.example/cb",
-               "--redirect-uri", "https://f.example/cb2", "--post-logout-redirect-uri",
-               "https://f.example/"], env).stdout
+    out = run(
+        [
+            "clients",
+            "add",
+            "--name",
+            "Front",
+            "--redirect-uri",
+            "https://f.example/cb",
+            "--redirect-uri",
+            "https://f.example/cb2",
+            "--post-logout-redirect-uri",
+            "https://f.example/",
+        ],
+        env,
+    ).stdout
     assert "client_id=" in out and "client_secret=" in out
-    public = run(["clients", "add", "--name", "App", "--redirect-uri", "http://127.0.0.1/cb",
-                  "--public", "--client-id", "app"], env).stdout
+    public = run(
+        [
+            "clients",
+            "add",
+            "--name",
+            "App",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--public",
+            "--client-id",
+            "app",
+        ],
+        env,
+    ).stdout
     assert "client_id=app" in public and "client_secret" not in public
 
     keys_before = {p.name for p in (tmp_path / "keys").iterdir()}
@@ -91,5 +164,7 @@ def test_settings_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("IDP_ISSUER", "https://id.example/")
     with pytest.raises(ConfigError):
         load_settings()
-    assert Path(load_settings({"issuer": "http://x"}).effective_database_url[10:]).name == \
-        "idp.sqlite3"
+    assert (
+        Path(load_settings({"issuer": "http://x"}).effective_database_url[10:]).name
+        == "idp.sqlite3"
+    )

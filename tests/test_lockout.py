@@ -19,8 +19,7 @@ def _login_page(rp, browser):
 
 
 def _wrong(rp, browser, email, password="Wrong-Password-1"):
-    return browser.submit(_login_page(rp, browser), "password-form", email=email,
-                          password=password)
+    return browser.submit(_login_page(rp, browser), "password-form", email=email, password=password)
 
 
 def _user(provider, user_id) -> User:
@@ -95,8 +94,7 @@ def test_K1_success_resets_the_count(provider, rp, user):
     assert _user(provider, user_id).failed_logins == 9
 
 
-def test_K1_twenty_parallel_wrong_passwords_check_at_most_ten_and_lock(provider, rp, user,
-                                                                          mailbox):
+def test_K1_twenty_parallel_wrong_passwords_check_at_most_ten_and_lock(provider, rp, user, mailbox):
     user_id, email = user
     pages = []
     for _ in range(20):
@@ -148,7 +146,9 @@ def test_K1_unlock_link_voided_by_later_password_reset(provider, rp, user, mailb
     reset_mail = mailbox.wait_for(to=email, subject_contains="パスワードリセット")
     reset_link = [u for u in mailbox.links_in(reset_mail) if "/links/" in u][0]
     form = browser.get(reset_link)
-    done = browser.submit(form, password="Brand-New-Pass-7", password_confirmation="Brand-New-Pass-7")
+    done = browser.submit(
+        form, password="Brand-New-Pass-7", password_confirmation="Brand-New-Pass-7"
+    )
     assert done.status_code == 200
     void = browser.get(unlock_link)
     assert void.status_code == 400 and 'data-error="link_invalid"' in void.text

@@ -12,12 +12,23 @@ from tests.helpers import Browser
 from tests.helpers import redirect_params
 
 REQUIRED_DISCOVERY = (
-    "issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-    "response_types_supported", "subject_types_supported",
-    "id_token_signing_alg_values_supported", "scopes_supported",
-    "token_endpoint_auth_methods_supported", "claims_supported", "end_session_endpoint",
-    "revocation_endpoint", "introspection_endpoint", "code_challenge_methods_supported",
-    "grant_types_supported", "authorization_response_iss_parameter_supported",
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "userinfo_endpoint",
+    "jwks_uri",
+    "response_types_supported",
+    "subject_types_supported",
+    "id_token_signing_alg_values_supported",
+    "scopes_supported",
+    "token_endpoint_auth_methods_supported",
+    "claims_supported",
+    "end_session_endpoint",
+    "revocation_endpoint",
+    "introspection_endpoint",
+    "code_challenge_methods_supported",
+    "grant_types_supported",
+    "authorization_response_iss_parameter_supported",
 )
 
 
@@ -28,8 +39,13 @@ def test_O1_discovery_is_complete_and_true(provider):
     assert meta["issuer"] == provider.url
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert set(meta["id_token_signing_alg_values_supported"]) == {"RS256", "ES256"}
-    for endpoint in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint",
-                     "jwks_uri", "end_session_endpoint"):
+    for endpoint in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "end_session_endpoint",
+    ):
         assert meta[endpoint].startswith(provider.url + "/")
     jwks = requests.get(meta["jwks_uri"], timeout=10).json()
     kinds = {(k["kty"], k["alg"]) for k in jwks["keys"]}
@@ -57,13 +73,21 @@ def test_O1_logout_with_id_token_hint_ends_session_and_redirects_with_state(prov
     _user_id, email = user
     browser = Browser(provider.url)
     tokens = rp.login_tokens(browser, email, PASSWORD)
-    response = browser.session.get(rp.metadata["end_session_endpoint"], params={
-        "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://rp.example/bye",
-        "state": "bye-state"}, allow_redirects=False, timeout=10)
+    response = browser.session.get(
+        rp.metadata["end_session_endpoint"],
+        params={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://rp.example/bye",
+            "state": "bye-state",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == "https://rp.example/bye?state=bye-state"
-    got = redirect_params(browser.session.get(rp.authorize_url(prompt="none"),
-                                              allow_redirects=False, timeout=10))
+    got = redirect_params(
+        browser.session.get(rp.authorize_url(prompt="none"), allow_redirects=False, timeout=10)
+    )
     assert got["error"] == "login_required"
 
 
@@ -71,9 +95,15 @@ def test_O1_logout_unregistered_redirect_is_not_followed(provider, rp, user):
     _user_id, email = user
     browser = Browser(provider.url)
     tokens = rp.login_tokens(browser, email, PASSWORD)
-    response = browser.session.get(rp.metadata["end_session_endpoint"], params={
-        "id_token_hint": tokens["id_token"],
-        "post_logout_redirect_uri": "https://evil.example/"}, allow_redirects=False, timeout=10)
+    response = browser.session.get(
+        rp.metadata["end_session_endpoint"],
+        params={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://evil.example/",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
     assert response.status_code == 200 and 'id="logged-out"' in response.text
 
 
@@ -84,19 +114,25 @@ def test_O1_logout_without_hint_asks_for_confirmation(provider, rp, user):
     page = browser.get("/logout")
     assert page.status_code == 200 and 'id="confirm-logout"' in page.text
     # Still signed in until confirmed.
-    assert "code" in redirect_params(browser.session.get(rp.authorize_url(prompt="none"),
-                                                         allow_redirects=False, timeout=10))
+    assert "code" in redirect_params(
+        browser.session.get(rp.authorize_url(prompt="none"), allow_redirects=False, timeout=10)
+    )
     done = browser.submit(page, confirm="yes")
     assert done.status_code == 200 and 'id="logged-out"' in done.text
-    got = redirect_params(browser.session.get(rp.authorize_url(prompt="none"),
-                                              allow_redirects=False, timeout=10))
+    got = redirect_params(
+        browser.session.get(rp.authorize_url(prompt="none"), allow_redirects=False, timeout=10)
+    )
     assert got["error"] == "login_required"
 
 
 def test_O1_logout_with_forged_hint_is_an_error_page(provider, rp):
     response = Browser(provider.url).session.get(
         rp.metadata["end_session_endpoint"],
-        params={"id_token_hint": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
-                "post_logout_redirect_uri": "https://rp.example/bye"},
-        allow_redirects=False, timeout=10)
+        params={
+            "id_token_hint": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
+            "post_logout_redirect_uri": "https://rp.example/bye",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
     assert response.status_code == 400 and "Location" not in response.headers

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.conftest import PASSWORD
 from tests.helpers import Browser
 

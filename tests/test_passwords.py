@@ -11,8 +11,9 @@ from idp.config import Settings
 
 def test_defaults_are_owasp_argon2id():
     settings = Settings()
-    hashing = PasswordHashing(settings.argon2_memory_kib, settings.argon2_time_cost,
-                              settings.argon2_parallelism)
+    hashing = PasswordHashing(
+        settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+    )
     encoded = hashing.hash("Correct-Horse-9")
     params = extract_parameters(encoded)
     assert encoded.startswith("$argon2id$")

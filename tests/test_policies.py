@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
-from datetime import timezone
 
 import pytest
 from hypothesis import given
@@ -23,22 +23,25 @@ from policies.lockout import may_attempt
 from policies.password import check_password
 from policies.password import count_character_classes
 
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("password", "problems"), [
-    ("Abcdefg1", []),
-    ("abcdefg1!", []),
-    ("ABCDEFG1!", []),
-    ("Abcdefg!", []),
-    ("パスワードAb1!", []),
-    ("Abcde1!", ["too_short"]),
-    ("abcdefgh", ["too_few_classes"]),
-    ("abcdefg1", ["too_few_classes"]),
-    ("ABCDEFGH12", ["too_few_classes"]),
-    ("A1!" + "a" * 126, ["too_long"]),
-    ("Password1", ["common"]),
-])
+@pytest.mark.parametrize(
+    ("password", "problems"),
+    [
+        ("Abcdefg1", []),
+        ("abcdefg1!", []),
+        ("ABCDEFG1!", []),
+        ("Abcdefg!", []),
+        ("パスワードAb1!", []),
+        ("Abcde1!", ["too_short"]),
+        ("abcdefgh", ["too_few_classes"]),
+        ("abcdefg1", ["too_few_classes"]),
+        ("ABCDEFGH12", ["too_few_classes"]),
+        ("A1!" + "a" * 126, ["too_long"]),
+        ("Password1", ["common"]),
+    ],
+)
 def test_P2_password_rule(password, problems):
     assert check_password(password, common_passwords={"password1"}) == problems
 
@@ -54,9 +57,16 @@ def test_P2_classes_are_between_zero_and_four(text):
         assert len(text) >= 8 and count_character_classes(text) >= 3
 
 
-@pytest.mark.parametrize(("failed", "locked", "expected"), [
-    (0, False, True), (9, False, True), (10, False, False), (0, True, False), (3, True, False),
-])
+@pytest.mark.parametrize(
+    ("failed", "locked", "expected"),
+    [
+        (0, False, True),
+        (9, False, True),
+        (10, False, False),
+        (0, True, False),
+        (3, True, False),
+    ],
+)
 def test_K1_may_attempt(failed, locked, expected):
     assert may_attempt(failed, locked) is expected
 
@@ -67,20 +77,29 @@ def test_K1_tenth_failure_locks(attempt, locks):
     assert MAX_FAILED_LOGINS == 10
 
 
-@pytest.mark.parametrize(("age", "valid"), [
-    (timedelta(0), True), (timedelta(days=13, hours=23), True), (timedelta(days=14), False),
-    (timedelta(days=30), False), (-timedelta(seconds=1), False),
-])
+@pytest.mark.parametrize(
+    ("age", "valid"),
+    [
+        (timedelta(0), True),
+        (timedelta(days=13, hours=23), True),
+        (timedelta(days=14), False),
+        (timedelta(days=30), False),
+        (-timedelta(seconds=1), False),
+    ],
+)
 def test_links_valid_fourteen_days(age, valid):
     assert is_link_valid(NOW - age, NOW) is valid
 
 
-@pytest.mark.parametrize(("state", "decision"), [
-    (ContractState("basic", "active", None), ALLOW),
-    (ContractState("trial", "active", NOW - timedelta(days=29)), ALLOW),
-    (ContractState("trial", "active", NOW - timedelta(days=30)), deny("trial_ended")),
-    (ContractState("basic", "cancelled", None), deny("contract_inactive")),
-])
+@pytest.mark.parametrize(
+    ("state", "decision"),
+    [
+        (ContractState("basic", "active", None), ALLOW),
+        (ContractState("trial", "active", NOW - timedelta(days=29)), ALLOW),
+        (ContractState("trial", "active", NOW - timedelta(days=30)), deny("trial_ended")),
+        (ContractState("basic", "cancelled", None), deny("contract_inactive")),
+    ],
+)
 def test_contract_state(state, decision):
     assert check_contract(state, NOW) == decision
 

@@ -62,8 +62,9 @@ def test_K3_forgot_password_timing_does_not_reveal_the_account(provider, user):
     assert statistics.median(known) < statistics.median(unknown) + 0.05
 
 
-def test_K3_T2_reset_sets_password_unlocks_clears_2fa_and_voids_old_links(provider, rp, user,
-                                                                          mailbox):
+def test_K3_T2_reset_sets_password_unlocks_clears_2fa_and_voids_old_links(
+    provider, rp, user, mailbox
+):
     user_id, email = user
     with provider.app.app_context():
         db = provider.db()
@@ -85,8 +86,12 @@ def test_K3_T2_reset_sets_password_unlocks_clears_2fa_and_voids_old_links(provid
     assert form.status_code == 200
     assert 'id="password-rule"' in form.text and "3種類以上" in form.text
     # P2 refusals keep the link usable.
-    for bad, confirmation in [("short1A", "short1A"), ("alllowercase", "alllowercase"),
-                              ("Password1", "Password1"), (NEW_PASSWORD, NEW_PASSWORD + "x")]:
+    for bad, confirmation in [
+        ("short1A", "short1A"),
+        ("alllowercase", "alllowercase"),
+        ("Password1", "Password1"),
+        (NEW_PASSWORD, NEW_PASSWORD + "x"),
+    ]:
         again = browser.submit(form, password=bad, password_confirmation=confirmation)
         assert again.status_code == 400 and 'id="error"' in again.text, bad
     done = browser.submit(form, password=NEW_PASSWORD, password_confirmation=NEW_PASSWORD)
@@ -102,8 +107,9 @@ def test_K3_T2_reset_sets_password_unlocks_clears_2fa_and_voids_old_links(provid
     assert browser.get(first).status_code == 400
     assert browser.get(second).status_code == 400
     # Old password no longer works; new one does.
-    page = browser.submit(browser.get(rp.authorize_url()), "password-form", email=email,
-                          password=PASSWORD)
+    page = browser.submit(
+        browser.get(rp.authorize_url()), "password-form", email=email, password=PASSWORD
+    )
     assert page.status_code == 401
     tokens = rp.login_tokens(Browser(provider.url), email, NEW_PASSWORD)
     assert tokens["id_token"]

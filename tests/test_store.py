@@ -23,8 +23,10 @@ def store(request, tmp_path, services):
         backend.close()
         return
     if request.param == "sqlite":
-        engine = create_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}",
-                               connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            f"sqlite:///{tmp_path / 'store.sqlite3'}",
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
     else:
         name = "store_" + uuid.uuid4().hex[:8]
         engine = create_engine(services["postgres"].create_database(name))

@@ -46,27 +46,37 @@ def test_O1_code_bound_to_client_redirect_uri_and_verifier(provider, rp, user):
     assert other.exchange(callback["code"])["error"] == "invalid_grant"
 
     callback = _signed_in(provider, rp, user)
-    assert rp.exchange(callback["code"], redirect_uri="https://rp.example/other")["error"] == \
-        "invalid_grant"
+    assert (
+        rp.exchange(callback["code"], redirect_uri="https://rp.example/other")["error"]
+        == "invalid_grant"
+    )
 
     callback = _signed_in(provider, rp, user)
     assert rp.exchange(callback["code"], code_verifier="x" * 50)["error"] == "invalid_grant"
 
     callback = _signed_in(provider, rp, user)
-    data = {"grant_type": "authorization_code", "code": callback["code"],
-            "redirect_uri": rp.redirect_uri}
+    data = {
+        "grant_type": "authorization_code",
+        "code": callback["code"],
+        "redirect_uri": rp.redirect_uri,
+    }
     assert rp.token_request(data)["error"] == "invalid_request"
 
 
 def test_O1_client_authentication_methods_and_wrong_secret(provider, rp, user):
     callback = _signed_in(provider, rp, user)
     endpoint = rp.metadata["token_endpoint"]
-    data = {"grant_type": "authorization_code", "code": callback["code"],
-            "redirect_uri": rp.redirect_uri, "code_verifier": rp.code_verifier}
+    data = {
+        "grant_type": "authorization_code",
+        "code": callback["code"],
+        "redirect_uri": rp.redirect_uri,
+        "code_verifier": rp.code_verifier,
+    }
     wrong = requests.post(endpoint, data=data, auth=(rp.client_id, "not-the-secret"), timeout=10)
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
-    post = requests.post(endpoint, data={**data, "client_id": rp.client_id,
-                                         "client_secret": rp.secret}, timeout=10)
+    post = requests.post(
+        endpoint, data={**data, "client_id": rp.client_id, "client_secret": rp.secret}, timeout=10
+    )
     assert post.status_code == 200, post.text
     assert post.headers["Cache-Control"] == "no-store"
 
@@ -142,8 +152,9 @@ def test_O1_introspection_answers_only_the_owning_client(provider, rp, user):
     assert mine["amr"] == ["pwd"]
     other = provider.new_client()
     assert other.introspect(tokens["access_token"]) == {"active": False}
-    anonymous = requests.post(rp.metadata["introspection_endpoint"],
-                              data={"token": tokens["access_token"]}, timeout=10)
+    anonymous = requests.post(
+        rp.metadata["introspection_endpoint"], data={"token": tokens["access_token"]}, timeout=10
+    )
     assert anonymous.status_code == 401
 
 
@@ -156,8 +167,10 @@ def test_O1_userinfo_get_post_header_and_body(provider, rp, user):
     assert post.status_code == 200 and post.json()["sub"] == user_id
     bad = rp.userinfo("not-a-token")
     assert bad.status_code == 401
-    assert "invalid_token" in bad.headers.get("WWW-Authenticate", "") or \
-        bad.json()["error"] == "invalid_token"
+    assert (
+        "invalid_token" in bad.headers.get("WWW-Authenticate", "")
+        or bad.json()["error"] == "invalid_token"
+    )
     none = requests.get(rp.metadata["userinfo_endpoint"], timeout=10)
     assert none.status_code == 401
 

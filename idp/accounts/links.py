@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 
 from flask import current_app
 from sqlalchemy import update
@@ -48,7 +48,7 @@ def create_link(user: User, purpose: str) -> str:
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def resolve_link(token: str) -> tuple[MailLink, User]:

@@ -30,8 +30,12 @@ def forgot_password() -> Response:
         return Response(render_template("account/forgot.html", tx=request.args.get("tx", "")))
     email = request.form.get("email", "").strip()
     if not email or len(email) > MAX_EMAIL or "@" not in email:
-        return Response(render_template("account/forgot.html", email=email[:MAX_EMAIL],
-                                        error=_("Enter your email address.")), 400)
+        return Response(
+            render_template(
+                "account/forgot.html", email=email[:MAX_EMAIL], error=_("Enter your email address.")
+            ),
+            400,
+        )
     request_reset(email)
     # The same answer whether or not the address exists (K3).
     return Response(render_template("account/forgot_sent.html"))
@@ -41,8 +45,9 @@ def _password_errors(user: User, password: str, confirmation: str) -> list[str]:
     messages = {
         "too_short": _("Use at least 8 characters."),
         "too_long": _("Use at most 128 characters."),
-        "too_few_classes": _("Use at least 3 of: upper-case letters, lower-case letters, "
-                             "digits, symbols."),
+        "too_few_classes": _(
+            "Use at least 3 of: upper-case letters, lower-case letters, digits, symbols."
+        ),
         "common": _("This password is too common. Choose another."),
         "is_email": _("Do not use your email address as the password."),
     }
@@ -69,8 +74,10 @@ def use_link(token: str) -> Response:
         confirmation = request.form.get("password_confirmation", "")[:MAX_PASSWORD_FIELD]
         errors = _password_errors(user, password, confirmation)
         if errors:
-            return Response(render_template("account/link_reset.html", token=token, user=user,
-                                            errors=errors), 400)
+            return Response(
+                render_template("account/link_reset.html", token=token, user=user, errors=errors),
+                400,
+            )
         if not consume_link(link):
             raise LinkError("used")
         set_new_password(user, password)

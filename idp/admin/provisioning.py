@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 
 from flask import current_app
 
@@ -21,27 +21,41 @@ class ProvisioningError(ValueError):
     pass
 
 
-def add_contract(name: str, plan: str = "basic", two_factor: bool = False,
-                 access_route: str = "line+internet") -> Contract:
+def add_contract(
+    name: str, plan: str = "basic", two_factor: bool = False, access_route: str = "line+internet"
+) -> Contract:
     contract = Contract(
-        name=name, plan=plan, two_factor=two_factor, access_route=access_route,
-        trial_started_at=datetime.now(timezone.utc) if plan == "trial" else None,
+        name=name,
+        plan=plan,
+        two_factor=two_factor,
+        access_route=access_route,
+        trial_started_at=datetime.now(UTC) if plan == "trial" else None,
     )
     db.session.add(contract)
     db.session.commit()
     return contract
 
 
-def add_user(contract_id: str, email: str, password: str | None, *, name: str = "",
-             role: str = "user", method: str = "password", locale: str = "ja") -> User:
+def add_user(
+    contract_id: str,
+    email: str,
+    password: str | None,
+    *,
+    name: str = "",
+    role: str = "user",
+    method: str = "password",
+    locale: str = "ja",
+) -> User:
     if db.session.get(Contract, contract_id) is None:
         raise ProvisioningError(f"no contract {contract_id}")
     if "@" not in email or len(email) > 320:
         raise ProvisioningError("not an email address")
     if db.session.query(User).filter_by(email_key=email_key(email)).first():
         raise ProvisioningError("this email is already registered")
-    if role == "contractor" and db.session.query(User).filter_by(
-            contract_id=contract_id, role="contractor").first():
+    if (
+        role == "contractor"
+        and db.session.query(User).filter_by(contract_id=contract_id, role="contractor").first()
+    ):
         raise ProvisioningError("the contract already has a contractor")
     password_hash = None
     if method == "password":
@@ -51,9 +65,17 @@ def add_user(contract_id: str, email: str, password: str | None, *, name: str = 
         if problems:
             raise ProvisioningError("password rule (P2) not met: " + ", ".join(problems))
         password_hash = current_app.extensions["idp.passwords"].hash(password)
-    user = User(contract_id=contract_id, email=email.strip(), email_key=email_key(email),
-                name=name, role=role, login_method=method, locale=locale,
-                password_hash=password_hash, email_verified=True)
+    user = User(
+        contract_id=contract_id,
+        email=email.strip(),
+        email_key=email_key(email),
+        name=name,
+        role=role,
+        login_method=method,
+        locale=locale,
+        password_hash=password_hash,
+        email_verified=True,
+    )
     db.session.add(user)
     db.session.commit()
     return user
@@ -64,10 +86,19 @@ def _check_uri(uri: str) -> None:
         raise ProvisioningError(f"redirect URIs must be absolute http(s) without fragment: {uri}")
 
 
-def add_client(name: str, redirect_uris: list[str], post_logout_uris: list[str], *,
-               public: bool = False, client_id: str | None = None, secret: str | None = None,
-               trusted: bool = False, require_pkce: bool = True, refresh_tokens: bool = False,
-               id_token_alg: str = "RS256") -> tuple[Client, str | None]:
+def add_client(
+    name: str,
+    redirect_uris: list[str],
+    post_logout_uris: list[str],
+    *,
+    public: bool = False,
+    client_id: str | None = None,
+    secret: str | None = None,
+    trusted: bool = False,
+    require_pkce: bool = True,
+    refresh_tokens: bool = False,
+    id_token_alg: str = "RS256",
+) -> tuple[Client, str | None]:
     for uri in [*redirect_uris, *post_logout_uris]:
         _check_uri(uri)
     client_id = client_id or secrets.token_urlsafe(16)
@@ -80,10 +111,14 @@ def add_client(name: str, redirect_uris: list[str], post_logout_uris: list[str],
         if len(secret) < 16:
             raise ProvisioningError("client secrets must be at least 16 characters")
     client = Client(
-        client_id=client_id, name=name,
+        client_id=client_id,
+        name=name,
         secret_hash=None if public else hash_client_secret(secret or ""),
-        redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_uris,
-        is_trusted=trusted, require_pkce=require_pkce, receives_refresh_tokens=refresh_tokens,
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=post_logout_uris,
+        is_trusted=trusted,
+        require_pkce=require_pkce,
+        receives_refresh_tokens=refresh_tokens,
         id_token_signed_response_alg=id_token_alg,
     )
     db.session.add(client)

@@ -37,12 +37,20 @@ def prepare_demo(app: Any, frontend_url: str) -> dict[str, Any]:
             "contractor": "Demo-" + secrets.token_urlsafe(9),
             "user": "Demo-" + secrets.token_urlsafe(9),
         }
-        add_user(contract_id, "contractor@demo.example", passwords["contractor"],
-                 name="デモ 契約者", role="contractor")
+        add_user(
+            contract_id,
+            "contractor@demo.example",
+            passwords["contractor"],
+            name="デモ 契約者",
+            role="contractor",
+        )
         add_user(contract_id, "user@demo.example", passwords["user"], name="デモ 利用者")
         _client, secret = add_client(
-            "WORKSDRIVE demo storage frontend", [f"{frontend_url}/callback"], [f"{frontend_url}/"],
-            client_id=DEMO_CLIENT_ID, trusted=True,
+            "WORKSDRIVE demo storage frontend",
+            [f"{frontend_url}/callback"],
+            [f"{frontend_url}/"],
+            client_id=DEMO_CLIENT_ID,
+            trusted=True,
         )
     state = {
         "contract_id": contract_id,

@@ -33,16 +33,24 @@ def finish(tx: Transaction) -> Response:
     stored = StoredAuthorizationRequest(tx.params)
     tx.close()
     if user is None:
-        return error_response(AccessDeniedError(), tx.params.get("redirect_uri"),
-                              tx.params.get("state"))
+        return error_response(
+            AccessDeniedError(), tx.params.get("redirect_uri"), tx.params.get("state")
+        )
     new_session = None
     if tx.reused_session is not None:
         claims = tx.reused_session
     else:
         new_session = start_session(user, tx.amr, acr_for(tx.amr), tx.route)
         claims = new_session.claims()
-        audit.record("login", "ok", None, user_id=user.id, contract_id=user.contract_id,
-                     client_id=tx.client_id, details={"amr": tx.amr, "route": tx.route["kind"]})
+        audit.record(
+            "login",
+            "ok",
+            None,
+            user_id=user.id,
+            contract_id=user.contract_id,
+            client_id=tx.client_id,
+            details={"amr": tx.amr, "route": tx.route["kind"]},
+        )
     grant = server.get_authorization_grant(stored)
     response = server.create_authorization_response(stored, Principal(user, claims), grant)
     if new_session is not None:
@@ -52,5 +60,6 @@ def finish(tx: Transaction) -> Response:
 
 def deny(tx: Transaction) -> Response:
     tx.close()
-    return error_response(AccessDeniedError(), tx.params.get("redirect_uri"),
-                          tx.params.get("state"))
+    return error_response(
+        AccessDeniedError(), tx.params.get("redirect_uri"), tx.params.get("state")
+    )

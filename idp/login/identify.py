@@ -82,8 +82,14 @@ def check_password_login(email: str, password: str) -> PasswordResult:
         db.session.refresh(user)
         return PasswordResult(user)
 
-    audit.record("login", "refused", "wrong_password", user_id=user.id,
-                 contract_id=user.contract_id, details={"attempt": attempt})
+    audit.record(
+        "login",
+        "refused",
+        "wrong_password",
+        user_id=user.id,
+        contract_id=user.contract_id,
+        details={"attempt": attempt},
+    )
     if locks_after_failure(attempt):
         lock_account(user)
         return PasswordResult(None, "wrong_password", looks_locked=True)

@@ -3,8 +3,8 @@ after every identification (DESIGN.md step 3). Access route joins with line auth
 
 from __future__ import annotations
 
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 
 from idp.models import Contract
 from idp.models import User
@@ -17,13 +17,13 @@ from policies.decision import deny
 
 
 def apply_policies(user: User, target: str) -> Decision:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     contract = db.session.get(Contract, user.contract_id)
     if contract is None:
         return deny("contract_missing")
     started = contract.trial_started_at
     if started is not None and started.tzinfo is None:
-        started = started.replace(tzinfo=timezone.utc)
+        started = started.replace(tzinfo=UTC)
     decision = check_contract(ContractState(contract.plan, contract.status, started), now)
     if not decision.is_allowed:
         return decision

@@ -91,5 +91,6 @@ def set_session_cookie(response: Response, session: SsoSession) -> None:
 
 def clear_session_cookie(response: Response) -> None:
     settings = current_app.extensions["idp.settings"]
-    response.delete_cookie(SSO_COOKIE, path="/", secure=settings.cookies_secure, samesite="Lax",
-                           httponly=True)
+    response.delete_cookie(
+        SSO_COOKIE, path="/", secure=settings.cookies_secure, samesite="Lax", httponly=True
+    )

@@ -182,12 +182,20 @@ def handle_authorize() -> Response:
     response = redirect_to_next_step(tx)
     if fresh_browser:
         settings = current_app.extensions["idp.settings"]
-        response.set_cookie(BROWSER_COOKIE, browser, max_age=400 * 86400, httponly=True,
-                            secure=settings.cookies_secure, samesite="Lax")
+        response.set_cookie(
+            BROWSER_COOKIE,
+            browser,
+            max_age=400 * 86400,
+            httponly=True,
+            secure=settings.cookies_secure,
+            samesite="Lax",
+        )
     return response
 
 
-def _usable_session(prompts: set[str], max_age: str | None, id_token_hint: str | None) -> Principal | None:
+def _usable_session(
+    prompts: set[str], max_age: str | None, id_token_hint: str | None
+) -> Principal | None:
     """The current session, when it may answer this request without a new sign-in."""
     if prompts & {"login", "select_account"}:
         return None

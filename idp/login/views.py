@@ -41,11 +41,13 @@ def load_step(step: str) -> tuple[Transaction, Response | None]:
     return tx, None
 
 
-def _render_identify(tx: Transaction, email: str = "", error: str | None = None,
-                     status: int = 200) -> Response:
+def _render_identify(
+    tx: Transaction, email: str = "", error: str | None = None, status: int = 200
+) -> Response:
     return Response(
-        render_template("login/login.html", tx=tx, email=email or tx.login_hint, error=error,
-                        brokers=BROKERS),
+        render_template(
+            "login/login.html", tx=tx, email=email or tx.login_hint, error=error, brokers=BROKERS
+        ),
         status=status,
     )
 
@@ -64,13 +66,16 @@ def identify_password() -> Response:
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
     if not email or not password or len(email) > MAX_EMAIL or len(password) > MAX_PASSWORD:
-        return _render_identify(tx, email[:MAX_EMAIL], _("Enter your email address and password."),
-                                400)
+        return _render_identify(
+            tx, email[:MAX_EMAIL], _("Enter your email address and password."), 400
+        )
     result = check_password_login(email, password)
     if result.user is None:
         message = (
-            _("This account is locked. If the address is registered, we have sent a mail "
-              "with a link to unlock it. You can also reset your password.")
+            _(
+                "This account is locked. If the address is registered, we have sent a mail "
+                "with a link to unlock it. You can also reset your password."
+            )
             if result.looks_locked
             else _("The email address or password is not correct.")
         )

@@ -38,7 +38,10 @@ class ClaimsRequestError(ValueError):
 
 
 def parse_claims_request(raw: str | None) -> dict[str, dict[str, Any]]:
-    """Parse and check the ``claims`` parameter; returns ``{"id_token": {...}, "userinfo": {...}}``."""
+    """Parse and check the ``claims`` parameter.
+
+    :returns: ``{"id_token": {...}, "userinfo": {...}}``, the members that were given.
+    """
     if not raw:
         return {}
     try:
@@ -72,7 +75,9 @@ def available_claims(user: User) -> dict[str, Any]:
     }
 
 
-def release_claims(user: User, scope: str, requested: dict[str, Any] | None = None) -> dict[str, Any]:
+def release_claims(
+    user: User, scope: str, requested: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``sub`` plus the claims of the granted scopes plus those named in ``requested``."""
     everything = available_claims(user)
     names: set[str] = set()

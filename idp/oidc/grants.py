@@ -115,8 +115,14 @@ class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
 class IdTokenSigner:
     """Signs ID tokens (RS256 by default, ES256 when the client registered it)."""
 
-    def encode(self, request: OAuth2Request, token: dict[str, Any], family: TokenFamily,
-               nonce: str | None, requested: dict[str, Any] | None) -> str:
+    def encode(
+        self,
+        request: OAuth2Request,
+        token: dict[str, Any],
+        family: TokenFamily,
+        nonce: str | None,
+        requested: dict[str, Any] | None,
+    ) -> str:
         settings = _settings()
         client = request.client
         alg = client.id_token_signed_response_alg or "RS256"
@@ -159,7 +165,11 @@ class OpenIDCode(oidc_grants.OpenIDCode):  # type: ignore[misc]
         code: AuthorizationCode = grant.request.authorization_code
         family = db.session.get(TokenFamily, code.family_id)
         token["id_token"] = IdTokenSigner().encode(
-            grant.request, token, family, code.get_nonce(), code.data.get("claims", {}).get("id_token")
+            grant.request,
+            token,
+            family,
+            code.get_nonce(),
+            code.data.get("claims", {}).get("id_token"),
         )
         return token
 
@@ -244,8 +254,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             return None
         return Principal(user, family.session or {})
 
-    def generate_token(self, user: Any = None, scope: Any = None, grant_type: Any = None,
-                       expires_in: Any = None, include_refresh_token: bool = True) -> Any:
+    def generate_token(
+        self,
+        user: Any = None,
+        scope: Any = None,
+        grant_type: Any = None,
+        expires_in: Any = None,
+        include_refresh_token: bool = True,
+    ) -> Any:
         include = wants_refresh_token(self.request.client, scope or "")
         return super().generate_token(user, scope, grant_type, expires_in, include)
 
@@ -263,8 +279,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         if issued.used_at is not None:
             # A rotated token came back: someone holds a copy. Revoke the whole family.
             if revoke_family(issued.family_id, "refresh_reuse"):
-                audit.record("token", "refused", "refresh_reuse", user_id=issued.user_id,
-                             client_id=client.client_id)
+                audit.record(
+                    "token",
+                    "refused",
+                    "refresh_reuse",
+                    user_id=issued.user_id,
+                    client_id=client.client_id,
+                )
             return None
         if issued.is_expired() or issued.is_revoked():
             return None

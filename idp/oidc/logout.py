@@ -34,9 +34,14 @@ class EndSession(EndSessionEndpoint):  # type: ignore[misc]
             return
         end_session(session.sid)
         g.session_ended = True
-        audit.record("logout", "ok", None, user_id=user.id, contract_id=user.contract_id,
-                     client_id=end_session_request.client.client_id
-                     if end_session_request.client else None)
+        audit.record(
+            "logout",
+            "ok",
+            None,
+            user_id=user.id,
+            contract_id=user.contract_id,
+            client_id=end_session_request.client.client_id if end_session_request.client else None,
+        )
 
     def summary(self, request: EndSessionRequest) -> dict[str, Any]:
         return {"client": request.client.name if request.client else None}

@@ -69,10 +69,18 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
         event = "token_refreshed"
     store_access_token(token["access_token"], family, token["scope"], token["expires_in"])
     if token.get("refresh_token"):
-        store_refresh_token(token["refresh_token"], family, token["scope"], settings.refresh_token_ttl)
+        store_refresh_token(
+            token["refresh_token"], family, token["scope"], settings.refresh_token_ttl
+        )
     db.session.commit()
-    audit.record(event, "ok", None, user_id=family.user_id, client_id=family.client_id,
-                 details={"family": family.id, "scope": token["scope"]})
+    audit.record(
+        event,
+        "ok",
+        None,
+        user_id=family.user_id,
+        client_id=family.client_id,
+        details={"family": family.id, "scope": token["scope"]},
+    )
 
 
 class AccessTokenValidator(BearerTokenValidator):  # type: ignore[misc]
@@ -125,8 +133,14 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
             revoke_family(token.family_id, "revoked_by_client")
         else:
             forget_access_token(token)
-        audit.record("token_revoked", "ok", None, user_id=token.user_id, client_id=token.client_id,
-                     details={"kind": token.kind})
+        audit.record(
+            "token_revoked",
+            "ok",
+            None,
+            user_id=token.user_id,
+            client_id=token.client_id,
+            details={"kind": token.kind},
+        )
 
 
 class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
@@ -168,8 +182,13 @@ def setup_oauth(app: Flask) -> None:
     # Opaque random tokens (authlib's generators); stored hashed (idp/oidc/tokens.py).
     app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = True
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
-    app.config["OAUTH2_SCOPES_SUPPORTED"] = ["openid", "profile", "email", "offline_access",
-                                             "contract"]
+    app.config["OAUTH2_SCOPES_SUPPORTED"] = [
+        "openid",
+        "profile",
+        "email",
+        "offline_access",
+        "contract",
+    ]
     server = IdpAuthorizationServer(app, query_client=query_client, save_token=save_token)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])
     server.register_grant(RefreshTokenGrant, [RefreshIdToken()])

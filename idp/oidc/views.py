@@ -49,12 +49,20 @@ def discovery() -> Response:
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
-                                                  "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic",
-                                                       "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic",
-                                                          "client_secret_post"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": list(SUPPORTED_CLAIMS),
         "claims_parameter_supported": True,
@@ -123,8 +131,9 @@ def logout() -> Response:
         return error_page(error)
     confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
     if validated.needs_confirmation and not confirmed:
-        return Response(render_template("login/logout_confirm.html",
-                                        params=request.values.to_dict()))
+        return Response(
+            render_template("login/logout_confirm.html", params=request.values.to_dict())
+        )
     if validated.needs_confirmation:
         csrf.protect()
     response = server.create_endpoint_response("end_session", validated)

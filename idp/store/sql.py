@@ -25,10 +25,16 @@ class SqlStore(EphemeralStore):
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
     def set(self, key: str, value: str, ttl: int) -> None:
-        stmt = self._insert(_TABLE).values(key=key, value=value, counter=0, expires_at=time.time() + ttl)
+        stmt = self._insert(_TABLE).values(
+            key=key, value=value, counter=0, expires_at=time.time() + ttl
+        )
         stmt = stmt.on_conflict_do_update(
             index_elements=[_TABLE.c.key],
-            set_={"value": stmt.excluded.value, "counter": 0, "expires_at": stmt.excluded.expires_at},
+            set_={
+                "value": stmt.excluded.value,
+                "counter": 0,
+                "expires_at": stmt.excluded.expires_at,
+            },
         )
         with self._engine.begin() as conn:
             conn.execute(stmt)
@@ -42,9 +48,7 @@ class SqlStore(EphemeralStore):
 
     def pop(self, key: str) -> str | None:
         stmt = (
-            delete(_TABLE)
-            .where(_TABLE.c.key == key)
-            .returning(_TABLE.c.value, _TABLE.c.expires_at)
+            delete(_TABLE).where(_TABLE.c.key == key).returning(_TABLE.c.value, _TABLE.c.expires_at)
         )
         with self._engine.begin() as conn:
             row = conn.execute(stmt).first()
@@ -58,7 +62,11 @@ class SqlStore(EphemeralStore):
         # Take over an expired row; leave a live one alone.
         stmt = stmt.on_conflict_do_update(
             index_elements=[_TABLE.c.key],
-            set_={"value": stmt.excluded.value, "counter": 0, "expires_at": stmt.excluded.expires_at},
+            set_={
+                "value": stmt.excluded.value,
+                "counter": 0,
+                "expires_at": stmt.excluded.expires_at,
+            },
             where=_TABLE.c.expires_at <= now,
         ).returning(_TABLE.c.key)
         with self._engine.begin() as conn:
