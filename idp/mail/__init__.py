@@ -7,9 +7,12 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import threading
 import time
 import uuid
+from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
 from email.message import EmailMessage
 from email.utils import formatdate
 from email.utils import make_msgid
@@ -39,6 +42,8 @@ class Mailer:
         # Mails go out off the request thread, so that answers do not reveal by their
         # timing whether a mail was sent (K3, L2).
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mail")
+        self._pending: set[Future[None]] = set()
+        self._lock = threading.Lock()
 
     def build(self, to: str, subject: str, body: str) -> EmailMessage:
         message = EmailMessage()
@@ -82,11 +87,20 @@ class Mailer:
                 except Exception:  # a mail failure must not be lost silently
                     log.exception("mail job failed")
 
-        self._pool.submit(run)
+        future = self._pool.submit(run)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
 
-    def wait_idle(self) -> None:
-        """Block until queued mails are sent (used by the CLI and tests of the outbox)."""
-        self._pool.submit(lambda: None).result()
+    def _forget(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def wait_idle(self, timeout: float = 30) -> None:
+        """Block until every queued mail job has finished (CLI, tests of the outbox)."""
+        with self._lock:
+            pending = set(self._pending)
+        wait(pending, timeout=timeout)
 
 
 def render_mail(purpose: str, locale: str, **context: Any) -> tuple[str, str]:
