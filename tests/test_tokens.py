@@ -175,8 +175,8 @@ def test_O1_userinfo_get_post_header_and_body(provider, rp, user):
     assert none.status_code == 401
 
 
-def test_O1_scope_limits_claims_and_claims_parameter_adds(provider, user):
-    user_id, email = user
+def test_O1_scope_limits_claims_and_claims_parameter_adds(provider):
+    user_id, email = provider.new_user(name="山田 花子")
     rp = provider.new_client()
     rp.scope = "openid"
     tokens = rp.login_tokens(Browser(provider.url), email, PASSWORD)
@@ -188,7 +188,11 @@ def test_O1_scope_limits_claims_and_claims_parameter_adds(provider, user):
     request_claims = '{"id_token": {"email": {"essential": true}}, "userinfo": {"name": null}}'
     tokens = rp.login_tokens(Browser(provider.url), email, PASSWORD, claims=request_claims)
     assert rp.id_token_claims(tokens["id_token"])["email"] == email
-    assert set(rp.userinfo(tokens["access_token"]).json()) == {"sub", "name"}
+    assert rp.userinfo(tokens["access_token"]).json() == {"sub": user_id, "name": "山田 花子"}
+    # A claim the user has no value for is left out, not made up.
+    nameless = provider.new_user()
+    tokens = rp.login_tokens(Browser(provider.url), nameless[1], PASSWORD, claims=request_claims)
+    assert rp.userinfo(tokens["access_token"]).json() == {"sub": nameless[0]}
 
 
 def test_O1_es256_client_gets_es256_id_tokens(provider, user):

@@ -64,8 +64,8 @@ def parse_claims_request(raw: str | None) -> dict[str, dict[str, Any]]:
 
 
 def available_claims(user: User) -> dict[str, Any]:
-    return {
-        "name": user.name or user.email,
+    claims = {
+        "name": user.name,
         "locale": user.locale,
         "email": user.email,
         "email_verified": bool(user.email_verified),
@@ -73,6 +73,8 @@ def available_claims(user: User) -> dict[str, Any]:
         "role": user.role,
         "login_method": user.login_method,
     }
+    # An unknown name is left out rather than made up (OIDC Core §5.1: claims are optional).
+    return {k: v for k, v in claims.items() if v not in (None, "")}
 
 
 def release_claims(
@@ -85,5 +87,5 @@ def release_claims(
         names.update(SCOPE_CLAIMS.get(s, ()))
     names.update(k for k in (requested or {}) if k in everything)
     claims: dict[str, Any] = {"sub": user.id}
-    claims.update({name: everything[name] for name in sorted(names)})
+    claims.update({name: everything[name] for name in sorted(names) if name in everything})
     return claims

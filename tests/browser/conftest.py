@@ -1,0 +1,164 @@
+"""Browser-test fixtures: real Chromium (Playwright) against the provider and the demo frontend.
+
+One provider (SQLite with the SQL-backed store, real SMTP to the session's ``smtp_sink``) and
+one demo storage frontend are served over real HTTP for the whole session; Chromium is launched
+once; every test gets a fresh browser context (no cookies shared between tests).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import BaseWSGIServer
+from werkzeug.serving import make_server
+
+from tests.conftest import Provider
+from tests.conftest import _serve
+from tests.conftest import build_provider
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
+BACKEND = "sqlite+sqlstore"
+#: Playwright's default is 30 s; local pages answer in milliseconds, so fail fast.
+TIMEOUT_MS = 10_000
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+@dataclass
+class Frontend:
+    """The running demo storage frontend and the client it uses at the provider."""
+
+    url: str
+    client_id: str
+
+
+@pytest.fixture(scope="session")
+def browser_provider(
+    smtp_sink: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Provider]:
+    """The provider on its own port (issuer ``http://127.0.0.1:PORT``)."""
+    provider = build_provider(
+        BACKEND, tmp_path_factory.mktemp("browser-sqlite"), {"smtp": smtp_sink}
+    )
+    server, thread = _serve(provider.app)
+    yield provider
+    server.shutdown()
+    thread.join(5)
+    server.server_close()
+    provider.close()
+
+
+def _serve_on(app: Any, port: int) -> tuple[BaseWSGIServer, threading.Thread]:
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@pytest.fixture(scope="session")
+def frontend(browser_provider: Provider) -> Iterator[Frontend]:
+    """The demo storage frontend, a trusted confidential client of ``browser_provider``."""
+    from idp.admin.provisioning import add_client
+    from idp.demo.frontend import create_frontend_app
+    from tests.realservices import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    client_id = f"frontend-{uuid.uuid4().hex[:8]}"
+    with browser_provider.app.app_context():
+        _client, secret = add_client(
+            "WORKSDRIVE storage (browser tests)",
+            [url + "/callback"],
+            [url + "/"],
+            client_id=client_id,
+            trusted=True,
+        )
+    assert secret
+    app = create_frontend_app(browser_provider.url, client_id, secret, url)
+    server, thread = _serve_on(app, port)
+    yield Frontend(url, client_id)
+    server.shutdown()
+    thread.join(5)
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright's sync API."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} not found; run: bash scripts/ensure-system-packages.sh", pytrace=False
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture()
+def context_factory(chromium: Any) -> Iterator[Callable[..., Any]]:
+    """Make fresh browser contexts (closed at test end); keyword args go to new_context."""
+    contexts: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        context = chromium.new_context(**options)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.set_default_navigation_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture()
+def page(context_factory: Callable[..., Any]) -> Any:
+    """A page in a fresh desktop browser context."""
+    return context_factory(viewport={"width": 1280, "height": 900}).new_page()
+
+
+class Screenshots:
+    """Numbered full-page screenshots under ``test-artifacts/screenshots/<test-name>/``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+
+    def __call__(self, page: Any, what: str) -> Path:
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{re.sub(r'[^A-Za-z0-9_-]+', '-', what)}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture()
+def shot(request: pytest.FixtureRequest) -> Screenshots:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    folder = SCREENSHOTS / name
+    if folder.exists():
+        for old in folder.glob("*.png"):
+            old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    return Screenshots(folder)
