@@ -86,8 +86,7 @@ def test_links_use_the_issuer_not_the_host_header(provider, user, mailbox):
     response = browser.session.post(
         f"{provider.url}/password/forgot",
         data={**form.fields, "email": email},
-        headers={"X-Forwarded-Host": "evil.example",
-                                             "Forwarded": "host=evil.example"},
+        headers={"X-Forwarded-Host": "evil.example", "Forwarded": "host=evil.example"},
         timeout=10,
     )
     assert response.status_code == 200, response.text
