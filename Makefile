@@ -21,7 +21,7 @@ system-packages:
 demo: install
 	IDP_DEV=1 $(BIN)/idp demo
 
-test: install system-packages
+test: install system-packages lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 test-fast: install
