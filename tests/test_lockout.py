@@ -152,3 +152,17 @@ def test_K1_unlock_link_voided_by_later_password_reset(provider, rp, user, mailb
     assert done.status_code == 200
     void = browser.get(unlock_link)
     assert void.status_code == 400 and 'data-error="link_invalid"' in void.text
+
+
+def test_K1_lock_stops_new_sign_ins_but_not_earlier_sessions(provider, rp, user):
+    """A lock caused by someone guessing must not sign the real user out."""
+    _user_id, email = user
+    mine = Browser(provider.url)
+    tokens = rp.login_tokens(mine, email, PASSWORD)
+    attacker = Browser(provider.url)
+    for _ in range(10):
+        _wrong(rp, attacker, email)
+    silent = mine.session.get(rp.authorize_url(prompt="none"), allow_redirects=False, timeout=10)
+    assert "code=" in silent.headers["Location"]
+    assert rp.refresh(tokens["refresh_token"])["_status"] == 200
+    assert _wrong(rp, Browser(provider.url), email, PASSWORD).status_code == 401

@@ -213,3 +213,18 @@ def test_O1_public_client_with_pkce(provider, user):
     assert rp.secret is None
     tokens = rp.login_tokens(Browser(provider.url), email, PASSWORD)
     assert rp.id_token_claims(tokens["id_token"])["sub"] == user_id
+
+
+def test_O2_refresh_refused_once_the_contract_is_no_longer_active(provider, rp):
+    from idp.models import Contract
+    from idp.models import User
+
+    user_id, email = provider.new_user()
+    tokens = rp.login_tokens(Browser(provider.url), email, PASSWORD)
+    with provider.app.app_context():
+        db = provider.db()
+        contract = db.session.get(Contract, db.session.get(User, user_id).contract_id)
+        contract.status = "cancelled"
+        db.session.commit()
+    refused = rp.refresh(tokens["refresh_token"])
+    assert refused["_status"] == 400 and refused["error"] == "invalid_grant"

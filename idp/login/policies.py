@@ -1,5 +1,10 @@
-"""Policies step: contract state and plan, lockout, target permission, applied in order
-after every identification (DESIGN.md step 3). Access route joins with line authentication."""
+"""Policies step: contract state and plan (and, with their issues, access route and target
+permission), applied after every identification, on every reuse of a session and at every
+refresh (DESIGN.md step 3, O2).
+
+The lock (K1) guards password entry and is applied by the identify step: it stops new
+sign-ins, while sessions and tokens from before the lock go on (a lock caused by someone
+guessing must not sign the real user out)."""
 
 from __future__ import annotations
 
@@ -27,6 +32,4 @@ def apply_policies(user: User, target: str) -> Decision:
     decision = check_contract(ContractState(contract.plan, contract.status, started), now)
     if not decision.is_allowed:
         return decision
-    if user.locked_at is not None:
-        return deny("locked")
     return ALLOW

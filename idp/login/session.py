@@ -66,7 +66,7 @@ def current_session() -> tuple[SsoSession, User] | None:
         return None
     session = SsoSession(**data)
     user = db.session.get(User, session.user_id)
-    if user is None or user.locked_at is not None or user.state_version != session.state_version:
+    if user is None or user.state_version != session.state_version:
         return None
     return session, user
 

@@ -20,6 +20,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp import audit
+from idp.login.policies import apply_policies
 from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
@@ -302,6 +303,18 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         user = refresh_token.get_user()
         if user is None:
             return None
+        decision = apply_policies(user, "frontend")
+        if not decision.is_allowed:
+            # O2: nothing is issued once a policy no longer holds.
+            audit.record(
+                "token",
+                "refused",
+                decision.reason,
+                user_id=user.id,
+                contract_id=user.contract_id,
+                client_id=refresh_token.client_id,
+            )
+            raise InvalidGrantError("The sign-in no longer satisfies the contract's policies.")
         return Principal(user, refresh_token.family.session or {})
 
     def revoke_old_credential(self, refresh_token: Any) -> None:
