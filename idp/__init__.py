@@ -75,6 +75,7 @@ def setup_services(app: Flask, settings: Settings) -> None:
 def setup_views(app: Flask) -> None:
     from idp import dev
     from idp import health
+    from idp import metrics
     from idp.accounts import views as account_views
     from idp.login import views as login_views
     from idp.oidc.server import setup_oauth
@@ -85,6 +86,7 @@ def setup_views(app: Flask) -> None:
     app.register_blueprint(login_views.bp)
     app.register_blueprint(account_views.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(dev.bp)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from flask import has_request_context
 from flask import request
 
+from idp.metrics import count_event
 from idp.models import AuditEvent
 from idp.models import db
 
@@ -43,6 +44,7 @@ def record(
     )
     db.session.add(event_row)
     db.session.commit()
+    count_event(event, outcome, reason)
     log.info(
         "audit",
         extra={

@@ -183,7 +183,18 @@ def keys_rotate() -> None:
 @click.option("--workers", default=2, type=int)
 def serve(host: str, port: int, workers: int) -> None:
     """Run the provider under gunicorn (production settings)."""
+    import os
+    import shutil
+    import tempfile
+
     from gunicorn.app.base import BaseApplication
+
+    # /metrics sums all workers (prometheus_client multiprocess mode); fresh at each start.
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        metrics_dir = os.path.join(tempfile.gettempdir(), f"idp-metrics-{port}")
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        os.makedirs(metrics_dir)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:

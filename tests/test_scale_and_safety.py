@@ -133,3 +133,21 @@ def test_health_endpoints(provider):
     assert requests.get(f"{provider.url}/healthz", timeout=10).json() == {"status": "ok"}
     ready = requests.get(f"{provider.url}/readyz", timeout=10)
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "store": "ok"}
+
+
+def test_X3_refusals_are_counted_in_metrics(provider, rp, user):
+    _user_id, email = user
+
+    def wrong_password_count():
+        text = requests.get(f"{provider.url}/metrics", timeout=10).text
+        for line in text.splitlines():
+            if line.startswith("idp_audit_events_total{") and 'reason="wrong_password"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = wrong_password_count()
+    browser = Browser(provider.url)
+    browser.submit(
+        browser.get(rp.authorize_url()), "password-form", email=email, password="Not-The-Password-1"
+    )
+    assert wrong_password_count() >= before + 1
