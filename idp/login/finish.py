@@ -50,6 +50,7 @@ def finish(tx: Transaction) -> Response:
             contract_id=user.contract_id,
             client_id=tx.client_id,
             details={"amr": tx.amr, "route": tx.route["kind"]},
+            commit=False,  # written with the authorization code's token family
         )
     grant = server.get_authorization_grant(stored)
     response = server.create_authorization_response(stored, Principal(user, claims), grant)

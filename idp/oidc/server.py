@@ -72,7 +72,6 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
         store_refresh_token(
             token["refresh_token"], family, token["scope"], settings.refresh_token_ttl
         )
-    db.session.commit()
     audit.record(
         event,
         "ok",
@@ -80,7 +79,9 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
         user_id=family.user_id,
         client_id=family.client_id,
         details={"family": family.id, "scope": token["scope"]},
+        commit=False,
     )
+    db.session.commit()
 
 
 class AccessTokenValidator(BearerTokenValidator):  # type: ignore[misc]
