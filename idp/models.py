@@ -28,7 +28,9 @@ class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay usable after a commit without a reload (one request = one short unit of
+# work; state that other requests change is re-read by primary key where it matters).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 
 def utcnow() -> datetime:
