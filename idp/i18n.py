@@ -5,6 +5,8 @@ sources at startup when missing or stale, so a fresh clone needs no extra step."
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -35,7 +37,9 @@ def compile_catalogs(folder: Path = TRANSLATIONS) -> None:
             continue
         with po_path.open("rb") as handle:
             catalog = read_po(handle)
-        tmp = mo_path.with_suffix(".mo.tmp")
+        # A private temp name: parallel processes (gunicorn workers, test workers) may
+        # compile at once; the rename is atomic.
+        tmp = mo_path.with_suffix(f".mo.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         with tmp.open("wb") as handle:
             write_mo(handle, catalog)
         tmp.replace(mo_path)
