@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.config import PROJECT_ROOT
+from idp.config import ConfigError
 from idp.config import Settings
 from idp.config import load_settings
 
@@ -63,6 +64,8 @@ def setup_services(app: Flask, settings: Settings) -> None:
     from idp.accounts.passwords import PasswordHashing
     from idp.mail import Mailer
     from idp.oidc.keys import KeyStore
+    from idp.sms import build_sms_sender
+    from idp.twofactor.secrets_box import SecretBox
 
     app.extensions["idp.passwords"] = PasswordHashing(
         settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
@@ -73,6 +76,15 @@ def setup_services(app: Flask, settings: Settings) -> None:
     # Keys stay published while tokens they signed may still be presented.
     retention = max(settings.id_token_ttl, settings.access_token_ttl) + 3600
     app.extensions["idp.keys"] = KeyStore(settings.keys_dir, retention)
+    app.extensions["idp.secretbox"] = (
+        SecretBox(settings.encryption_key)
+        if settings.encryption_key
+        else SecretBox.for_development(settings.secret_key or "development-only-secret-key")
+    )
+    try:
+        app.extensions["idp.sms"] = build_sms_sender(settings.sms, Path(settings.instance_dir))
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
 
 
 def setup_views(app: Flask) -> None:
@@ -80,6 +92,7 @@ def setup_views(app: Flask) -> None:
     from idp import health
     from idp import metrics
     from idp.accounts import views as account_views
+    from idp.login import second_factor
     from idp.login import views as login_views
     from idp.oidc.server import setup_oauth
     from idp.oidc.views import setup_oidc_views
@@ -87,6 +100,7 @@ def setup_views(app: Flask) -> None:
     setup_oauth(app)
     setup_oidc_views(app)
     app.register_blueprint(login_views.bp)
+    app.register_blueprint(second_factor.bp)
     app.register_blueprint(account_views.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)

@@ -58,6 +58,11 @@ class Settings:
     trusted_proxies: int = 0
     #: Largest accepted request body in bytes.
     max_content_length: int = 64 * 1024
+    #: Key that encrypts second-factor secrets at rest (Fernet, 32 url-safe base64 bytes).
+    #: Required outside development; in development it is derived from the secret key.
+    encryption_key: str = ""
+    #: ``IDP_SMS_*`` variables, passed to the SMS gateway (idp/sms): see README.
+    sms: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -90,7 +95,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     """Read ``IDP_<NAME>`` for every field, then apply ``overrides`` (tests pass a dict)."""
     values: dict[str, Any] = {}
     for f in dataclasses.fields(Settings):
-        if f.name == "extra":
+        if f.name in ("extra", "sms"):
             continue
         raw = os.environ.get(ENV_PREFIX + f.name.upper())
         if raw is not None and raw != "":
@@ -98,10 +103,20 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
                 values[f.name] = _coerce(raw, f.type)
             except ConfigError as error:
                 raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}: {error}") from error
+    values["sms"] = {
+        key[len(ENV_PREFIX + "SMS_") :].lower(): value
+        for key, value in os.environ.items()
+        if key.startswith(ENV_PREFIX + "SMS_")
+    }
     values.update(overrides or {})
     settings = Settings(**values)
     if not settings.issuer.startswith(("http://", "https://")) or settings.issuer.endswith("/"):
         raise ConfigError("IDP_ISSUER must be an http(s) URL without a trailing slash")
     if not settings.secret_key and not settings.dev:
         raise ConfigError("IDP_SECRET_KEY is required (set IDP_DEV=1 for local development)")
+    if not settings.encryption_key and not settings.dev:
+        raise ConfigError(
+            "IDP_ENCRYPTION_KEY is required: 32 random bytes in url-safe base64 (a Fernet "
+            "key), e.g. from `openssl rand -base64 32 | tr '+/' '-_'`"
+        )
     return settings

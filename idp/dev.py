@@ -1,4 +1,4 @@
-"""Developer pages (only with ``IDP_DEV=1``): the mail outbox with clickable links."""
+"""Developer pages (only with ``IDP_DEV=1``): the mail and SMS outboxes, links clickable."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from flask import Response
 from flask import abort
 from flask import current_app
 from flask import render_template
+
+from idp.sms import list_outbox
 
 bp = Blueprint("dev", __name__)
 LINK = re.compile(r"https?://[^\s<>\"']+")
@@ -37,4 +39,5 @@ def outbox() -> Response:
                 "links": LINK.findall(text),
             }
         )
-    return Response(render_template("dev/outbox.html", mails=mails))
+    sms = list_outbox(Path(settings.instance_dir))
+    return Response(render_template("dev/outbox.html", mails=mails, sms=sms))

@@ -49,6 +49,8 @@ class Contract(db.Model):  # type: ignore[name-defined,misc]
     name: Mapped[str] = mapped_column(String(200))
     plan: Mapped[str] = mapped_column(String(16), default="basic")  # basic | trial
     two_factor: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When 2FA was last turned on: browsers remembered before do not count (L3).
+    two_factor_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     access_route: Mapped[str] = mapped_column(String(20), default="line+internet")
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | cancelled
     trial_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -82,7 +84,8 @@ class User(db.Model):  # type: ignore[name-defined,misc]
 
 
 class SecondFactor(db.Model):  # type: ignore[name-defined,misc]
-    """An enrolled second factor (SMS number, TOTP secret, passkey); filled by the 2FA issue."""
+    """An enrolled second factor: ``sms`` (number), ``totp`` (encrypted secret), ``passkey``
+    (WebAuthn credential) or ``recovery`` (the recovery code's hash, L6)."""
 
     __tablename__ = "second_factors"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -90,6 +93,21 @@ class SecondFactor(db.Model):  # type: ignore[name-defined,misc]
     kind: Mapped[str] = mapped_column(String(16))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RememberedBrowser(db.Model):  # type: ignore[name-defined,misc]
+    """X2: "remember this browser", one record per (user, browser); the cookie holds the
+    record id and a random token whose SHA-256 is kept here."""
+
+    __tablename__ = "remembered_browsers"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
 
 
 class Client(db.Model, OAuthClientMixin):  # type: ignore[name-defined,misc]

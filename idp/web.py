@@ -22,9 +22,11 @@ from idp.errors import IdpError
 log = logging.getLogger("idp.web")
 csrf = CSRFProtect()
 
-#: No scripts, no framing, nothing from other origins (DESIGN.md, Security defaults).
+#: Scripts only from our origin (the WebAuthn glue), no framing, nothing from elsewhere
+#: (DESIGN.md, Security defaults).
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 #: Machine endpoints answer JSON errors, never HTML.

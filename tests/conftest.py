@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server
@@ -107,6 +108,7 @@ def build_provider(backend: str, tmp: Path, services: dict[str, Any], **override
         "instance_dir": str(tmp / "instance"),
         "keys_dir": str(tmp / "keys"),
         "secret_key": "test-secret-key-" + uuid.uuid4().hex,
+        "encryption_key": Fernet.generate_key().decode(),
         "smtp_url": f"smtp://127.0.0.1:{services['smtp'].port}",
         **TEST_ARGON2,
     }

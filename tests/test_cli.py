@@ -30,6 +30,7 @@ def env(tmp_path):
         "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
         "IDP_KEYS_DIR": str(tmp_path / "keys"),
         "IDP_SECRET_KEY": "cli-test-secret",
+        "IDP_ENCRYPTION_KEY": "x2rqoV0T3sD5cQ0nJ6W9lJ2xQe0y2v9cN3m0tWqZ8kE=",
         "IDP_ISSUER": "http://127.0.0.1:9",
         "IDP_ARGON2_MEMORY_KIB": "1024",
         "IDP_ARGON2_TIME_COST": "1",
@@ -152,6 +153,7 @@ def test_missing_secret_stops_startup(env):
 def test_settings_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("IDP_ISSUER", "https://id.example")
     monkeypatch.setenv("IDP_SECRET_KEY", "s")
+    monkeypatch.setenv("IDP_ENCRYPTION_KEY", "x2rqoV0T3sD5cQ0nJ6W9lJ2xQe0y2v9cN3m0tWqZ8kE=")
     monkeypatch.setenv("IDP_ACCESS_TOKEN_TTL", "120")
     monkeypatch.setenv("IDP_DEV", "yes")
     settings = load_settings()

@@ -116,3 +116,81 @@ def test_decisions():
     assert not deny("x").is_allowed
     step = need("second_factor", "2fa_new_browser")
     assert step.outcome == "step" and step.step == "second_factor"
+
+
+def _ctx(**values):
+    from policies.two_factor import TwoFactorContext
+
+    base = dict(
+        contract_two_factor=True,
+        access_route="line+internet",
+        login_method="password",
+        via_line=False,
+        remembered_at=None,
+        remembered_last_used=None,
+        two_factor_enabled_at=NOW - timedelta(days=100),
+    )
+    return TwoFactorContext(**{**base, **values})
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, ("step", "2fa_new_browser")),
+        ({"contract_two_factor": False}, ("allow", None)),
+        ({"login_method": "google"}, ("allow", None)),
+        ({"login_method": "ad"}, ("allow", None)),
+        ({"via_line": True}, ("allow", None)),  # L9
+        ({"access_route": "line-only"}, ("allow", None)),  # A4
+        (
+            {
+                "remembered_at": NOW - timedelta(days=40),
+                "remembered_last_used": NOW - timedelta(days=30),
+            },
+            ("allow", None),
+        ),
+        (
+            {
+                "remembered_at": NOW - timedelta(days=40),
+                "remembered_last_used": NOW - timedelta(days=30, seconds=1),
+            },
+            ("step", "2fa_browser_stale"),
+        ),
+        (
+            {"remembered_at": NOW - timedelta(days=200), "remembered_last_used": NOW},
+            ("step", "2fa_browser_stale"),
+        ),  # remembered before 2FA was turned on again
+        (
+            {"contract_two_factor": False, "requested_acr": ("urn:worksdrive:acr:2fa",)},
+            ("step", "2fa_acr_requested"),
+        ),
+        (
+            {
+                "contract_two_factor": False,
+                "requested_acr": ("urn:worksdrive:acr:1fa", "urn:worksdrive:acr:2fa"),
+            },
+            ("allow", None),
+        ),
+        (
+            {
+                "remembered_at": NOW,
+                "remembered_last_used": NOW,
+                "requested_acr": ("urn:worksdrive:acr:2fa",),
+            },
+            ("step", "2fa_acr_requested"),
+        ),
+    ],
+)
+def test_L3_A4_L9_two_factor_rule(values, expected):
+    from policies.two_factor import two_factor_decision
+
+    decision = two_factor_decision(_ctx(**values), NOW)
+    assert (decision.outcome, decision.reason) == expected
+
+
+def test_A4_line_only_reads_two_factor_off():
+    from policies.two_factor import is_contract_two_factor_on
+
+    assert is_contract_two_factor_on(True, "line+internet")
+    assert not is_contract_two_factor_on(True, "line-only")
+    assert not is_contract_two_factor_on(False, "line+internet")

@@ -12,6 +12,7 @@ from idp.models import SecondFactor
 from idp.models import User
 from idp.models import db
 from idp.models import utcnow
+from idp.twofactor.remembered import revoke_all
 
 
 def lock_account(user: User) -> None:
@@ -43,7 +44,9 @@ def unlock_account(user: User) -> None:
     audit.record("unlock", "ok", None, user_id=user.id, contract_id=user.contract_id)
 
 
-def reset_two_factor(user: User) -> None:
-    """T2: clear the 2FA registration; the next login enrolls again."""
+def reset_two_factor(user: User, reason: str) -> None:
+    """T2: clear the 2FA registration (factors, recovery code) and forget remembered
+    browsers (X2); the next login enrolls again."""
     db.session.query(SecondFactor).filter_by(user_id=user.id).delete()
     user.two_factor_enrolled_at = None
+    revoke_all(user.id, reason)

@@ -50,7 +50,7 @@ def set_new_password(user: User, password: str) -> None:
     user.locked_at = None
     user.failed_logins = 0
     user.state_version = user.state_version + 1
-    reset_two_factor(user)
+    reset_two_factor(user, "password_reset")
     db.session.commit()
     revoke_user_families(user.id, "password_reset")
     audit.record("password_reset", "ok", None, user_id=user.id, contract_id=user.contract_id)

@@ -24,7 +24,9 @@ class ProvisioningError(ValueError):
 def add_contract(
     name: str, plan: str = "basic", two_factor: bool = False, access_route: str = "line+internet"
 ) -> Contract:
+    now = datetime.now(UTC)
     contract = Contract(
+        two_factor_enabled_at=now if two_factor else None,
         name=name,
         plan=plan,
         two_factor=two_factor,
@@ -32,6 +34,19 @@ def add_contract(
         trial_started_at=datetime.now(UTC) if plan == "trial" else None,
     )
     db.session.add(contract)
+    db.session.commit()
+    return contract
+
+
+def set_two_factor(contract_id: str, on: bool) -> Contract:
+    """T1 (the rule; its page comes with the account menu): turning 2FA on again voids every
+    browser remembered before (L3)."""
+    contract = db.session.get(Contract, contract_id)
+    if contract is None:
+        raise ProvisioningError(f"no contract {contract_id}")
+    if on and not contract.two_factor:
+        contract.two_factor_enabled_at = datetime.now(UTC)
+    contract.two_factor = on
     db.session.commit()
     return contract
 

@@ -14,11 +14,16 @@ from datetime import datetime
 from idp.models import Contract
 from idp.models import User
 from idp.models import db
+from idp.twofactor.remembered import aware
+from idp.twofactor.remembered import find_remembered
+from idp.twofactor.remembered import touch
 from policies.contract import ContractState
 from policies.contract import check_contract
 from policies.decision import ALLOW
 from policies.decision import Decision
 from policies.decision import deny
+from policies.two_factor import TwoFactorContext
+from policies.two_factor import two_factor_decision
 
 
 def apply_policies(user: User, target: str) -> Decision:
@@ -33,3 +38,25 @@ def apply_policies(user: User, target: str) -> Decision:
     if not decision.is_allowed:
         return decision
     return ALLOW
+
+
+def second_factor_decision(user: User, route: dict[str, object], acr_values: str) -> Decision:
+    """L3 through ``policies.two_factor``: gathers the plain data the rule needs. A remembered
+    browser that counts is touched (its 30 days restart)."""
+    contract = db.session.get(Contract, user.contract_id)
+    record = find_remembered(user.id)
+    enabled_at = contract.two_factor_enabled_at if contract else None
+    context = TwoFactorContext(
+        contract_two_factor=bool(contract and contract.two_factor),
+        access_route=contract.access_route if contract else "line+internet",
+        login_method=user.login_method,
+        via_line=route.get("kind") == "line",
+        remembered_at=aware(record.created_at) if record else None,
+        remembered_last_used=aware(record.last_used_at) if record else None,
+        two_factor_enabled_at=aware(enabled_at) if enabled_at else None,
+        requested_acr=tuple(acr_values.split()),
+    )
+    decision = two_factor_decision(context, datetime.now(UTC))
+    if decision.is_allowed and record is not None:
+        touch(record)
+    return decision

@@ -31,6 +31,7 @@ from idp.oidc.claims import ClaimsRequestError
 from idp.oidc.claims import parse_claims_request
 from idp.oidc.grants import Principal
 from idp.oidc.server import Issuer
+from policies.two_factor import ACR_TWO_FACTOR
 
 PROMPT_VALUES = {"none", "login", "consent", "select_account"}
 SUPPORTED_LOCALES = ("ja", "en")
@@ -149,7 +150,9 @@ def handle_authorize() -> Response:
         return error_response(error, redirect_uri, state)
 
     needs_consent = not client.is_trusted or "consent" in prompts
-    principal = _usable_session(prompts, max_age, data.get("id_token_hint"))
+    principal = _usable_session(
+        prompts, max_age, data.get("id_token_hint"), data.get("acr_values") or ""
+    )
     if "none" in prompts:
         if principal is None:
             return error_response(LoginRequiredError(), redirect_uri, state)
@@ -194,7 +197,7 @@ def handle_authorize() -> Response:
 
 
 def _usable_session(
-    prompts: set[str], max_age: str | None, id_token_hint: str | None
+    prompts: set[str], max_age: str | None, id_token_hint: str | None, acr_values: str
 ) -> Principal | None:
     """The current session, when it may answer this request without a new sign-in."""
     if prompts & {"login", "select_account"}:
@@ -207,6 +210,9 @@ def _usable_session(
         return None
     if id_token_hint and _hint_subject(id_token_hint) != user.id:
         return None
+    wanted = acr_values.split()
+    if wanted and wanted[0] == ACR_TWO_FACTOR and session.acr != ACR_TWO_FACTOR:
+        return None  # a one-factor session cannot answer a two-factor request (step up)
     if not apply_policies(user, "frontend").is_allowed:
         return None
     return Principal(user, session.claims())

@@ -20,10 +20,11 @@ from idp.errors import TransactionError
 
 TX_PREFIX = "tx:"
 BROWSER_COOKIE = "idp_browser"
-#: The order of the steps; ``second_factor`` joins with the two-step verification issue.
-STEPS = ("identify", "policies", "consent", "finish")
+#: The order of the steps (DESIGN.md, The login transaction).
+STEPS = ("identify", "policies", "second_factor", "consent", "finish")
 STEP_ENDPOINTS = {
     "identify": "login.identify",
+    "second_factor": "twofactor.start",
     "consent": "login.consent",
     "finish": "login.finish",
 }
@@ -54,6 +55,10 @@ class Transaction:
     achieved: list[str] = field(default_factory=list)
     amr: list[str] = field(default_factory=list)
     needs_consent: bool = False
+    #: Set by the policies step when L3 asks for a second factor.
+    needs_second_factor: bool = False
+    #: Step-private state (pending phone number, sealed TOTP seed, …); never secrets in clear.
+    data: dict[str, Any] = field(default_factory=dict)
     #: The SSO session's claims when an existing sign-in is reused (consent only).
     reused_session: dict[str, Any] | None = None
     created_at: float = field(default_factory=time.time)
@@ -90,6 +95,8 @@ class Transaction:
     def next_step(self) -> str:
         for step in STEPS:
             if step == "consent" and not self.needs_consent:
+                continue
+            if step == "second_factor" and not self.needs_second_factor:
                 continue
             if step not in self.achieved:
                 return step

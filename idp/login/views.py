@@ -10,10 +10,12 @@ from flask import render_template
 from flask import request
 from flask import url_for
 
+from idp import audit
 from idp.i18n import gettext as _
 from idp.login import finish as finish_step
 from idp.login.identify import check_password_login
 from idp.login.policies import apply_policies
+from idp.login.policies import second_factor_decision
 from idp.login.transaction import Transaction
 from idp.login.transaction import redirect_to_next_step
 from idp.models import Client
@@ -86,6 +88,16 @@ def identify_password() -> Response:
     tx.user_id = result.user.id
     tx.amr = ["pwd"]
     tx.achieve("identify")
+    second = second_factor_decision(result.user, tx.route, tx.params.get("acr_values", ""))
+    tx.needs_second_factor = not second.is_allowed
+    if second.reason:
+        audit.record(
+            "second_factor",
+            "info",
+            second.reason,
+            user_id=result.user.id,
+            contract_id=result.user.contract_id,
+        )
     tx.achieve("policies")
     tx.save()
     return redirect_to_next_step(tx)

@@ -1,0 +1,440 @@
+"""Second-factor step (L4, L5, L6, X1, X2): enrollment (SMS first, or an authenticator app),
+challenges, the recovery code and "remember this browser". Each page checks that the
+transaction is at this step, so none can be skipped or reached out of turn."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+
+from idp import audit
+from idp.i18n import gettext as _
+from idp.login.transaction import Transaction
+from idp.login.transaction import redirect_to_next_step
+from idp.login.views import load_step
+from idp.models import User
+from idp.models import db
+from idp.twofactor import totp
+from idp.twofactor.factors import add_factor
+from idp.twofactor.factors import complete_enrollment
+from idp.twofactor.factors import discard_unfinished_enrollment
+from idp.twofactor.factors import factors_of
+from idp.twofactor.factors import is_enrolled
+from idp.twofactor.factors import issue_recovery_code
+from idp.twofactor.factors import primary_factor
+from idp.twofactor.factors import seal
+from idp.twofactor.factors import unseal
+from idp.twofactor.factors import use_recovery_code
+from idp.twofactor.passkeys import PasskeyError
+from idp.twofactor.passkeys import StoredCredential
+from idp.twofactor.passkeys import finish_authentication
+from idp.twofactor.passkeys import finish_registration
+from idp.twofactor.passkeys import start_authentication
+from idp.twofactor.passkeys import start_registration
+from idp.twofactor.phone import mask_phone
+from idp.twofactor.phone import normalise_phone
+from idp.twofactor.remembered import remember
+from idp.twofactor.sms_codes import check_code
+from idp.twofactor.sms_codes import has_pending_code
+from idp.twofactor.sms_codes import send_code
+
+bp = Blueprint("twofactor", __name__)
+
+#: Wrong second-factor codes per user per hour before further tries are refused.
+MAX_FAILURES_PER_HOUR = 10
+AMR = {
+    "sms": ["pwd", "sms", "mfa"],
+    "totp": ["pwd", "otp", "mfa"],
+    "passkey": ["pwd", "hwk", "mfa"],
+    "recovery": ["pwd", "otp", "mfa"],
+}
+
+
+def _step() -> tuple[Transaction, User, Response | None]:
+    tx, elsewhere = load_step("second_factor")
+    user = db.session.get(User, tx.user_id) if tx.user_id else None
+    if user is None and elsewhere is None:
+        elsewhere = redirect(url_for("login.identify", tx=tx.id), code=303)
+    return tx, user, elsewhere  # type: ignore[return-value]
+
+
+def _page(
+    template: str, tx: Transaction, user: User, status: int = 200, **context: Any
+) -> Response:
+    others = {f.kind for f in factors_of(user.id)}
+    return Response(
+        render_template(f"login/{template}", tx=tx, user=user, others=others, **context), status
+    )
+
+
+def _failure_limited(user: User) -> bool:
+    """True when this user has used up the hour's wrong codes (atomic counter)."""
+    store = current_app.extensions["idp.store"]
+    return int(store.get(f"2fa-failures:{user.id}") or 0) >= MAX_FAILURES_PER_HOUR
+
+
+def _count_failure(user: User, reason: str) -> None:
+    current_app.extensions["idp.store"].incr(f"2fa-failures:{user.id}", 3600)
+    audit.record("second_factor", "refused", reason, user_id=user.id, contract_id=user.contract_id)
+
+
+def _verified(tx: Transaction, user: User, kind: str) -> Response:
+    """One factor verified: record amr; enrollment goes on to the recovery code."""
+    tx.amr = AMR[kind]
+    tx.data["remember"] = request.form.get("remember") == "yes"
+    audit.record(
+        "second_factor",
+        "ok",
+        None,
+        user_id=user.id,
+        contract_id=user.contract_id,
+        details={"kind": kind},
+    )
+    if kind == "recovery" or not is_enrolled(user) or tx.data.get("enrolling"):
+        tx.data["enrolling"] = not is_enrolled(user)
+        tx.data["recovery_sealed"] = seal(issue_recovery_code(user))
+        tx.save()
+        return redirect(url_for("twofactor.recovery_code", tx=tx.id), code=303)
+    return _achieve(tx, user)
+
+
+def _achieve(tx: Transaction, user: User) -> Response:
+    remember_browser = bool(tx.data.get("remember"))
+    tx.data = {}
+    tx.achieve("second_factor")
+    tx.save()
+    response = redirect_to_next_step(tx)
+    if remember_browser:
+        remember(user.id, response)
+    return response
+
+
+@bp.get("/login/2fa")
+def start() -> Response:
+    """Enrolled: challenge the first factor. Not yet: enroll, SMS first (L4)."""
+    tx, user, elsewhere = _step()
+    if elsewhere:
+        return elsewhere
+    factor = primary_factor(user.id) if is_enrolled(user) else None
+    if factor is None:
+        if not tx.data.get("enrolling"):
+            discard_unfinished_enrollment(user)
+        return redirect(url_for("twofactor.enroll_sms", tx=tx.id), code=303)
+    target = "twofactor.sms" if factor.kind == "sms" else "twofactor.app"
+    return redirect(url_for(target, tx=tx.id), code=303)
+
+
+@bp.route("/login/2fa/enroll/sms", methods=["GET", "POST"])
+def enroll_sms() -> Response:
+    """L4: phone number → code sent (then ``sms_code``)."""
+    tx, user, elsewhere = _step()
+    if elsewhere:
+        return elsewhere
+    if is_enrolled(user) and not tx.data.get("enrolling"):
+        return redirect(url_for("twofactor.start", tx=tx.id), code=303)
+    if request.method == "GET":
+        return _page("2fa_enroll_sms.html", tx, user)
+    phone = normalise_phone(request.form.get("phone", ""))
+    if phone is None:
+        return _page(
+            "2fa_enroll_sms.html",
+            tx,
+            user,
+            400,
+            error=_("Enter a mobile phone number that can receive SMS."),
+            phone=request.form.get("phone", "")[:40],
+        )
+    outcome = send_code(tx.id, user.id, phone, tx.locale)
+    if not outcome.sent:
+        return _page(
+            "2fa_enroll_sms.html",
+            tx,
+            user,
+            503,
+            error=_sms_failure(outcome.reason),
+            phone=request.form.get("phone", "")[:40],
+        )
+    tx.data.update({"pending_phone": phone, "enrolling": True})
+    tx.save()
+    return redirect(url_for("twofactor.sms", tx=tx.id), code=303)
+
+
+def _sms_failure(reason: str | None) -> str:
+    if reason in ("rate_limited_user", "rate_limited_phone"):
+        return _("Too many codes were sent. Wait an hour, or use an authenticator app.")
+    if reason in ("invalid_number", "unsupported_number"):
+        return _(
+            "This number cannot receive our SMS. Check the number, or use an authenticator app."
+        )
+    return _("The SMS could not be sent just now. Try again, or use an authenticator app.")
+
+
+@bp.route("/login/2fa/sms", methods=["GET", "POST"])
+def sms() -> Response:
+    """L4/L6: send the code (a button, never on GET) and check it, with "remember"."""
+    tx, user, elsewhere = _step()
+    if elsewhere:
+        return elsewhere
+    enrolled = next((f for f in factors_of(user.id) if f.kind == "sms"), None)
+    phone = tx.data.get("pending_phone") or (enrolled.data.get("phone") if enrolled else None)
+    if phone is None:
+        return redirect(url_for("twofactor.start", tx=tx.id), code=303)
+    context = {"masked": mask_phone(phone), "sent": has_pending_code(tx.id)}
+    if request.method == "GET":
+        return _page("2fa_sms.html", tx, user, **context)
+    if request.form.get("action") == "send":
+        outcome = send_code(tx.id, user.id, phone, tx.locale)
+        if not outcome.sent:
+            audit.record("sms_send", "refused", outcome.reason, user_id=user.id)
+            return _page(
+                "2fa_sms.html", tx, user, 503, error=_sms_failure(outcome.reason), **context
+            )
+        return redirect(url_for("twofactor.sms", tx=tx.id), code=303)
+    if _failure_limited(user):
+        return _page(
+            "2fa_sms.html",
+            tx,
+            user,
+            429,
+            error=_("Too many wrong codes. Try again later or use your recovery code."),
+            **context,
+        )
+    verified_phone, reason = check_code(tx.id, request.form.get("code", "")[:20])
+    if verified_phone is None or verified_phone != phone:
+        _count_failure(user, reason or "wrong_code")
+        message = {
+            "too_many_attempts": _("Too many wrong codes for this code. Send a new code."),
+            "code_expired": _("The code has expired. Send a new code."),
+        }.get(reason or "", _("The code is not correct."))
+        return _page("2fa_sms.html", tx, user, 400, error=message, **context)
+    if enrolled is None:
+        add_factor(user, "sms", {"phone": phone})
+    return _verified(tx, user, "sms")
+
+
+@bp.route("/login/2fa/enroll/app", methods=["GET", "POST"])
+def enroll_app() -> Response:
+    """L5: QR code and otpauth URI, then one code from the app."""
+    tx, user, elsewhere = _step()
+    if elsewhere:
+        return elsewhere
+    if is_enrolled(user) and not tx.data.get("enrolling"):
+        return redirect(url_for("twofactor.start", tx=tx.id), code=303)
+    if "totp_sealed" not in tx.data:
+        tx.data["totp_sealed"] = seal(totp.new_secret())
+        tx.data["enrolling"] = True
+        tx.save()
+    secret = unseal(tx.data["totp_sealed"])
+    uri = totp.provisioning_uri(secret, user.email)
+    context = {"uri": uri, "qr": totp.qr_svg_data_uri(uri), "secret": secret}
+    if request.method == "GET":
+        return _page("2fa_enroll_app.html", tx, user, **context)
+    step = totp.matching_step(secret, request.form.get("code", "")[:20])
+    if step is None or not totp.claim_step(
+        current_app.extensions["idp.store"], f"tx-{tx.id}", step
+    ):
+        _count_failure(user, "wrong_code")
+        return _page(
+            "2fa_enroll_app.html", tx, user, 400, error=_("The code is not correct."), **context
+        )
+    factor = add_factor(user, "totp", {"secret": tx.data.pop("totp_sealed")})
+    # The enrollment code's step may not be used again for sign-in either.
+    totp.claim_step(current_app.extensions["idp.store"], factor.id, step)
+    return _verified(tx, user, "totp")
+
+
+@bp.route("/login/2fa/app", methods=["GET", "POST"])
+def app() -> Response:
+    """L6: the authenticator app's current code; a code works once (replay refused)."""
+    tx, user, elsewhere = _step()
+    if elsewhere:
+        return elsewhere
+    factor = next((f for f in factors_of(user.id) if f.kind == "totp"), None)
+    if factor is None:
+        return redirect(url_for("twofactor.start", tx=tx.id), code=303)
+    if request.method == "GET":
+        return _page("2fa_app.html", tx, user)
+    if _failure_limited(user):
+        return _page(
+            "2fa_app.html",
+            tx,
+            user,
+            429,
+            error=_("Too many wrong codes. Try again later or use your recovery code."),
+        )
+    step = totp.matching_step(unseal(factor.data["secret"]), request.form.get("code", "")[:20])
+    if step is None:
+        _count_failure(user, "wrong_code")
+        return _page("2fa_app.html", tx, user, 400, error=_("The code is not correct."))
+    if not totp.claim_step(current_app.extensions["idp.store"], factor.id, step):
+        _count_failure(user, "code_replayed")
+        return _page(
+            "2fa_app.html",
+            tx,
+            user,
+            400,
+            error=_("This code was already used. Wait for the next code."),
+        )
+    return _verified(tx, user, "totp")
+
+
+@bp.route("/login/2fa/recovery", methods=["GET", "POST"])
+def recovery() -> Response:
+    """L6: "Lost your device?" — the recovery code, accepted as copied."""
+    tx, user, elsewhere = _step()
+    if elsewhere:
+        return elsewhere
+    if request.method == "GET":
+        return _page("2fa_recovery.html", tx, user)
+    if _failure_limited(user):
+        return _page(
+            "2fa_recovery.html", tx, user, 429, error=_("Too many wrong codes. Try again later.")
+        )
+    if not use_recovery_code(user, request.form.get("code", "")[:100]):
+        _count_failure(user, "wrong_recovery_code")
+        return _page(
+            "2fa_recovery.html", tx, user, 400, error=_("The recovery code is not correct.")
+        )
+    return _verified(tx, user, "recovery")
+
+
+@bp.route("/login/2fa/recovery-code", methods=["GET", "POST"])
+def recovery_code() -> Response:
+    """L4/L6: the new recovery code, shown until the user ticks "I saved it"."""
+    tx, user, elsewhere = _step()
+    if elsewhere:
+        return elsewhere
+    sealed = tx.data.get("recovery_sealed")
+    if not sealed:
+        return redirect(url_for("twofactor.start", tx=tx.id), code=303)
+    code = unseal(sealed)
+    if request.method == "GET":
+        return _page("2fa_recovery_code.html", tx, user, code=code)
+    if request.form.get("saved") != "yes":
+        return _page(
+            "2fa_recovery_code.html",
+            tx,
+            user,
+            400,
+            code=code,
+            error=_("Tick the box to confirm that you saved the recovery code."),
+        )
+    if tx.data.get("enrolling"):
+        complete_enrollment(user)
+        audit.record(
+            "second_factor_enrolled", "ok", None, user_id=user.id, contract_id=user.contract_id
+        )
+    return _achieve(tx, user)
+
+
+def _rp() -> tuple[str, str]:
+    """WebAuthn relying party: the issuer's host is the RP ID, its origin the origin."""
+    issuer = urlsplit(current_app.extensions["idp.settings"].issuer)
+    return str(issuer.hostname), f"{issuer.scheme}://{issuer.netloc}"
+
+
+def _credentials(user: User) -> list[tuple[Any, StoredCredential]]:
+    return [(f, StoredCredential(**f.data)) for f in factors_of(user.id) if f.kind == "passkey"]
+
+
+@bp.route("/login/2fa/passkey/add", methods=["GET", "POST"])
+def add_passkey() -> Response:
+    """X1: add a passkey or security key, once this sign-in has verified another factor."""
+    tx, user, elsewhere = _step()
+    if elsewhere:
+        return elsewhere
+    if not tx.data.get("recovery_sealed"):
+        return redirect(url_for("twofactor.start", tx=tx.id), code=303)
+    store = current_app.extensions["idp.store"]
+    rp_id, origin = _rp()
+    if request.method == "GET":
+        options, state = start_registration(
+            rp_id=rp_id,
+            rp_name="WORKSDRIVE",
+            user_id=user.id,
+            user_name=user.email,
+            user_display_name=user.name or user.email,
+            existing=[c for _f, c in _credentials(user)],
+        )
+        store.set_json(f"webauthn:{tx.id}", state, 300)
+        return _page("2fa_passkey.html", tx, user, mode="register", options=options)
+    state = store.pop_json(f"webauthn:{tx.id}")
+    try:
+        if state is None:
+            raise PasskeyError("invalid_state")
+        credential = finish_registration(
+            state=state,
+            credential_json=request.form.get("credential", "")[:20000],
+            expected_origin=origin,
+            rp_id=rp_id,
+            name=request.form.get("name", "")[:60],
+            now=time.time(),
+        )
+    except PasskeyError as error:
+        audit.record("passkey_added", "refused", error.reason, user_id=user.id)
+        return _page(
+            "2fa_passkey.html",
+            tx,
+            user,
+            400,
+            mode="register",
+            options=None,
+            error=_("The passkey could not be registered. Try again."),
+        )
+    add_factor(user, "passkey", asdict(credential))
+    audit.record("passkey_added", "ok", None, user_id=user.id, contract_id=user.contract_id)
+    return redirect(url_for("twofactor.recovery_code", tx=tx.id), code=303)
+
+
+@bp.route("/login/2fa/passkey", methods=["GET", "POST"])
+def passkey() -> Response:
+    """X1: sign in with a registered passkey or security key."""
+    tx, user, elsewhere = _step()
+    if elsewhere:
+        return elsewhere
+    registered = _credentials(user)
+    if not registered or not is_enrolled(user):
+        return redirect(url_for("twofactor.start", tx=tx.id), code=303)
+    store = current_app.extensions["idp.store"]
+    rp_id, origin = _rp()
+    if request.method == "GET":
+        options, state = start_authentication(rp_id=rp_id, credentials=[c for _f, c in registered])
+        store.set_json(f"webauthn:{tx.id}", state, 300)
+        return _page("2fa_passkey.html", tx, user, mode="authenticate", options=options)
+    state = store.pop_json(f"webauthn:{tx.id}")
+    try:
+        if state is None:
+            raise PasskeyError("invalid_state")
+        used_id, sign_count = finish_authentication(
+            state=state,
+            credential_json=request.form.get("credential", "")[:20000],
+            credentials=[c for _f, c in registered],
+            expected_origin=origin,
+            rp_id=rp_id,
+        )
+    except PasskeyError as error:
+        _count_failure(user, f"passkey_{error.reason}")
+        return _page(
+            "2fa_passkey.html",
+            tx,
+            user,
+            400,
+            mode="authenticate",
+            options=None,
+            error=_("The passkey was not accepted. Try again or use another way."),
+        )
+    for factor, credential in registered:
+        if credential.credential_id == used_id:
+            factor.data = {**factor.data, "sign_count": sign_count}
+            db.session.commit()
+    return _verified(tx, user, "passkey")

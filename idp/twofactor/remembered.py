@@ -1,0 +1,101 @@
+"""X2, L3: "remember this browser" — a signed HttpOnly cookie naming server-side records,
+one per (user, browser), so resets and "sign out everywhere" can revoke them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC
+from datetime import datetime
+
+from flask import current_app
+from flask import request
+from itsdangerous import BadSignature
+from itsdangerous import URLSafeSerializer
+from sqlalchemy import update
+from werkzeug.wrappers import Response
+
+from idp.models import RememberedBrowser
+from idp.models import db
+from idp.models import utcnow
+
+COOKIE = "idp_rb"
+#: Several people may share a browser; keep the newest few.
+MAX_ENTRIES = 8
+#: Browsers keep cookies at most 400 days; the 30-day rule is enforced server-side.
+COOKIE_MAX_AGE = 400 * 86400
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="remembered-browser")
+
+
+def _entries() -> list[str]:
+    raw = request.cookies.get(COOKIE)
+    if not raw or len(raw) > 4000:
+        return []
+    try:
+        value = _serializer().loads(raw)
+    except BadSignature:
+        return []
+    return [e for e in value if isinstance(e, str)][:MAX_ENTRIES] if isinstance(value, list) else []
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def find_remembered(user_id: str) -> RememberedBrowser | None:
+    """This browser's live record for this user (never another user's), or None."""
+    for entry in _entries():
+        record_id, _, token = entry.partition(".")
+        record = db.session.get(RememberedBrowser, record_id)
+        if record is None or record.user_id != user_id or record.revoked_at is not None:
+            continue
+        if hmac.compare_digest(record.token_hash, _hash(token)):
+            return record
+    return None
+
+
+def touch(record: RememberedBrowser) -> None:
+    """L3: the 30 days count from the last use."""
+    record.last_used_at = utcnow()
+    db.session.commit()
+
+
+def remember(user_id: str, response: Response) -> RememberedBrowser:
+    token = secrets.token_urlsafe(32)
+    record = RememberedBrowser(
+        user_id=user_id,
+        token_hash=_hash(token),
+        user_agent=(request.headers.get("User-Agent") or "")[:300],
+    )
+    db.session.add(record)
+    db.session.commit()
+    entries = [f"{record.id}.{token}", *_entries()][:MAX_ENTRIES]
+    settings = current_app.extensions["idp.settings"]
+    response.set_cookie(
+        COOKIE,
+        _serializer().dumps(entries),
+        max_age=COOKIE_MAX_AGE,
+        httponly=True,
+        secure=settings.cookies_secure,
+        samesite="Lax",
+    )
+    return record
+
+
+def revoke_all(user_id: str, reason: str) -> int:
+    """X2: password reset, email change, 2FA reset and "sign out everywhere" call this."""
+    result = db.session.execute(
+        update(RememberedBrowser)
+        .where(RememberedBrowser.user_id == user_id, RememberedBrowser.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+    db.session.commit()
+    return result.rowcount or 0

@@ -1,0 +1,68 @@
+"""L3, A4, L9: whether a sign-in needs the second factor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+
+from policies.decision import ALLOW
+from policies.decision import Decision
+from policies.decision import need
+
+#: L3: a remembered browser counts for 30 days from its last use.
+REMEMBER_FOR = timedelta(days=30)
+#: acr an RP asks for when it wants a second factor in this sign-in (OIDC Core §3.1.2.1).
+ACR_TWO_FACTOR = "urn:worksdrive:acr:2fa"
+
+
+@dataclass(frozen=True)
+class TwoFactorContext:
+    """What the rule needs to know about one sign-in."""
+
+    contract_two_factor: bool
+    access_route: str  # line+internet | line-only
+    login_method: str
+    via_line: bool
+    #: When this browser was remembered for this user, and when it was last used; None when
+    #: it is not remembered (or the record was revoked).
+    remembered_at: datetime | None
+    remembered_last_used: datetime | None
+    #: When the contract last turned 2FA on; browsers remembered before that do not count.
+    two_factor_enabled_at: datetime | None
+    #: acr values the relying party asked for (space-separated list, as sent).
+    requested_acr: tuple[str, ...] = ()
+
+
+def is_contract_two_factor_on(two_factor: bool, access_route: str) -> bool:
+    """A4: while the route is ``line-only`` the 2FA setting reads as off."""
+    return two_factor and access_route != "line-only"
+
+
+def is_browser_remembered(ctx: TwoFactorContext, now: datetime) -> bool:
+    """L3, X2: remembered, used within 30 days, and remembered after 2FA was last turned on."""
+    if ctx.remembered_at is None or ctx.remembered_last_used is None:
+        return False
+    if ctx.two_factor_enabled_at is not None and ctx.remembered_at < ctx.two_factor_enabled_at:
+        return False
+    return now - ctx.remembered_last_used <= REMEMBER_FOR
+
+
+def two_factor_decision(ctx: TwoFactorContext, now: datetime) -> Decision:
+    """L3: a second factor is needed when the contract has 2FA on, the user signs in by
+    password, not through line authentication, and this browser is not remembered (or was
+    last used more than 30 days ago). A relying party asking for the two-factor ``acr``
+    gets a second factor from any password user, remembered browser or not."""
+    if ctx.login_method != "password":
+        return ALLOW  # L7: brokered users verify upstream
+    if ACR_TWO_FACTOR in ctx.requested_acr and ctx.requested_acr[0] == ACR_TWO_FACTOR:
+        return need("second_factor", "2fa_acr_requested")
+    if not is_contract_two_factor_on(ctx.contract_two_factor, ctx.access_route):
+        return ALLOW
+    if ctx.via_line:
+        return ALLOW  # L9: line authentication replaces 2FA
+    if ctx.remembered_at is None:
+        return need("second_factor", "2fa_new_browser")
+    if not is_browser_remembered(ctx, now):
+        return need("second_factor", "2fa_browser_stale")
+    return ALLOW
