@@ -4,8 +4,11 @@ Measures, against a provider running under gunicorn with production settings:
 
 1. ``login``: full password logins (authorization code + PKCE S256), each in its own cookie
    jar: GET /authorize -> GET /login -> POST /login -> GET /login/finish -> POST /token;
-2. ``refresh``: refresh-token grants with rotation, one chain per client thread;
-3. ``argon2``: bare argon2id hashes per second per core with the server's parameters
+2. ``totp_login``: the same with two-step verification by authenticator app (a contract
+   with 2FA on, users enrolled once during setup): ... -> POST /login -> GET /login/2fa ->
+   GET /login/2fa/app -> POST /login/2fa/app (TOTP code) -> GET /login/finish -> POST /token;
+3. ``refresh``: refresh-token grants with rotation, one chain per client thread;
+4. ``argon2``: bare argon2id hashes per second per core with the server's parameters
    (one process per core), the ceiling a password login cannot beat.
 
 Without ``--url`` it provisions a throw-away instance (SQLite by default), starts
@@ -50,16 +53,18 @@ WARMUP_SECONDS = 2.0
 DEFAULT_PASSWORD = "Bench-Pass-42x"
 REDIRECT_URI = "https://bench.example/cb"
 MAX_ERROR_SAMPLES = 5
+FLOWS = ("login", "totp_login", "refresh")
 CAVEAT = (
     "The load generator runs on the same machine as the server and takes CPU from it "
     "(see client_cpu_cores); per-core figures are therefore pessimistic for the server."
 )
 
-FORM_RE = re.compile(r'<form\b[^>]*\bid="password-form"[^>]*>(.*?)</form>', re.S)
+TOTP_PERIOD = 30  # RFC 6238 step of the provider (idp.twofactor.totp)
 HIDDEN_RE = {
     name: re.compile(r'<input\b[^>]*\bname="' + name + r'"[^>]*\bvalue="([^"]*)"')
     for name in ("csrf_token", "tx")
 }
+SECRET_RE = re.compile(r'<code\b[^>]*\bid="secret"[^>]*>([A-Z2-7=]+)</code>')
 
 
 class FlowError(Exception):
@@ -73,6 +78,32 @@ class FlowError(Exception):
 ERROR_TEXT_RE = re.compile(r'<(?:p|div)\b[^>]*\bclass="error"[^>]*>(.*?)</', re.S)
 TITLE_RE = re.compile(r"<title>(.*?)</title>", re.S)
 TAG_RE = re.compile(r"<[^>]+>")
+
+
+def form_fields(step: str, response: requests.Response, form_id: str) -> dict[str, str]:
+    """``csrf_token`` and ``tx`` of the form ``#form_id`` of a 200 page (else a FlowError)."""
+    form = None
+    if response.status_code == 200:
+        form = re.search(
+            r'<form\b[^>]*\bid="' + form_id + r'"[^>]*>(.*?)</form>', response.text, re.S
+        )
+    if form is None:
+        raise unexpected(step, response)
+    fields = {}
+    for name, pattern in HIDDEN_RE.items():
+        match = pattern.search(form.group(1))
+        if match is None:
+            raise FlowError(step, f"no hidden input {name} in #{form_id}")
+        fields[name] = html.unescape(match.group(1))
+    return fields
+
+
+def redirected(step: str, response: requests.Response, contains: str, status: int = 303) -> str:
+    """The absolute ``Location`` of an expected redirect whose target contains ``contains``."""
+    location = response.headers.get("Location", "")
+    if response.status_code != status or contains not in location:
+        raise unexpected(step, response)
+    return urljoin(response.url, location)
 
 
 def unexpected(step: str, response: requests.Response) -> FlowError:
@@ -176,9 +207,22 @@ def jwt_claims(token: str) -> dict[str, Any]:
     return claims
 
 
-def full_login(target: Target, backchannel: requests.Session, scope: str) -> dict[str, Any]:
-    """One whole password login in a fresh cookie jar; returns the token response."""
-    email, password = target.next_credentials()
+#: A second-factor step: given the browser and the absolute URL POST /login redirected to
+#: (``/login/2fa?tx=…``), walks the pages and returns the URL of ``/login/finish?tx=…``.
+SecondFactor = Callable[[requests.Session, str], str]
+
+
+def full_login(
+    target: Target,
+    backchannel: requests.Session,
+    scope: str,
+    credentials: tuple[str, str] | None = None,
+    second_factor: SecondFactor | None = None,
+    amr: str = "pwd",
+) -> dict[str, Any]:
+    """One whole login in a fresh cookie jar (with ``second_factor`` after the password when
+    given); returns the token response. ``amr`` must be in the ID token's ``amr``."""
+    email, password = credentials or target.next_credentials()
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
     nonce = secrets.token_urlsafe(16)
@@ -198,21 +242,10 @@ def full_login(target: Target, backchannel: requests.Session, scope: str) -> dic
             allow_redirects=False,
             timeout=TIMEOUT,
         )
-        if r.status_code != 303 or "/login?" not in r.headers.get("Location", ""):
-            raise unexpected("GET /authorize", r)
+        url = redirected("GET /authorize", r, "/login?")
 
-        r = browser.get(
-            urljoin(r.url, r.headers["Location"]), allow_redirects=False, timeout=TIMEOUT
-        )
-        form = FORM_RE.search(r.text) if r.status_code == 200 else None
-        if form is None:
-            raise unexpected("GET /login", r)
-        fields = {}
-        for name, pattern in HIDDEN_RE.items():
-            match = pattern.search(form.group(1))
-            if match is None:
-                raise FlowError("GET /login", f"no hidden input {name} in #password-form")
-            fields[name] = html.unescape(match.group(1))
+        r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
+        fields = form_fields("GET /login", r, "password-form")
 
         r = browser.post(
             target.url + "/login",
@@ -220,12 +253,12 @@ def full_login(target: Target, backchannel: requests.Session, scope: str) -> dic
             allow_redirects=False,
             timeout=TIMEOUT,
         )
-        if r.status_code != 303 or "/login/finish?" not in r.headers.get("Location", ""):
-            raise unexpected("POST /login", r)
+        if second_factor is None:
+            url = redirected("POST /login", r, "/login/finish?")
+        else:
+            url = second_factor(browser, redirected("POST /login", r, "/login/2fa?"))
 
-        r = browser.get(
-            urljoin(r.url, r.headers["Location"]), allow_redirects=False, timeout=TIMEOUT
-        )
+        r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
         location = r.headers.get("Location", "")
         if r.status_code != 302 or not location.startswith(target.redirect_uri + "?"):
             raise unexpected("GET /login/finish", r)
@@ -252,7 +285,11 @@ def full_login(target: Target, backchannel: requests.Session, scope: str) -> dic
     if "id_token" not in token:
         raise unexpected("POST /token (code)", r)
     claims = jwt_claims(token["id_token"])
-    if claims.get("nonce") != nonce or claims.get("iss") != target.issuer:
+    if (
+        claims.get("nonce") != nonce
+        or claims.get("iss") != target.issuer
+        or amr not in (claims.get("amr") or [])
+    ):
         raise FlowError("POST /token (code)", f"bad id_token claims {claims}")
     return token
 
@@ -301,6 +338,180 @@ class RefreshWorker:
         if not new or new == sent or "access_token" not in token:
             raise unexpected("POST /token (refresh)", r)
         self.refresh_token = new
+
+
+# --- two-step verification by authenticator app -----------------------------------------
+
+
+def totp_step(now: float | None = None) -> int:
+    return int((time.time() if now is None else now) // TOTP_PERIOD)
+
+
+def totp_code(secret: str, step: int) -> str:
+    import pyotp  # only the totp_login flow needs it
+
+    return str(pyotp.TOTP(secret, interval=TOTP_PERIOD).at(step * TOTP_PERIOD))
+
+
+@dataclass
+class TotpUser:
+    email: str
+    password: str
+    secret: str = ""
+    #: Time steps whose code was sent already: the provider accepts each code once.
+    used_steps: set[int] = field(default_factory=set)
+
+
+class TotpPool:
+    """Hands out (user, time step) pairs so that no code is ever sent twice.
+
+    The provider accepts the previous, current and next step's code, each once per user.
+    Users are taken round-robin, preferring one whose current step is unused; then the next
+    step (valid now and after the coming step change); then the previous step, only while
+    the current step has at least ``margin`` seconds left (else the code could expire on
+    its way). So each user signs in about once per step, at most three times in a burst.
+    When no user has a usable step left the caller waits for the next step (``waits``
+    counts the checkouts that waited: then the pool, not the server, limits the rate, and
+    the wait is part of the flow's latency)."""
+
+    def __init__(self, users: list[TotpUser], margin: float = 10.0) -> None:
+        if not users:
+            raise ValueError("no TOTP users")
+        self.users = users
+        self.margin = margin
+        self.lock = threading.Lock()
+        self.index = 0
+        self.waits = 0
+
+    def checkout(self) -> tuple[TotpUser, int]:
+        waited = False
+        while True:
+            with self.lock:
+                now = time.time()
+                step = totp_step(now)
+                steps = [step, step + 1]
+                if (step + 1) * TOTP_PERIOD - now >= self.margin:
+                    steps.append(step - 1)
+                count = len(self.users)
+                for candidate in steps:
+                    for offset in range(count):
+                        user = self.users[(self.index + offset) % count]
+                        if candidate not in user.used_steps:
+                            user.used_steps.add(candidate)
+                            user.used_steps -= {s for s in user.used_steps if s < step - 1}
+                            self.index = (self.index + offset + 1) % count
+                            return user, candidate
+                self.waits += not waited
+                waited = True
+                pause = (step + 1) * TOTP_PERIOD - now + 0.05
+            time.sleep(min(pause, 1.0))
+
+
+def enroll_app(user: TotpUser) -> SecondFactor:
+    """First sign-in of a user: /login/2fa → SMS enrollment page → the app instead: read the
+    secret, send its current code, confirm the recovery code was saved."""
+
+    def walk(browser: requests.Session, url: str) -> str:
+        r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
+        url = redirected("GET /login/2fa (enroll)", r, "/login/2fa/enroll/sms?")
+        tx = parse_qs(urlsplit(url).query)["tx"][0]
+        r = browser.get(
+            urljoin(url, "/login/2fa/enroll/app"),
+            params={"tx": tx},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+        fields = form_fields("GET /login/2fa/enroll/app", r, "code-form")
+        found = SECRET_RE.search(r.text)
+        if found is None:
+            raise FlowError("GET /login/2fa/enroll/app", "no <code id=secret>")
+        secret = found.group(1)
+        step = totp_step()
+        r = browser.post(
+            urljoin(url, "/login/2fa/enroll/app"),
+            data={**fields, "code": totp_code(secret, step)},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+        url = redirected("POST /login/2fa/enroll/app", r, "/login/2fa/recovery-code?")
+        # The provider also refuses the enrollment code's step for later sign-ins.
+        user.secret, user.used_steps = secret, {step}
+        r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
+        fields = form_fields("GET /login/2fa/recovery-code", r, "saved-form")
+        r = browser.post(
+            urljoin(url, "/login/2fa/recovery-code"),
+            data={**fields, "saved": "yes"},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+        return redirected("POST /login/2fa/recovery-code", r, "/login/finish?")
+
+    return walk
+
+
+def app_code(user: TotpUser, step: int) -> SecondFactor:
+    """A later sign-in: /login/2fa → /login/2fa/app → the code of ``step``."""
+
+    def walk(browser: requests.Session, url: str) -> str:
+        r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
+        url = redirected("GET /login/2fa", r, "/login/2fa/app?")
+        r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
+        fields = form_fields("GET /login/2fa/app", r, "code-form")
+        r = browser.post(
+            urljoin(url, "/login/2fa/app"),
+            data={**fields, "code": totp_code(user.secret, step)},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+        return redirected("POST /login/2fa/app", r, "/login/finish?")
+
+    return walk
+
+
+def enroll_totp_users(target: Target, users: list[TotpUser], threads: int) -> list[str]:
+    """Enrolls each user's authenticator app through HTTP (setup, not measured); returns
+    the errors (users that failed are left out of ``users``)."""
+
+    def enroll(user: TotpUser) -> str | None:
+        with requests.Session() as backchannel:
+            try:
+                full_login(
+                    target,
+                    backchannel,
+                    target.scope,
+                    (user.email, user.password),
+                    enroll_app(user),
+                    amr="otp",
+                )
+            except Exception as error:
+                return f"{user.email}: {error}"[:600]
+        return None
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        outcomes = list(pool.map(enroll, users))
+    users[:] = [u for u, failed in zip(users, outcomes, strict=True) if not failed]
+    return [o for o in outcomes if o]
+
+
+class TotpLoginWorker:
+    def __init__(self, target: Target, pool: TotpPool) -> None:
+        self.target = target
+        self.pool = pool
+        self.backchannel = requests.Session()
+
+    def setup(self) -> None:
+        pass
+
+    def run_once(self) -> None:
+        user, step = self.pool.checkout()
+        full_login(
+            self.target,
+            self.backchannel,
+            self.target.scope,
+            (user.email, user.password),
+            app_code(user, step),
+            amr="otp",
+        )
 
 
 # --- the load runner ---------------------------------------------------------------------
@@ -485,6 +696,38 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: Run by the server's interpreter with the server's environment; reads the JSON spec from
+#: stdin, prints the contract ids and the client's credentials as one JSON line.
+PROVISION_SCRIPT = """
+import json, sys
+from idp import create_app
+from idp.admin.provisioning import add_client, add_contract, add_user
+
+spec = json.load(sys.stdin)
+app = create_app()
+out = {"contracts": {}}
+# Every bench user has the same password: hash it once (a login verifies it at full cost).
+hashing = app.extensions["idp.passwords"]
+hashed = hashing.hash(spec["password"])
+slow_hash = hashing.hash
+hashing.hash = lambda password: hashed if password == spec["password"] else slow_hash(password)
+with app.app_context():
+    for contract in spec["contracts"]:
+        if not contract["emails"]:
+            continue
+        created = add_contract(contract["name"], "basic", contract["two_factor"])
+        for email in contract["emails"]:
+            add_user(created.id, email, spec["password"])
+        out["contracts"][contract["name"]] = created.id
+    client, secret = add_client(
+        "bench", [spec["redirect_uri"]], [], client_id="bench",
+        secret=spec["client_secret"], trusted=True,
+    )
+    out["client_id"], out["client_secret"] = client.client_id, secret
+print(json.dumps(out))
+"""
+
+
 class LocalServer:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -494,6 +737,9 @@ class LocalServer:
         self.idp = str(Path(sys.executable).with_name("idp"))
         if not Path(self.idp).exists():
             self.idp = shutil.which("idp") or "idp"
+        # The interpreter of the environment ``idp`` is installed in (for provisioning).
+        python = Path(shutil.which(self.idp) or self.idp).with_name("python")
+        self.python = str(python) if python.exists() else sys.executable
         env = {
             k: v
             for k, v in os.environ.items()
@@ -504,6 +750,7 @@ class LocalServer:
             IDP_KEYS_DIR=str(self.dir / "keys"),
             IDP_ISSUER=self.url,
             IDP_SECRET_KEY=secrets.token_urlsafe(32),
+            IDP_ENCRYPTION_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         )
         if args.database_url:
             env["IDP_DATABASE_URL"] = args.database_url
@@ -521,43 +768,34 @@ class LocalServer:
             raise SystemExit(f"idp {' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
         return done.stdout
 
-    def provision(self, users: int) -> Target:
+    def provision(self, users: int, totp_users: int) -> tuple[Target, list[TotpUser]]:
+        """``idp init``, then contracts, users and the client in one Python process (the CLI
+        would start a whole app per user): ``users`` password users in contract ``Bench``
+        and ``totp_users`` in ``Bench 2FA`` (two-step verification on; not yet enrolled)."""
         self.cli("init")
-        contract_id = (
-            self.cli("contracts", "add", "Bench", "--plan", "basic").strip().splitlines()[-1]
-        )
         emails = [f"bench-{n}@example.jp" for n in range(users)]
-
-        def add(email: str) -> None:
-            self.cli(
-                "users",
-                "add",
-                "--contract",
-                contract_id,
-                "--email",
-                email,
-                "--password",
-                DEFAULT_PASSWORD,
-            )
-
-        # The CLI starts a whole app per call; a few in parallel (SQLite queues the writers).
-        with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
-            list(pool.map(add, emails))
-        out = self.cli(
-            "clients",
-            "add",
-            "--name",
-            "bench",
-            "--redirect-uri",
-            REDIRECT_URI,
-            "--client-id",
-            "bench",
-            "--secret",
-            secrets.token_urlsafe(32),
-            "--trusted",
+        totp_emails = [f"bench-2fa-{n}@example.jp" for n in range(totp_users)]
+        spec = {
+            "contracts": [
+                {"name": "Bench", "two_factor": False, "emails": emails},
+                {"name": "Bench 2FA", "two_factor": True, "emails": totp_emails},
+            ],
+            "password": DEFAULT_PASSWORD,
+            "redirect_uri": REDIRECT_URI,
+            "client_secret": secrets.token_urlsafe(32),
+        }
+        done = subprocess.run(
+            [self.python, "-c", PROVISION_SCRIPT],
+            input=json.dumps(spec),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
-        values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-        return Target(
+        if done.returncode != 0:
+            raise SystemExit(f"provisioning failed:\n{done.stdout}{done.stderr}")
+        values = json.loads(done.stdout.strip().splitlines()[-1])
+        target = Target(
             url=self.url,
             issuer=self.url,
             client_id=values["client_id"],
@@ -566,6 +804,7 @@ class LocalServer:
             scope=self.args.scope,
             credentials=[(e, DEFAULT_PASSWORD) for e in emails],
         )
+        return target, [TotpUser(e, DEFAULT_PASSWORD) for e in totp_emails]
 
     def start(self, workers: int) -> None:
         log = self.log_path.open("wb")
@@ -665,6 +904,13 @@ def parse_args() -> argparse.Namespace:
         help="Cores to divide by (the server machine's; default this one's).",
     )
     parser.add_argument("--users", type=int, default=20, help="Users provisioned (local).")
+    parser.add_argument(
+        "--totp-users",
+        type=int,
+        default=400,
+        help="Users with an authenticator app for totp_login (local; each signs in about "
+        "once per 30-s TOTP step).",
+    )
     parser.add_argument("--database-url", help="IDP_DATABASE_URL for the local server.")
     parser.add_argument("--redis-url", help="IDP_REDIS_URL for the local server.")
     parser.add_argument("--client-id")
@@ -677,14 +923,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scope", default="openid profile email")
     parser.add_argument("--argon2-seconds", type=float, default=5.0)
     parser.add_argument(
-        "--flows", default="login,refresh", help="Comma-separated subset of login,refresh."
+        "--flows",
+        help="Comma-separated subset of login,totp_login,refresh (default: all; with --url "
+        "login,refresh).",
     )
     parser.add_argument("--json", metavar="PATH", help="Also write the JSON line to PATH.")
     parser.add_argument("--keep", action="store_true", help="Keep the local instance folder.")
     args = parser.parse_args()
-    unknown = set(args.flows.split(",")) - {"login", "refresh", ""}
+    if args.flows is None:
+        args.flows = "login,refresh" if args.url else ",".join(FLOWS)
+    flows = {f.strip() for f in args.flows.split(",")} - {""}
+    unknown = flows - set(FLOWS)
     if unknown:
         parser.error(f"unknown flows: {', '.join(sorted(unknown))}")
+    if args.url and "totp_login" in flows:
+        parser.error("totp_login needs the local instance (its users are enrolled in setup)")
+    if "totp_login" in flows and args.totp_users < 1:
+        parser.error("totp_login needs --totp-users of at least 1")
     if args.url:
         missing = [
             o for o in ("client_id", "client_secret", "email", "password") if not getattr(args, o)
@@ -693,6 +948,12 @@ def parse_args() -> argparse.Namespace:
             parser.error("--url needs " + ", ".join("--" + m.replace("_", "-") for m in missing))
         args.url = args.url.rstrip("/")
     return args
+
+
+def pool_of(pool: TotpPool | None) -> TotpPool:
+    if pool is None:
+        raise RuntimeError("totp_login without enrolled users")
+    return pool
 
 
 def backend_label(args: argparse.Namespace) -> str:
@@ -715,7 +976,7 @@ def print_table(report: dict[str, Any]) -> None:
         f"p={settings['argon2']['parallelism']}"
     )
     header = (
-        f"{'flow':<10}{'count':>7}{'errors':>7}{'per s':>8}{'per s/core':>11}"
+        f"{'flow':<12}{'count':>7}{'errors':>7}{'per s':>8}{'per s/core':>11}"
         f"{'p50 ms':>9}{'p99 ms':>9}{'cpu: client':>12}{'server':>7}{'other':>7}"
         f"{'server cpu ms/flow':>20}"
     )
@@ -727,7 +988,7 @@ def print_table(report: dict[str, Any]) -> None:
 
     for name, flow in report["flows"].items():
         print(
-            f"{name:<10}{flow['count']:>7}{flow['errors']:>7}"
+            f"{name:<12}{flow['count']:>7}{flow['errors']:>7}"
             f"{fmt(flow['per_second'], '.1f'):>8}{fmt(flow['per_second_per_core'], '.2f'):>11}"
             f"{fmt(flow['p50_ms'], '.1f'):>9}{fmt(flow['p99_ms'], '.1f'):>9}"
             f"{fmt(flow['client_cpu_cores'], '.2f'):>12}"
@@ -738,7 +999,7 @@ def print_table(report: dict[str, Any]) -> None:
     if argon is not None:
         local = report["machine"]["local_cores"]
         print(
-            f"{'argon2id':<10}{'':>7}{'':>7}{argon * local:>8.1f}{argon:>11.2f}"
+            f"{'argon2id':<12}{'':>7}{'':>7}{argon * local:>8.1f}{argon:>11.2f}"
             f"   (bare hashes in {local} processes; "
             f"{report['argon2_cpu_ms_per_hash']} cpu ms/hash)"
         )
@@ -788,6 +1049,7 @@ def main() -> int:
         "caveat": CAVEAT,
     }
     server_pid: int | None = None
+    totp_pool: TotpPool | None = None
     try:
         if args.url:
             issuer = requests.get(
@@ -804,14 +1066,36 @@ def main() -> int:
             )
         else:
             server = LocalServer(args)
-            print(f"provisioning {args.users} users in {server.dir} ...", flush=True)
-            target = server.provision(args.users)
+            totp_wanted = args.totp_users if "totp_login" in flows else 0
+            print(
+                f"provisioning {args.users} users and {totp_wanted} 2FA users in {server.dir} ...",
+                flush=True,
+            )
+            started = time.perf_counter()
+            target, totp_users = server.provision(args.users, totp_wanted)
+            print(f"  {time.perf_counter() - started:.1f} s", flush=True)
             print(f"starting idp serve on {server.url} with {args.workers} workers ...", flush=True)
             server.start(args.workers)
             server_pid = server.process.pid if server.process else None
+            if totp_users:
+                print(
+                    f"enrolling {len(totp_users)} authenticator apps through HTTP ...", flush=True
+                )
+                started = time.perf_counter()
+                refused = enroll_totp_users(target, totp_users, args.concurrency)
+                print(f"  {time.perf_counter() - started:.1f} s", flush=True)
+                if refused:
+                    report["totp_enrollment_errors"] = len(refused)
+                    print(f"  {len(refused)} enrollments failed, first ones:")
+                    for sample in refused[:MAX_ERROR_SAMPLES]:
+                        print(f"    {sample}")
+                if not totp_users:
+                    raise SystemExit("no authenticator app could be enrolled")
+                totp_pool = TotpPool(totp_users)
 
         workers: dict[str, Callable[[], Any]] = {
             "login": lambda: LoginWorker(target),
+            "totp_login": lambda: TotpLoginWorker(target, pool_of(totp_pool)),
             "refresh": lambda: RefreshWorker(target),
         }
         for name in flows:
@@ -822,6 +1106,14 @@ def main() -> int:
             )
             result = run_phase(name, workers[name], args.concurrency, args.duration, server_pid)
             report["flows"][name] = result.summary(cores)
+            if name == "totp_login" and totp_pool:
+                report["flows"][name]["totp_users"] = len(totp_pool.users)
+                report["flows"][name]["user_pool_waits"] = totp_pool.waits
+                if totp_pool.waits:
+                    print(
+                        f"  NOTE: {totp_pool.waits} flows waited for a user with an unused TOTP "
+                        "step; the user pool limited the rate (raise --totp-users)."
+                    )
             if result.setup_errors:
                 report["flows"][name]["setup_errors"] = len(result.setup_errors)
                 print(
@@ -865,7 +1157,9 @@ def main() -> int:
     print(line)
     if args.json:
         Path(args.json).write_text(line + "\n")
-    failed = any(f["errors"] or f.get("setup_errors") for f in report["flows"].values())
+    failed = report.get("totp_enrollment_errors") or any(
+        f["errors"] or f.get("setup_errors") for f in report["flows"].values()
+    )
     return 1 if failed else 0
 
 

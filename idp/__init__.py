@@ -92,6 +92,7 @@ def setup_views(app: Flask) -> None:
     from idp import health
     from idp import metrics
     from idp.accounts import views as account_views
+    from idp.login import passkey_views  # noqa: F401  (routes on the second-factor blueprint)
     from idp.login import second_factor
     from idp.login import views as login_views
     from idp.oidc.server import setup_oauth

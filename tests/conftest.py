@@ -33,6 +33,16 @@ PASSWORD = "Tsuki-no-Usagi-42"
 #: Cheap argon2id for tests; one test checks that the defaults are OWASP's.
 TEST_ARGON2 = {"argon2_memory_kib": 1024, "argon2_time_cost": 1, "argon2_parallelism": 1}
 BACKENDS = ["sqlite+sqlstore", "postgresql+redis"]
+CHROMIUM = "/usr/bin/chromium"
+#: Debian's Chromium under Playwright: no sandbox as root, no calls home (closed network).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -157,3 +167,23 @@ def rp(provider: Provider) -> RelyingParty:
 @pytest.fixture()
 def user(provider: Provider) -> tuple[str, str]:
     return provider.new_user()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright's sync API — one per test process
+    (a second sync Playwright in the same process would clash with the first's event loop)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} not found; run: bash scripts/ensure-system-packages.sh", pytrace=False
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -472,7 +472,6 @@ def test_X1_only_passkey_errors_escape(field: str, value: Any) -> None:
 
 # static/js/webauthn.js in Chromium, with a CDP virtual authenticator standing in for the key.
 
-CHROMIUM = "/usr/bin/chromium"
 SCRIPT = Path(__file__).resolve().parents[1] / "static" / "js" / "webauthn.js"
 PAGE_CSP = "default-src 'none'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 PAGE = """<!doctype html>
@@ -526,22 +525,6 @@ def ceremony_site() -> Iterator[tuple[str, CeremonyPages]]:
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found; run: bash scripts/ensure-system-packages.sh")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @pytest.fixture(params=["native", "fallback"])
 def webauthn_page(request: pytest.FixtureRequest, chromium: Any) -> Iterator[Any]:
     """A page whose browser has a virtual CTAP2 key with UV and resident keys (CDP WebAuthn)."""
@@ -581,6 +564,7 @@ def run_page(page: Any, site: tuple[str, CeremonyPages], mode: str, options: str
 
 
 @pytest.mark.browser
+@pytest.mark.xdist_group("browser")
 def test_X1_browser_register_and_authenticate(
     request: pytest.FixtureRequest, webauthn_page: Any, ceremony_site: tuple[str, CeremonyPages]
 ) -> None:
@@ -642,6 +626,7 @@ def test_X1_browser_register_and_authenticate(
 
 
 @pytest.mark.browser
+@pytest.mark.xdist_group("browser")
 def test_X1_browser_shows_error_and_allows_retry(
     webauthn_page: Any, ceremony_site: tuple[str, CeremonyPages]
 ) -> None:

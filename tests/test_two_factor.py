@@ -180,7 +180,9 @@ def test_L4_twenty_parallel_wrong_codes_cannot_pass_the_attempt_limit(provider, 
         session = Browser(provider.url)
         session.session.cookies.update(browser.session.cookies)
         barrier.wait()
-        results.append(session.post("/login/2fa/sms", {**data, "code": code}).status_code)
+        response = session.post("/login/2fa/sms", {**data, "code": code})
+        assert response.status_code != 200 or 'id="recovery-code"' in response.text
+        results.append(response.status_code)
 
     threads = [threading.Thread(target=guess, args=(g,)) for g in guesses]
     for t in threads:
@@ -190,8 +192,9 @@ def test_L4_twenty_parallel_wrong_codes_cannot_pass_the_attempt_limit(provider, 
     # At most 5 attempts are checked; even the right guess among the 20 may only win if it was
     # one of the first five counted.
     assert len(results) == 20
-    assert results.count(303) <= 1
-    assert all(status in (303, 400, 429) for status in results)
+    # 200 is a success (the recovery-code page, after the redirect); all else is refused.
+    assert results.count(200) <= 1
+    assert set(results) <= {200, 400, 429}, sorted(set(results))
     # Whatever the order, the right code can no longer be used afterwards.
     assert browser.submit(page, "code-form", code=right).status_code in (400, 429)
 
@@ -386,8 +389,11 @@ def test_X1_passkey_added_at_enrollment_then_used_to_sign_in(provider, rp):
     phone, e164 = new_phone()
     page = browser.submit(page, "phone-form", phone=phone)
     shown = browser.submit(page, "code-form", code=last_sms_code(provider, e164))
-    add = browser.get(re.search(r'id="add-passkey" href="([^"]+)"', shown.text).group(1)
-                      .replace("&amp;", "&"))
+    # The link is offered only on a domain issuer (browsers refuse IP RP IDs; the browser
+    # suite runs one on localhost); the software authenticator accepts this one.
+    assert 'id="add-passkey"' not in shown.text
+    tx = re.search(r"tx=([\w-]+)", shown.url).group(1)
+    add = browser.get(f"/login/2fa/passkey/add?tx={tx}")
     assert "/static/js/webauthn.js" in add.text
     created = authenticator.create(_options(add))
     back = browser.submit(add, "webauthn-form", credential=json.dumps(created), name="Blue key")
@@ -405,8 +411,9 @@ def test_X1_passkey_added_at_enrollment_then_used_to_sign_in(provider, rp):
 
     # A clone (a copy of the key whose counter is behind) is refused.
     again = Browser(provider.url)
-    page = again.get(after_password(again, rp, email).url.replace("/login/2fa/sms",
-                                                                   "/login/2fa/passkey"))
+    page = again.get(
+        after_password(again, rp, email).url.replace("/login/2fa/sms", "/login/2fa/passkey")
+    )
     cloned = authenticator.get(_options(page), sign_count=1)
     refused = again.submit(page, "webauthn-form", credential=json.dumps(cloned))
     assert refused.status_code == 400 and 'id="error"' in refused.text

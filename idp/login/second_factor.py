@@ -4,8 +4,7 @@ transaction is at this step, so none can be skipped or reached out of turn."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict
+import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,12 +34,6 @@ from idp.twofactor.factors import primary_factor
 from idp.twofactor.factors import seal
 from idp.twofactor.factors import unseal
 from idp.twofactor.factors import use_recovery_code
-from idp.twofactor.passkeys import PasskeyError
-from idp.twofactor.passkeys import StoredCredential
-from idp.twofactor.passkeys import finish_authentication
-from idp.twofactor.passkeys import finish_registration
-from idp.twofactor.passkeys import start_authentication
-from idp.twofactor.passkeys import start_registration
 from idp.twofactor.phone import mask_phone
 from idp.twofactor.phone import normalise_phone
 from idp.twofactor.remembered import remember
@@ -86,6 +79,16 @@ def _failure_limited(user: User) -> bool:
 def _count_failure(user: User, reason: str) -> None:
     current_app.extensions["idp.store"].incr(f"2fa-failures:{user.id}", 3600)
     audit.record("second_factor", "refused", reason, user_id=user.id, contract_id=user.contract_id)
+
+
+def is_domain_issuer() -> bool:
+    """WebAuthn needs a domain as RP ID (§5.1.3): no passkeys on an IP-address issuer."""
+    host = urlsplit(current_app.extensions["idp.settings"].issuer).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
 
 
 def _verified(tx: Transaction, user: User, kind: str) -> Response:
@@ -319,7 +322,9 @@ def recovery_code() -> Response:
         return redirect(url_for("twofactor.start", tx=tx.id), code=303)
     code = unseal(sealed)
     if request.method == "GET":
-        return _page("2fa_recovery_code.html", tx, user, code=code)
+        return _page(
+            "2fa_recovery_code.html", tx, user, code=code, passkeys_possible=is_domain_issuer()
+        )
     if request.form.get("saved") != "yes":
         return _page(
             "2fa_recovery_code.html",
@@ -327,6 +332,7 @@ def recovery_code() -> Response:
             user,
             400,
             code=code,
+            passkeys_possible=is_domain_issuer(),
             error=_("Tick the box to confirm that you saved the recovery code."),
         )
     if tx.data.get("enrolling"):
@@ -335,106 +341,3 @@ def recovery_code() -> Response:
             "second_factor_enrolled", "ok", None, user_id=user.id, contract_id=user.contract_id
         )
     return _achieve(tx, user)
-
-
-def _rp() -> tuple[str, str]:
-    """WebAuthn relying party: the issuer's host is the RP ID, its origin the origin."""
-    issuer = urlsplit(current_app.extensions["idp.settings"].issuer)
-    return str(issuer.hostname), f"{issuer.scheme}://{issuer.netloc}"
-
-
-def _credentials(user: User) -> list[tuple[Any, StoredCredential]]:
-    return [(f, StoredCredential(**f.data)) for f in factors_of(user.id) if f.kind == "passkey"]
-
-
-@bp.route("/login/2fa/passkey/add", methods=["GET", "POST"])
-def add_passkey() -> Response:
-    """X1: add a passkey or security key, once this sign-in has verified another factor."""
-    tx, user, elsewhere = _step()
-    if elsewhere:
-        return elsewhere
-    if not tx.data.get("recovery_sealed"):
-        return redirect(url_for("twofactor.start", tx=tx.id), code=303)
-    store = current_app.extensions["idp.store"]
-    rp_id, origin = _rp()
-    if request.method == "GET":
-        options, state = start_registration(
-            rp_id=rp_id,
-            rp_name="WORKSDRIVE",
-            user_id=user.id,
-            user_name=user.email,
-            user_display_name=user.name or user.email,
-            existing=[c for _f, c in _credentials(user)],
-        )
-        store.set_json(f"webauthn:{tx.id}", state, 300)
-        return _page("2fa_passkey.html", tx, user, mode="register", options=options)
-    state = store.pop_json(f"webauthn:{tx.id}")
-    try:
-        if state is None:
-            raise PasskeyError("invalid_state")
-        credential = finish_registration(
-            state=state,
-            credential_json=request.form.get("credential", "")[:20000],
-            expected_origin=origin,
-            rp_id=rp_id,
-            name=request.form.get("name", "")[:60],
-            now=time.time(),
-        )
-    except PasskeyError as error:
-        audit.record("passkey_added", "refused", error.reason, user_id=user.id)
-        return _page(
-            "2fa_passkey.html",
-            tx,
-            user,
-            400,
-            mode="register",
-            options=None,
-            error=_("The passkey could not be registered. Try again."),
-        )
-    add_factor(user, "passkey", asdict(credential))
-    audit.record("passkey_added", "ok", None, user_id=user.id, contract_id=user.contract_id)
-    return redirect(url_for("twofactor.recovery_code", tx=tx.id), code=303)
-
-
-@bp.route("/login/2fa/passkey", methods=["GET", "POST"])
-def passkey() -> Response:
-    """X1: sign in with a registered passkey or security key."""
-    tx, user, elsewhere = _step()
-    if elsewhere:
-        return elsewhere
-    registered = _credentials(user)
-    if not registered or not is_enrolled(user):
-        return redirect(url_for("twofactor.start", tx=tx.id), code=303)
-    store = current_app.extensions["idp.store"]
-    rp_id, origin = _rp()
-    if request.method == "GET":
-        options, state = start_authentication(rp_id=rp_id, credentials=[c for _f, c in registered])
-        store.set_json(f"webauthn:{tx.id}", state, 300)
-        return _page("2fa_passkey.html", tx, user, mode="authenticate", options=options)
-    state = store.pop_json(f"webauthn:{tx.id}")
-    try:
-        if state is None:
-            raise PasskeyError("invalid_state")
-        used_id, sign_count = finish_authentication(
-            state=state,
-            credential_json=request.form.get("credential", "")[:20000],
-            credentials=[c for _f, c in registered],
-            expected_origin=origin,
-            rp_id=rp_id,
-        )
-    except PasskeyError as error:
-        _count_failure(user, f"passkey_{error.reason}")
-        return _page(
-            "2fa_passkey.html",
-            tx,
-            user,
-            400,
-            mode="authenticate",
-            options=None,
-            error=_("The passkey was not accepted. Try again or use another way."),
-        )
-    for factor, credential in registered:
-        if credential.credential_id == used_id:
-            factor.data = {**factor.data, "sign_count": sign_count}
-            db.session.commit()
-    return _verified(tx, user, "passkey")

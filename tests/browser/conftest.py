@@ -24,15 +24,6 @@ from tests.conftest import Provider
 from tests.conftest import _serve
 from tests.conftest import build_provider
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-gpu",
-]
 BACKEND = "sqlite+sqlstore"
 #: Playwright's default is 30 s; local pages answer in milliseconds, so fail fast.
 TIMEOUT_MS = 10_000
@@ -97,25 +88,6 @@ def frontend(browser_provider: Provider) -> Iterator[Frontend]:
     server.server_close()
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright's sync API."""
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"{CHROMIUM} not found; run: bash scripts/ensure-system-packages.sh", pytrace=False
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @pytest.fixture()
 def context_factory(chromium: Any) -> Iterator[Callable[..., Any]]:
     """Make fresh browser contexts (closed at test end); keyword args go to new_context."""
@@ -162,3 +134,58 @@ def shot(request: pytest.FixtureRequest) -> Screenshots:
             old.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     return Screenshots(folder)
+
+
+@pytest.fixture(scope="session")
+def passkey_provider(
+    smtp_sink: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Provider]:
+    """A second provider whose issuer is ``http://localhost:PORT``, for WebAuthn (X1).
+
+    The WebAuthn RP ID is the issuer's host, and Chromium refuses an IP address as RP ID
+    ("SecurityError: This is an invalid domain") even on the trustworthy 127.0.0.1 origin.
+    Only started when a passkey test asks for it.
+    """
+    from tests.realservices import free_port
+
+    port = free_port()
+    provider = build_provider(
+        BACKEND,
+        tmp_path_factory.mktemp("browser-passkey"),
+        {"smtp": smtp_sink},
+        issuer=f"http://localhost:{port}",
+    )
+    provider.app.config["TEST_PORT"] = port
+    server, thread = _serve(provider.app)
+    yield provider
+    server.shutdown()
+    thread.join(5)
+    server.server_close()
+    provider.close()
+
+
+@pytest.fixture(scope="session")
+def passkey_frontend(passkey_provider: Provider) -> Iterator[Frontend]:
+    """The demo storage frontend as a client of ``passkey_provider``."""
+    from idp.admin.provisioning import add_client
+    from idp.demo.frontend import create_frontend_app
+    from tests.realservices import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    client_id = f"frontend-{uuid.uuid4().hex[:8]}"
+    with passkey_provider.app.app_context():
+        _client, secret = add_client(
+            "WORKSDRIVE storage (passkey browser tests)",
+            [url + "/callback"],
+            [url + "/"],
+            client_id=client_id,
+            trusted=True,
+        )
+    assert secret
+    app = create_frontend_app(passkey_provider.url, client_id, secret, url)
+    server, thread = _serve_on(app, port)
+    yield Frontend(url, client_id)
+    server.shutdown()
+    thread.join(5)
+    server.server_close()
