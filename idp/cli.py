@@ -71,6 +71,23 @@ def contracts_add(name: str, plan: str, two_factor: str, access_route: str) -> N
         click.echo(contract.id)
 
 
+@contracts.command("set")
+@click.argument("contract_id")
+@click.option("--two-factor", type=click.Choice(["on", "off"]), required=True)
+def contracts_set(contract_id: str, two_factor: str) -> None:
+    """Change a contract's 2FA setting (T1's rule; its page comes with the account menu)."""
+    from idp.admin.provisioning import ProvisioningError
+    from idp.admin.provisioning import set_two_factor
+
+    app = make_app()
+    with app.app_context():
+        try:
+            set_two_factor(contract_id, two_factor == "on")
+        except ProvisioningError as error:
+            raise click.ClickException(str(error)) from error
+    click.echo(f"two-factor {two_factor}")
+
+
 @main.group()
 def users() -> None:
     """Manage users."""

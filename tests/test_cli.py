@@ -55,6 +55,12 @@ def test_cli_init_contracts_users_clients_keys(env, tmp_path):
         env,
     ).stdout.strip()
     assert len(contract) == 32
+    assert (
+        run(["contracts", "set", contract, "--two-factor", "off"], env).stdout.strip()
+        == "two-factor off"
+    )
+    missing = run(["contracts", "set", "nope", "--two-factor", "on"], env, check=False)
+    assert missing.returncode != 0 and "no contract" in missing.stderr
     user = run(
         [
             "users",
