@@ -421,3 +421,14 @@ def test_X1_passkey_added_at_enrollment_then_used_to_sign_in(provider, rp):
     page = again.get(page.url)
     replay = again.submit(page, "webauthn-form", credential=json.dumps(asserted))
     assert replay.status_code == 400
+
+
+def test_O1_essential_acr_in_the_claims_parameter_asks_for_two_factor(provider, rp, user):
+    _user_id, email = user
+    claims = '{"id_token": {"acr": {"essential": true, "values": ["urn:worksdrive:acr:2fa"]}}}'
+    browser = Browser(provider.url)
+    page = after_password(browser, rp, email, claims=claims)
+    assert "/login/2fa/enroll/sms" in page.url
+    done, _code = enroll_by_sms(provider, browser, page)
+    tokens = rp.exchange(redirect_params(done)["code"])
+    assert rp.id_token_claims(tokens["id_token"])["acr"] == "urn:worksdrive:acr:2fa"

@@ -40,7 +40,9 @@ def apply_policies(user: User, target: str) -> Decision:
     return ALLOW
 
 
-def second_factor_decision(user: User, route: dict[str, object], acr_values: str) -> Decision:
+def second_factor_decision(
+    user: User, route: dict[str, object], acr_values: tuple[str, ...]
+) -> Decision:
     """L3 through ``policies.two_factor``: gathers the plain data the rule needs. A remembered
     browser that counts is touched (its 30 days restart)."""
     contract = db.session.get(Contract, user.contract_id)
@@ -54,7 +56,7 @@ def second_factor_decision(user: User, route: dict[str, object], acr_values: str
         remembered_at=aware(record.created_at) if record else None,
         remembered_last_used=aware(record.last_used_at) if record else None,
         two_factor_enabled_at=aware(enabled_at) if enabled_at else None,
-        requested_acr=tuple(acr_values.split()),
+        requested_acr=acr_values,
     )
     decision = two_factor_decision(context, datetime.now(UTC))
     if decision.is_allowed and record is not None:

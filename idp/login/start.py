@@ -29,6 +29,7 @@ from idp.login.transaction import browser_id
 from idp.login.transaction import redirect_to_next_step
 from idp.oidc.claims import ClaimsRequestError
 from idp.oidc.claims import parse_claims_request
+from idp.oidc.claims import requested_acr
 from idp.oidc.grants import Principal
 from idp.oidc.server import Issuer
 from policies.two_factor import ACR_TWO_FACTOR
@@ -151,7 +152,10 @@ def handle_authorize() -> Response:
 
     needs_consent = not client.is_trusted or "consent" in prompts
     principal = _usable_session(
-        prompts, max_age, data.get("id_token_hint"), data.get("acr_values") or ""
+        prompts,
+        max_age,
+        data.get("id_token_hint"),
+        requested_acr(data.get("acr_values"), data.get("claims")),
     )
     if "none" in prompts:
         if principal is None:
@@ -197,7 +201,10 @@ def handle_authorize() -> Response:
 
 
 def _usable_session(
-    prompts: set[str], max_age: str | None, id_token_hint: str | None, acr_values: str
+    prompts: set[str],
+    max_age: str | None,
+    id_token_hint: str | None,
+    acr_values: tuple[str, ...],
 ) -> Principal | None:
     """The current session, when it may answer this request without a new sign-in."""
     if prompts & {"login", "select_account"}:
@@ -210,8 +217,7 @@ def _usable_session(
         return None
     if id_token_hint and _hint_subject(id_token_hint) != user.id:
         return None
-    wanted = acr_values.split()
-    if wanted and wanted[0] == ACR_TWO_FACTOR and session.acr != ACR_TWO_FACTOR:
+    if acr_values and acr_values[0] == ACR_TWO_FACTOR and session.acr != ACR_TWO_FACTOR:
         return None  # a one-factor session cannot answer a two-factor request (step up)
     if not apply_policies(user, "frontend").is_allowed:
         return None

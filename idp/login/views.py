@@ -20,6 +20,7 @@ from idp.login.transaction import Transaction
 from idp.login.transaction import redirect_to_next_step
 from idp.models import Client
 from idp.models import db
+from idp.oidc.claims import requested_acr
 
 bp = Blueprint("login", __name__)
 
@@ -88,7 +89,9 @@ def identify_password() -> Response:
     tx.user_id = result.user.id
     tx.amr = ["pwd"]
     tx.achieve("identify")
-    second = second_factor_decision(result.user, tx.route, tx.params.get("acr_values", ""))
+    second = second_factor_decision(
+        result.user, tx.route, requested_acr(tx.params.get("acr_values"), tx.params.get("claims"))
+    )
     tx.needs_second_factor = not second.is_allowed
     if second.reason:
         audit.record(

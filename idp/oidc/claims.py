@@ -89,3 +89,19 @@ def release_claims(
     claims: dict[str, Any] = {"sub": user.id}
     claims.update({name: everything[name] for name in sorted(names) if name in everything})
     return claims
+
+
+def requested_acr(acr_values: str | None, claims: str | None) -> tuple[str, ...]:
+    """The acr values an RP asked for, in its order: ``acr_values`` (OIDC Core §3.1.2.1) or
+    an ``acr`` member of the ``claims`` parameter's ``id_token`` (§5.5.1.1)."""
+    if acr_values:
+        return tuple(acr_values.split())
+    try:
+        acr = parse_claims_request(claims).get("id_token", {}).get("acr") or {}
+    except ClaimsRequestError:
+        return ()
+    if isinstance(acr.get("values"), list):
+        return tuple(v for v in acr["values"] if isinstance(v, str))
+    if isinstance(acr.get("value"), str):
+        return (acr["value"],)
+    return ()
