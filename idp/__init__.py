@@ -92,6 +92,8 @@ def setup_views(app: Flask) -> None:
     from idp import health
     from idp import metrics
     from idp.accounts import views as account_views
+    from idp.login import active_directory
+    from idp.login import brokered
     from idp.login import passkey_views  # noqa: F401  (routes on the second-factor blueprint)
     from idp.login import second_factor
     from idp.login import views as login_views
@@ -102,6 +104,8 @@ def setup_views(app: Flask) -> None:
     setup_oidc_views(app)
     app.register_blueprint(login_views.bp)
     app.register_blueprint(second_factor.bp)
+    app.register_blueprint(brokered.bp)
+    app.register_blueprint(active_directory.bp)
     app.register_blueprint(account_views.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)

@@ -99,7 +99,11 @@ def users() -> None:
 @click.option("--password", default=None, help="Prompted for when omitted.")
 @click.option("--name", default="")
 @click.option("--role", type=click.Choice(["contractor", "admin", "user"]), default="user")
-@click.option("--method", type=click.Choice(["password"]), default="password")
+@click.option(
+    "--method",
+    type=click.Choice(["password", "google", "facebook", "microsoft", "daccount", "ad"]),
+    default="password",
+)
 @click.option("--locale", type=click.Choice(["ja", "en"]), default="ja")
 def users_add(
     contract_id: str,
@@ -114,6 +118,8 @@ def users_add(
     from idp.admin.provisioning import ProvisioningError
     from idp.admin.provisioning import add_user
 
+    if method != "password" and password is not None:
+        raise click.ClickException("only password users have a password")
     if password is None and method == "password":
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     app = make_app()
@@ -125,6 +131,97 @@ def users_add(
         except ProvisioningError as error:
             raise click.ClickException(str(error)) from error
         click.echo(user.id)
+
+
+@users.command("link")
+@click.option("--user", "user_id", required=True)
+@click.option(
+    "--provider",
+    required=True,
+    type=click.Choice(["google", "facebook", "microsoft", "daccount", "ad"]),
+)
+@click.option(
+    "--issuer", required=True, help="The upstream issuer (facebook:<app id> for Facebook)"
+)
+@click.option("--subject", required=True)
+def users_link(user_id: str, provider: str, issuer: str, subject: str) -> None:
+    """Bind an upstream identity (provider, issuer, subject) to a user (L7)."""
+    from idp.admin.provisioning import ProvisioningError
+    from idp.admin.provisioning import link_identity
+
+    app = make_app()
+    with app.app_context():
+        try:
+            identity = link_identity(user_id, provider, issuer, subject)
+        except ProvisioningError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(identity.id)
+
+
+@main.group()
+def ad() -> None:
+    """Manage contracts' Active Directory connections (D1, L8)."""
+
+
+@ad.command("add")
+@click.option("--contract", "contract_id", required=True)
+@click.option("--issuer", required=True, help="https://{fs}/adfs")
+@click.option("--client-id", required=True)
+@click.option("--client-secret", required=True)
+@click.option("--resource", default="", help="The Web API identifier of the application group")
+def ad_add(
+    contract_id: str, issuer: str, client_id: str, client_secret: str, resource: str
+) -> None:
+    """Register the contract's AD FS; prints the connection ID and mails the contractor."""
+    _add_connection(
+        contract_id,
+        "adfs",
+        {"issuer": issuer, "client_id": client_id, "resource": resource},
+        client_secret,
+    )
+
+
+@ad.command("add-ldap")
+@click.option("--contract", "contract_id", required=True)
+@click.option("--url", required=True, help="ldaps://host:636, or ldap://host:389 with --start-tls")
+@click.option("--base-dn", required=True)
+@click.option("--bind-dn", required=True)
+@click.option("--bind-password", required=True)
+@click.option("--start-tls", is_flag=True)
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), required=True)
+def ad_add_ldap(
+    contract_id: str,
+    url: str,
+    base_dn: str,
+    bind_dn: str,
+    bind_password: str,
+    start_tls: bool,
+    ca_file: str,
+) -> None:
+    """Register a direct LDAP bind for a contract without AD FS; prints the connection ID."""
+    from pathlib import Path
+
+    settings = {
+        "url": url,
+        "base_dn": base_dn,
+        "bind_dn": bind_dn,
+        "start_tls": start_tls,
+        "ca_pem": Path(ca_file).read_text(),
+    }
+    _add_connection(contract_id, "ldap", settings, bind_password)
+
+
+def _add_connection(contract_id: str, kind: str, settings: dict[str, Any], secret: str) -> None:
+    from idp.admin.provisioning import ProvisioningError
+    from idp.admin.provisioning import add_ad_connection
+
+    app = make_app()
+    with app.app_context():
+        try:
+            connection = add_ad_connection(contract_id, kind, settings, secret)
+        except ProvisioningError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(connection.connection_id)
 
 
 @main.group()

@@ -63,6 +63,10 @@ class Settings:
     encryption_key: str = ""
     #: ``IDP_SMS_*`` variables, passed to the SMS gateway (idp/sms): see README.
     sms: dict[str, str] = field(default_factory=dict)
+    #: ``IDP_BROKER_<NAME>_*`` variables per upstream (brokers/registry.py): see README.
+    brokers: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Base URL of the line-authentication login pages (L9), shown in the D1 mail.
+    line_login_url: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -95,7 +99,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     """Read ``IDP_<NAME>`` for every field, then apply ``overrides`` (tests pass a dict)."""
     values: dict[str, Any] = {}
     for f in dataclasses.fields(Settings):
-        if f.name in ("extra", "sms"):
+        if f.name in ("extra", "sms", "brokers"):
             continue
         raw = os.environ.get(ENV_PREFIX + f.name.upper())
         if raw is not None and raw != "":
@@ -108,6 +112,13 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         for key, value in os.environ.items()
         if key.startswith(ENV_PREFIX + "SMS_")
     }
+    brokers: dict[str, dict[str, str]] = {}
+    for key, value in os.environ.items():
+        if key.startswith(ENV_PREFIX + "BROKER_"):
+            name, _, option = key[len(ENV_PREFIX + "BROKER_") :].lower().partition("_")
+            if option:
+                brokers.setdefault(name, {})[option] = value
+    values["brokers"] = brokers
     values.update(overrides or {})
     settings = Settings(**values)
     if not settings.issuer.startswith(("http://", "https://")) or settings.issuer.endswith("/"):

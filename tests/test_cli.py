@@ -176,3 +176,151 @@ def test_settings_from_environment(monkeypatch, tmp_path):
         Path(load_settings({"issuer": "http://x"}).effective_database_url[10:]).name
         == "idp.sqlite3"
     )
+
+
+def test_D1_L8_M3_ad_connection_by_cli_mails_the_contractor(env, tmp_path):
+    import email
+    import re
+    from email import policy
+
+    run(["init"], env)
+    contract = run(["contracts", "add", "AD Corp"], env).stdout.strip()
+    run(
+        [
+            "users",
+            "add",
+            "--contract",
+            contract,
+            "--email",
+            "owner@adcorp.example",
+            "--password",
+            "Owner-Pass-2026",
+            "--role",
+            "contractor",
+        ],
+        env,
+    )
+    m3 = run(
+        [
+            "users",
+            "add",
+            "--contract",
+            contract,
+            "--email",
+            "boss2@adcorp.example",
+            "--role",
+            "contractor",
+            "--method",
+            "ad",
+        ],
+        env,
+        check=False,
+    )
+    assert m3.returncode != 0 and "M3" in m3.stderr
+    first = run(
+        [
+            "ad",
+            "add",
+            "--contract",
+            contract,
+            "--issuer",
+            "https://fs.adcorp.example/adfs",
+            "--client-id",
+            "wd",
+            "--client-secret",
+            "s3cret-s3cret",
+        ],
+        env,
+    ).stdout.strip()
+    assert re.fullmatch(r"adfs-[a-z0-9]{18}", first)
+    again = run(
+        [
+            "ad",
+            "add",
+            "--contract",
+            contract,
+            "--issuer",
+            "https://fs.adcorp.example/adfs",
+            "--client-id",
+            "wd",
+            "--client-secret",
+            "x",
+        ],
+        env,
+        check=False,
+    )
+    assert again.returncode != 0
+    plain = run(
+        [
+            "ad",
+            "add",
+            "--contract",
+            run(["contracts", "add", "B"], env).stdout.strip(),
+            "--issuer",
+            "http://fs.example/adfs",
+            "--client-id",
+            "a",
+            "--client-secret",
+            "b",
+        ],
+        env,
+        check=False,
+    )
+    assert plain.returncode != 0 and "https" in plain.stderr
+
+    outbox = sorted((tmp_path / "instance" / "outbox").glob("*.eml"))
+    assert len(outbox) == 1
+    mail = email.message_from_bytes(outbox[0].read_bytes(), policy=policy.default)
+    assert mail["Subject"] == "【WORKSDRIVE】Active Directoryアカウントのログイン用URL・接続ID通知"
+    assert mail["To"] == "owner@adcorp.example"
+    text = mail.get_body(("plain",)).get_content()
+    assert first in text
+    assert f"http://127.0.0.1:9/login/ad/{first}" in text
+    assert f"http://127.0.0.1:9/line/login/ad/{first}" in text
+
+    ad_user = run(
+        [
+            "users",
+            "add",
+            "--contract",
+            contract,
+            "--email",
+            "taro@adcorp.example",
+            "--method",
+            "ad",
+        ],
+        env,
+    ).stdout.strip()
+    linked = run(
+        [
+            "users",
+            "link",
+            "--user",
+            ad_user,
+            "--provider",
+            "ad",
+            "--issuer",
+            "https://fs.adcorp.example/adfs",
+            "--subject",
+            "abc",
+        ],
+        env,
+    )
+    assert linked.stdout.strip()
+    wrong = run(
+        [
+            "users",
+            "link",
+            "--user",
+            ad_user,
+            "--provider",
+            "google",
+            "--issuer",
+            "https://accounts.google.com",
+            "--subject",
+            "1",
+        ],
+        env,
+        check=False,
+    )
+    assert wrong.returncode != 0 and "login method" in wrong.stderr

@@ -5,13 +5,16 @@ from __future__ import annotations
 import secrets
 from datetime import UTC
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 
 from idp.accounts.passwords import password_problems
 from idp.login.identify import email_key
+from idp.models import AdConnection
 from idp.models import Client
 from idp.models import Contract
+from idp.models import UpstreamIdentity
 from idp.models import User
 from idp.models import db
 from idp.oidc.clients import hash_client_secret
@@ -67,6 +70,10 @@ def add_user(
         raise ProvisioningError("not an email address")
     if db.session.query(User).filter_by(email_key=email_key(email)).first():
         raise ProvisioningError("this email is already registered")
+    if role == "contractor" and method == "ad":
+        raise ProvisioningError("M3: the contractor cannot use Active Directory")
+    if method not in ("password", "google", "facebook", "microsoft", "daccount", "ad"):
+        raise ProvisioningError(f"unknown login method {method}")
     if (
         role == "contractor"
         and db.session.query(User).filter_by(contract_id=contract_id, role="contractor").first()
@@ -139,3 +146,89 @@ def add_client(
     db.session.add(client)
     db.session.commit()
     return client, None if public else secret
+
+
+def link_identity(
+    user_id: str, provider: str, issuer: str, subject: str, email: str | None = None
+) -> UpstreamIdentity:
+    """Bind an upstream identity to a user (by administrators now; by invitation later).
+
+    M5: a user bound to one Facebook identity cannot be bound directly to another one."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise ProvisioningError(f"no user {user_id}")
+    if provider != user.login_method:
+        raise ProvisioningError(f"the user's login method is {user.login_method}, not {provider}")
+    taken = (
+        db.session.query(UpstreamIdentity)
+        .filter_by(provider=provider, issuer=issuer, subject=subject)
+        .one_or_none()
+    )
+    if taken is not None:
+        raise ProvisioningError("this upstream identity is already bound to a user")
+    current = db.session.query(UpstreamIdentity).filter_by(user_id=user_id, provider=provider).all()
+    if provider == "facebook" and any(i.subject != subject for i in current):
+        raise ProvisioningError(
+            "M5: change to another login method before binding a different Facebook account"
+        )
+    for old in current:
+        db.session.delete(old)
+    identity = UpstreamIdentity(
+        user_id=user_id, provider=provider, issuer=issuer, subject=subject, email=email
+    )
+    db.session.add(identity)
+    db.session.commit()
+    return identity
+
+
+def add_ad_connection(
+    contract_id: str, kind: str, settings: dict[str, Any], secret: str
+) -> AdConnection:
+    """D1: configure the contract's AD (AD FS or LDAP), issue its connection ID and mail the
+    contractor the login URLs."""
+    from idp.login.active_directory import new_connection_id
+
+    contract = db.session.get(Contract, contract_id)
+    if contract is None:
+        raise ProvisioningError(f"no contract {contract_id}")
+    if db.session.query(AdConnection).filter_by(contract_id=contract_id).first():
+        raise ProvisioningError("the contract already has an AD connection")
+    if kind == "adfs":
+        for key in ("issuer", "client_id"):
+            if not settings.get(key):
+                raise ProvisioningError(f"AD FS needs {key}")
+        if not settings["issuer"].startswith("https://") and not settings.get("allow_http"):
+            raise ProvisioningError("the AD FS issuer must be https")
+    elif kind == "ldap":
+        for key in ("url", "base_dn", "bind_dn"):
+            if not settings.get(key):
+                raise ProvisioningError(f"LDAP needs {key}")
+    else:
+        raise ProvisioningError(f"unknown kind {kind}")
+    connection = AdConnection(
+        connection_id=new_connection_id(),
+        contract_id=contract_id,
+        kind=kind,
+        settings={k: v for k, v in settings.items() if k != "allow_http"},
+        secret_sealed=current_app.extensions["idp.secretbox"].seal(secret),
+    )
+    db.session.add(connection)
+    db.session.commit()
+    contractor = (
+        db.session.query(User).filter_by(contract_id=contract_id, role="contractor").first()
+    )
+    if contractor is not None:
+        from idp.mail import send_mail
+
+        app_settings = current_app.extensions["idp.settings"]
+        line_base = app_settings.line_login_url or f"{app_settings.issuer}/line"
+        send_mail(
+            contractor.email,
+            "ad_connection",
+            contractor.locale,
+            user=contractor,
+            connection_id=connection.connection_id,
+            internet_url=f"{app_settings.issuer}/login/ad/{connection.connection_id}",
+            line_url=f"{line_base}/login/ad/{connection.connection_id}",
+        )
+    return connection

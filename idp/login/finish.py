@@ -4,6 +4,7 @@ authorization request back to authlib, which issues the code (DESIGN.md step 5).
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import AccessDeniedError
+from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import current_app
 from werkzeug.wrappers import Response
 
@@ -64,3 +65,9 @@ def deny(tx: Transaction) -> Response:
     return error_response(
         AccessDeniedError(), tx.params.get("redirect_uri"), tx.params.get("state")
     )
+
+
+def deny_with(tx: Transaction, error: OAuth2Error) -> Response:
+    """End the transaction with an OAuth error at the client's redirect URI."""
+    tx.close()
+    return error_response(error, tx.params.get("redirect_uri"), tx.params.get("state"))

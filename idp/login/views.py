@@ -106,14 +106,6 @@ def identify_password() -> Response:
     return redirect_to_next_step(tx)
 
 
-@bp.get("/login/broker/<name>")
-def broker(name: str) -> Response:
-    tx, _elsewhere = load_step("identify")
-    if name not in BROKERS:
-        return Response(render_template("login/error.html", error="not_found"), 404)
-    return Response(render_template("login/not_available.html", tx=tx, broker=name), 501)
-
-
 @bp.get("/account")
 def account_menu() -> Response:
     """U1's account menu arrives with its own issue; the login page already links here."""

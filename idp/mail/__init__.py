@@ -31,6 +31,10 @@ log = logging.getLogger("idp.mail")
 SUBJECTS: dict[str, dict[str, str]] = {
     "lock": {"ja": "【WORKSDRIVE】アカウントロック", "en": "[WORKSDRIVE] Your account is locked"},
     "reset": {"ja": "【WORKSDRIVE】パスワードリセット", "en": "[WORKSDRIVE] Password reset"},
+    "ad_connection": {
+        "ja": "【WORKSDRIVE】Active Directoryアカウントのログイン用URL・接続ID通知",
+        "en": "[WORKSDRIVE] Active Directory login URLs and connection ID",
+    },
 }
 
 

@@ -1,0 +1,195 @@
+"""L8, D1: Active Directory through the contract's AD FS, found by its connection ID, or a
+direct LDAP bind where the contract has no AD FS."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+
+from brokers.base import Broker
+from brokers.base import BrokerError
+from idp import audit
+from idp.i18n import gettext as _
+from idp.login.brokered import identified
+from idp.login.brokered import send_upstream
+from idp.login.brokered import upstream_failed
+from idp.login.views import load_step
+from idp.models import AdConnection
+from idp.models import db
+
+bp = Blueprint("active_directory", __name__)
+
+#: L8: ``adfs-`` followed by 18 characters; 36^18 ≈ 2^93, so connection IDs are unguessable.
+CONNECTION_ID = re.compile(r"adfs-[a-z0-9]{18}")
+ALPHABET = string.ascii_lowercase + string.digits
+LAST_CONNECTION_COOKIE = "idp_ad"
+#: Wrong LDAP passwords per directory login per hour before we stop asking the directory,
+#: so that we never drive a customer's AD lockout (UPSTREAMS.md).
+LDAP_FAILURES_PER_HOUR = 5
+
+
+def new_connection_id() -> str:
+    return "adfs-" + "".join(secrets.choice(ALPHABET) for _ in range(18))
+
+
+def find_connection(connection_id: str) -> AdConnection | None:
+    connection_id = connection_id.strip().lower()
+    if not CONNECTION_ID.fullmatch(connection_id):
+        return None
+    return db.session.get(AdConnection, connection_id)
+
+
+def adfs_broker_for(connection_id: str) -> Broker | None:
+    connection = find_connection(connection_id)
+    if connection is None or connection.kind != "adfs":
+        return None
+    from brokers.adfs import AdfsBroker
+
+    settings = connection.settings
+    secret = current_app.extensions["idp.secretbox"].open(connection.secret_sealed)
+    return AdfsBroker(
+        issuer=settings["issuer"],
+        client_id=settings["client_id"],
+        client_secret=secret,
+        resource=settings.get("resource") or None,
+    )
+
+
+@bp.route("/login/ad", methods=["GET", "POST"])
+def ask_connection() -> Response:
+    """L8: when the URL does not carry the connection ID, ask for it."""
+    tx, elsewhere = load_step("identify")
+    if elsewhere:
+        return elsewhere
+    if request.method == "GET":
+        remembered = request.cookies.get(LAST_CONNECTION_COOKIE, "")
+        return Response(
+            render_template("login/ad_connection.html", tx=tx, connection_id=remembered[:40])
+        )
+    connection_id = request.form.get("connection_id", "")[:40]
+    if find_connection(connection_id) is None:
+        audit.record("login", "refused", "unknown_connection_id")
+        return Response(
+            render_template(
+                "login/ad_connection.html",
+                tx=tx,
+                connection_id=connection_id,
+                error=_("This connection ID is not known. Check it with your administrator."),
+            ),
+            400,
+        )
+    return redirect(
+        url_for("active_directory.login", connection_id=connection_id.strip().lower(), tx=tx.id),
+        code=303,
+    )
+
+
+@bp.route("/login/ad/<connection_id>", methods=["GET", "POST"])
+def login(connection_id: str) -> Response:
+    """The AD login URL of the D1 mail: AD FS, or the directory's own sign-in form (LDAP)."""
+    if not request.values.get("tx"):
+        # Opened from the mail, not from the service: remember the ID for the login page.
+        response = Response(render_template("login/ad_start.html", connection_id=connection_id))
+        if find_connection(connection_id) is not None:
+            response.set_cookie(
+                LAST_CONNECTION_COOKIE,
+                connection_id,
+                max_age=400 * 86400,
+                httponly=True,
+                samesite="Lax",
+            )
+        return response
+    tx, elsewhere = load_step("identify")
+    if elsewhere:
+        return elsewhere
+    connection = find_connection(connection_id)
+    if connection is None:
+        return redirect(url_for("active_directory.ask_connection", tx=tx.id), code=303)
+    if connection.kind == "adfs":
+        broker = adfs_broker_for(connection.connection_id)
+        assert broker is not None
+        response = send_upstream(
+            tx,
+            broker,
+            {"connection_id": connection.connection_id, "contract_id": connection.contract_id},
+        )
+    else:
+        response = _ldap_login(tx, connection)
+    response.set_cookie(
+        LAST_CONNECTION_COOKIE,
+        connection.connection_id,
+        max_age=400 * 86400,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+def _ldap_login(tx, connection: AdConnection) -> Response:  # type: ignore[no-untyped-def]
+    if request.method == "GET":
+        return Response(render_template("login/ad_ldap.html", tx=tx, connection=connection))
+    login_name = request.form.get("login", "").strip()[:256]
+    password = request.form.get("password", "")[:1024]
+    store = current_app.extensions["idp.store"]
+    counter = f"ldap-failures:{connection.connection_id}:{login_name.casefold()}"
+    if int(store.get(counter) or 0) >= LDAP_FAILURES_PER_HOUR:
+        return _ldap_refused(tx, connection, "too_many_failures")
+    from brokers.ldap import LdapDirectory
+
+    settings = connection.settings
+    secret = current_app.extensions["idp.secretbox"].open(connection.secret_sealed)
+    directory = LdapDirectory(
+        url=settings["url"],
+        base_dn=settings["base_dn"],
+        bind_dn=settings["bind_dn"],
+        bind_password=secret,
+        start_tls=bool(settings.get("start_tls")),
+        ca_certs_data=settings.get("ca_pem") or None,
+    )
+    try:
+        identity = directory.authenticate(login_name, password)
+    except BrokerError as error:
+        if error.reason == "invalid_credentials":
+            store.incr(counter, 3600)
+        if error.reason in ("unreachable", "timeout", "directory_error"):
+            return upstream_failed(tx, "ad", error)
+        return _ldap_refused(tx, connection, error.reason)
+    return identified(tx, identity, contract_id=connection.contract_id)
+
+
+def _ldap_refused(tx, connection: AdConnection, reason: str) -> Response:  # type: ignore[no-untyped-def]
+    audit.record("login", "refused", f"ldap_{reason}")
+    messages = {
+        "password_expired": _(
+            "Your password has expired. Change it in your company's system first."
+        ),
+        "must_change_password": _("You must change your password in your company's system first."),
+        "too_many_failures": _("Too many failed attempts. Try again later."),
+        "account_disabled": _(
+            "Your account is disabled in your company's directory. Contact your administrator."
+        ),
+        "account_locked": _(
+            "Your account is locked in your company's directory. "
+            "Contact your administrator or wait for it to unlock."
+        ),
+        "account_expired": _(
+            "Your account has expired in your company's directory. Contact your administrator."
+        ),
+    }
+    # The issue asks for clear messages for disabled, locked and expired accounts and
+    # expired passwords; everything else gets the generic answer.
+    message = messages.get(
+        reason, _("The user name or password is not correct, or the account cannot sign in.")
+    )
+    return Response(
+        render_template("login/ad_ldap.html", tx=tx, connection=connection, error=message), 401
+    )

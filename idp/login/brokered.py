@@ -1,0 +1,216 @@
+"""Identify step by an upstream (L7, L8): send the browser to the upstream, take the callback,
+find the user by the bound (provider, issuer, subject) — never by email — and hand over to
+the policies. Upstream MFA passes through into ``amr``; our 2FA (L3) is for password users."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import redirect
+from flask import render_template
+from flask import request
+
+from brokers.base import Broker
+from brokers.base import BrokeredIdentity
+from brokers.base import BrokerError
+from brokers.base import UpstreamRequest
+from idp import audit
+from idp.login.policies import apply_policies
+from idp.login.transaction import Transaction
+from idp.login.transaction import redirect_to_next_step
+from idp.login.views import load_step
+from idp.models import UpstreamIdentity
+from idp.models import User
+from idp.models import db
+from idp.models import utcnow
+from idp.oidc.claims import requested_acr
+from policies.two_factor import ACR_TWO_FACTOR
+
+bp = Blueprint("brokered", __name__)
+
+STATE_PREFIX = "broker-state:"
+#: Upstream amr values that prove more than one factor (UPSTREAMS.md; RFC 8176).
+MFA_AMR = {
+    "mfa",
+    "ngcmfa",
+    "http://schemas.microsoft.com/claims/multipleauthn",
+}
+#: The login method a provider's identity signs in (SPEC Words: one method per user).
+METHOD_OF_PROVIDER = {
+    "google": "google",
+    "facebook": "facebook",
+    "microsoft": "microsoft",
+    "daccount": "daccount",
+    "ad": "ad",
+}
+
+
+def amr_for(identity: BrokeredIdentity) -> list[str]:
+    """Our ``amr`` for a federated sign-in: ``fed``, plus ``mfa`` only when the upstream
+    proves it (UPSTREAMS.md: absent means "federated, method unknown")."""
+    amr = ["fed"]
+    if MFA_AMR & set(identity.upstream_amr):
+        amr.append("mfa")
+    return amr
+
+
+def _configured_broker(name: str) -> Broker | None:
+    cache: dict[str, Broker] = current_app.extensions.setdefault("idp.brokers", {})
+    if name in cache:
+        return cache[name]
+    config = current_app.extensions["idp.settings"].brokers.get(name)
+    if not config:
+        return None
+    from brokers.registry import build_broker
+
+    cache[name] = build_broker(name, config)
+    return cache[name]
+
+
+def _state_key(state: str) -> str:
+    return STATE_PREFIX + hashlib.sha256(state.encode()).hexdigest()
+
+
+def upstream_request(tx: Transaction, name: str) -> UpstreamRequest:
+    """prompt=login / max_age from the relying party force re-authentication upstream."""
+    issuer = current_app.extensions["idp.settings"].issuer
+    prompts = set(tx.params.get("prompt", "").split())
+    max_age = tx.params.get("max_age")
+    return UpstreamRequest(
+        redirect_uri=f"{issuer}/login/callback/{name}",
+        force_login="login" in prompts or max_age == "0",
+        max_age=int(max_age) if max_age and max_age.isdigit() else None,
+        login_hint=tx.login_hint or None,
+        select_account="select_account" in prompts,
+    )
+
+
+def send_upstream(tx: Transaction, broker: Broker, extra: dict[str, Any] | None = None) -> Response:
+    """Start the upstream sign-in; its state is kept in our transaction (UPSTREAMS.md)."""
+    try:
+        url, kept = broker.start(upstream_request(tx, broker.name))
+    except BrokerError as error:
+        return upstream_failed(tx, broker.name, error)
+    tx.data["broker"] = {"name": broker.name, "kept": kept, **(extra or {})}
+    tx.save()
+    ttl = current_app.extensions["idp.settings"].login_transaction_ttl
+    current_app.extensions["idp.store"].set(_state_key(kept["state"]), tx.id, ttl)
+    return redirect(url, code=303)
+
+
+def upstream_failed(tx: Transaction | None, name: str, error: BrokerError) -> Response:
+    audit.record("login", "refused", f"upstream_{error.reason}", details={"provider": name})
+    return Response(
+        render_template("login/upstream_error.html", tx=tx, provider=name, reason=error.reason),
+        400,
+    )
+
+
+@bp.get("/login/broker/<name>")
+def start(name: str) -> Response:
+    tx, elsewhere = load_step("identify")
+    if elsewhere:
+        return elsewhere
+    if name == "ad":
+        return redirect(f"/login/ad?tx={tx.id}", code=303)
+    broker = _configured_broker(name) if name in METHOD_OF_PROVIDER else None
+    if broker is None:
+        return Response(render_template("login/not_available.html", tx=tx, broker=name), 501)
+    return send_upstream(tx, broker)
+
+
+@bp.get("/login/callback/<name>")
+def callback(name: str) -> Response:
+    """The upstream's redirect back. The state names our transaction (single use: a replayed
+    callback finds nothing), which must also belong to this browser."""
+    state = request.args.get("state", "")
+    tx_id = current_app.extensions["idp.store"].pop(_state_key(state)) if state else None
+    if not tx_id or len(state) > 512:
+        return upstream_failed(None, name, BrokerError("bad_state"))
+    tx = Transaction.load(tx_id)
+    kept = tx.data.get("broker") or {}
+    if tx.next_step() != "identify" or kept.get("name") != name:
+        return upstream_failed(tx, name, BrokerError("bad_state"))
+    broker = _broker_for_callback(name, kept)
+    if broker is None:
+        return upstream_failed(tx, name, BrokerError("upstream_error", "not configured"))
+    try:
+        identity = broker.finish(request.args, kept["kept"])
+    except BrokerError as error:
+        return upstream_failed(tx, name, error)
+    return identified(tx, identity, contract_id=kept.get("contract_id"))
+
+
+def _broker_for_callback(name: str, kept: dict[str, Any]) -> Broker | None:
+    if name == "ad":
+        from idp.login.active_directory import adfs_broker_for
+
+        return adfs_broker_for(kept.get("connection_id", ""))
+    return _configured_broker(name)
+
+
+def identified(
+    tx: Transaction, identity: BrokeredIdentity, contract_id: str | None = None
+) -> Response:
+    """L7: the user bound to this upstream identity, then the policies (O2)."""
+    bound = (
+        db.session.query(UpstreamIdentity)
+        .filter_by(provider=identity.provider, issuer=identity.issuer, subject=identity.subject)
+        .one_or_none()
+    )
+    user = db.session.get(User, bound.user_id) if bound else None
+    reason = None
+    if user is None:
+        reason = "identity_not_registered"
+    elif user.login_method != METHOD_OF_PROVIDER.get(identity.provider):
+        reason = "not_current_method"
+    elif contract_id is not None and user.contract_id != contract_id:
+        reason = "other_contract"
+    if reason:
+        audit.record(
+            "login",
+            "refused",
+            reason,
+            user_id=user.id if user else None,
+            details={"provider": identity.provider},
+        )
+        return Response(
+            render_template(
+                "login/not_registered.html", tx=tx, provider=identity.provider, reason=reason
+            ),
+            403,
+        )
+    assert user is not None and bound is not None
+    decision = apply_policies(user, tx.target)
+    if not decision.is_allowed:
+        audit.record("login", "refused", decision.reason, user_id=user.id)
+        return Response(render_template("login/refused.html", reason=decision.reason), 403)
+    amr = amr_for(identity)
+    wanted = requested_acr(tx.params.get("acr_values"), tx.params.get("claims"))
+    if wanted and wanted[0] == ACR_TWO_FACTOR and "mfa" not in amr:
+        # Brokered users verify upstream (L7); we cannot add a factor of ours to theirs.
+        from authlib.oauth2.rfc6749 import OAuth2Error
+
+        from idp.login.finish import deny_with
+
+        audit.record("login", "refused", "acr_unmet", user_id=user.id)
+        return deny_with(
+            tx,
+            OAuth2Error(
+                "two factors were asked for; the upstream sign-in gave one",
+                error="unmet_authentication_requirements",
+            ),
+        )
+    bound.last_used_at = utcnow()
+    db.session.commit()
+    tx.user_id = user.id
+    tx.amr = amr
+    tx.data = {}
+    tx.achieve("identify")
+    tx.achieve("policies")
+    tx.save()
+    return redirect_to_next_step(tx)
