@@ -27,7 +27,7 @@ from idp.admin.provisioning import add_user
 from idp.cli import init_database
 from tests.helpers import RelyingParty
 
-pytest_plugins = ["tests.realservices"]
+pytest_plugins = ["tests.realservices", "tests.slapd"]
 
 PASSWORD = "Tsuki-no-Usagi-42"
 #: Cheap argon2id for tests; one test checks that the defaults are OWASP's.
