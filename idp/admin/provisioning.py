@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import current_app
 
+from brokers.facebook import is_facebook_rebind_allowed
 from idp.accounts.passwords import password_problems
 from idp.login.identify import email_key
 from idp.models import AdConnection
@@ -167,7 +168,9 @@ def link_identity(
     if taken is not None:
         raise ProvisioningError("this upstream identity is already bound to a user")
     current = db.session.query(UpstreamIdentity).filter_by(user_id=user_id, provider=provider).all()
-    if provider == "facebook" and any(i.subject != subject for i in current):
+    if provider == "facebook" and not all(
+        is_facebook_rebind_allowed(i.subject, subject) for i in current
+    ):
         raise ProvisioningError(
             "M5: change to another login method before binding a different Facebook account"
         )
