@@ -46,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from brokers.base import Broker
+from brokers.daccount import DAccountBroker
 from brokers.facebook import FacebookBroker
 from brokers.google import GoogleBroker
 from brokers.microsoft import MicrosoftBroker
@@ -58,6 +59,7 @@ BROKER_CLASSES: dict[str, type[Broker]] = {
     "google": GoogleBroker,
     "microsoft": MicrosoftBroker,
     "facebook": FacebookBroker,
+    "daccount": DAccountBroker,
     # Other upstreams register here, e.g. "facebook": FacebookBroker, "daccount": DAccountBroker.
 }
 

@@ -285,3 +285,131 @@ def test_L8_identity_of_another_contracts_directory_is_refused(node, slapd):
     form = _ad_form(node, node.new_client(), browser, connection_id)
     refused = browser.submit(form, "ldap-form", login=alice.upn, password=alice.password)
     assert refused.status_code == 403 and 'data-reason="other_contract"' in refused.text
+
+
+@pytest.fixture(scope="module")
+def adfs(node: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from tests.test_brokers_adfs_daccount import start_adfs_double
+
+    double = start_adfs_double(
+        tmp_path_factory.mktemp("adfs-e2e"), redirect_uri=f"{node.url}/login/callback/ad"
+    )
+    yield double
+    double.stop()
+
+
+def _through_adfs(
+    node: Any,
+    browser: Browser,
+    rp: Any,
+    connection_id: str,
+    account: str | None = "alice",
+    mfa: bool = False,
+    **params: Any,
+) -> tuple:
+    """Authorize → AD button → connection ID → AD FS (its sign-in page when it asks) → back."""
+    from urllib.parse import urljoin
+
+    page = browser.get(rp.authorize_url(**params))
+    ask = browser.get(page.url.replace("/login?", "/login/broker/ad?"))
+    response = browser.session.post(
+        f"{node.url}/login/ad",
+        data={**ask_form(ask), "connection_id": connection_id},
+        allow_redirects=False,
+        timeout=10,
+    )
+    url = urljoin(node.url, response.headers["Location"])
+    prompted = False
+    for _ in range(12):
+        response = browser.session.get(url, allow_redirects=False, timeout=10)
+        if response.status_code == 200 and "/adfs/interaction/" in url:
+            prompted = True
+            form = {"account": account}
+            if mfa:
+                form["mfa"] = "1"
+            response = browser.session.post(url, data=form, allow_redirects=False, timeout=10)
+        assert response.status_code in (302, 303), (url, response.status_code, response.text[:200])
+        url = urljoin(url, response.headers["Location"])
+        if url.startswith(f"{node.url}/login/callback/ad"):
+            return browser.get(url), prompted
+    raise AssertionError("never came back from AD FS")
+
+
+def ask_form(page: Any) -> dict[str, str]:
+    from tests.helpers import forms_in
+
+    return next(f for f in forms_in(page.text) if f.id == "connection-form").fields
+
+
+def _adfs_contract(node: Any, adfs: Any) -> str:
+    from idp.admin.provisioning import add_ad_connection
+    from tests.test_brokers_adfs_daccount import ADFS_CLIENT_ID
+    from tests.test_brokers_adfs_daccount import ADFS_SECRET
+
+    contract_id = node.new_contract()
+    with node.app.app_context():
+        return add_ad_connection(
+            contract_id,
+            "adfs",
+            {
+                "issuer": adfs.issuer,
+                "client_id": ADFS_CLIENT_ID,
+                "resource": "urn:worksdrive:idp",
+                "allow_http": True,
+            },
+            ADFS_SECRET,
+        ).connection_id
+
+
+def _adfs_subject(node: Any, adfs: Any, account: str) -> str:
+    """The pairwise subject AD FS gives our client for ``account`` (as a bound identity
+    would have recorded it at registration)."""
+    from idp.login.active_directory import adfs_broker_for
+    from tests.test_brokers_adfs_daccount import adfs_visit
+
+    connection_id = _adfs_contract(node, adfs)
+    with node.app.app_context():
+        broker = adfs_broker_for(connection_id)
+        url, kept = broker.start(UpstreamRequestFor(node))
+        import requests
+
+        trip = adfs_visit(
+            requests.Session(), url, account=account, redirect_uri=f"{node.url}/login/callback/ad"
+        )
+        return broker.finish(trip.callback, kept).subject
+
+
+def UpstreamRequestFor(node: Any) -> Any:  # noqa: N802
+    from brokers.base import UpstreamRequest
+
+    return UpstreamRequest(redirect_uri=f"{node.url}/login/callback/ad")
+
+
+def test_L8_adfs_by_connection_id_then_sso_without_prompt(node, adfs):
+    connection_id = _adfs_contract(node, adfs)
+    contract_id = _contract_of(node, connection_id)
+    user_id, _ = node.new_user(contract_id, password=None, method="ad")
+    with node.app.app_context():
+        link_identity(user_id, "ad", adfs.issuer, _adfs_subject(node, adfs, "alice"))
+    rp = node.new_client()
+    browser = Browser(node.url)
+    done, prompted = _through_adfs(node, browser, rp, connection_id, mfa=True)
+    assert prompted
+    claims = rp.id_token_claims(rp.exchange(redirect_params(done)["code"])["id_token"])
+    assert claims["sub"] == user_id and claims["login_method"] == "ad"
+    assert claims["amr"] == ["fed", "mfa"] and claims["acr"] == "urn:worksdrive:acr:2fa"
+    # Signed in at AD FS already (a domain-joined PC): no AD FS prompt the second time.
+    other_rp = node.new_client()
+    browser.session.cookies.set("idp_sso", None)  # our session ends; AD FS's stays
+    again, prompted = _through_adfs(node, browser, other_rp, connection_id)
+    assert not prompted and "code" in redirect_params(again)
+    # prompt=login from the relying party makes AD FS ask again.
+    forced, prompted = _through_adfs(node, browser, rp, connection_id, prompt="login")
+    assert prompted and "code" in redirect_params(forced)
+
+
+def _contract_of(node: Any, connection_id: str) -> str:
+    from idp.models import AdConnection
+
+    with node.app.app_context():
+        return node.db().session.get(AdConnection, connection_id).contract_id
