@@ -211,6 +211,39 @@ def ad_add_ldap(
     _add_connection(contract_id, "ldap", settings, bind_password)
 
 
+@ad.command("list")
+def ad_list() -> None:
+    """Every contract's AD connection: connection ID, contract, kind and upstream."""
+    from idp.models import AdConnection
+    from idp.models import db
+
+    app = make_app()
+    with app.app_context():
+        for connection in db.session.query(AdConnection).order_by(AdConnection.created_at):
+            upstream = connection.settings.get("issuer") or connection.settings.get("url")
+            click.echo(
+                f"{connection.connection_id}\t{connection.contract_id}\t"
+                f"{connection.kind}\t{upstream}"
+            )
+
+
+@ad.command("remove")
+@click.argument("connection_id")
+def ad_remove(connection_id: str) -> None:
+    """Remove a connection: its login URLs stop working at once."""
+    from idp.models import AdConnection
+    from idp.models import db
+
+    app = make_app()
+    with app.app_context():
+        connection = db.session.get(AdConnection, connection_id)
+        if connection is None:
+            raise click.ClickException(f"no connection {connection_id}")
+        db.session.delete(connection)
+        db.session.commit()
+    click.echo(f"removed {connection_id}")
+
+
 def _add_connection(contract_id: str, kind: str, settings: dict[str, Any], secret: str) -> None:
     from idp.admin.provisioning import ProvisioningError
     from idp.admin.provisioning import add_ad_connection

@@ -324,3 +324,5 @@ def test_D1_L8_M3_ad_connection_by_cli_mails_the_contractor(env, tmp_path):
         check=False,
     )
     assert wrong.returncode != 0 and "login method" in wrong.stderr
+    assert run(["ad", "remove", first], env).stdout.strip() == f"removed {first}"
+    assert first not in run(["ad", "list"], env).stdout
