@@ -73,19 +73,101 @@ def contracts_add(name: str, plan: str, two_factor: str, access_route: str) -> N
 
 @contracts.command("set")
 @click.argument("contract_id")
-@click.option("--two-factor", type=click.Choice(["on", "off"]), required=True)
-def contracts_set(contract_id: str, two_factor: str) -> None:
-    """Change a contract's 2FA setting (T1's rule; its page comes with the account menu)."""
+@click.option("--two-factor", type=click.Choice(["on", "off"]))
+@click.option("--access-route", type=click.Choice(["line+internet", "line-only"]))
+def contracts_set(contract_id: str, two_factor: str | None, access_route: str | None) -> None:
+    """Change a contract's 2FA setting (T1) or access route (A1); their pages come with the
+    account menu."""
     from idp.admin.provisioning import ProvisioningError
+    from idp.admin.provisioning import set_access_route
     from idp.admin.provisioning import set_two_factor
+
+    if two_factor is None and access_route is None:
+        raise click.UsageError("give --two-factor or --access-route")
+    app = make_app()
+    with app.app_context():
+        try:
+            if two_factor is not None:
+                set_two_factor(contract_id, two_factor == "on")
+                click.echo(f"two-factor {two_factor}")
+            if access_route is not None:
+                set_access_route(contract_id, access_route)
+                click.echo(f"access-route {access_route}")
+        except ProvisioningError as error:
+            raise click.ClickException(str(error)) from error
+
+
+@main.group()
+def lines() -> None:
+    """Manage contracts' line numbers (A2)."""
+
+
+@lines.command("add")
+@click.option("--contract", "contract_id", required=True)
+@click.argument("numbers", nargs=-1, required=True)
+def lines_add(contract_id: str, numbers: tuple[str, ...]) -> None:
+    """Register line numbers (CAF + 10 letters/digits or COP + 8)."""
+    from idp.admin.provisioning import ProvisioningError
+    from idp.admin.provisioning import add_line
+
+    app = make_app()
+    with app.app_context():
+        for raw in numbers:
+            try:
+                click.echo(add_line(contract_id, raw).number)
+            except ProvisioningError as error:
+                raise click.ClickException(str(error)) from error
+
+
+@lines.command("remove")
+@click.option("--contract", "contract_id", required=True)
+@click.argument("number")
+def lines_remove(contract_id: str, number: str) -> None:
+    """Remove a line; its sessions end at their next refresh."""
+    from idp.admin.provisioning import ProvisioningError
+    from idp.admin.provisioning import remove_line
 
     app = make_app()
     with app.app_context():
         try:
-            set_two_factor(contract_id, two_factor == "on")
+            remove_line(contract_id, number)
         except ProvisioningError as error:
             raise click.ClickException(str(error)) from error
-    click.echo(f"two-factor {two_factor}")
+    click.echo(f"removed {number}")
+
+
+@lines.command("list")
+@click.option("--contract", "contract_id", required=True)
+def lines_list(contract_id: str) -> None:
+    """The contract's line numbers and their West Japan notification choice."""
+    from idp.models import LineNumber
+    from idp.models import db
+
+    app = make_app()
+    with app.app_context():
+        for line in db.session.query(LineNumber).filter_by(contract_id=contract_id):
+            click.echo(f"{line.number}\t{line.notification or '-'}")
+
+
+@main.command("line-gateway")
+@click.option("--line", "line_number", required=True)
+@click.option("--area", type=click.Choice(["east", "west"]), required=True)
+@click.option("--to", "upstream", default="http://127.0.0.1:8000")
+@click.option("--listen", default="127.0.0.1:8100")
+def line_gateway(line_number: str, area: str, upstream: str, listen: str) -> None:
+    """Development line gateway: forwards to the provider, adding signed line headers, so
+    a person or a test can act as a line (L9). Uses IDP_LINE_GATEWAY_SECRET."""
+    import os
+
+    from idp.line.dev_gateway import run_dev_gateway
+
+    secret = os.environ.get("IDP_LINE_GATEWAY_SECRET", "")
+    if not secret:
+        raise click.ClickException("set IDP_LINE_GATEWAY_SECRET (the provider's too)")
+    try:
+        run_dev_gateway(line_number, area, upstream, listen, secret.encode())
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
 
 
 @main.group()

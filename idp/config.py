@@ -67,6 +67,11 @@ class Settings:
     brokers: dict[str, dict[str, str]] = field(default_factory=dict)
     #: Base URL of the line-authentication login pages (L9), shown in the D1 mail.
     line_login_url: str = ""
+    #: Shared secret of the line gateway's HMAC-SHA256 signatures; unset: no line
+    #: authentication (every request is internet access).
+    line_gateway_secret: str = ""
+    #: Seconds a gateway signature stays fresh.
+    line_gateway_max_skew: int = 60
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

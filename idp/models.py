@@ -96,6 +96,19 @@ class SecondFactor(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class LineNumber(db.Model):  # type: ignore[name-defined,misc]
+    """A2: a contract's registered line (NTT FLET'S number), unique within the contract."""
+
+    __tablename__ = "line_numbers"
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    #: L9 West Japan: ``notify`` or ``do_not_notify``, chosen at the first access; None: not yet.
+    notification: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class UpstreamIdentity(db.Model):  # type: ignore[name-defined,misc]
     """L7: an upstream identity bound to a user, keyed by (provider, issuer, subject); the
     email is kept for display only — nothing is ever found or linked by it."""

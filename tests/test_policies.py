@@ -194,3 +194,90 @@ def test_A4_line_only_reads_two_factor_off():
     assert is_contract_two_factor_on(True, "line+internet")
     assert not is_contract_two_factor_on(True, "line-only")
     assert not is_contract_two_factor_on(False, "line+internet")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"line_number": "CAF1234567890"}, ("allow", None)),
+        ({"line_number": "CAF0000000000"}, ("deny", "line_not_registered")),
+        ({"line_number": None}, ("allow", None)),
+        ({"line_number": None, "access_route": "line-only"}, ("deny", "route_line_only")),
+        ({"line_number": "CAF1234567890", "access_route": "line-only"}, ("allow", None)),
+        # A3: the contractor's account-menu sign-in works from the internet even in line-only.
+        (
+            {
+                "line_number": None,
+                "access_route": "line-only",
+                "role": "contractor",
+                "target": "account",
+            },
+            ("allow", None),
+        ),
+        (
+            {
+                "line_number": None,
+                "access_route": "line-only",
+                "role": "contractor",
+                "target": "frontend",
+            },
+            ("deny", "route_line_only"),
+        ),
+        (
+            {
+                "line_number": None,
+                "access_route": "line-only",
+                "role": "admin",
+                "target": "account",
+            },
+            ("deny", "route_line_only"),
+        ),
+    ],
+)
+def test_A1_A3_L9_access_route_rule(values, expected):
+    from policies.access_route import RouteContext
+    from policies.access_route import route_decision
+
+    base = dict(
+        access_route="line+internet",
+        line_number=None,
+        registered_lines=frozenset({"CAF1234567890"}),
+        role="user",
+        target="frontend",
+    )
+    decision = route_decision(RouteContext(**{**base, **values}))
+    assert (decision.outcome, decision.reason) == expected
+
+
+@pytest.mark.parametrize(
+    ("route", "line", "expected"),
+    [
+        ("line+internet", None, True),
+        ("line-only", None, False),
+        ("line-only", "CAF1234567890", True),
+        ("line+internet", "CAF9999999999", False),
+    ],
+)
+def test_X5_session_route_at_refresh(route, line, expected):
+    from policies.access_route import is_session_route_still_valid
+
+    assert is_session_route_still_valid(route, line, frozenset({"CAF1234567890"})) is expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalised"),
+    [
+        ("CAF1234567890", "CAF1234567890"),
+        ("caf-1234-567-890", "CAF1234567890"),
+        ("COP1234ABCD", "COP1234ABCD"),
+        ("COP1234ABC", None),
+        ("CAF123456789", None),
+        ("FOO1234567890", None),
+        ("", None),
+        ("CAF12345678\u30009", None),
+    ],
+)
+def test_A2_line_number_rule(raw, normalised):
+    from policies.line_numbers import normalise_line_number
+
+    assert normalise_line_number(raw) == normalised

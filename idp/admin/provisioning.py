@@ -15,10 +15,12 @@ from idp.login.identify import email_key
 from idp.models import AdConnection
 from idp.models import Client
 from idp.models import Contract
+from idp.models import LineNumber
 from idp.models import UpstreamIdentity
 from idp.models import User
 from idp.models import db
 from idp.oidc.clients import hash_client_secret
+from policies.line_numbers import normalise_line_number
 
 
 class ProvisioningError(ValueError):
@@ -235,3 +237,40 @@ def add_ad_connection(
             line_url=f"{line_base}/login/ad/{connection.connection_id}",
         )
     return connection
+
+
+def add_line(contract_id: str, raw_number: str) -> LineNumber:
+    """A2: register a line number (validated, upper case, unique within the contract)."""
+    number = normalise_line_number(raw_number)
+    if number is None:
+        raise ProvisioningError(f"not a line number (CAF + 10 or COP + 8): {raw_number!r}")
+    if db.session.get(Contract, contract_id) is None:
+        raise ProvisioningError(f"no contract {contract_id}")
+    if db.session.get(LineNumber, (contract_id, number)) is not None:
+        raise ProvisioningError(f"{number} is already registered for this contract")
+    line = LineNumber(contract_id=contract_id, number=number)
+    db.session.add(line)
+    db.session.commit()
+    return line
+
+
+def remove_line(contract_id: str, raw_number: str) -> None:
+    """Sessions that came through the line end at their next refresh (X5)."""
+    number = normalise_line_number(raw_number) or raw_number
+    line = db.session.get(LineNumber, (contract_id, number))
+    if line is None:
+        raise ProvisioningError(f"{raw_number} is not registered for this contract")
+    db.session.delete(line)
+    db.session.commit()
+
+
+def set_access_route(contract_id: str, route: str) -> Contract:
+    """A1: ``line+internet`` or ``line-only``; internet sessions end at their next refresh."""
+    if route not in ("line+internet", "line-only"):
+        raise ProvisioningError(f"unknown access route {route}")
+    contract = db.session.get(Contract, contract_id)
+    if contract is None:
+        raise ProvisioningError(f"no contract {contract_id}")
+    contract.access_route = route
+    db.session.commit()
+    return contract

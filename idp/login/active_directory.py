@@ -22,6 +22,7 @@ from idp.i18n import gettext as _
 from idp.login.brokered import identified
 from idp.login.brokered import send_upstream
 from idp.login.brokered import upstream_failed
+from idp.login.route import route_of_request
 from idp.login.views import load_step
 from idp.models import AdConnection
 from idp.models import db
@@ -65,6 +66,7 @@ def adfs_broker_for(connection_id: str) -> Broker | None:
 
 
 @bp.route("/login/ad", methods=["GET", "POST"])
+@bp.route("/line/login/ad", methods=["GET", "POST"], endpoint="line_ask_connection")
 def ask_connection() -> Response:
     """L8: when the URL does not carry the connection ID, ask for it."""
     tx, elsewhere = load_step("identify")
@@ -87,13 +89,18 @@ def ask_connection() -> Response:
             ),
             400,
         )
+    endpoint = (
+        "active_directory.line_login"
+        if request.path.startswith("/line/")
+        else "active_directory.login"
+    )
     return redirect(
-        url_for("active_directory.login", connection_id=connection_id.strip().lower(), tx=tx.id),
-        code=303,
+        url_for(endpoint, connection_id=connection_id.strip().lower(), tx=tx.id), code=303
     )
 
 
 @bp.route("/login/ad/<connection_id>", methods=["GET", "POST"])
+@bp.route("/line/login/ad/<connection_id>", methods=["GET", "POST"], endpoint="line_login")
 def login(connection_id: str) -> Response:
     """The AD login URL of the D1 mail: AD FS, or the directory's own sign-in form (LDAP)."""
     if not request.values.get("tx"):
@@ -111,6 +118,8 @@ def login(connection_id: str) -> Response:
     tx, elsewhere = load_step("identify")
     if elsewhere:
         return elsewhere
+    tx.route = route_of_request()
+    tx.save()
     connection = find_connection(connection_id)
     if connection is None:
         return redirect(url_for("active_directory.ask_connection", tx=tx.id), code=303)

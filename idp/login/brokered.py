@@ -20,6 +20,7 @@ from brokers.base import BrokerError
 from brokers.base import UpstreamRequest
 from idp import audit
 from idp.login.policies import apply_policies
+from idp.login.route import route_of_request
 from idp.login.transaction import Transaction
 from idp.login.transaction import redirect_to_next_step
 from idp.login.views import load_step
@@ -111,12 +112,16 @@ def upstream_failed(tx: Transaction | None, name: str, error: BrokerError) -> Re
 
 
 @bp.get("/login/broker/<name>")
+@bp.get("/line/login/broker/<name>", endpoint="line_start")
 def start(name: str) -> Response:
     tx, elsewhere = load_step("identify")
     if elsewhere:
         return elsewhere
+    tx.route = route_of_request()
+    tx.save()
     if name == "ad":
-        return redirect(f"/login/ad?tx={tx.id}", code=303)
+        prefix = "/line" if tx.route["kind"] == "line" else ""
+        return redirect(f"{prefix}/login/ad?tx={tx.id}", code=303)
     broker = _configured_broker(name) if name in METHOD_OF_PROVIDER else None
     if broker is None:
         return Response(render_template("login/not_available.html", tx=tx, broker=name), 501)
@@ -185,10 +190,13 @@ def identified(
             403,
         )
     assert user is not None and bound is not None
-    decision = apply_policies(user, tx.target)
-    if not decision.is_allowed:
-        audit.record("login", "refused", decision.reason, user_id=user.id)
+    decision = apply_policies(user, tx.target, tx.route)
+    if decision.outcome == "deny":
+        audit.record(
+            "login", "refused", decision.reason, user_id=user.id, details={"route": tx.route}
+        )
         return Response(render_template("login/refused.html", reason=decision.reason), 403)
+    tx.needs_line_notice = decision.step == "line_notice"
     amr = amr_for(identity)
     wanted = requested_acr(tx.params.get("acr_values"), tx.params.get("claims"))
     if wanted and wanted[0] == ACR_TWO_FACTOR and "mfa" not in amr:

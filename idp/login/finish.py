@@ -41,7 +41,8 @@ def finish(tx: Transaction) -> Response:
     if tx.reused_session is not None:
         claims = tx.reused_session
     else:
-        new_session = start_session(user, tx.amr, acr_for(tx.amr), tx.route)
+        amr = [*tx.amr, "line"] if tx.route.get("kind") == "line" else tx.amr
+        new_session = start_session(user, amr, acr_for(amr), tx.route)
         claims = new_session.claims()
         audit.record(
             "login",

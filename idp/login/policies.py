@@ -10,23 +10,35 @@ from __future__ import annotations
 
 from datetime import UTC
 from datetime import datetime
+from typing import Any
 
 from idp.models import Contract
+from idp.models import LineNumber
 from idp.models import User
 from idp.models import db
 from idp.twofactor.remembered import aware
 from idp.twofactor.remembered import find_remembered
 from idp.twofactor.remembered import touch
+from policies.access_route import RouteContext
+from policies.access_route import is_session_route_still_valid
+from policies.access_route import route_decision
 from policies.contract import ContractState
 from policies.contract import check_contract
 from policies.decision import ALLOW
 from policies.decision import Decision
 from policies.decision import deny
+from policies.decision import need
 from policies.two_factor import TwoFactorContext
 from policies.two_factor import two_factor_decision
 
 
-def apply_policies(user: User, target: str) -> Decision:
+def registered_lines(contract_id: str) -> frozenset[str]:
+    rows = db.session.query(LineNumber.number).filter_by(contract_id=contract_id).all()
+    return frozenset(number for (number,) in rows)
+
+
+def apply_policies(user: User, target: str, route: dict[str, Any] | None = None) -> Decision:
+    """Contract state, then the access route (A1, L9, A3) of the sign-in's ``route``."""
     now = datetime.now(UTC)
     contract = db.session.get(Contract, user.contract_id)
     if contract is None:
@@ -37,7 +49,36 @@ def apply_policies(user: User, target: str) -> Decision:
     decision = check_contract(ContractState(contract.plan, contract.status, started), now)
     if not decision.is_allowed:
         return decision
+    route = route or {"kind": "internet"}
+    line = route.get("line") if route.get("kind") == "line" else None
+    decision = route_decision(
+        RouteContext(
+            access_route=contract.access_route,
+            line_number=line,
+            registered_lines=registered_lines(contract.id),
+            role=user.role,
+            target=target,
+        )
+    )
+    if not decision.is_allowed or line is None or route.get("area") != "west":
+        return decision
+    # L9: West Japan lines pass the notification screen once; "do not notify" closes them.
+    row = db.session.get(LineNumber, (contract.id, line))
+    if row is not None and row.notification == "do_not_notify":
+        return deny("line_notification_declined")
+    if row is not None and row.notification is None:
+        return need("line_notice", "line_west_first_access")
     return ALLOW
+
+
+def session_route_still_valid(user: User, route: dict[str, Any] | None) -> bool:
+    """X5: re-checked at every refresh and introspection."""
+    contract = db.session.get(Contract, user.contract_id)
+    if contract is None:
+        return False
+    route = route or {"kind": "internet"}
+    line = route.get("line") if route.get("kind") == "line" else None
+    return is_session_route_still_valid(contract.access_route, line, registered_lines(contract.id))
 
 
 def second_factor_decision(

@@ -219,6 +219,6 @@ def _usable_session(
         return None
     if acr_values and acr_values[0] == ACR_TWO_FACTOR and session.acr != ACR_TWO_FACTOR:
         return None  # a one-factor session cannot answer a two-factor request (step up)
-    if not apply_policies(user, "frontend").is_allowed:
+    if not apply_policies(user, "frontend", session.route).is_allowed:
         return None
     return Principal(user, session.claims())

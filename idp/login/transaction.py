@@ -21,9 +21,10 @@ from idp.errors import TransactionError
 TX_PREFIX = "tx:"
 BROWSER_COOKIE = "idp_browser"
 #: The order of the steps (DESIGN.md, The login transaction).
-STEPS = ("identify", "policies", "second_factor", "consent", "finish")
+STEPS = ("identify", "policies", "line_notice", "second_factor", "consent", "finish")
 STEP_ENDPOINTS = {
     "identify": "login.identify",
+    "line_notice": "login.line_notice",
     "second_factor": "twofactor.start",
     "consent": "login.consent",
     "finish": "login.finish",
@@ -57,6 +58,8 @@ class Transaction:
     needs_consent: bool = False
     #: Set by the policies step when L3 asks for a second factor.
     needs_second_factor: bool = False
+    #: Set by the policies step for a West Japan line's first access (L9).
+    needs_line_notice: bool = False
     #: Step-private state (pending phone number, sealed TOTP seed, …); never secrets in clear.
     data: dict[str, Any] = field(default_factory=dict)
     #: The SSO session's claims when an existing sign-in is reused (consent only).
@@ -97,6 +100,8 @@ class Transaction:
             if step == "consent" and not self.needs_consent:
                 continue
             if step == "second_factor" and not self.needs_second_factor:
+                continue
+            if step == "line_notice" and not self.needs_line_notice:
                 continue
             if step not in self.achieved:
                 return step

@@ -16,9 +16,12 @@ from idp.login import finish as finish_step
 from idp.login.identify import check_password_login
 from idp.login.policies import apply_policies
 from idp.login.policies import second_factor_decision
+from idp.login.route import route_of_request
 from idp.login.transaction import Transaction
 from idp.login.transaction import redirect_to_next_step
 from idp.models import Client
+from idp.models import LineNumber
+from idp.models import User
 from idp.models import db
 from idp.oidc.claims import requested_acr
 
@@ -56,16 +59,21 @@ def _render_identify(
 
 
 @bp.get("/login")
+@bp.get("/line/login", endpoint="line_identify")
 def identify() -> Response:
     tx, elsewhere = load_step("identify")
     return elsewhere or _render_identify(tx)
 
 
 @bp.post("/login")
+@bp.post("/line/login", endpoint="line_identify_password")
 def identify_password() -> Response:
     tx, elsewhere = load_step("identify")
     if elsewhere:
         return elsewhere
+    # The route is that of the identifying request: the line login URL with valid gateway
+    # headers, or the internet.
+    tx.route = route_of_request()
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
     if not email or not password or len(email) > MAX_EMAIL or len(password) > MAX_PASSWORD:
@@ -83,9 +91,18 @@ def identify_password() -> Response:
             else _("The email address or password is not correct.")
         )
         return _render_identify(tx, email, message, 401)
-    decision = apply_policies(result.user, tx.target)
-    if not decision.is_allowed:
+    decision = apply_policies(result.user, tx.target, tx.route)
+    if decision.outcome == "deny":
+        audit.record(
+            "login",
+            "refused",
+            decision.reason,
+            user_id=result.user.id,
+            contract_id=result.user.contract_id,
+            details={"route": tx.route},
+        )
         return Response(render_template("login/refused.html", reason=decision.reason), 403)
+    tx.needs_line_notice = decision.step == "line_notice"
     tx.user_id = result.user.id
     tx.amr = ["pwd"]
     tx.achieve("identify")
@@ -102,6 +119,50 @@ def identify_password() -> Response:
             contract_id=result.user.contract_id,
         )
     tx.achieve("policies")
+    tx.save()
+    return redirect_to_next_step(tx)
+
+
+@bp.route("/line/notice", methods=["GET", "POST"])
+@bp.route("/login/line-notice", methods=["GET", "POST"], endpoint="line_notice")
+def line_notice() -> Response:
+    """L9: West Japan — at a line's first line-authenticated access, notify or do not notify
+    (then decide); the choice is kept per line. "Do not notify" closes line authentication
+    for that line."""
+    tx, elsewhere = load_step("line_notice")
+    if elsewhere:
+        return elsewhere
+    user = db.session.get(User, tx.user_id)
+    line = tx.route.get("line")
+    row = db.session.get(LineNumber, (user.contract_id, line)) if user and line else None
+    if row is None:
+        return redirect(url_for("login.identify", tx=tx.id), code=303)
+    if request.method == "GET":
+        return Response(render_template("login/line_notice.html", tx=tx, line=line))
+    choice = request.form.get("choice")
+    if choice not in ("notify", "do_not_notify"):
+        return Response(
+            render_template(
+                "login/line_notice.html", tx=tx, line=line, error=_("Choose one of the two.")
+            ),
+            400,
+        )
+    row.notification = choice
+    db.session.commit()
+    audit.record(
+        "line_notice",
+        "ok",
+        choice,
+        user_id=user.id,
+        contract_id=user.contract_id,
+        details={"line": line},
+    )
+    if choice == "do_not_notify":
+        tx.close()
+        return Response(
+            render_template("login/refused.html", reason="line_notification_declined"), 403
+        )
+    tx.achieve("line_notice")
     tx.save()
     return redirect_to_next_step(tx)
 

@@ -29,6 +29,8 @@ SUPPORTED_CLAIMS = (
     "azp",
     "sid",
     "at_hash",
+    "line_auth",
+    "line_area",
     *(claim for claims in SCOPE_CLAIMS.values() for claim in claims),
 )
 

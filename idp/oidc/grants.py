@@ -142,6 +142,11 @@ class IdTokenSigner:
         }
         if session.get("sid"):
             claims["sid"] = session["sid"]
+        route = session.get("route") or {}
+        # O1, X5: whether this sign-in came through line authentication, and from where.
+        claims["line_auth"] = route.get("kind") == "line"
+        if claims["line_auth"]:
+            claims["line_area"] = route.get("area")
         if nonce:
             claims["nonce"] = nonce
         at_hash = create_half_hash(token["access_token"], alg)
@@ -303,8 +308,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         user = refresh_token.get_user()
         if user is None:
             return None
-        decision = apply_policies(user, "frontend")
-        if not decision.is_allowed:
+        route = (refresh_token.family.session or {}).get("route")
+        decision = apply_policies(user, "frontend", route)
+        if decision.outcome == "deny":
             # O2: nothing is issued once a policy no longer holds.
             audit.record(
                 "token",

@@ -171,6 +171,7 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
             "auth_time": session.get("auth_time"),
             "acr": session.get("acr"),
             "amr": session.get("amr"),
+            "line_auth": (session.get("route") or {}).get("kind") == "line",
         }
 
 

@@ -62,7 +62,15 @@ class IssuedToken(TokenMixin):  # type: ignore[misc]
 
     def is_revoked(self) -> bool:
         family = self.family
-        return family is None or family.revoked_at is not None or self.used_at is not None
+        if family is None or family.revoked_at is not None or self.used_at is not None:
+            return True
+        # X5: a route that no longer holds (contract now line-only, line removed) ends it.
+        from idp.login.policies import session_route_still_valid
+
+        user = self.get_user()
+        return user is None or not session_route_still_valid(
+            user, (family.session or {}).get("route")
+        )
 
     def get_user(self) -> User | None:
         return db.session.get(User, self.user_id)

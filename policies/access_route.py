@@ -1,0 +1,46 @@
+"""A1, A3, L9: whether a sign-in may come by the route it came by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policies.decision import ALLOW
+from policies.decision import Decision
+from policies.decision import deny
+
+
+@dataclass(frozen=True)
+class RouteContext:
+    access_route: str  # line+internet | line-only
+    #: The line the sign-in came through (verified gateway headers), or None (internet).
+    line_number: str | None
+    #: The contract's registered line numbers.
+    registered_lines: frozenset[str]
+    role: str
+    #: ``frontend`` or ``account`` (the account menu's own sign-in).
+    target: str
+
+
+def route_decision(ctx: RouteContext) -> Decision:
+    """L9: a line not registered for the contract is refused (``line_not_registered``);
+    A1: ``line-only`` refuses internet sign-ins (``route_line_only``), except A3: the
+    contractor's sign-in to the account menu, so they can fix a wrong number."""
+    if ctx.line_number is not None:
+        if ctx.line_number not in ctx.registered_lines:
+            return deny("line_not_registered")
+        return ALLOW
+    if ctx.access_route == "line-only":
+        if ctx.role == "contractor" and ctx.target == "account":
+            return ALLOW
+        return deny("route_line_only")
+    return ALLOW
+
+
+def is_session_route_still_valid(
+    access_route: str, line_number: str | None, registered_lines: frozenset[str]
+) -> bool:
+    """At refresh (A1, X5): an internet session dies when the contract turns ``line-only``;
+    a line session dies when its line is removed from the contract."""
+    if line_number is not None:
+        return line_number in registered_lines
+    return access_route != "line-only"
