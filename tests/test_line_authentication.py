@@ -243,3 +243,9 @@ def test_A2_line_numbers_are_validated_normalised_and_unique(node):
             add_line(contract_id, "CAF1234567890")
         # Unique within a contract, not across contracts.
         assert add_line(node.new_contract(), "CAF1234567890").number == "CAF1234567890"
+
+
+def test_L9_login_page_links_the_line_login_url(node):
+    browser = Browser(node.url)
+    page = browser.get(node.new_client().authorize_url())
+    assert f'href="{node.url}/line/login?tx=' in page.text

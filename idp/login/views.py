@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import Response
+from flask import current_app
 from flask import g
 from flask import redirect
 from flask import render_template
@@ -16,6 +17,7 @@ from idp.login import finish as finish_step
 from idp.login.identify import check_password_login
 from idp.login.policies import apply_policies
 from idp.login.policies import second_factor_decision
+from idp.login.route import line_login_base
 from idp.login.route import route_of_request
 from idp.login.transaction import Transaction
 from idp.login.transaction import redirect_to_next_step
@@ -52,7 +54,14 @@ def _render_identify(
 ) -> Response:
     return Response(
         render_template(
-            "login/login.html", tx=tx, email=email or tx.login_hint, error=error, brokers=BROKERS
+            "login/login.html",
+            tx=tx,
+            email=email or tx.login_hint,
+            error=error,
+            brokers=BROKERS,
+            line_login=line_login_base()
+            if current_app.extensions["idp.settings"].line_gateway_secret
+            else None,
         ),
         status=status,
     )
