@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 from werkzeug.serving import make_server
@@ -249,3 +250,45 @@ def test_L9_login_page_links_the_line_login_url(node):
     browser = Browser(node.url)
     page = browser.get(node.new_client().authorize_url())
     assert f'href="{node.url}/line/login?tx=' in page.text
+
+
+def test_L9_sign_in_through_the_development_line_gateway(node):
+    """The whole path a person takes with `idp line-gateway`: the service's login page, then
+    the line login URL through the gateway, which adds the signed headers."""
+    from idp.line.dev_gateway import make_dev_gateway_app
+
+    contract_id, line = contract_with_line(node, two_factor=True)
+    user_id, email = node.new_user(contract_id)
+    gateway = make_server(
+        "127.0.0.1", 0, make_dev_gateway_app(line, "east", node.url, SECRET), threaded=True
+    )
+    threading.Thread(target=gateway.serve_forever, daemon=True).start()
+    gateway_url = f"http://127.0.0.1:{gateway.server_port}"
+    try:
+        rp = node.new_client()
+        browser = Browser(node.url)
+        page = browser.get(rp.authorize_url())
+        tx = page.url.split("tx=", 1)[1]
+        line_page = browser.session.get(f"{gateway_url}/line/login?tx={tx}", timeout=10)
+        assert line_page.status_code == 200 and 'id="password-form"' in line_page.text
+        form = next(f for f in forms_in(line_page.text) if f.id == "password-form")
+        # A client cannot inject its own line headers: the gateway replaces them.
+        response = browser.session.post(
+            f"{gateway_url}/line/login",
+            data={**form.fields, "email": email, "password": PASSWORD},
+            headers={"X-Line-Number": "CAF0000000000"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert response.status_code == 303, response.text[:300]
+        url = urljoin(gateway_url + "/", response.headers["Location"])
+        finish = browser.session.get(url, allow_redirects=False, timeout=10)
+        while finish.status_code in (302, 303) and not finish.headers["Location"].startswith(
+            rp.redirect_uri
+        ):
+            url = urljoin(url, finish.headers["Location"])
+            finish = browser.session.get(url, allow_redirects=False, timeout=10)
+        claims = rp.id_token_claims(rp.exchange(redirect_params(finish)["code"])["id_token"])
+        assert claims["sub"] == user_id and claims["line_auth"] is True
+    finally:
+        gateway.shutdown()
