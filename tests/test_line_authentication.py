@@ -292,3 +292,35 @@ def test_L9_sign_in_through_the_development_line_gateway(node):
         assert claims["sub"] == user_id and claims["line_auth"] is True
     finally:
         gateway.shutdown()
+
+
+def test_A3_contractor_recovers_through_the_account_menu_from_the_internet(node):
+    """A contractor locked out by a wrong number: the account-menu login works from the
+    internet even in line-only (then they switch the route and fix the numbers); nobody
+    else's does, and the frontend still refuses them from the internet."""
+    contract_id, _line = contract_with_line(node, access_route="line-only")
+    _boss, boss_email = node.new_user(contract_id, role="contractor")
+    _staff, staff_email = node.new_user(contract_id)
+
+    boss = Browser(node.url)
+    page = boss.get("/account/login")
+    assert 'id="password-form"' in page.text
+    menu = boss.submit(page, "password-form", email=boss_email, password=PASSWORD)
+    assert menu.url == f"{node.url}/account" and boss_email in menu.text
+
+    staff = Browser(node.url)
+    page = staff.get("/account/login")
+    refused = staff.submit(page, "password-form", email=staff_email, password=PASSWORD)
+    assert refused.status_code == 403 and 'data-reason="route_line_only"' in refused.text
+
+    # The account-menu session does not open the frontend from the internet.
+    rp = node.new_client()
+    silent = boss.session.get(rp.authorize_url(prompt="none"), allow_redirects=False, timeout=10)
+    assert "error=login_required" in silent.headers["Location"]
+    again = line_sign_in(node, boss, rp, boss_email, None)
+    assert again.status_code == 403 and 'data-reason="route_line_only"' in again.text
+    # After switching the route (the menu's page comes later; the rule is the CLI's today)
+    # the contractor signs in from the internet again.
+    with node.app.app_context():
+        set_access_route(contract_id, "line+internet")
+    assert "code" in redirect_params(line_sign_in(node, Browser(node.url), rp, boss_email, None))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import AccessDeniedError
 from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import current_app
+from flask import redirect
 from werkzeug.wrappers import Response
 
 from idp import audit
@@ -37,6 +38,8 @@ def finish(tx: Transaction) -> Response:
         return error_response(
             AccessDeniedError(), tx.params.get("redirect_uri"), tx.params.get("state")
         )
+    if tx.target == "account":
+        return _finish_account_menu(tx, user)
     new_session = None
     if tx.reused_session is not None:
         claims = tx.reused_session
@@ -72,3 +75,20 @@ def deny_with(tx: Transaction, error: OAuth2Error) -> Response:
     """End the transaction with an OAuth error at the client's redirect URI."""
     tx.close()
     return error_response(error, tx.params.get("redirect_uri"), tx.params.get("state"))
+
+
+def _finish_account_menu(tx: Transaction, user: User) -> Response:
+    """U1: the account menu's own sign-in ends in the menu, not at a relying party."""
+    amr = [*tx.amr, "line"] if tx.route.get("kind") == "line" else tx.amr
+    session = start_session(user, amr, acr_for(amr), tx.route)
+    audit.record(
+        "login",
+        "ok",
+        None,
+        user_id=user.id,
+        contract_id=user.contract_id,
+        details={"amr": amr, "route": tx.route["kind"], "target": "account"},
+    )
+    response = redirect("/account", code=303)
+    set_session_cookie(response, session)
+    return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from flask import Blueprint
 from flask import Response
 from flask import current_app
@@ -19,7 +21,10 @@ from idp.login.policies import apply_policies
 from idp.login.policies import second_factor_decision
 from idp.login.route import line_login_base
 from idp.login.route import route_of_request
+from idp.login.session import current_session
+from idp.login.transaction import BROWSER_COOKIE
 from idp.login.transaction import Transaction
+from idp.login.transaction import browser_id
 from idp.login.transaction import redirect_to_next_step
 from idp.models import Client
 from idp.models import LineNumber
@@ -178,8 +183,39 @@ def line_notice() -> Response:
 
 @bp.get("/account")
 def account_menu() -> Response:
-    """U1's account menu arrives with its own issue; the login page already links here."""
-    return Response(render_template("login/account_menu.html"))
+    """U1: the account menu. Its items arrive with their issue; signing in to it works now
+    (with A3: the contractor may sign in from the internet even when the route is line-only)."""
+    found = current_session()
+    user = found[1] if found else None
+    return Response(render_template("login/account_menu.html", user=user))
+
+
+@bp.get("/account/login")
+def account_login() -> Response:
+    """U1: the account menu's own login page: a transaction without a relying party."""
+    browser = browser_id()
+    fresh = browser is None
+    browser = browser or secrets.token_urlsafe(24)
+    tx = Transaction.open(
+        browser,
+        params={},
+        client_id="",
+        target="account",
+        locale=g.get("locale") or request.cookies.get("lang") or "ja",
+    )
+    tx.save()
+    response = redirect_to_next_step(tx)
+    if fresh:
+        settings = current_app.extensions["idp.settings"]
+        response.set_cookie(
+            BROWSER_COOKIE,
+            browser,
+            max_age=400 * 86400,
+            httponly=True,
+            secure=settings.cookies_secure,
+            samesite="Lax",
+        )
+    return response
 
 
 @bp.route("/login/consent", methods=["GET", "POST"])
