@@ -294,7 +294,7 @@ def test_L9_sign_in_through_the_development_line_gateway(node):
         gateway.shutdown()
 
 
-def test_A3_contractor_recovers_through_the_account_menu_from_the_internet(node):
+def test_A3_U1_contractor_recovers_through_the_account_menu_from_the_internet(node):
     """A contractor locked out by a wrong number: the account-menu login works from the
     internet even in line-only (then they switch the route and fix the numbers); nobody
     else's does, and the frontend still refuses them from the internet."""

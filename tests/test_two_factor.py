@@ -254,7 +254,7 @@ def test_L3_remembered_browser_expires_30_days_after_last_use(provider, rp):
         assert "/login/2fa/" in page.url, page.text[-600:]
 
 
-def test_L3_turning_2fa_on_again_forgets_remembered_browsers(provider, rp):
+def test_L3_T1_turning_2fa_on_again_forgets_remembered_browsers(provider, rp):
     contract = provider.new_contract(two_factor=True)
     _user_id, email = provider.new_user(contract)
     browser = Browser(provider.url)
