@@ -3,7 +3,6 @@ browser's session can answer it, else open a login transaction (OIDC Core §3.1.
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -23,9 +22,9 @@ from joserfc.errors import JoseError
 
 from idp.login.policies import apply_policies
 from idp.login.session import current_session
-from idp.login.transaction import BROWSER_COOKIE
 from idp.login.transaction import Transaction
-from idp.login.transaction import browser_id
+from idp.login.transaction import bind_browser
+from idp.login.transaction import browser_for_transaction
 from idp.login.transaction import redirect_to_next_step
 from idp.oidc.claims import ClaimsRequestError
 from idp.oidc.claims import parse_claims_request
@@ -165,10 +164,7 @@ def handle_authorize() -> Response:
     if principal is not None and not needs_consent:
         return server.create_authorization_response(oauth_request, principal, grant)  # type: ignore[no-any-return]
 
-    browser = browser_id()
-    fresh_browser = browser is None
-    if browser is None:
-        browser = secrets.token_urlsafe(24)
+    browser, fresh_browser = browser_for_transaction()
     params = {k: data[k] for k in KEPT_PARAMS if data.get(k) is not None}
     tx = Transaction.open(
         browser,
@@ -188,15 +184,7 @@ def handle_authorize() -> Response:
     tx.save()
     response = redirect_to_next_step(tx)
     if fresh_browser:
-        settings = current_app.extensions["idp.settings"]
-        response.set_cookie(
-            BROWSER_COOKIE,
-            browser,
-            max_age=400 * 86400,
-            httponly=True,
-            secure=settings.cookies_secure,
-            samesite="Lax",
-        )
+        bind_browser(response, browser)
     return response
 
 

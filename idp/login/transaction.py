@@ -36,6 +36,25 @@ def browser_id() -> str | None:
     return value if value and len(value) <= 64 else None
 
 
+def browser_for_transaction() -> tuple[str, bool]:
+    """This browser's binding id, and whether it is new (then :func:`bind_browser` must set
+    it on the response that starts the transaction)."""
+    existing = browser_id()
+    return (existing, False) if existing else (secrets.token_urlsafe(24), True)
+
+
+def bind_browser(response: Response, browser: str) -> None:
+    """Set the cookie that binds transactions to this browser (a year and more)."""
+    response.set_cookie(
+        BROWSER_COOKIE,
+        browser,
+        max_age=400 * 86400,
+        httponly=True,
+        secure=current_app.extensions["idp.settings"].cookies_secure,
+        samesite="Lax",
+    )
+
+
 def _browser_hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 

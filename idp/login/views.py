@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from flask import Blueprint
 from flask import Response
 from flask import current_app
@@ -22,9 +20,9 @@ from idp.login.policies import second_factor_decision
 from idp.login.route import line_login_base
 from idp.login.route import route_of_request
 from idp.login.session import current_session
-from idp.login.transaction import BROWSER_COOKIE
 from idp.login.transaction import Transaction
-from idp.login.transaction import browser_id
+from idp.login.transaction import bind_browser
+from idp.login.transaction import browser_for_transaction
 from idp.login.transaction import redirect_to_next_step
 from idp.models import Client
 from idp.models import LineNumber
@@ -193,9 +191,7 @@ def account_menu() -> Response:
 @bp.get("/account/login")
 def account_login() -> Response:
     """U1: the account menu's own login page: a transaction without a relying party."""
-    browser = browser_id()
-    fresh = browser is None
-    browser = browser or secrets.token_urlsafe(24)
+    browser, fresh = browser_for_transaction()
     tx = Transaction.open(
         browser,
         params={},
@@ -206,15 +202,7 @@ def account_login() -> Response:
     tx.save()
     response = redirect_to_next_step(tx)
     if fresh:
-        settings = current_app.extensions["idp.settings"]
-        response.set_cookie(
-            BROWSER_COOKIE,
-            browser,
-            max_age=400 * 86400,
-            httponly=True,
-            secure=settings.cookies_secure,
-            samesite="Lax",
-        )
+        bind_browser(response, browser)
     return response
 
 

@@ -293,8 +293,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
                     client_id=client.client_id,
                 )
             return None
-        if issued.is_expired() or issued.is_revoked():
-            return None
+        if issued.is_expired() or issued.is_family_revoked():
+            return None  # the route is checked with every policy in authenticate_user
         return issued
 
     def validate_token_request(self) -> None:

@@ -60,10 +60,17 @@ class IssuedToken(TokenMixin):  # type: ignore[misc]
     def is_expired(self) -> bool:
         return time.time() >= self.expires_at
 
-    def is_revoked(self) -> bool:
+    def is_family_revoked(self) -> bool:
+        """Revoked, rotated or gone — without the route check (the refresh grant applies the
+        full policies itself, so it does not query the route twice)."""
         family = self.family
-        if family is None or family.revoked_at is not None or self.used_at is not None:
+        return family is None or family.revoked_at is not None or self.used_at is not None
+
+    def is_revoked(self) -> bool:
+        if self.is_family_revoked():
             return True
+        family = self.family
+        assert family is not None
         # X5: a route that no longer holds (contract now line-only, line removed) ends it.
         from idp.login.policies import session_route_still_valid
 
