@@ -16,9 +16,11 @@ from flask import Flask
 from flask import g
 from flask import has_request_context
 from flask import request
+from flask import url_for
 from flask_babel import Babel
 from flask_babel import gettext as _gettext
 from flask_babel import lazy_gettext
+from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 
 SUPPORTED_LOCALES = ("ja", "en")
@@ -62,11 +64,30 @@ def merge_lang(args: dict[str, str], locale: str) -> str:
     return urlencode({**{k: v for k, v in args.items() if k != "lang"}, "lang": locale})
 
 
+def language_switch_url(locale: str) -> str:
+    """The language switch's link for this page: the matched route (``url_for`` with its
+    endpoint and view arguments) with ``lang`` replaced in the query.
+
+    Never the raw request path: ``/%5Cevil.example/x`` would become ``/\\evil.example/x``,
+    which browsers read as ``//evil.example/x``, another site. Without a matched route (404,
+    405) the link is the bare query ``?lang=…``, which stays on the page's own path."""
+    fallback = "?" + urlencode({"lang": locale})
+    if request.url_rule is None or request.endpoint is None:
+        return fallback
+    try:
+        path = url_for(request.endpoint, **(request.view_args or {}))
+    except BuildError:
+        return fallback
+    if not path.startswith("/") or path.startswith(("//", "/\\")):
+        return fallback
+    return f"{path}?{merge_lang(request.args.to_dict(), locale)}"
+
+
 def setup_i18n(app: Flask) -> None:
     compile_catalogs()
     Babel(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS))
     app.jinja_env.globals["current_locale"] = select_locale
-    app.jinja_env.filters["merge_lang"] = merge_lang
+    app.jinja_env.globals["language_switch_url"] = language_switch_url
 
     @app.before_request
     def language_switch() -> None:
