@@ -418,6 +418,8 @@ def serve(host: str, port: int, workers: int) -> None:
 
     from gunicorn.app.base import BaseApplication
 
+    from idp.logs import RedactingGunicornLogger
+
     # /metrics sums all workers (prometheus_client multiprocess mode); fresh at each start.
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         metrics_dir = os.path.join(tempfile.gettempdir(), f"idp-metrics-{port}")
@@ -430,6 +432,8 @@ def serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
+            # Request lines carry link tokens, codes and id_token_hint: redact them.
+            self.cfg.set("logger_class", RedactingGunicornLogger)
 
         def load(self) -> Any:
             return make_app()

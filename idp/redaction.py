@@ -1,0 +1,123 @@
+"""Live secrets out of every log line: request lines, referrers, messages, tracebacks.
+
+Access logs print whole request lines, and a request line may carry a bearer secret: a
+mailed link's token (``/links/<token>``, valid 14 days), an authorization code, an
+``id_token_hint``, a token or a client secret. :func:`redact` replaces each with
+:data:`REDACTED` and keeps the rest, so a line still says who asked for what and how it ended.
+
+Kept on purpose: ``state`` (the relying party's CSRF value, bound to its browser; useless
+alone and useful to correlate an error with an RP's report) and ``tx`` (our login
+transaction id, bound to the browser's ``idp_browser`` cookie: without that cookie it opens
+nothing). ``login_hint`` is not a secret but an email address, personal data that a log has
+no need of, so it goes too."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "[redacted]"
+
+#: Parameter (query, form, cookie) names whose values are secrets, or personal data a log
+#: has no need of. Matched case-insensitively as ``name=value`` anywhere in a line.
+SECRET_NAMES = (
+    "code",
+    "code_verifier",
+    "id_token_hint",
+    "id_token",
+    "access_token",
+    "refresh_token",
+    "token",
+    "logout_token",
+    "client_secret",
+    "client_assertion",
+    "assertion",
+    "password",
+    "password_confirmation",
+    "login_hint",
+    "csrf_token",
+    # Cookies: the SSO session, the browser binding, remembered browsers, Flask's session.
+    "idp_sso",
+    "idp_browser",
+    "idp_rb",
+    "session",
+)
+#: HTTP headers whose whole value is a credential (gunicorn's ``{name}i``/``{name}o`` atoms).
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-line-signature"}
+)
+#: Mapping keys (structured log fields) whose values are dropped whole.
+SECRET_KEYS = frozenset(SECRET_NAMES) | SECRET_HEADERS | {"secret", "client_secret"}
+
+_NAMES = "|".join(sorted((re.escape(n) for n in SECRET_NAMES), key=len, reverse=True))
+#: ``name=value`` (also percent-encoded ``name%3Dvalue`` inside a nested URL); the name is
+#: not part of a longer word (``error_code=`` stays).
+_PARAM = re.compile(
+    rf"(?:(?<![\w.-])|(?<=%3F)|(?<=%26))({_NAMES})(=|%3D)"
+    r"([^&\s\"'<>;,]*?)(?=%26|&|[\s\"'<>;,]|$)",
+    re.IGNORECASE,
+)
+#: ``"name": "value"`` in JSON or a Python repr (an upstream's token response in an error).
+_FIELD = re.compile(rf"([\"'])({_NAMES})\1(\s*:\s*)([\"'])(?:\\.|(?!\4).)*\4", re.IGNORECASE)
+#: A mailed link's token in a path (``/links/<token>``, also under ``/line``).
+_LINK_PATH = re.compile(r"(/links/)([^/?#\s\"'<>]+)")
+#: ``Bearer …``/``Basic …`` credentials (an Authorization header quoted in an error).
+_AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+#: A JWT or JWS anywhere (an ID token quoted outside a parameter).
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+#: Passwords in URLs (``smtp://user:secret@host``, ``redis://:secret@host``).
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^/@\s\"'<>]*:[^/@\s\"'<>]*)@", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret this module knows replaced by :data:`REDACTED`."""
+    if not text:
+        return text
+    text = _USERINFO.sub(rf"\1{REDACTED}@", text)
+    text = _LINK_PATH.sub(rf"\1{REDACTED}", text)
+    text = _AUTH_SCHEME.sub(rf"\1\2{REDACTED}", text)
+    text = _JWT.sub(REDACTED, text)
+    text = _FIELD.sub(lambda m: f"{m[1]}{m[2]}{m[1]}{m[3]}{m[4]}{REDACTED}{m[4]}", text)
+    return _PARAM.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", text)
+
+
+def redact_value(value: Any, key: str | None = None) -> Any:
+    """A structured log field (audit details, extras) with secrets redacted: whole values
+    under secret keys, :func:`redact` on every string."""
+    if key is not None and key.lower() in SECRET_KEYS and value not in (None, ""):
+        return REDACTED
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {k: redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(v) for v in value]
+    return value
+
+
+def redact_header(name: str, value: Any) -> Any:
+    """One HTTP header for a log line: credentials whole, anything else through :func:`redact`."""
+    if name.lower() in SECRET_HEADERS:
+        return REDACTED
+    return redact(value) if isinstance(value, str) else value
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts a record's message and traceback before any handler formats it.
+
+    On a logger, it sees only records logged on that logger itself (werkzeug's request log,
+    gunicorn's access and error logs); our own ``idp`` logs are redacted by the JSON
+    formatter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
