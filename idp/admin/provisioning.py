@@ -9,7 +9,6 @@ from typing import Any
 
 from flask import current_app
 
-from brokers.facebook import is_facebook_rebind_allowed
 from idp.accounts.passwords import password_problems
 from idp.login.identify import email_key
 from idp.models import AdConnection
@@ -21,6 +20,7 @@ from idp.models import User
 from idp.models import db
 from idp.oidc.clients import hash_client_secret
 from policies.line_numbers import normalise_line_number
+from policies.login_method import is_facebook_rebind_allowed
 
 
 class ProvisioningError(ValueError):
