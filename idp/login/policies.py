@@ -19,6 +19,7 @@ from idp.models import db
 from idp.twofactor.remembered import aware
 from idp.twofactor.remembered import find_remembered
 from idp.twofactor.remembered import touch
+from idp.vocabulary import AccessRoute
 from idp.vocabulary import ContractStatus
 from idp.vocabulary import Plan
 from idp.vocabulary import Role
@@ -100,7 +101,7 @@ def second_factor_decision(
     enabled_at = contract.two_factor_enabled_at if contract else None
     context = TwoFactorContext(
         contract_two_factor=bool(contract and contract.two_factor),
-        access_route=contract.access_route if contract else "line+internet",
+        access_route=contract.access_route if contract else AccessRoute.LINE_AND_INTERNET,
         login_method=user.login_method,
         via_line=route.get("kind") == "line",
         remembered_at=aware(record.created_at) if record else None,
