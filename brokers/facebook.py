@@ -1,5 +1,6 @@
 """Facebook Login, the manually built web flow: OAuth 2.0 plus the Graph API, not OpenID
-Connect (UPSTREAMS.md "Facebook"; L7, M5).
+Connect (UPSTREAMS.md "Facebook"; L7). M5's rebind rule is
+``policies.login_method.is_facebook_rebind_allowed``.
 
 1. The browser goes to ``{dialog}/{version}/dialog/oauth`` with ``client_id``,
    ``redirect_uri``, ``state``, ``response_type=code`` and ``scope=email,public_profile``
@@ -59,19 +60,6 @@ def compute_appsecret_proof(app_secret: str, access_token: str) -> str:
     """Graph's ``appsecret_proof``: hex HMAC-SHA256 with the app secret as the key and the
     access token as the message (Securing Graph API Requests)."""
     return hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()
-
-
-def is_facebook_rebind_allowed(current_subject: str | None, new_subject: str) -> bool:
-    """M5: an account registered with one Facebook identity cannot be switched directly to a
-    different one; the user changes to another method first. Allowed only when the account
-    has no Facebook subject yet, or the new sign-in is the same Facebook user.
-
-    :param current_subject: the app-scoped id bound to the account, or ``None``.
-    :param new_subject: the app-scoped id of the Facebook sign-in just made.
-    """
-    if not new_subject:
-        return False
-    return current_subject is None or current_subject == new_subject
 
 
 class FacebookBroker(Broker):

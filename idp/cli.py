@@ -9,6 +9,10 @@ import click
 from flask import Flask
 
 from idp.config import ConfigError
+from idp.vocabulary import AccessRoute
+from idp.vocabulary import LoginMethod
+from idp.vocabulary import Plan
+from idp.vocabulary import Role
 
 
 def make_app() -> Flask:
@@ -56,10 +60,12 @@ def contracts() -> None:
 
 @contracts.command("add")
 @click.argument("name")
-@click.option("--plan", type=click.Choice(["basic", "trial"]), default="basic")
+@click.option("--plan", type=click.Choice([p.value for p in Plan]), default=Plan.BASIC.value)
 @click.option("--two-factor", type=click.Choice(["on", "off"]), default="off")
 @click.option(
-    "--access-route", type=click.Choice(["line+internet", "line-only"]), default="line+internet"
+    "--access-route",
+    type=click.Choice([r.value for r in AccessRoute]),
+    default=AccessRoute.LINE_AND_INTERNET.value,
 )
 def contracts_add(name: str, plan: str, two_factor: str, access_route: str) -> None:
     """Create a contract; prints its id."""
@@ -74,7 +80,7 @@ def contracts_add(name: str, plan: str, two_factor: str, access_route: str) -> N
 @contracts.command("set")
 @click.argument("contract_id")
 @click.option("--two-factor", type=click.Choice(["on", "off"]))
-@click.option("--access-route", type=click.Choice(["line+internet", "line-only"]))
+@click.option("--access-route", type=click.Choice([r.value for r in AccessRoute]))
 def contracts_set(contract_id: str, two_factor: str | None, access_route: str | None) -> None:
     """Change a contract's 2FA setting (T1) or access route (A1); their pages come with the
     account menu."""
@@ -180,11 +186,11 @@ def users() -> None:
 @click.option("--email", required=True)
 @click.option("--password", default=None, help="Prompted for when omitted.")
 @click.option("--name", default="")
-@click.option("--role", type=click.Choice(["contractor", "admin", "user"]), default="user")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.USER.value)
 @click.option(
     "--method",
-    type=click.Choice(["password", "google", "facebook", "microsoft", "daccount", "ad"]),
-    default="password",
+    type=click.Choice([m.value for m in LoginMethod]),
+    default=LoginMethod.PASSWORD.value,
 )
 @click.option("--locale", type=click.Choice(["ja", "en"]), default="ja")
 def users_add(
@@ -200,9 +206,9 @@ def users_add(
     from idp.admin.provisioning import ProvisioningError
     from idp.admin.provisioning import add_user
 
-    if method != "password" and password is not None:
+    if method != LoginMethod.PASSWORD and password is not None:
         raise click.ClickException("only password users have a password")
-    if password is None and method == "password":
+    if password is None and method == LoginMethod.PASSWORD:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     app = make_app()
     with app.app_context():
@@ -220,7 +226,7 @@ def users_add(
 @click.option(
     "--provider",
     required=True,
-    type=click.Choice(["google", "facebook", "microsoft", "daccount", "ad"]),
+    type=click.Choice([m.value for m in LoginMethod if m != LoginMethod.PASSWORD]),
 )
 @click.option(
     "--issuer", required=True, help="The upstream issuer (facebook:<app id> for Facebook)"

@@ -7,18 +7,21 @@ from dataclasses import dataclass
 from policies.decision import ALLOW
 from policies.decision import Decision
 from policies.decision import deny
+from policies.vocabulary import AccessRoute
+from policies.vocabulary import Role
+from policies.vocabulary import Target
 
 
 @dataclass(frozen=True)
 class RouteContext:
-    access_route: str  # line+internet | line-only
+    access_route: AccessRoute
     #: The line the sign-in came through (verified gateway headers), or None (internet).
     line_number: str | None
     #: The contract's registered line numbers.
     registered_lines: frozenset[str]
-    role: str
-    #: ``frontend`` or ``account`` (the account menu's own sign-in).
-    target: str
+    role: Role
+    #: The frontend, or the account menu's own sign-in.
+    target: Target
 
 
 def route_decision(ctx: RouteContext) -> Decision:
@@ -29,18 +32,18 @@ def route_decision(ctx: RouteContext) -> Decision:
         if ctx.line_number not in ctx.registered_lines:
             return deny("line_not_registered")
         return ALLOW
-    if ctx.access_route == "line-only":
-        if ctx.role == "contractor" and ctx.target == "account":
+    if ctx.access_route == AccessRoute.LINE_ONLY:
+        if ctx.role == Role.CONTRACTOR and ctx.target == Target.ACCOUNT_MENU:
             return ALLOW
         return deny("route_line_only")
     return ALLOW
 
 
 def is_session_route_still_valid(
-    access_route: str, line_number: str | None, registered_lines: frozenset[str]
+    access_route: AccessRoute, line_number: str | None, registered_lines: frozenset[str]
 ) -> bool:
     """At refresh (A1, X5): an internet session dies when the contract turns ``line-only``;
     a line session dies when its line is removed from the contract."""
     if line_number is not None:
         return line_number in registered_lines
-    return access_route != "line-only"
+    return access_route != AccessRoute.LINE_ONLY

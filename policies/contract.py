@@ -1,37 +1,34 @@
-"""Contract state and plan: whether a contract's users may sign in at all."""
+"""C1, C3: whether a contract's user may sign in at all, for the frontend or the account menu."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from datetime import timedelta
 
 from policies.decision import ALLOW
 from policies.decision import Decision
 from policies.decision import deny
+from policies.plan import TRIAL_LENGTH
+from policies.plan import ContractState
+from policies.plan import is_closed_after_trial
+from policies.plan import is_trial_over
+from policies.vocabulary import ContractStatus
+from policies.vocabulary import Role
+from policies.vocabulary import Target
 
-#: SPEC Words: a trial lasts 30 days and then ends by itself.
-TRIAL_LENGTH = timedelta(days=30)
-
-
-@dataclass(frozen=True)
-class ContractState:
-    plan: str
-    status: str
-    trial_started_at: datetime | None
-
-
-def is_trial_over(contract: ContractState, now: datetime) -> bool:
-    """A trial ends by itself 30 days after it started."""
-    if contract.plan != "trial" or contract.trial_started_at is None:
-        return False
-    return now >= contract.trial_started_at + TRIAL_LENGTH
+__all__ = ["TRIAL_LENGTH", "ContractState", "check_contract", "is_trial_over"]
 
 
-def check_contract(contract: ContractState, now: datetime) -> Decision:
-    """Sign-in is refused for a cancelled contract and for a trial that has ended."""
-    if contract.status != "active":
+def check_contract(contract: ContractState, role: Role, target: Target, now: datetime) -> Decision:
+    """C3: a cancelled contract refuses every sign-in (``contract_inactive``).
+    C1: once a trial has ended nobody signs in to the frontend (``trial_ended``), but the
+    contractor may still sign in to the account menu during the 15-day plan-change window;
+    after that window the contract is closed to everyone (``contract_closed``)."""
+    if contract.status != ContractStatus.ACTIVE:
         return deny("contract_inactive")
-    if is_trial_over(contract, now):
-        return deny("trial_ended")
-    return ALLOW
+    if not is_trial_over(contract, now):
+        return ALLOW
+    if is_closed_after_trial(contract, now):
+        return deny("contract_closed")
+    if role == Role.CONTRACTOR and target == Target.ACCOUNT_MENU:
+        return ALLOW
+    return deny("trial_ended")

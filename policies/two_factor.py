@@ -9,6 +9,8 @@ from datetime import timedelta
 from policies.decision import ALLOW
 from policies.decision import Decision
 from policies.decision import need
+from policies.vocabulary import AccessRoute
+from policies.vocabulary import LoginMethod
 
 #: L3: a remembered browser counts for 30 days from its last use.
 REMEMBER_FOR = timedelta(days=30)
@@ -21,8 +23,8 @@ class TwoFactorContext:
     """What the rule needs to know about one sign-in."""
 
     contract_two_factor: bool
-    access_route: str  # line+internet | line-only
-    login_method: str
+    access_route: AccessRoute
+    login_method: LoginMethod
     via_line: bool
     #: When this browser was remembered for this user, and when it was last used; None when
     #: it is not remembered (or the record was revoked).
@@ -34,9 +36,9 @@ class TwoFactorContext:
     requested_acr: tuple[str, ...] = ()
 
 
-def is_contract_two_factor_on(two_factor: bool, access_route: str) -> bool:
+def is_contract_two_factor_on(two_factor: bool, access_route: AccessRoute) -> bool:
     """A4: while the route is ``line-only`` the 2FA setting reads as off."""
-    return two_factor and access_route != "line-only"
+    return two_factor and access_route != AccessRoute.LINE_ONLY
 
 
 def is_browser_remembered(ctx: TwoFactorContext, now: datetime) -> bool:
@@ -53,7 +55,7 @@ def two_factor_decision(ctx: TwoFactorContext, now: datetime) -> Decision:
     password, not through line authentication, and this browser is not remembered (or was
     last used more than 30 days ago). A relying party asking for the two-factor ``acr``
     gets a second factor from any password user, remembered browser or not."""
-    if ctx.login_method != "password":
+    if ctx.login_method != LoginMethod.PASSWORD:
         return ALLOW  # L7: brokered users verify upstream
     if ACR_TWO_FACTOR in ctx.requested_acr and ctx.requested_acr[0] == ACR_TWO_FACTOR:
         return need("second_factor", "2fa_acr_requested")

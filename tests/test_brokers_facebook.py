@@ -21,7 +21,6 @@ from brokers.base import BrokerError
 from brokers.base import UpstreamRequest
 from brokers.facebook import FacebookBroker
 from brokers.facebook import compute_appsecret_proof
-from brokers.facebook import is_facebook_rebind_allowed
 from tests.facebook_double import INVALID_PROOF
 from tests.facebook_double import FacebookApp
 from tests.facebook_double import FacebookDouble
@@ -387,21 +386,3 @@ def test_L7_facebook_settings_defaults() -> None:
     assert url.startswith(f"https://www.facebook.com/{VERSION}/dialog/oauth?")
     assert broker.graph_url == f"https://graph.facebook.com/{VERSION}"
     assert (broker.timeout, broker.issuer, broker.name) == (10.0, "facebook:1234", "facebook")
-
-
-@pytest.mark.covers("M5")
-@pytest.mark.parametrize(
-    ("current_subject", "new_subject", "allowed"),
-    [
-        (None, "1001", True),  # no Facebook identity yet: bind it
-        ("1001", "1001", True),  # the same Facebook user signs in again
-        ("1001", "1002", False),  # another Facebook user: change to another method first
-        ("", "1001", False),  # a bound but empty subject is not "none"
-        (None, "", False),  # a sign-in without a subject binds nothing
-        ("1001", "", False),
-    ],
-)
-def test_M5_facebook_rebind_rule(
-    current_subject: str | None, new_subject: str, allowed: bool
-) -> None:
-    assert is_facebook_rebind_allowed(current_subject, new_subject) is allowed

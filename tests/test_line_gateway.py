@@ -29,6 +29,7 @@ from idp.line.gateway import RejectedLine
 from idp.line.gateway import normalise_line_number
 from idp.line.gateway import sign_line_headers
 from idp.line.gateway import verify_line_headers
+from policies.line_numbers import normalise_line_number as policies_normalise_line_number
 
 SECRET = b"line-gateway-test-secret"
 NUMBER = "CAF0123456789"
@@ -171,6 +172,32 @@ def test_L9_empty_secret_is_refused() -> None:
 )
 def test_A2_normalise_line_number(raw: str, expected: str | None) -> None:
     assert normalise_line_number(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Where the gateway's own normaliser (upper case only) and the admin console's
+        # (policies.line_numbers) disagreed: the one rule now drops spaces and hyphens ...
+        ("CAF-0123-456-789", "CAF0123456789"),
+        ("caf 0123 456 789", "CAF0123456789"),
+        ("COP12-AB34-CD", "COP12AB34CD"),
+        # ... and nothing else: the console's used to drop every kind of white space.
+        ("CAF0123456789\t", None),
+        ("CAF0123\n456789", None),
+        ("CAF\x1f0123456789", None),
+        ("CAF0123456789" + "-" * 28, None),  # over 40 characters
+    ],
+)
+def test_A2_L9_gateway_reads_a_number_as_the_admin_console_does(
+    raw: str, expected: str | None
+) -> None:
+    assert policies_normalise_line_number(raw) == expected
+    result = verify(signed(number=raw))
+    if expected is None:
+        assert result == RejectedLine("malformed")
+    else:
+        assert result == LineAssertion(expected, "east", int(NOW))
 
 
 ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -22,6 +22,8 @@ from policies.lockout import locks_after_failure
 from policies.lockout import may_attempt
 from policies.password import check_password
 from policies.password import count_character_classes
+from policies.vocabulary import Role
+from policies.vocabulary import Target
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -101,7 +103,7 @@ def test_links_valid_fourteen_days(age, valid):
     ],
 )
 def test_contract_state(state, decision):
-    assert check_contract(state, NOW) == decision
+    assert check_contract(state, Role.USER, Target.FRONTEND, NOW) == decision
 
 
 def test_trial_ends_by_itself_after_thirty_days():

@@ -9,7 +9,6 @@ from typing import Any
 
 from flask import current_app
 
-from brokers.facebook import is_facebook_rebind_allowed
 from idp.accounts.passwords import password_problems
 from idp.login.identify import email_key
 from idp.models import AdConnection
@@ -20,7 +19,12 @@ from idp.models import UpstreamIdentity
 from idp.models import User
 from idp.models import db
 from idp.oidc.clients import hash_client_secret
+from idp.vocabulary import AccessRoute
+from idp.vocabulary import LoginMethod
+from idp.vocabulary import Plan
+from idp.vocabulary import Role
 from policies.line_numbers import normalise_line_number
+from policies.login_method import is_facebook_rebind_allowed
 
 
 class ProvisioningError(ValueError):
@@ -28,7 +32,10 @@ class ProvisioningError(ValueError):
 
 
 def add_contract(
-    name: str, plan: str = "basic", two_factor: bool = False, access_route: str = "line+internet"
+    name: str,
+    plan: str = Plan.BASIC,
+    two_factor: bool = False,
+    access_route: str = AccessRoute.LINE_AND_INTERNET,
 ) -> Contract:
     now = datetime.now(UTC)
     contract = Contract(
@@ -37,7 +44,7 @@ def add_contract(
         plan=plan,
         two_factor=two_factor,
         access_route=access_route,
-        trial_started_at=datetime.now(UTC) if plan == "trial" else None,
+        trial_started_at=datetime.now(UTC) if plan == Plan.TRIAL else None,
     )
     db.session.add(contract)
     db.session.commit()
@@ -63,8 +70,8 @@ def add_user(
     password: str | None,
     *,
     name: str = "",
-    role: str = "user",
-    method: str = "password",
+    role: str = Role.USER,
+    method: str = LoginMethod.PASSWORD,
     locale: str = "ja",
 ) -> User:
     if db.session.get(Contract, contract_id) is None:
@@ -73,17 +80,17 @@ def add_user(
         raise ProvisioningError("not an email address")
     if db.session.query(User).filter_by(email_key=email_key(email)).first():
         raise ProvisioningError("this email is already registered")
-    if role == "contractor" and method == "ad":
+    if role == Role.CONTRACTOR and method == LoginMethod.AD:
         raise ProvisioningError("M3: the contractor cannot use Active Directory")
-    if method not in ("password", "google", "facebook", "microsoft", "daccount", "ad"):
+    if method not in set(LoginMethod):
         raise ProvisioningError(f"unknown login method {method}")
     if (
-        role == "contractor"
-        and db.session.query(User).filter_by(contract_id=contract_id, role="contractor").first()
+        role == Role.CONTRACTOR
+        and db.session.query(User).filter_by(contract_id=contract_id, role=Role.CONTRACTOR).first()
     ):
         raise ProvisioningError("the contract already has a contractor")
     password_hash = None
-    if method == "password":
+    if method == LoginMethod.PASSWORD:
         if password is None:
             raise ProvisioningError("a password user needs a password")
         problems = password_problems(password, email)
@@ -220,7 +227,7 @@ def add_ad_connection(
     db.session.add(connection)
     db.session.commit()
     contractor = (
-        db.session.query(User).filter_by(contract_id=contract_id, role="contractor").first()
+        db.session.query(User).filter_by(contract_id=contract_id, role=Role.CONTRACTOR).first()
     )
     if contractor is not None:
         from idp.mail import send_mail
@@ -266,7 +273,7 @@ def remove_line(contract_id: str, raw_number: str) -> None:
 
 def set_access_route(contract_id: str, route: str) -> Contract:
     """A1: ``line+internet`` or ``line-only``; internet sessions end at their next refresh."""
-    if route not in ("line+internet", "line-only"):
+    if route not in set(AccessRoute):
         raise ProvisioningError(f"unknown access route {route}")
     contract = db.session.get(Contract, contract_id)
     if contract is None:

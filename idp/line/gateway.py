@@ -9,7 +9,8 @@ prefix before calling :func:`verify_line_headers`. Anywhere else they are ignore
 The contract with the production gateway, version ``v1``:
 
 - ``X-Line-Number``: the line number, ``CAF`` + 10 letters/digits or ``COP`` + 8 (A2); the
-  provider upper-cases it.
+  provider normalises it as everywhere else (``policies.line_numbers``: upper case, spaces
+  and hyphens dropped).
 - ``X-Line-Area``: ``east`` or ``west``.
 - ``X-Line-Timestamp``: the time of signing, integer Unix seconds (ASCII digits only); the
   provider accepts it within ±60 s of its own clock.
@@ -38,6 +39,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from policies.line_numbers import normalise_line_number
+
 LINE_NUMBER_HEADER = "X-Line-Number"
 LINE_AREA_HEADER = "X-Line-Area"
 LINE_TIMESTAMP_HEADER = "X-Line-Timestamp"
@@ -52,8 +55,6 @@ LINE_HEADERS = (
 LINE_PATH_PREFIX = "/line/"
 #: L9: the areas a line belongs to; ``west`` gets the line information notification.
 LINE_AREAS = ("east", "west")
-#: A2: ``CAF`` + 10 letters/digits (13 characters) or ``COP`` + 8 (11 characters).
-LINE_NUMBER_PATTERN = re.compile(r"CAF[0-9A-Z]{10}|COP[0-9A-Z]{8}")
 #: How far the gateway's timestamp may be from the provider's clock, in seconds.
 MAX_SKEW = 60
 SIGNATURE_VERSION = "v1"
@@ -80,14 +81,6 @@ class RejectedLine:
     """
 
     reason: RejectReason
-
-
-def normalise_line_number(raw: str) -> str | None:
-    """A2: the upper-cased line number, or ``None`` when it is not a line number."""
-    if not raw.isascii():
-        return None
-    number = raw.upper()
-    return number if LINE_NUMBER_PATTERN.fullmatch(number) else None
 
 
 def compute_line_signature(

@@ -18,6 +18,7 @@ from idp.login.transaction import Transaction
 from idp.models import User
 from idp.models import db
 from idp.oidc.grants import Principal
+from idp.vocabulary import Target
 
 #: acr values (OIDC Core §2): one factor, two factors.
 ACR_ONE_FACTOR = "urn:worksdrive:acr:1fa"
@@ -38,7 +39,7 @@ def finish(tx: Transaction) -> Response:
         return error_response(
             AccessDeniedError(), tx.params.get("redirect_uri"), tx.params.get("state")
         )
-    if tx.target == "account":
+    if tx.target == Target.ACCOUNT_MENU:
         return _finish_account_menu(tx, user)
     new_session = None
     if tx.reused_session is not None:
@@ -87,7 +88,7 @@ def _finish_account_menu(tx: Transaction, user: User) -> Response:
         None,
         user_id=user.id,
         contract_id=user.contract_id,
-        details={"amr": amr, "route": tx.route["kind"], "target": "account"},
+        details={"amr": amr, "route": tx.route["kind"], "target": Target.ACCOUNT_MENU.value},
     )
     response = redirect("/account", code=303)
     set_session_cookie(response, session)

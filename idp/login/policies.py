@@ -19,6 +19,11 @@ from idp.models import db
 from idp.twofactor.remembered import aware
 from idp.twofactor.remembered import find_remembered
 from idp.twofactor.remembered import touch
+from idp.vocabulary import AccessRoute
+from idp.vocabulary import ContractStatus
+from idp.vocabulary import Plan
+from idp.vocabulary import Role
+from idp.vocabulary import Target
 from policies.access_route import RouteContext
 from policies.access_route import is_session_route_still_valid
 from policies.access_route import route_decision
@@ -38,7 +43,11 @@ def registered_lines(contract_id: str) -> frozenset[str]:
 
 
 def apply_policies(user: User, target: str, route: dict[str, Any] | None = None) -> Decision:
-    """Contract state, then the access route (A1, L9, A3) of the sign-in's ``route``."""
+    """Contract state (C1, C3), then the access route (A1, L9, A3) of the sign-in's ``route``.
+
+    :param target: ``frontend`` or ``account`` (:class:`idp.vocabulary.Target`): after a
+        trial the contractor still reaches the account menu for 15 days (C1).
+    """
     now = datetime.now(UTC)
     contract = db.session.get(Contract, user.contract_id)
     if contract is None:
@@ -46,7 +55,8 @@ def apply_policies(user: User, target: str, route: dict[str, Any] | None = None)
     started = contract.trial_started_at
     if started is not None and started.tzinfo is None:
         started = started.replace(tzinfo=UTC)
-    decision = check_contract(ContractState(contract.plan, contract.status, started), now)
+    state = ContractState(Plan(contract.plan), ContractStatus(contract.status), started)
+    decision = check_contract(state, Role(user.role), Target(target), now)
     if not decision.is_allowed:
         return decision
     route = route or {"kind": "internet"}
@@ -91,7 +101,7 @@ def second_factor_decision(
     enabled_at = contract.two_factor_enabled_at if contract else None
     context = TwoFactorContext(
         contract_two_factor=bool(contract and contract.two_factor),
-        access_route=contract.access_route if contract else "line+internet",
+        access_route=contract.access_route if contract else AccessRoute.LINE_AND_INTERNET,
         login_method=user.login_method,
         via_line=route.get("kind") == "line",
         remembered_at=aware(record.created_at) if record else None,

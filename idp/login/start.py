@@ -31,6 +31,7 @@ from idp.oidc.claims import parse_claims_request
 from idp.oidc.claims import requested_acr
 from idp.oidc.grants import Principal
 from idp.oidc.server import Issuer
+from idp.vocabulary import Target
 from policies.two_factor import ACR_TWO_FACTOR
 
 PROMPT_VALUES = {"none", "login", "consent", "select_account"}
@@ -207,6 +208,6 @@ def _usable_session(
         return None
     if acr_values and acr_values[0] == ACR_TWO_FACTOR and session.acr != ACR_TWO_FACTOR:
         return None  # a one-factor session cannot answer a two-factor request (step up)
-    if not apply_policies(user, "frontend", session.route).is_allowed:
+    if not apply_policies(user, Target.FRONTEND, session.route).is_allowed:
         return None
     return Principal(user, session.claims())

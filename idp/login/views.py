@@ -29,6 +29,7 @@ from idp.models import LineNumber
 from idp.models import User
 from idp.models import db
 from idp.oidc.claims import requested_acr
+from idp.vocabulary import Target
 
 bp = Blueprint("login", __name__)
 
@@ -196,7 +197,7 @@ def account_login() -> Response:
         browser,
         params={},
         client_id="",
-        target="account",
+        target=Target.ACCOUNT_MENU,
         locale=g.get("locale") or request.cookies.get("lang") or "ja",
     )
     tx.save()
