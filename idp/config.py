@@ -72,6 +72,10 @@ class Settings:
     line_gateway_secret: str = ""
     #: Seconds a gateway signature stays fresh.
     line_gateway_max_skew: int = 60
+    #: Wrong passwords per directory login per hour before the direct LDAP bind stops asking
+    #: the directory (L8); keep it below the directories' own lockout threshold (UPSTREAMS.md:
+    #: never drive a customer's AD lockout; CIS recommends a threshold of 5 or fewer).
+    ldap_failures_per_hour: int = 4
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
