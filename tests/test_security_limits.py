@@ -10,14 +10,22 @@ from __future__ import annotations
 import re
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pyotp
 import pytest
+from werkzeug.serving import make_server
 
 from idp.admin.provisioning import add_ad_connection
 from idp.admin.provisioning import link_identity
 from idp.models import AuditEvent
+from idp.models import User
 from tests.clock import moved_clock
+from tests.conftest import BACKENDS
+from tests.conftest import PASSWORD
+from tests.conftest import build_provider
 from tests.helpers import Browser
 from tests.helpers import forms_in
 from tests.helpers import redirect_params
@@ -292,3 +300,144 @@ def test_L8_wrong_ldap_passwords_stop_below_the_directory_lockout_then_wait_an_h
         done = later.submit(form, "ldap-form", login=alice.upn, password=alice.password)
         claims = rp.id_token_claims(rp.exchange(redirect_params(done)["code"])["id_token"])
         assert claims["sub"] == user_id
+
+
+# -- per-address limit on password attempts --------------------------------------------------
+
+#: Small, so that the test stays short; the default (100 an hour) is in the README.
+PER_ADDRESS = 30
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def node(
+    request: pytest.FixtureRequest, services: dict[str, Any], tmp_path_factory
+) -> Iterator[Any]:
+    """A provider behind one trusted proxy, so that each test can come from its own address
+    (X-Forwarded-For), with a per-address limit of ``PER_ADDRESS`` failures an hour."""
+    backend = request.param
+    provider = build_provider(
+        backend,
+        tmp_path_factory.mktemp("limits-" + backend.replace("+", "-")),
+        services,
+        trusted_proxies=1,
+        login_failures_per_ip=PER_ADDRESS,
+        login_failures_per_ip_window=HOUR,
+    )
+    server = make_server("127.0.0.1", provider.app.config["TEST_PORT"], provider.app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield provider
+    server.shutdown()
+    provider.close()
+
+
+def browser_from(node, address: str) -> Browser:
+    browser = Browser(node.url)
+    browser.session.headers["X-Forwarded-For"] = address
+    return browser
+
+
+def sign_in_attempt(browser: Browser, rp, email: str, password: str):
+    page = browser.get(rp.authorize_url(prompt="login"))
+    return browser.submit(page, "password-form", email=email, password=password)
+
+
+def new_address() -> str:
+    """A client address of its own for each test (10.0.0.0/8)."""
+    n = uuid.uuid4().int
+    return f"10.{n % 256}.{(n >> 8) % 256}.{(n >> 16) % 254 + 1}"
+
+
+def failed_logins(node, user_id: str) -> tuple[int, bool]:
+    with node.app.app_context():
+        user = node.db().session.get(User, user_id)
+        return user.failed_logins, user.locked_at is not None
+
+
+@pytest.mark.covers("K1", "L2")
+def test_K1_one_address_stops_at_its_limit_before_locking_a_contracts_users(node):
+    rp = node.new_client()
+    contract = node.new_contract()
+    users = [node.new_user(contract) for _ in range(5)]
+    attacker = new_address()
+    with moved_clock(node.app.extensions["idp.store"]) as clock:
+        browser = browser_from(node, attacker)
+        # 30 wrong passwords lock three accounts (K1: ten each) ...
+        for user_id, email in users[:3]:
+            for _ in range(10):
+                assert sign_in_attempt(browser, rp, email, "Wrong-Pass-123").status_code == 401
+            assert failed_logins(node, user_id) == (10, True)
+        # ... and then the address is refused before any account is looked at.
+        fourth_id, fourth = users[3]
+        limited = sign_in_attempt(browser, rp, fourth, "Wrong-Pass-123")
+        assert_limited(limited, "ip_rate_limited")
+        assert failed_logins(node, fourth_id) == (0, False)
+        # The same answer for an address that is nobody's (no enumeration) ...
+        unknown = sign_in_attempt(browser, rp, "nobody-at-all@example.jp", "Wrong-Pass-123")
+        assert_limited(unknown, "ip_rate_limited")
+        # ... and even for the right password.
+        fifth_id, fifth = users[4]
+        assert_limited(sign_in_attempt(browser, rp, fifth, PASSWORD), "ip_rate_limited")
+        events = refusals(node, "ip_rate_limited")
+        assert len([e for e in events if e.ip == attacker]) == 3
+
+        # Other addresses (the office next door) are not affected.
+        office = browser_from(node, new_address())
+        assert sign_in_attempt(office, rp, fourth, "Wrong-Pass-123").status_code == 401
+        assert "code" in redirect_params(sign_in_attempt(office, rp, fifth, PASSWORD))
+        assert failed_logins(node, fourth_id) == (1, False)
+
+        clock.advance(HOUR + 1)
+        assert "code" in redirect_params(sign_in_attempt(browser, rp, fifth, PASSWORD))
+
+
+@pytest.mark.covers("K1", "L2")
+def test_K1_right_passwords_do_not_use_up_an_offices_limit(node):
+    """Behind one NAT, people who type their password right never count."""
+    rp = node.new_client()
+    _user_id, email = node.new_user()
+    office = browser_from(node, new_address())
+    for _ in range(PER_ADDRESS - 1):
+        assert sign_in_attempt(office, rp, "typo@example.jp", "Wrong-Pass-123").status_code == 401
+    for _ in range(3):
+        assert "code" in redirect_params(sign_in_attempt(office, rp, email, PASSWORD))
+    assert sign_in_attempt(office, rp, "typo@example.jp", "Wrong-Pass-123").status_code == 401
+    assert_limited(sign_in_attempt(office, rp, email, PASSWORD), "ip_rate_limited")
+
+
+@pytest.mark.covers("K1", "L2")
+def test_K1_parallel_wrong_passwords_from_one_address_check_at_most_the_limit(node):
+    rp = node.new_client()
+    address = new_address()
+    pages = []
+    for _ in range(PER_ADDRESS + 10):
+        browser = browser_from(node, address)
+        pages.append((browser, browser.get(rp.authorize_url())))
+    barrier = threading.Barrier(len(pages))
+    statuses: list[int] = []
+
+    def attempt(browser: Browser, page) -> None:
+        barrier.wait()
+        response = browser.submit(
+            page, "password-form", email=f"n-{uuid.uuid4().hex[:8]}@example.jp", password="x"
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=attempt, args=pair) for pair in pages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sorted(statuses) == [401] * PER_ADDRESS + [429] * 10
+
+
+@pytest.mark.covers("K1")
+def test_K1_an_ipv6_host_counts_as_its_whole_64(node):
+    rp = node.new_client()
+    prefix = f"2001:db8:{uuid.uuid4().int % 65536:x}:1"
+    for i in range(PER_ADDRESS):
+        browser = browser_from(node, f"{prefix}::{i + 1:x}")
+        assert sign_in_attempt(browser, rp, "v6@example.jp", "Wrong-Pass-123").status_code == 401
+    other_host = browser_from(node, f"{prefix}::ffff")
+    assert_limited(
+        sign_in_attempt(other_host, rp, "v6@example.jp", "Wrong-Pass-123"), "ip_rate_limited"
+    )
