@@ -411,8 +411,12 @@ def test_K1_right_passwords_do_not_use_up_an_offices_limit(node):
 def test_K1_parallel_wrong_passwords_from_one_address_check_at_most_the_limit(node):
     rp = node.new_client()
     address = new_address()
+    sequential = browser_from(node, address)
+    for _ in range(PER_ADDRESS - 10):
+        assert sign_in_attempt(sequential, rp, "seq@example.jp", "Wrong-1").status_code == 401
+    # Twenty at once for the last ten (SQLite serialises writers: more would only queue).
     pages = []
-    for _ in range(PER_ADDRESS + 10):
+    for _ in range(20):
         browser = browser_from(node, address)
         pages.append((browser, browser.get(rp.authorize_url())))
     barrier = threading.Barrier(len(pages))
@@ -430,7 +434,7 @@ def test_K1_parallel_wrong_passwords_from_one_address_check_at_most_the_limit(no
         thread.start()
     for thread in threads:
         thread.join(120)
-    assert sorted(statuses) == [401] * PER_ADDRESS + [429] * 10
+    assert sorted(statuses) == [401] * 10 + [429] * 10
 
 
 @pytest.mark.covers("K1")
