@@ -18,7 +18,6 @@ import pyotp
 import pytest
 from werkzeug.serving import make_server
 
-from idp.admin.provisioning import add_ad_connection
 from idp.admin.provisioning import link_identity
 from idp.models import AuditEvent
 from idp.models import User
@@ -29,6 +28,7 @@ from tests.conftest import build_provider
 from tests.helpers import Browser
 from tests.helpers import forms_in
 from tests.helpers import redirect_params
+from tests.test_brokered_login import _ldap_contract
 from tests.test_two_factor import after_password
 from tests.test_two_factor import enroll_by_sms
 from tests.test_two_factor import last_sms_code
@@ -241,30 +241,11 @@ def test_L4_the_sixth_sms_in_an_hour_answers_429_then_sends_again_an_hour_later(
 def ldap_user(provider, slapd, person: str) -> tuple[str, str]:
     """A contract with a direct LDAP connection to the test slapd and an ``ad`` user bound
     to ``person``'s directory entry: (user id, connection id)."""
-    from brokers.ldap import LdapDirectory
-
-    contract_id = provider.new_contract()
-    settings = {
-        "url": slapd.url_ldaps,
-        "base_dn": slapd.base_dn,
-        "bind_dn": slapd.service_dn,
-        "ca_pem": slapd.ca_file.read_text(),
-    }
-    directory = LdapDirectory(
-        url=slapd.url_ldaps,
-        base_dn=slapd.base_dn,
-        bind_dn=slapd.service_dn,
-        bind_password=slapd.service_password,
-        ca_certs_file=str(slapd.ca_file),
-    )
+    contract_id, connection_id, issuer = _ldap_contract(provider, slapd)
     entry = slapd.users[person]
-    subject = directory.authenticate(entry.login, entry.password).subject
     user_id, _email = provider.new_user(contract_id, password=None, method="ad")
     with provider.app.app_context():
-        connection_id = add_ad_connection(
-            contract_id, "ldap", settings, slapd.service_password
-        ).connection_id
-        link_identity(user_id, "ad", directory.issuer, subject)
+        link_identity(user_id, "ad", issuer, slapd.read_attribute(entry.dn, "entryUUID"))
     return user_id, connection_id
 
 
