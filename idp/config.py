@@ -72,6 +72,17 @@ class Settings:
     line_gateway_secret: str = ""
     #: Seconds a gateway signature stays fresh.
     line_gateway_max_skew: int = 60
+    #: Failed password sign-ins per client address (IPv6: per /64) in a window of
+    #: ``login_failures_per_ip_window`` seconds; past it the password form answers 429 before
+    #: any account is looked at, so one address cannot lock out a contract's users (K1).
+    #: 0 turns the limit off. Behind a proxy, set ``trusted_proxies`` or every client shares
+    #: the proxy's address.
+    login_failures_per_ip: int = 100
+    login_failures_per_ip_window: int = 3600
+    #: Wrong passwords per directory login per hour before the direct LDAP bind stops asking
+    #: the directory (L8); keep it below the directories' own lockout threshold (UPSTREAMS.md:
+    #: never drive a customer's AD lockout; CIS recommends a threshold of 5 or fewer).
+    ldap_failures_per_hour: int = 4
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -120,6 +120,9 @@ def build_provider(backend: str, tmp: Path, services: dict[str, Any], **override
         "secret_key": "test-secret-key-" + uuid.uuid4().hex,
         "encryption_key": Fernet.generate_key().decode(),
         "smtp_url": f"smtp://127.0.0.1:{services['smtp'].port}",
+        # Every test signs in from 127.0.0.1: the per-address limit would add up the wrong
+        # passwords of unrelated tests. tests/test_security_limits.py runs it on its own node.
+        "login_failures_per_ip": 0,
         **TEST_ARGON2,
     }
     if backend.startswith("postgresql"):

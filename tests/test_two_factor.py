@@ -205,7 +205,7 @@ def test_L4_sms_sends_are_limited_per_hour(provider, rp):
     page = browser.submit(after_password(browser, rp, email), "phone-form", phone=new_phone()[0])
     statuses = [send_sms(browser, page).status_code for _ in range(5)]
     assert statuses[:4] == [200] * 4
-    assert statuses[4] == 503  # the 6th send this hour for this user
+    assert statuses[4] == 429  # the 6th send this hour for this user
 
 
 def test_L3_X2_remembered_browser_skips_2fa_for_its_user_only(provider, rp):

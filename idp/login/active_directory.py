@@ -22,6 +22,9 @@ from idp.i18n import gettext as _
 from idp.login.brokered import identified
 from idp.login.brokered import send_upstream
 from idp.login.brokered import upstream_failed
+from idp.login.limits import Limit
+from idp.login.limits import reserve
+from idp.login.limits import too_many
 from idp.login.route import route_of_request
 from idp.login.views import load_step
 from idp.models import AdConnection
@@ -33,9 +36,7 @@ bp = Blueprint("active_directory", __name__)
 CONNECTION_ID = re.compile(r"adfs-[a-z0-9]{18}")
 ALPHABET = string.ascii_lowercase + string.digits
 LAST_CONNECTION_COOKIE = "idp_ad"
-#: Wrong LDAP passwords per directory login per hour before we stop asking the directory,
-#: so that we never drive a customer's AD lockout (UPSTREAMS.md).
-LDAP_FAILURES_PER_HOUR = 5
+LDAP_LIMIT_PREFIX = "ldap-failures"
 
 
 def new_connection_id() -> str:
@@ -143,15 +144,38 @@ def login(connection_id: str) -> Response:
     return response
 
 
+def _ldap_limit() -> Limit:
+    """Wrong passwords per directory login per hour (``IDP_LDAP_FAILURES_PER_HOUR``), below the
+    directory's lockout threshold so that we never drive a customer's AD lockout
+    (UPSTREAMS.md)."""
+    maximum = current_app.extensions["idp.settings"].ldap_failures_per_hour
+    return Limit(LDAP_LIMIT_PREFIX, maximum, 3600)
+
+
+def _ldap_subject(connection: AdConnection, login_name: str) -> str:
+    """One counter per directory account, however its login is typed: ``user@domain``,
+    ``DOMAIN\\user`` and ``user`` (any case) share it, as the directory finds one entry."""
+    account = login_name.casefold().rpartition("\\")[2].partition("@")[0]
+    return f"{connection.connection_id}:{account}"
+
+
 def _ldap_login(tx, connection: AdConnection) -> Response:  # type: ignore[no-untyped-def]
     if request.method == "GET":
         return Response(render_template("login/ad_ldap.html", tx=tx, connection=connection))
     login_name = request.form.get("login", "").strip()[:256]
     password = request.form.get("password", "")[:1024]
-    store = current_app.extensions["idp.store"]
-    counter = f"ldap-failures:{connection.connection_id}:{login_name.casefold()}"
-    if int(store.get(counter) or 0) >= LDAP_FAILURES_PER_HOUR:
-        return _ldap_refused(tx, connection, "too_many_failures")
+    limit = _ldap_limit()
+    # Reserved before the bind, so that parallel wrong passwords cannot reach the directory
+    # more often than the limit; only a wrong password keeps its reservation.
+    attempt = reserve(limit, _ldap_subject(connection, login_name))
+    if not attempt.allowed:
+        audit.record("login", "refused", "ldap_too_many_failures")
+        return too_many(
+            attempt.key,
+            "ldap_too_many_failures",
+            tx=tx,
+            back_url=url_for("login.identify", tx=tx.id),
+        )
     from brokers.ldap import LdapDirectory
 
     settings = connection.settings
@@ -167,11 +191,12 @@ def _ldap_login(tx, connection: AdConnection) -> Response:  # type: ignore[no-un
     try:
         identity = directory.authenticate(login_name, password)
     except BrokerError as error:
-        if error.reason == "invalid_credentials":
-            store.incr(counter, 3600)
+        if error.reason != "invalid_credentials":
+            attempt.hand_back()
         if error.reason in ("unreachable", "timeout", "directory_error"):
             return upstream_failed(tx, "ad", error)
         return _ldap_refused(tx, connection, error.reason)
+    attempt.hand_back()
     return identified(tx, identity, contract_id=connection.contract_id)
 
 
@@ -182,7 +207,6 @@ def _ldap_refused(tx, connection: AdConnection, reason: str) -> Response:  # typ
             "Your password has expired. Change it in your company's system first."
         ),
         "must_change_password": _("You must change your password in your company's system first."),
-        "too_many_failures": _("Too many failed attempts. Try again later."),
         "account_disabled": _(
             "Your account is disabled in your company's directory. Contact your administrator."
         ),

@@ -1,9 +1,12 @@
 """Identify step, by password (L2, K1): one argon2id verification per attempt, the attempt
-reserved atomically first so that parallel wrong passwords cannot pass the limit."""
+reserved atomically first so that parallel wrong passwords cannot pass the limit. Before any
+account is looked at, the client address has its own limit of failed attempts, so that one
+address cannot lock out a contract's users."""
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 
 from flask import current_app
@@ -11,6 +14,9 @@ from sqlalchemy import update
 
 from idp import audit
 from idp.accounts.lockout import lock_account
+from idp.login.limits import Attempt
+from idp.login.limits import Limit
+from idp.login.limits import reserve
 from idp.models import User
 from idp.models import db
 from policies.lockout import MAX_FAILED_LOGINS
@@ -19,6 +25,7 @@ from policies.lockout import locks_after_failure
 UNKNOWN_FAIL_PREFIX = "fail-unknown:"
 #: Unknown emails count towards a lock just like known ones, so the answers match (L2).
 UNKNOWN_FAIL_TTL = 14 * 86400
+IP_LIMIT_PREFIX = "fail-ip"
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,8 @@ class PasswordResult:
     reason: str | None = None
     #: Show the "account locked" message (also shown for unknown emails after 10 tries).
     looks_locked: bool = False
+    #: Refused by the per-address limit (``ip_rate_limited``): the counter to wait for.
+    limit_key: str | None = None
 
 
 def email_key(email: str) -> str:
@@ -37,6 +46,29 @@ def email_key(email: str) -> str:
 
 def find_user_by_email(email: str) -> User | None:
     return db.session.query(User).filter_by(email_key=email_key(email)).one_or_none()
+
+
+def address_subject(client_ip: str) -> str:
+    """The per-address counter's subject: the address, or its /64 for IPv6 (one host
+    commonly holds a whole /64)."""
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip[:64]
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _reserve_for_address(client_ip: str | None) -> Attempt | None:
+    """Count this attempt against its address first (atomic); None when there is no limit."""
+    settings = current_app.extensions["idp.settings"]
+    if not client_ip or settings.login_failures_per_ip <= 0:
+        return None
+    limit = Limit(
+        IP_LIMIT_PREFIX, settings.login_failures_per_ip, settings.login_failures_per_ip_window
+    )
+    return reserve(limit, address_subject(client_ip))
 
 
 def _reserve_attempt(user_id: str) -> int | None:
@@ -55,10 +87,23 @@ def _reserve_attempt(user_id: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def check_password_login(email: str, password: str) -> PasswordResult:
-    """Identify a ``password`` user. Every path costs one argon2id verification."""
+def check_password_login(email: str, password: str, client_ip: str | None = None) -> PasswordResult:
+    """Identify a ``password`` user. Every path costs one argon2id verification, except a
+    refusal by the per-address limit, which looks at no account (the same for every email).
+
+    :param client_ip: ``request.remote_addr`` (ProxyFix applies ``IDP_TRUSTED_PROXIES``).
+    """
     hashing = current_app.extensions["idp.passwords"]
     store = current_app.extensions["idp.store"]
+    from_address = _reserve_for_address(client_ip)
+    if from_address is not None and not from_address.allowed:
+        audit.record(
+            "login",
+            "refused",
+            "ip_rate_limited",
+            details={"attempts": from_address.count},
+        )
+        return PasswordResult(None, "ip_rate_limited", limit_key=from_address.key)
     user = find_user_by_email(email)
     if user is None or user.login_method != "password":
         hashing.verify(None, password)
@@ -75,6 +120,8 @@ def check_password_login(email: str, password: str) -> PasswordResult:
         return PasswordResult(None, "locked", looks_locked=True)
 
     if hashing.verify(user.password_hash, password):
+        if from_address is not None:
+            from_address.hand_back()  # the address's counter counts failures only
         db.session.execute(update(User).where(User.id == user.id).values(failed_logins=0))
         if user.password_hash and hashing.needs_rehash(user.password_hash):
             user.password_hash = hashing.hash(password)

@@ -18,6 +18,10 @@ from flask import url_for
 
 from idp import audit
 from idp.i18n import gettext as _
+from idp.login.limits import Limit
+from idp.login.limits import is_exhausted
+from idp.login.limits import reserve
+from idp.login.limits import too_many
 from idp.login.transaction import Transaction
 from idp.login.transaction import redirect_to_next_step
 from idp.login.views import load_step
@@ -43,8 +47,14 @@ from idp.twofactor.sms_codes import send_code
 
 bp = Blueprint("twofactor", __name__)
 
-#: Wrong second-factor codes per user per hour before further tries are refused.
+#: Wrong second-factor codes (authenticator app, SMS; failed passkeys count too) per user per
+#: hour; past it every code is refused, even a right one, until the hour has passed.
 MAX_FAILURES_PER_HOUR = 10
+CODE_LIMIT = Limit("2fa-failures", MAX_FAILURES_PER_HOUR, 3600)
+#: Wrong recovery codes per user per hour. A budget of its own: the recovery code (80 bits)
+#: cannot be guessed in ten tries, and someone who used up the codes' budget must not also
+#: shut the user out of "Lost your device?" (L6).
+RECOVERY_LIMIT = Limit("2fa-recovery-failures", 10, 3600)
 AMR = {
     "sms": ["pwd", "sms", "mfa"],
     "totp": ["pwd", "otp", "mfa"],
@@ -70,15 +80,31 @@ def _page(
     )
 
 
-def _failure_limited(user: User) -> bool:
-    """True when this user has used up the hour's wrong codes (atomic counter)."""
-    store = current_app.extensions["idp.store"]
-    return int(store.get(f"2fa-failures:{user.id}") or 0) >= MAX_FAILURES_PER_HOUR
+def _refused(user: User, reason: str) -> None:
+    audit.record("second_factor", "refused", reason, user_id=user.id, contract_id=user.contract_id)
 
 
 def _count_failure(user: User, reason: str) -> None:
-    current_app.extensions["idp.store"].incr(f"2fa-failures:{user.id}", 3600)
-    audit.record("second_factor", "refused", reason, user_id=user.id, contract_id=user.contract_id)
+    """A failure that was not reserved beforehand (a passkey, which cannot be guessed)."""
+    current_app.extensions["idp.store"].incr(CODE_LIMIT.key(user.id), CODE_LIMIT.window)
+    _refused(user, reason)
+
+
+def _too_many(tx: Transaction, user: User, limit: Limit, is_attempt: bool = True) -> Response:
+    """429: this user's wrong codes (or recovery codes) are used up for the hour; an attempt
+    refused for it is audited."""
+    if limit is RECOVERY_LIMIT:
+        reason, alternative = "too_many_recovery_codes", None
+    else:
+        reason, alternative = "too_many_codes", "recovery" if is_enrolled(user) else None
+    if is_attempt:
+        _refused(user, reason)
+    return too_many(limit.key(user.id), reason, tx=tx, alternative=alternative)
+
+
+def _exhausted(tx: Transaction, user: User, limit: Limit) -> Response | None:
+    """The 429 page instead of a form whose next entry would be refused anyway."""
+    return _too_many(tx, user, limit, is_attempt=False) if is_exhausted(limit, user.id) else None
 
 
 def is_domain_issuer() -> bool:
@@ -158,6 +184,8 @@ def enroll_sms() -> Response:
             phone=request.form.get("phone", "")[:40],
         )
     outcome = send_code(tx.id, user.id, phone, tx.locale)
+    if not outcome.sent and outcome.limit_key:
+        return _send_limited(tx, user, outcome.reason, outcome.limit_key)
     if not outcome.sent:
         return _page(
             "2fa_enroll_sms.html",
@@ -172,9 +200,15 @@ def enroll_sms() -> Response:
     return redirect(url_for("twofactor.sms", tx=tx.id), code=303)
 
 
+def _send_limited(tx: Transaction, user: User, reason: str | None, key: str) -> Response:
+    """429: the hour's SMS sends (per user or per number) are used up."""
+    audit.record("sms_send", "refused", reason, user_id=user.id, contract_id=user.contract_id)
+    enrolling = not is_enrolled(user) or bool(tx.data.get("enrolling"))
+    alternative = "app" if enrolling else "recovery"
+    return too_many(key, reason or "rate_limited_user", tx=tx, alternative=alternative)
+
+
 def _sms_failure(reason: str | None) -> str:
-    if reason in ("rate_limited_user", "rate_limited_phone"):
-        return _("Too many codes were sent. Wait an hour, or use an authenticator app.")
     if reason in ("invalid_number", "unsupported_number"):
         return _(
             "This number cannot receive our SMS. Check the number, or use an authenticator app."
@@ -194,32 +228,29 @@ def sms() -> Response:
         return redirect(url_for("twofactor.start", tx=tx.id), code=303)
     context = {"masked": mask_phone(phone), "sent": has_pending_code(tx.id)}
     if request.method == "GET":
-        return _page("2fa_sms.html", tx, user, **context)
+        return _exhausted(tx, user, CODE_LIMIT) or _page("2fa_sms.html", tx, user, **context)
     if request.form.get("action") == "send":
         outcome = send_code(tx.id, user.id, phone, tx.locale)
+        if not outcome.sent and outcome.limit_key:
+            return _send_limited(tx, user, outcome.reason, outcome.limit_key)
         if not outcome.sent:
             audit.record("sms_send", "refused", outcome.reason, user_id=user.id)
             return _page(
                 "2fa_sms.html", tx, user, 503, error=_sms_failure(outcome.reason), **context
             )
         return redirect(url_for("twofactor.sms", tx=tx.id), code=303)
-    if _failure_limited(user):
-        return _page(
-            "2fa_sms.html",
-            tx,
-            user,
-            429,
-            error=_("Too many wrong codes. Try again later or use your recovery code."),
-            **context,
-        )
+    attempt = reserve(CODE_LIMIT, user.id)
+    if not attempt.allowed:
+        return _too_many(tx, user, CODE_LIMIT)
     verified_phone, reason = check_code(tx.id, request.form.get("code", "")[:20])
     if verified_phone is None or verified_phone != phone:
-        _count_failure(user, reason or "wrong_code")
+        _refused(user, reason or "wrong_code")
         message = {
             "too_many_attempts": _("Too many wrong codes for this code. Send a new code."),
             "code_expired": _("The code has expired. Send a new code."),
         }.get(reason or "", _("The code is not correct."))
         return _page("2fa_sms.html", tx, user, 400, error=message, **context)
+    attempt.hand_back()
     if enrolled is None:
         add_factor(user, "sms", {"phone": phone})
     return _verified(tx, user, "sms")
@@ -242,14 +273,18 @@ def enroll_app() -> Response:
     context = {"uri": uri, "qr": totp.qr_svg_data_uri(uri), "secret": secret}
     if request.method == "GET":
         return _page("2fa_enroll_app.html", tx, user, **context)
+    attempt = reserve(CODE_LIMIT, user.id)
+    if not attempt.allowed:
+        return _too_many(tx, user, CODE_LIMIT)
     step = totp.matching_step(secret, request.form.get("code", "")[:20])
     if step is None or not totp.claim_step(
         current_app.extensions["idp.store"], f"tx-{tx.id}", step
     ):
-        _count_failure(user, "wrong_code")
+        _refused(user, "wrong_code")
         return _page(
             "2fa_enroll_app.html", tx, user, 400, error=_("The code is not correct."), **context
         )
+    attempt.hand_back()
     factor = add_factor(user, "totp", {"secret": tx.data.pop("totp_sealed")})
     # The enrollment code's step may not be used again for sign-in either.
     totp.claim_step(current_app.extensions["idp.store"], factor.id, step)
@@ -266,21 +301,16 @@ def app() -> Response:
     if factor is None:
         return redirect(url_for("twofactor.start", tx=tx.id), code=303)
     if request.method == "GET":
-        return _page("2fa_app.html", tx, user)
-    if _failure_limited(user):
-        return _page(
-            "2fa_app.html",
-            tx,
-            user,
-            429,
-            error=_("Too many wrong codes. Try again later or use your recovery code."),
-        )
+        return _exhausted(tx, user, CODE_LIMIT) or _page("2fa_app.html", tx, user)
+    attempt = reserve(CODE_LIMIT, user.id)
+    if not attempt.allowed:
+        return _too_many(tx, user, CODE_LIMIT)
     step = totp.matching_step(unseal(factor.data["secret"]), request.form.get("code", "")[:20])
     if step is None:
-        _count_failure(user, "wrong_code")
+        _refused(user, "wrong_code")
         return _page("2fa_app.html", tx, user, 400, error=_("The code is not correct."))
     if not totp.claim_step(current_app.extensions["idp.store"], factor.id, step):
-        _count_failure(user, "code_replayed")
+        _refused(user, "code_replayed")
         return _page(
             "2fa_app.html",
             tx,
@@ -288,6 +318,7 @@ def app() -> Response:
             400,
             error=_("This code was already used. Wait for the next code."),
         )
+    attempt.hand_back()
     return _verified(tx, user, "totp")
 
 
@@ -298,16 +329,16 @@ def recovery() -> Response:
     if elsewhere:
         return elsewhere
     if request.method == "GET":
-        return _page("2fa_recovery.html", tx, user)
-    if _failure_limited(user):
-        return _page(
-            "2fa_recovery.html", tx, user, 429, error=_("Too many wrong codes. Try again later.")
-        )
+        return _exhausted(tx, user, RECOVERY_LIMIT) or _page("2fa_recovery.html", tx, user)
+    attempt = reserve(RECOVERY_LIMIT, user.id)
+    if not attempt.allowed:
+        return _too_many(tx, user, RECOVERY_LIMIT)
     if not use_recovery_code(user, request.form.get("code", "")[:100]):
-        _count_failure(user, "wrong_recovery_code")
+        _refused(user, "wrong_recovery_code")
         return _page(
             "2fa_recovery.html", tx, user, 400, error=_("The recovery code is not correct.")
         )
+    attempt.hand_back()
     return _verified(tx, user, "recovery")
 
 

@@ -15,6 +15,7 @@ from idp import audit
 from idp.i18n import gettext as _
 from idp.login import finish as finish_step
 from idp.login.identify import check_password_login
+from idp.login.limits import too_many
 from idp.login.policies import apply_policies
 from idp.login.policies import second_factor_decision
 from idp.login.route import line_login_base
@@ -93,7 +94,9 @@ def identify_password() -> Response:
         return _render_identify(
             tx, email[:MAX_EMAIL], _("Enter your email address and password."), 400
         )
-    result = check_password_login(email, password)
+    result = check_password_login(email, password, request.remote_addr)
+    if result.limit_key:
+        return too_many(result.limit_key, "ip_rate_limited", tx=tx)
     if result.user is None:
         message = (
             _(

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC
 from abc import abstractmethod
 from typing import Any
 
+#: A decimal integer as Redis's INCR reads one: no "+", no leading zeros, no spaces.
+INTEGER = re.compile(r"0|-?[1-9][0-9]*")
+
 
 class EphemeralStore(ABC):
-    """Keys with a time to live; every operation is atomic on its key."""
+    """Keys with a time to live; every operation is atomic on its key.
+
+    A key holds one string. A counter is a key whose string is a decimal integer: ``incr``
+    creates and raises it, ``get`` reads it as a string and ``count`` as an int, as Redis does.
+    A time to live below one second counts as one second.
+    """
 
     @abstractmethod
     def set(self, key: str, value: str, ttl: int) -> None:
@@ -17,7 +26,7 @@ class EphemeralStore(ABC):
 
     @abstractmethod
     def get(self, key: str) -> str | None:
-        """The value, or None when absent or expired."""
+        """The value, or None when absent or expired (a counter reads as its decimal string)."""
 
     @abstractmethod
     def pop(self, key: str) -> str | None:
@@ -29,11 +38,38 @@ class EphemeralStore(ABC):
 
     @abstractmethod
     def incr(self, key: str, ttl: int) -> int:
-        """Add one and return the new count; a new counter lives ``ttl`` seconds."""
+        """Add one and return the new count. An absent or expired counter starts at 1 and lives
+        ``ttl`` seconds from then; later increments keep that expiry (a fixed window), and an
+        integer stored with ``set`` keeps its own. Raises ValueError when the key holds a value
+        that is not an integer.
+
+        Limits reserve an attempt with ``incr`` *before* checking it, so parallel requests
+        cannot pass a limit (DESIGN.md: counters that guard security are atomic)."""
+
+    @abstractmethod
+    def decr(self, key: str) -> int:
+        """Take one back from a live counter, never below zero, keeping its expiry; returns the
+        new count (0 when absent or expired). Hands back an attempt reserved with ``incr``
+        that turned out not to count (a right code)."""
+
+    @abstractmethod
+    def ttl(self, key: str) -> int | None:
+        """Whole seconds until the key expires (rounded up), or None when absent or expired.
+        Tells a limited client when to retry (``Retry-After``)."""
 
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the key if present."""
+
+    def count(self, key: str) -> int:
+        """The counter's value: what ``incr`` last returned, 0 when absent or expired.
+        Raises ValueError when the key holds a value that is not an integer."""
+        raw = self.get(key)
+        if raw is None:
+            return 0
+        if not INTEGER.fullmatch(raw):
+            raise ValueError(f"{key!r} does not hold an integer")
+        return int(raw)
 
     def set_json(self, key: str, value: Any, ttl: int) -> None:
         self.set(key, json.dumps(value, separators=(",", ":")), ttl)

@@ -31,6 +31,8 @@ class SendOutcome:
     sent: bool
     #: ``rate_limited_user``, ``rate_limited_phone`` or the gateway's reason (``timeout`` …).
     reason: str | None = None
+    #: When rate-limited: the counter whose window must pass (for ``Retry-After``).
+    limit_key: str | None = None
 
 
 def _store() -> Any:
@@ -44,10 +46,13 @@ def _digest(code: str) -> str:
 def send_code(tx_id: str, user_id: str, phone: str, locale: str) -> SendOutcome:
     """Send a fresh code for this transaction to ``phone`` (E.164); replaces an earlier one."""
     store = _store()
-    if store.incr(f"sms-sends-user:{user_id}", 3600) > SENDS_PER_HOUR:
-        return SendOutcome(False, "rate_limited_user")
-    if store.incr(f"sms-sends-phone:{phone}", 3600) > SENDS_PER_HOUR:
-        return SendOutcome(False, "rate_limited_phone")
+    # Each send is counted before it is made (atomic), so parallel sends cannot pass a limit.
+    for reason, key in (
+        ("rate_limited_user", f"sms-sends-user:{user_id}"),
+        ("rate_limited_phone", f"sms-sends-phone:{phone}"),
+    ):
+        if store.incr(key, 3600) > SENDS_PER_HOUR:
+            return SendOutcome(False, reason, limit_key=key)
     code = f"{secrets.randbelow(1_000_000):06d}"
     code_id = secrets.token_hex(8)
     text = MESSAGE.get(locale, MESSAGE["ja"]).format(code=code)
