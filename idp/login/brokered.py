@@ -122,9 +122,13 @@ def start(name: str) -> Response:
     if name == "ad":
         prefix = "/line" if tx.route["kind"] == "line" else ""
         return redirect(f"{prefix}/login/ad?tx={tx.id}", code=303)
-    broker = _configured_broker(name) if name in METHOD_OF_PROVIDER else None
+    if name not in METHOD_OF_PROVIDER:
+        return Response(render_template("login/not_available.html", tx=tx, broker=name), 404)
+    broker = _configured_broker(name)
     if broker is None:
-        return Response(render_template("login/not_available.html", tx=tx, broker=name), 501)
+        # An upstream that is not configured is a feature that is off: a page that says so
+        # (not a server error; nothing is wrong with the server or the request).
+        return Response(render_template("login/not_available.html", tx=tx, broker=name))
     return send_upstream(tx, broker)
 
 
