@@ -83,6 +83,11 @@ class Settings:
     #: the directory (L8); keep it below the directories' own lockout threshold (UPSTREAMS.md:
     #: never drive a customer's AD lockout; CIS recommends a threshold of 5 or fewer).
     ldap_failures_per_hour: int = 4
+    #: Networks (comma-separated CIDRs) whose clients may read ``/metrics`` without a token;
+    #: the client address is the one ProxyFix gives (``IDP_TRUSTED_PROXIES``). Empty: none.
+    metrics_allow: str = "127.0.0.0/8,::1/128"
+    #: Bearer token that opens ``/metrics`` from anywhere; unset: no token access.
+    metrics_token: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
