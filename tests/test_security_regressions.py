@@ -13,18 +13,27 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from werkzeug.serving import make_server
 
+from idp.admin.provisioning import add_line
+from idp.line.gateway import sign_line_headers
 from idp.models import SecondFactor
 from idp.models import User
 from idp.sms import list_outbox
 from idp.twofactor.passkeys import start_registration
+from tests.conftest import PASSWORD
+from tests.conftest import build_provider
 from tests.helpers import Browser
 from tests.helpers import forms_in
+from tests.helpers import redirect_params
 from tests.softauthn import SoftAuthenticator
 from tests.test_two_factor import after_password
 from tests.test_two_factor import enroll_by_sms
@@ -163,3 +172,169 @@ def test_L4_X1_enrollment_adds_nothing_before_its_first_factor_is_verified(
     # Back to the enrollment (the SMS code form stays usable from its page).
     _assert_sent_back(browser, response, "/login/2fa/enroll/sms", route)
     assert _factors(provider, user_id) == ([], None)
+
+
+# --------------------------------------------------------------------------------------------
+# A provider with line authentication, /metrics limits and a trusted proxy
+# --------------------------------------------------------------------------------------------
+
+LINE_SECRET = "line-secret-for-regressions"
+METRICS_TOKEN = "metrics-" + secrets.token_urlsafe(16)
+
+
+@pytest.fixture(scope="module")
+def node(services: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    provider = build_provider(
+        "sqlite+sqlstore",
+        tmp_path_factory.mktemp("regressions"),
+        services,
+        line_gateway_secret=LINE_SECRET,
+        # Documentation networks (RFC 5737): neither the loopback the test runs on nor a
+        # network it can reach.
+        metrics_allow="192.0.2.0/24, 2001:db8::/32",
+        metrics_token=METRICS_TOKEN,
+        trusted_proxies=1,
+    )
+    server = make_server("127.0.0.1", provider.app.config["TEST_PORT"], provider.app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield provider
+    server.shutdown()
+    provider.close()
+
+
+def _new_line() -> str:
+    return "CAF" + "".join(secrets.choice("0123456789ABCDEFGHJK") for _ in range(10))
+
+
+def _sign_in_through_line(node: Any, email: str, line: str) -> Any:
+    """The login page from the internet, then the password through the line gateway."""
+    rp = node.new_client()
+    browser = Browser(node.url)
+    page = browser.get(rp.authorize_url())
+    form = next(f for f in forms_in(page.text) if f.id == "password-form")
+    headers = sign_line_headers(
+        LINE_SECRET.encode(), line, "east", "POST", "/line/login", time.time()
+    )
+    response = browser.session.post(
+        f"{node.url}/line/login",
+        data={**form.fields, "email": email, "password": PASSWORD},
+        headers=headers,
+        allow_redirects=False,
+        timeout=10,
+    )
+    return browser.follow(response)
+
+
+# --------------------------------------------------------------------------------------------
+# 2. A line of contract A neither admits a user of contract B nor skips their 2FA
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.covers("L9", "L3", "A1")
+@pytest.mark.parametrize("access_route", ["line+internet", "line-only"])
+def test_L9_L3_line_of_another_contract_is_refused_and_skips_no_2fa(node, access_route):
+    contract_a = node.new_contract()
+    line_of_a = _new_line()
+    contract_b = node.new_contract(two_factor=True, access_route=access_route)
+    with node.app.app_context():
+        add_line(contract_a, line_of_a)
+        add_line(contract_b, _new_line())
+    _user_a, email_a = node.new_user(contract_a)
+    _user_b, email_b = node.new_user(contract_b)
+
+    refused = _sign_in_through_line(node, email_b, line_of_a)
+    assert refused.status_code == 403, (refused.url, refused.status_code)
+    assert 'data-reason="line_not_registered"' in refused.text and "回線" in refused.text
+    assert "/login/2fa" not in refused.url and "code=" not in refused.headers.get("Location", "")
+    # The same line admits its own contract's user (so the refusal is about the contract).
+    admitted = _sign_in_through_line(node, email_a, line_of_a)
+    assert "code" in redirect_params(admitted)
+
+
+# --------------------------------------------------------------------------------------------
+# 7. /metrics: allowed networks or the bearer token, else 404
+# --------------------------------------------------------------------------------------------
+
+
+def _metrics(node: Any, **headers: str) -> Any:
+    return Browser(node.url).session.get(f"{node.url}/metrics", headers=headers, timeout=10)
+
+
+@pytest.mark.covers("X3")
+def test_X3_metrics_from_the_default_loopback_network(provider):
+    response = _metrics(provider)
+    assert response.status_code == 200 and "idp_audit_events_total" in response.text
+    # Without trusted proxies a client's X-Forwarded-For is ignored: the connection counts.
+    assert _metrics(provider, **{"X-Forwarded-For": "203.0.113.9"}).status_code == 200
+
+
+@pytest.mark.covers("X3")
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 404),  # loopback is not in this node's list
+        ({"Authorization": "Bearer wrong-token"}, 404),
+        ({"Authorization": "Basic " + METRICS_TOKEN}, 404),
+        ({"X-Forwarded-For": "203.0.113.9"}, 404),  # through the proxy, from elsewhere
+        # The client's own (leftmost) entry is not the proxy's: it opens nothing.
+        ({"X-Forwarded-For": "192.0.2.7, 203.0.113.9"}, 404),
+        ({"Authorization": f"Bearer {METRICS_TOKEN}"}, 200),
+        ({"X-Forwarded-For": "192.0.2.7"}, 200),  # through the proxy, from an allowed net
+    ],
+    ids=[
+        "no_token",
+        "wrong_token",
+        "not_bearer",
+        "other_network",
+        "forged_forwarded_for",
+        "token",
+        "allowed_network",
+    ],
+)
+def test_X3_metrics_only_for_allowed_networks_or_the_token(node, headers, status):
+    response = _metrics(node, **headers)
+    assert response.status_code == status, response.text[:200]
+    assert ("idp_audit_events_total" in response.text) is (status == 200)
+
+
+# --------------------------------------------------------------------------------------------
+# 8. An upstream that is not configured is a "not available" page
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.covers("L7")
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [("google", 200), ("facebook", 200), ("microsoft", 200), ("daccount", 200), ("nope", 404)],
+)
+def test_L7_unconfigured_or_unknown_upstream_is_a_page_not_a_server_error(
+    provider, rp, name, status
+):
+    browser = Browser(provider.url)
+    page = browser.get(rp.authorize_url())
+    response = browser.get(page.url.replace("/login?", f"/login/broker/{name}?"))
+    assert response.status_code == status
+    assert 'id="not-available"' in response.text
+    assert "このサービスでのログインは準備中です" in response.text
+    english = browser.get(rp.authorize_url(ui_locales="en"))
+    response = browser.get(english.url.replace("/login?", f"/login/broker/{name}?"))
+    assert response.status_code == status and "is not available yet" in response.text
+
+
+@pytest.mark.covers("X3")
+def test_X3_a_malformed_metrics_network_stops_start_up(tmp_path):
+    from cryptography.fernet import Fernet
+
+    from idp import create_app
+    from idp.config import ConfigError
+
+    with pytest.raises(ConfigError, match="IDP_METRICS_ALLOW"):
+        create_app(
+            {
+                "instance_dir": str(tmp_path),
+                "keys_dir": str(tmp_path / "keys"),
+                "secret_key": "x" * 32,
+                "encryption_key": Fernet.generate_key().decode(),
+                "metrics_allow": "10.0.0.0/33",
+            }
+        )
