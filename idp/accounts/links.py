@@ -64,7 +64,10 @@ def resolve_link(token: str) -> tuple[MailLink, User]:
         raise LinkError("expired")
     user = db.session.get(User, link.user_id)
     if user is None or user.state_version != link.state_version:
-        raise LinkError("void")
+        # A parallel use of this very link may have changed the account since the link was
+        # read above (it is marked used before the state changes): then say "used".
+        db.session.refresh(link)
+        raise LinkError("used" if link.used_at is not None else "void")
     return link, user
 
 
