@@ -96,6 +96,11 @@ def test_K3_T2_reset_sets_password_unlocks_clears_2fa_and_voids_old_links(
         assert again.status_code == 400 and 'id="error"' in again.text, bad
     done = browser.submit(form, password=NEW_PASSWORD, password_confirmation=NEW_PASSWORD)
     assert done.status_code == 200 and 'id="done"' in done.text
+    # The link works once: the same valid form (its CSRF token included) is refused as used.
+    again = browser.submit(
+        form, password="Second-Try-2026", password_confirmation="Second-Try-2026"
+    )
+    assert again.status_code == 400 and "このリンクはすでに使用されています" in again.text
 
     with provider.app.app_context():
         db = provider.db()

@@ -338,3 +338,68 @@ def test_X3_a_malformed_metrics_network_stops_start_up(tmp_path):
                 "metrics_allow": "10.0.0.0/33",
             }
         )
+
+
+# --------------------------------------------------------------------------------------------
+# 4. A mailed link used in parallel works exactly once
+# --------------------------------------------------------------------------------------------
+
+#: Parallel POSTs per link, and links per test: a race shows only when several requests pass
+#: the link lookup before the first marks it used, so give it several chances.
+LINK_RACERS = 8
+LINK_ROUNDS = 3
+USED = "このリンクはすでに使用されています"
+
+
+def _mailed_link(provider: Any, mailbox: Any, purpose: str) -> str:
+    """A fresh user's unlock link (locked by ten wrong passwords) or reset link."""
+    _user_id, email = provider.new_user()
+    if purpose == "unlock":
+        rp = provider.new_client()
+        browser = Browser(provider.url)
+        for _ in range(10):
+            page = browser.get(rp.authorize_url())
+            browser.submit(page, "password-form", email=email, password="Wrong-Password-1")
+        subject = "アカウントロック"
+    else:
+        browser = Browser(provider.url)
+        browser.submit(browser.get("/password/forgot"), email=email)
+        subject = "パスワードリセット"
+    mail = mailbox.wait_for(to=email, subject_contains=subject)
+    return next(u for u in mailbox.links_in(mail) if "/links/" in u)
+
+
+def _race(browser: Browser, data: dict[str, str], link: str, barrier: Any, results: list) -> None:
+    barrier.wait()
+    results.append(browser.post(link, data))
+
+
+@pytest.mark.covers("K1", "K2", "K3", "X4")
+@pytest.mark.parametrize("purpose", ["unlock", "reset"])
+def test_X4_mailed_link_used_in_parallel_works_exactly_once(provider, mailbox, purpose):
+    fields = {"password": "Parallel-Reset-77", "password_confirmation": "Parallel-Reset-77"}
+    for _round in range(LINK_ROUNDS):
+        link = _mailed_link(provider, mailbox, purpose)
+        # Each racer is its own browser that opened the link (its own valid CSRF token).
+        racers = []
+        for _ in range(LINK_RACERS):
+            browser = Browser(provider.url)
+            page = browser.get(link)
+            assert page.status_code == 200
+            racers.append((browser, {**forms_in(page.text)[0].fields, **fields}))
+        barrier = threading.Barrier(LINK_RACERS)
+        results: list[Any] = []
+
+        threads = [
+            threading.Thread(target=_race, args=(*racer, link, barrier, results))
+            for racer in racers
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        done = [r for r in results if r.status_code == 200 and 'id="done"' in r.text]
+        used = [r for r in results if r.status_code == 400 and USED in r.text]
+        assert len(done) == 1, [(r.status_code, r.text[-300:]) for r in results]
+        assert len(used) == LINK_RACERS - 1, [r.status_code for r in results]
+        assert all('data-error="link_invalid"' in r.text for r in used)
