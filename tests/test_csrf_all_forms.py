@@ -1,0 +1,397 @@
+"""CSRF on every form (DESIGN.md, Security defaults): every route of the app that accepts
+POST is either a machine endpoint listed below with its reason, or a form with a scenario
+here that reaches a state where the form is valid and then checks that a missing, forged or
+another browser's token gets the CSRF refusal, and that the right token goes through.
+
+The routes come from the app's URL map, so a new POST route fails this test until it has a
+scenario (and CSRF) or an entry in :data:`MACHINE_ENDPOINTS`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyotp
+import pytest
+from cryptography.fernet import Fernet
+from werkzeug.serving import make_server
+
+from idp import create_app
+from idp.admin.provisioning import add_ad_connection
+from idp.admin.provisioning import add_line
+from idp.line.gateway import sign_line_headers
+from tests.conftest import PASSWORD
+from tests.conftest import build_provider
+from tests.helpers import Browser
+from tests.helpers import forms_in
+from tests.softauthn import SoftAuthenticator
+from tests.test_two_factor import last_sms_code
+from tests.test_two_factor import new_phone
+
+#: POST routes that are not forms of a page: relying parties and resource servers call them
+#: with client or bearer credentials (no cookie session to ride on), so CSRF does not apply.
+MACHINE_ENDPOINTS = {
+    # OIDC Core §3.1.2.1: the authorization request may come as a POST (an RP's auto-submitted
+    # form); it only opens a transaction, whose own forms carry the token.
+    "/authorize": "authorization request (OIDC Core 3.1.2.1)",
+    "/token": "client-authenticated back channel (RFC 6749 §3.2)",
+    "/revoke": "client-authenticated back channel (RFC 7009)",
+    "/introspect": "client-authenticated back channel (RFC 7662)",
+    "/userinfo": "bearer token in the form body (RFC 6750 §2.2, OIDC Core §5.3.1)",
+}
+LINE_SECRET = "csrf-line-secret"
+
+
+def _post_routes() -> list[str]:
+    """Every URL rule of the app that accepts POST (built once, at collection)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app(
+            {
+                "instance_dir": tmp,
+                "keys_dir": f"{tmp}/keys",
+                "secret_key": "collect-only",
+                "encryption_key": Fernet.generate_key().decode(),
+            }
+        )
+        return sorted({r.rule for r in app.url_map.iter_rules() if "POST" in (r.methods or ())})
+
+
+@dataclass
+class Form:
+    """A browser on a valid form: where it posts, what it posts (its CSRF token included),
+    and how the right answer looks."""
+
+    browser: Browser
+    url: str
+    data: dict[str, str]
+    accepted: Callable[[Any], bool]
+
+
+@pytest.fixture(scope="module")
+def node(services: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    provider = build_provider(
+        "sqlite+sqlstore",
+        tmp_path_factory.mktemp("csrf"),
+        services,
+        line_gateway_secret=LINE_SECRET,
+    )
+    server = make_server("127.0.0.1", provider.app.config["TEST_PORT"], provider.app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield provider
+    server.shutdown()
+    provider.close()
+
+
+def _form(page: Any, form_id: str | None = None, **values: str) -> dict[str, str]:
+    forms = forms_in(page.text)
+    form = next(f for f in forms if f.id == form_id) if form_id else forms[0]
+    return {**form.fields, **values}
+
+
+def _redirect(response: Any) -> bool:
+    return response.status_code in (302, 303)
+
+
+def _login_page(node: Any, **client: Any) -> tuple[Browser, Any]:
+    browser = Browser(node.url)
+    return browser, browser.get(node.new_client(**client).authorize_url())
+
+
+def _after_password(node: Any, email: str) -> tuple[Browser, Any]:
+    browser, page = _login_page(node)
+    return browser, browser.submit(page, "password-form", email=email, password=PASSWORD)
+
+
+def _tx(url: str) -> str:
+    return re.search(r"tx=([\w-]+)", url).group(1)  # type: ignore[union-attr]
+
+
+def _two_factor_email(node: Any) -> str:
+    return node.new_user(node.new_contract(two_factor=True))[1]
+
+
+def _enrolled_by_app(node: Any) -> tuple[str, pyotp.TOTP, str]:
+    """A user enrolled with an authenticator app: (email, its TOTP, the recovery code)."""
+    email = _two_factor_email(node)
+    browser, page = _after_password(node, email)
+    page = browser.get(f"/login/2fa/enroll/app?tx={_tx(page.url)}")
+    totp = pyotp.TOTP(re.search(r'id="secret">([^<]+)<', page.text).group(1))  # type: ignore[union-attr]
+    shown = browser.submit(page, "code-form", code=totp.now())
+    recovery = re.search(r'id="recovery-code">([^<]+)<', shown.text).group(1)  # type: ignore[union-attr]
+    browser.submit(shown, "saved-form", saved="yes")
+    return email, totp, recovery
+
+
+def _sms_code_page(node: Any, email: str | None = None) -> tuple[Browser, Any, str]:
+    browser, page = _after_password(node, email or _two_factor_email(node))
+    phone, e164 = new_phone()
+    return browser, browser.submit(page, "phone-form", phone=phone), e164
+
+
+# --- one scenario per form route: each returns a browser on a valid form ----------------------
+
+
+def login(node: Any) -> Form:
+    _user_id, email = node.new_user()
+    browser, page = _login_page(node)
+    data = _form(page, "password-form", email=email, password=PASSWORD)
+    return Form(browser, f"{node.url}/login", data, _redirect)
+
+
+def line_login(node: Any) -> Form:
+    contract = node.new_contract()
+    line = "CAF" + time.strftime("%H%M%S") + "0ABC"
+    with node.app.app_context():
+        add_line(contract, line)
+    _user_id, email = node.new_user(contract)
+    browser, page = _login_page(node)
+    data = _form(page, "password-form", email=email, password=PASSWORD)
+    headers = sign_line_headers(
+        LINE_SECRET.encode(), line, "east", "POST", "/line/login", time.time()
+    )
+    browser.session.headers.update(headers)
+    return Form(browser, f"{node.url}/line/login", data, _redirect)
+
+
+def line_notice(node: Any, path: str = "/login/line-notice") -> Form:
+    contract = node.new_contract()
+    line = "CAF" + "".join(str(time.time_ns())[-10:])
+    with node.app.app_context():
+        add_line(contract, line)
+    _user_id, email = node.new_user(contract)
+    browser, page = _login_page(node)
+    headers = sign_line_headers(
+        LINE_SECRET.encode(), line, "west", "POST", "/line/login", time.time()
+    )
+    notice = browser.follow(
+        browser.session.post(
+            f"{node.url}/line/login",
+            data=_form(page, "password-form", email=email, password=PASSWORD),
+            headers=headers,
+            allow_redirects=False,
+            timeout=10,
+        )
+    )
+    assert 'id="notice-form"' in notice.text, notice.text[:300]
+    data = _form(notice, "notice-form", choice="notify", tx=_tx(notice.url))
+    return Form(browser, f"{node.url}{path}", data, _redirect)
+
+
+def _ad_connection(node: Any) -> str:
+    with node.app.app_context():
+        connection = add_ad_connection(
+            node.new_contract(),
+            "ldap",
+            # Nothing listens there: the right token reaches the directory and gets its error.
+            {"url": "ldap://127.0.0.1:1", "base_dn": "dc=example", "bind_dn": "cn=svc"},
+            "service-password",
+        )
+        return connection.connection_id
+
+
+def ad_connection_id(node: Any, prefix: str = "") -> Form:
+    connection_id = _ad_connection(node)
+    browser, page = _login_page(node)
+    form = browser.get(f"{prefix}/login/ad?tx={_tx(page.url)}")
+    data = _form(form, connection_id=connection_id)
+    return Form(browser, f"{node.url}{prefix}/login/ad", data, _redirect)
+
+
+def ad_ldap_login(node: Any, prefix: str = "") -> Form:
+    connection_id = _ad_connection(node)
+    browser, page = _login_page(node)
+    form = browser.get(f"{prefix}/login/ad/{connection_id}?tx={_tx(page.url)}")
+    data = _form(form, login="someone", password="their-password")
+    # Past CSRF, the directory (unreachable here) answers: the upstream error page.
+    return Form(
+        browser,
+        f"{node.url}{prefix}/login/ad/{connection_id}",
+        data,
+        lambda r: 'id="error"' in r.text or "upstream" in r.text,
+    )
+
+
+def consent(node: Any) -> Form:
+    _user_id, email = node.new_user()
+    browser, page = _login_page(node, trusted=False)
+    asked = browser.submit(page, "password-form", email=email, password=PASSWORD)
+    assert "/login/consent" in asked.url
+    return Form(browser, f"{node.url}/login/consent", _form(asked, decision="allow"), _redirect)
+
+
+def enroll_sms(node: Any) -> Form:
+    browser, page = _after_password(node, _two_factor_email(node))
+    data = _form(page, "phone-form", phone=new_phone()[0])
+    return Form(browser, f"{node.url}/login/2fa/enroll/sms", data, _redirect)
+
+
+def sms(node: Any) -> Form:
+    browser, page, e164 = _sms_code_page(node)
+    data = _form(page, "code-form", code=last_sms_code(node, e164))
+    return Form(browser, f"{node.url}/login/2fa/sms", data, _redirect)
+
+
+def enroll_app(node: Any) -> Form:
+    browser, page = _after_password(node, _two_factor_email(node))
+    page = browser.get(f"/login/2fa/enroll/app?tx={_tx(page.url)}")
+    secret = re.search(r'id="secret">([^<]+)<', page.text).group(1)  # type: ignore[union-attr]
+    data = _form(page, "code-form", code=pyotp.TOTP(secret).now())
+    return Form(browser, f"{node.url}/login/2fa/enroll/app", data, _redirect)
+
+
+def app_code(node: Any) -> Form:
+    email, totp, _recovery = _enrolled_by_app(node)
+    browser, page = _after_password(node, email)
+    assert "/login/2fa/app" in page.url
+    # The next 30 s step (within ±1): enrollment used the current one.
+    data = _form(page, "code-form", code=totp.at(time.time() + 30))
+    return Form(browser, f"{node.url}/login/2fa/app", data, _redirect)
+
+
+def recovery(node: Any) -> Form:
+    email, _totp, code = _enrolled_by_app(node)
+    browser, page = _after_password(node, email)
+    page = browser.get(f"/login/2fa/recovery?tx={_tx(page.url)}")
+    data = _form(page, "code-form", code=code)
+    return Form(browser, f"{node.url}/login/2fa/recovery", data, _redirect)
+
+
+def recovery_code(node: Any) -> Form:
+    browser, page, e164 = _sms_code_page(node)
+    shown = browser.submit(page, "code-form", code=last_sms_code(node, e164))
+    data = _form(shown, "saved-form", saved="yes")
+    return Form(browser, f"{node.url}/login/2fa/recovery-code", data, _redirect)
+
+
+def _options(page: Any) -> str:
+    import html
+
+    return html.unescape(re.search(r'data-options="([^"]+)"', page.text).group(1))  # type: ignore[union-attr]
+
+
+def passkey_add(node: Any) -> Form:
+    browser, page, e164 = _sms_code_page(node)
+    shown = browser.submit(page, "code-form", code=last_sms_code(node, e164))
+    add = browser.get(f"/login/2fa/passkey/add?tx={_tx(shown.url)}")
+    created = SoftAuthenticator(node.url).create(_options(add))
+    data = _form(add, "webauthn-form", credential=json.dumps(created), name="key")
+    return Form(browser, f"{node.url}/login/2fa/passkey/add", data, _redirect)
+
+
+def passkey(node: Any) -> Form:
+    authenticator = SoftAuthenticator(node.url)
+    email = _two_factor_email(node)
+    browser, page, e164 = _sms_code_page(node, email)
+    shown = browser.submit(page, "code-form", code=last_sms_code(node, e164))
+    add = browser.get(f"/login/2fa/passkey/add?tx={_tx(shown.url)}")
+    created = authenticator.create(_options(add))
+    back = browser.submit(add, "webauthn-form", credential=json.dumps(created), name="key")
+    browser.submit(back, "saved-form", saved="yes")
+    fresh, challenge = _after_password(node, email)
+    page = fresh.get(f"/login/2fa/passkey?tx={_tx(challenge.url)}")
+    asserted = authenticator.get(_options(page))
+    data = _form(page, "webauthn-form", credential=json.dumps(asserted))
+    return Form(fresh, f"{node.url}/login/2fa/passkey", data, _redirect)
+
+
+def forgot(node: Any) -> Form:
+    _user_id, email = node.new_user()
+    browser = Browser(node.url)
+    data = _form(browser.get("/password/forgot"), email=email)
+    return Form(browser, f"{node.url}/password/forgot", data, lambda r: r.status_code == 200)
+
+
+def mailed_link(node: Any) -> Form:
+    from idp.accounts.links import create_link
+    from idp.models import User
+
+    user_id, _email = node.new_user()
+    with node.app.app_context():
+        link = create_link(node.db().session.get(User, user_id), "reset")
+    browser = Browser(node.url)
+    new = "Csrf-Checked-2026"
+    data = _form(browser.get(link), password=new, password_confirmation=new)
+    return Form(browser, link, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
+
+
+def logout(node: Any) -> Form:
+    rp = node.new_client()
+    _user_id, email = node.new_user()
+    browser = Browser(node.url)
+    rp.login_tokens(browser, email, PASSWORD)
+    page = browser.get(f"/logout?client_id={rp.client_id}")
+    assert 'id="confirm-logout"' in page.text
+    data = _form(page, confirm="yes")
+    return Form(browser, f"{node.url}/logout", data, lambda r: r.status_code in (200, 302, 303))
+
+
+#: Form routes (URL rules) and the scenario that reaches a valid form on each.
+SCENARIOS: dict[str, Callable[[Any], Form]] = {
+    "/login": login,
+    "/line/login": line_login,
+    "/login/line-notice": line_notice,
+    "/line/notice": lambda node: line_notice(node, "/line/notice"),
+    "/login/ad": ad_connection_id,
+    "/line/login/ad": lambda node: ad_connection_id(node, "/line"),
+    "/login/ad/<connection_id>": ad_ldap_login,
+    "/line/login/ad/<connection_id>": lambda node: ad_ldap_login(node, "/line"),
+    "/login/consent": consent,
+    "/login/2fa/enroll/sms": enroll_sms,
+    "/login/2fa/sms": sms,
+    "/login/2fa/enroll/app": enroll_app,
+    "/login/2fa/app": app_code,
+    "/login/2fa/recovery": recovery,
+    "/login/2fa/recovery-code": recovery_code,
+    "/login/2fa/passkey/add": passkey_add,
+    "/login/2fa/passkey": passkey,
+    "/password/forgot": forgot,
+    "/links/<token>": mailed_link,
+    "/logout": logout,
+}
+
+
+def _csrf_refused(response: Any) -> bool:
+    return response.status_code == 400 and 'data-error="csrf"' in response.text
+
+
+def _post(form: Form, data: dict[str, str]) -> Any:
+    return form.browser.session.post(form.url, data=data, allow_redirects=False, timeout=10)
+
+
+@pytest.mark.covers("O2", "X4")
+@pytest.mark.parametrize("rule", [r for r in _post_routes() if r not in MACHINE_ENDPOINTS])
+def test_every_post_form_refuses_a_missing_or_wrong_csrf_token(node, rule):
+    scenario = SCENARIOS.get(rule)
+    if scenario is None:
+        pytest.fail(
+            f"POST route {rule} has no CSRF scenario: add one to SCENARIOS (a form) or an "
+            "entry with its reason to MACHINE_ENDPOINTS (not a form)"
+        )
+    form = scenario(node)
+    assert form.data.get("csrf_token"), f"the form of {rule} carries no CSRF token"
+    other = Browser(node.url)
+    others_token = _form(other.get("/password/forgot"))["csrf_token"]
+    without = {k: v for k, v in form.data.items() if k != "csrf_token"}
+    for name, data in (
+        ("missing", without),
+        ("forged", {**without, "csrf_token": "forged." + form.data["csrf_token"][7:]}),
+        ("another browser's", {**without, "csrf_token": others_token}),
+    ):
+        refused = _post(form, data)
+        assert _csrf_refused(refused), (rule, name, refused.status_code, refused.text[-400:])
+        # The refusal is a page in the user's language that says what to do.
+        assert "フォームの有効期限が切れました" in refused.text, rule
+    # The same form with its own token goes through: the token was the only thing wrong.
+    accepted = _post(form, form.data)
+    assert not _csrf_refused(accepted) and form.accepted(accepted), (
+        rule,
+        accepted.status_code,
+        accepted.text[-400:],
+    )
