@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import statistics
-import time
+import socket
+import threading
 import uuid
 from datetime import timedelta
 
 import pytest
 import time_machine
+from werkzeug.serving import make_server
 
 from idp.models import MailLink
 from idp.models import SecondFactor
 from idp.models import User
 from tests.conftest import PASSWORD
+from tests.conftest import build_provider
 from tests.helpers import Browser
 
 RESET_SUBJECT = "パスワードリセット"
@@ -42,24 +44,42 @@ def test_K3_forgot_password_answers_the_same_for_known_and_unknown(provider, use
     assert not [m for m in mailbox.messages if m["To"] == "no-such-user@example.jp"]
 
 
-def test_K3_forgot_password_timing_does_not_reveal_the_account(provider, user):
-    """The lookup and the mail run off the request thread: both answers cost the same."""
-    _user_id, email = user
-    browser = Browser(provider.url)
-    page = browser.get("/password/forgot")
-    token = [f for f in __import__("tests.helpers").helpers.forms_in(page.text)][0].fields
-
-    def timed(address):
-        start = time.perf_counter()
-        response = browser.post("/password/forgot", {**token, "email": address})
-        assert response.status_code == 200
-        return time.perf_counter() - start
-
-    known = [timed(email) for _ in range(5)]
-    unknown = [timed(f"x{i}@nowhere.example") for i in range(5)]
-    # Not a speed assertion: the known path must not do the mail work in-request, which
-    # would add a whole SMTP conversation (tens of ms) to every known-address answer.
-    assert statistics.median(known) < statistics.median(unknown) + 0.05
+def test_K3_forgot_password_answers_before_the_lookup_and_the_mail(services, tmp_path):
+    """The account lookup and the mail run off the request thread, so the answer cannot
+    reveal the account by its timing (measured by bench/forgot_timing.py, not here). Here
+    the mail server accepts the connection and never greets: a known address is answered
+    exactly like an unknown one while its mail is still waiting on that server."""
+    tarpit = socket.socket()
+    tarpit.bind(("127.0.0.1", 0))
+    tarpit.listen(8)
+    node = build_provider(
+        "sqlite+sqlstore",
+        tmp_path,
+        services,
+        smtp_url=f"smtp://127.0.0.1:{tarpit.getsockname()[1]}",
+    )
+    server = make_server("127.0.0.1", node.app.config["TEST_PORT"], node.app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    held = None
+    try:
+        _user_id, email = node.new_user()
+        known = _request_reset(Browser(node.url), email)
+        unknown = _request_reset(Browser(node.url), "no-such-user@example.jp")
+        assert known.status_code == unknown.status_code == 200
+        assert known.text == unknown.text
+        # The mail for the known address has reached the server and is still waiting for
+        # its greeting: it was sent after (and apart from) the answer.
+        tarpit.settimeout(10)
+        held, _address = tarpit.accept()
+        held.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            held.recv(1)  # still open: the client waits for the greeting
+    finally:
+        if held is not None:
+            held.close()
+        tarpit.close()
+        server.shutdown()
+        node.close()
 
 
 def test_K3_T2_reset_sets_password_unlocks_clears_2fa_and_voids_old_links(
