@@ -109,16 +109,19 @@ def test_L5_authenticator_app_enrollment_and_L6_replay_refused(provider, rp):
     assert uri.startswith("otpauth://totp/WORKSDRIVE:") and "issuer=WORKSDRIVE" in uri
     secret = re.search(r'id="secret">([^<]+)<', page.text).group(1)
     totp = pyotp.TOTP(secret)
-    shown = browser.submit(page, "code-form", code=totp.now())
+    enrollment_code = totp.now()
+    shown = browser.submit(page, "code-form", code=enrollment_code)
     done = browser.submit(shown, "saved-form", saved="yes")
     claims = rp.id_token_claims(rp.exchange(redirect_params(done)["code"])["id_token"])
     assert claims["amr"] == ["pwd", "otp", "mfa"]
 
-    # L6: the next login asks for the app; a code is accepted once only.
-    time.sleep(0)  # same 30 s step as enrollment is refused too (already used)
+    # L6: the next login asks for the app; a code is accepted once only — the enrollment's
+    # code too (still within the ±1 step window, whichever step it is now).
     fresh = Browser(provider.url)
     page = after_password(fresh, rp, email)
     assert "/login/2fa/app" in page.url and 'id="lost-device"' in page.text
+    reused = fresh.submit(page, "code-form", code=enrollment_code)
+    assert reused.status_code == 400 and 'id="error"' in reused.text
     code = totp.at(time.time() + 30)  # the next step, within the ±1 window
     ok = fresh.submit(page, "code-form", code=code)
     assert "code" in redirect_params(ok)
@@ -262,10 +265,11 @@ def test_L3_T1_turning_2fa_on_again_forgets_remembered_browsers(provider, rp):
     with provider.app.app_context():
         set_two_factor(contract, False)
     assert "code=" in after_password(browser, rp, email, prompt="login").headers["Location"]
-    time.sleep(0.01)
-    with provider.app.app_context():
-        set_two_factor(contract, True)
-    assert "/login/2fa/" in after_password(browser, rp, email, prompt="login").url
+    # 2FA on again, later than the browser was remembered (a clock step, not a sleep).
+    with time_machine.travel(timedelta(seconds=5), tick=True):
+        with provider.app.app_context():
+            set_two_factor(contract, True)
+        assert "/login/2fa/" in after_password(browser, rp, email, prompt="login").url
 
 
 def test_T2_K3_password_reset_clears_2fa_and_remembered_browsers(provider, rp, mailbox):
