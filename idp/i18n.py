@@ -23,6 +23,8 @@ from flask_babel import lazy_gettext
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 
+from idp.cookies import set_cookie
+
 SUPPORTED_LOCALES = ("ja", "en")
 DEFAULT_LOCALE = "ja"
 LANG_COOKIE = "lang"
@@ -100,7 +102,5 @@ def setup_i18n(app: Flask) -> None:
     def remember_language(response: Response) -> Response:
         chosen = g.get("switched_locale")
         if chosen:
-            response.set_cookie(
-                LANG_COOKIE, chosen, max_age=365 * 86400, httponly=True, samesite="Lax"
-            )
+            set_cookie(response, LANG_COOKIE, chosen, max_age=365 * 86400)
         return response

@@ -18,6 +18,7 @@ from flask import url_for
 from brokers.base import Broker
 from brokers.base import BrokerError
 from idp import audit
+from idp.cookies import set_cookie
 from idp.i18n import gettext as _
 from idp.login.brokered import identified
 from idp.login.brokered import send_upstream
@@ -108,13 +109,7 @@ def login(connection_id: str) -> Response:
         # Opened from the mail, not from the service: remember the ID for the login page.
         response = Response(render_template("login/ad_start.html", connection_id=connection_id))
         if find_connection(connection_id) is not None:
-            response.set_cookie(
-                LAST_CONNECTION_COOKIE,
-                connection_id,
-                max_age=400 * 86400,
-                httponly=True,
-                samesite="Lax",
-            )
+            set_cookie(response, LAST_CONNECTION_COOKIE, connection_id, max_age=400 * 86400)
         return response
     tx, elsewhere = load_step("identify")
     if elsewhere:
@@ -134,13 +129,7 @@ def login(connection_id: str) -> Response:
         )
     else:
         response = _ldap_login(tx, connection)
-    response.set_cookie(
-        LAST_CONNECTION_COOKIE,
-        connection.connection_id,
-        max_age=400 * 86400,
-        httponly=True,
-        samesite="Lax",
-    )
+    set_cookie(response, LAST_CONNECTION_COOKIE, connection.connection_id, max_age=400 * 86400)
     return response
 
 

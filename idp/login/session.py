@@ -22,6 +22,8 @@ from flask import current_app
 from flask import request
 from werkzeug.wrappers import Response
 
+from idp.cookies import clear_cookie
+from idp.cookies import set_cookie
 from idp.models import User
 from idp.models import db
 
@@ -118,20 +120,9 @@ def set_session_cookie(response: Response, session: SsoSession) -> None:
     """Hand the session's secret to the browser (only on the response that started it)."""
     if session.secret is None:
         raise ValueError("only a session just started carries its cookie secret")
-    settings = current_app.extensions["idp.settings"]
-    response.set_cookie(
-        SSO_COOKIE,
-        session.secret,
-        max_age=settings.sso_session_ttl,
-        httponly=True,
-        secure=settings.cookies_secure,
-        samesite="Lax",
-        path="/",
-    )
+    ttl = current_app.extensions["idp.settings"].sso_session_ttl
+    set_cookie(response, SSO_COOKIE, session.secret, max_age=ttl)
 
 
 def clear_session_cookie(response: Response) -> None:
-    settings = current_app.extensions["idp.settings"]
-    response.delete_cookie(
-        SSO_COOKIE, path="/", secure=settings.cookies_secure, samesite="Lax", httponly=True
-    )
+    clear_cookie(response, SSO_COOKIE)

@@ -16,6 +16,7 @@ from flask import request
 from flask import url_for
 from werkzeug.wrappers import Response
 
+from idp.cookies import set_cookie
 from idp.errors import TransactionError
 
 TX_PREFIX = "tx:"
@@ -45,14 +46,7 @@ def browser_for_transaction() -> tuple[str, bool]:
 
 def bind_browser(response: Response, browser: str) -> None:
     """Set the cookie that binds transactions to this browser (a year and more)."""
-    response.set_cookie(
-        BROWSER_COOKIE,
-        browser,
-        max_age=400 * 86400,
-        httponly=True,
-        secure=current_app.extensions["idp.settings"].cookies_secure,
-        samesite="Lax",
-    )
+    set_cookie(response, BROWSER_COOKIE, browser, max_age=400 * 86400)
 
 
 def _browser_hash(value: str) -> str:

@@ -16,6 +16,7 @@ from itsdangerous import URLSafeSerializer
 from sqlalchemy import update
 from werkzeug.wrappers import Response
 
+from idp.cookies import set_cookie
 from idp.models import RememberedBrowser
 from idp.models import db
 from idp.models import utcnow
@@ -78,15 +79,7 @@ def remember(user_id: str, response: Response) -> RememberedBrowser:
     db.session.add(record)
     db.session.commit()
     entries = [f"{record.id}.{token}", *_entries()][:MAX_ENTRIES]
-    settings = current_app.extensions["idp.settings"]
-    response.set_cookie(
-        COOKIE,
-        _serializer().dumps(entries),
-        max_age=COOKIE_MAX_AGE,
-        httponly=True,
-        secure=settings.cookies_secure,
-        samesite="Lax",
-    )
+    set_cookie(response, COOKIE, _serializer().dumps(entries), max_age=COOKIE_MAX_AGE)
     return record
 
 
