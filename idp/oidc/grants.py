@@ -152,7 +152,7 @@ class IdTokenSigner:
         at_hash = create_half_hash(token["access_token"], alg)
         if at_hash is not None:
             claims["at_hash"] = at_hash.decode()
-        claims.update(release_claims(request.user.user, token["scope"], requested))
+        claims.update(release_claims(request.user.user, token["scope"]))
         header = {"alg": alg, "kid": key.kid, "typ": "JWT"}
         return jwt.encode(header, claims, KeySet([key]), algorithms=[alg])
 

@@ -96,8 +96,7 @@ class IdpUserInfo(UserInfoEndpoint):  # type: ignore[misc]
     def __call__(self, request: OAuth2Request) -> tuple[int, Any, list[tuple[str, str]]]:
         token = self._acquire_token()
         user = token.get_user()
-        requested = (token.family.session or {}).get("userinfo_claims") if token.family else None
-        return 200, UserInfo(release_claims(user, token.scope, requested)), default_json_headers
+        return 200, UserInfo(release_claims(user, token.scope)), default_json_headers
 
     def _acquire_token(self) -> IssuedToken:
         """The bearer token from the header, or from a form body (RFC 6750 §2.1, §2.2)."""
