@@ -48,7 +48,7 @@ def parse_claims_request(raw: str | None) -> dict[str, dict[str, Any]]:
         return {}
     try:
         value = json.loads(raw)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
         raise ClaimsRequestError("claims is not valid JSON") from error
     if not isinstance(value, dict):
         raise ClaimsRequestError("claims must be a JSON object")

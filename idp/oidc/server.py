@@ -7,8 +7,11 @@ from typing import Any
 from authlib.consts import default_json_headers
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749 import MissingAuthorizationError
+from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import UnsupportedResponseTypeError
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -24,11 +27,14 @@ from idp.models import Client
 from idp.models import TokenFamily
 from idp.models import db
 from idp.oidc.claims import release_claims
+from idp.oidc.clients import authenticate_client_secret_basic
 from idp.oidc.grants import AuthorizationCodeGrant
 from idp.oidc.grants import OpenIDCode
 from idp.oidc.grants import RefreshIdToken
 from idp.oidc.grants import RefreshTokenGrant
 from idp.oidc.grants import S256CodeChallenge
+from idp.oidc.parameters import check_no_repeated_parameter
+from idp.oidc.parameters import is_error_safe
 from idp.oidc.tokens import IssuedToken
 from idp.oidc.tokens import find_access_token
 from idp.oidc.tokens import find_refresh_token
@@ -44,6 +50,45 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         if isinstance(request, OAuth2Request):
             return request
         return super().create_oauth2_request(request)
+
+    def get_authorization_grant(self, request: OAuth2Request) -> Any:
+        """authlib's lookup, except for a ``response_type`` it cannot name in its error:
+        missing is ``invalid_request`` (RFC 6749 §4.1.2.1: a required parameter), and one
+        with characters an ``error_description`` may not hold is unsupported without being
+        echoed (authlib would raise ValueError building the error: a 500)."""
+        response_type = request.payload.response_type
+        if response_type and is_error_safe(response_type) and len(response_type) <= 100:
+            return super().get_authorization_grant(request)
+        redirect_uri = self._trusted_redirect_uri(request)
+        if not response_type:
+            raise InvalidRequestError(
+                "Missing 'response_type' in request.", redirect_uri=redirect_uri
+            )
+        raise UnsupportedResponseTypeError(
+            "unsupported", "The response type is not supported.", redirect_uri=redirect_uri
+        )
+
+    def _trusted_redirect_uri(self, request: OAuth2Request) -> str | None:
+        """The redirect URI an error may go to: registered for a known client, else none
+        (RFC 6749 §4.1.2.1: never redirect to an unverified URI)."""
+        client = self.query_client(request.payload.client_id)
+        redirect_uri = request.payload.redirect_uri
+        if client is None or not redirect_uri or not client.check_redirect_uri(redirect_uri):
+            return None
+        return str(redirect_uri)
+
+    def create_token_response(self, request: Any = None) -> Any:
+        """authlib's token endpoint, after the checks RFC 6749 §3.2 and §5.2 ask first:
+        no parameter twice, and a missing ``grant_type`` is ``invalid_request`` (authlib
+        answers ``unsupported_grant_type``)."""
+        oauth_request = self.create_oauth2_request(request)
+        try:
+            check_no_repeated_parameter(oauth_request.payload.datalist)
+            if not oauth_request.payload.grant_type:
+                raise InvalidRequestError("Missing 'grant_type' in request.")
+        except OAuth2Error as error:
+            return self.handle_error_response(oauth_request, error)
+        return super().create_token_response(oauth_request)
 
 
 class Issuer(IssuerParameter):  # type: ignore[misc]
@@ -125,6 +170,10 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
+    def check_params(self, request: OAuth2Request, client: Client) -> None:
+        check_no_repeated_parameter(request.payload.datalist)  # RFC 6749 §3.2
+        super().check_params(request, client)
+
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
         return _query_token(token_string, token_type_hint)
 
@@ -147,6 +196,10 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     """RFC 7662, for the client the token was issued to."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def check_params(self, request: OAuth2Request, client: Client) -> None:
+        check_no_repeated_parameter(request.payload.datalist)  # RFC 6749 §3.2
+        super().check_params(request, client)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
         return _query_token(token_string, token_type_hint)
@@ -191,6 +244,7 @@ def setup_oauth(app: Flask) -> None:
         "contract",
     ]
     server = IdpAuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])
     server.register_grant(RefreshTokenGrant, [RefreshIdToken()])
     server.register_extension(Issuer())
