@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6749 import MissingAuthorizationError
 from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749 import UnsupportedResponseTypeError
+from authlib.oauth2.rfc6749 import UnsupportedTokenTypeError
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -134,6 +135,22 @@ class AccessTokenValidator(BearerTokenValidator):  # type: ignore[misc]
         return find_access_token(token_string)
 
 
+class BearerTokenRequired(OAuth2Error):  # type: ignore[misc]
+    """RFC 6750 §3.1: "If the request lacks any authentication information (e.g., the client
+    was unaware that authentication is necessary or attempted using an unsupported
+    authentication method), the resource server SHOULD NOT include an error code"."""
+
+    status_code = 401
+    description = "A bearer access token is required."
+
+    def get_body(self) -> list[tuple[str, str]]:
+        return [("error_description", self.description)]
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        issuer = current_app.extensions["idp.settings"].issuer
+        return [*super().get_headers(), ("WWW-Authenticate", f'Bearer realm="{issuer}"')]
+
+
 class IdpUserInfo(UserInfoEndpoint):  # type: ignore[misc]
     def get_issuer(self) -> str:
         return str(current_app.extensions["idp.settings"].issuer)
@@ -144,12 +161,27 @@ class IdpUserInfo(UserInfoEndpoint):  # type: ignore[misc]
         return 200, UserInfo(release_claims(user, token.scope)), default_json_headers
 
     def _acquire_token(self) -> IssuedToken:
-        """The bearer token from the header, or from a form body (RFC 6750 §2.1, §2.2)."""
-        if "Authorization" in flask_request.headers or flask_request.method != "POST":
-            return self.resource_protector.acquire_token("openid")  # type: ignore[no-any-return]
-        token_string = flask_request.form.get("access_token")
-        if not token_string or flask_request.mimetype != "application/x-www-form-urlencoded":
-            raise MissingAuthorizationError(None, None)
+        """The bearer token from the header, or from a form body (RFC 6750 §2.1, §2.2).
+
+        No token (or another scheme than Bearer) is 401 with a bare ``WWW-Authenticate:
+        Bearer`` (§3.1: no error code then); both ways at once is ``invalid_request`` (§2:
+        "Clients MUST NOT use more than one method").
+        """
+        token_string = None
+        if (
+            flask_request.method == "POST"
+            and flask_request.mimetype == "application/x-www-form-urlencoded"
+        ):
+            token_string = flask_request.form.get("access_token")
+        if "Authorization" in flask_request.headers:
+            if token_string is not None:
+                raise InvalidRequestError("Send the access token one way only.")
+            try:
+                return self.resource_protector.acquire_token("openid")  # type: ignore[no-any-return]
+            except (MissingAuthorizationError, UnsupportedTokenTypeError) as error:
+                raise BearerTokenRequired() from error
+        if not token_string:
+            raise BearerTokenRequired()
         validator = AccessTokenValidator()
         token = validator.authenticate_token(token_string)
         validator.validate_token(token, ["openid"], flask_request)
@@ -172,7 +204,17 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
 
     def check_params(self, request: OAuth2Request, client: Client) -> None:
         check_no_repeated_parameter(request.payload.datalist)  # RFC 6749 §3.2
-        super().check_params(request, client)
+        if "token" not in request.form:
+            raise InvalidRequestError("Missing 'token' in request.")
+        hint = request.form.get("token_type_hint")
+        if hint and hint not in self.SUPPORTED_TOKEN_TYPES:
+            # RFC 7009 §2.2.1, an error response of RFC 6749 §5.2: 400 (authlib's class is
+            # the resource server's, with 401).
+            raise OAuth2Error(
+                "Only access_token and refresh_token are revoked here.",
+                error="unsupported_token_type",
+                status_code=400,
+            )
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
         return _query_token(token_string, token_type_hint)
@@ -198,8 +240,11 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def check_params(self, request: OAuth2Request, client: Client) -> None:
+        """RFC 7662 §2.1: ``token`` once; an unknown ``token_type_hint`` is only a hint (the
+        server "MUST extend its search across all of its supported token types")."""
         check_no_repeated_parameter(request.payload.datalist)  # RFC 6749 §3.2
-        super().check_params(request, client)
+        if "token" not in request.form:
+            raise InvalidRequestError("Missing 'token' in request.")
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
         return _query_token(token_string, token_type_hint)
