@@ -400,7 +400,7 @@ REVOKE_ROWS = [
         "invalid_request",
     ),
     Row(
-        "RFC 7009 §2.2.1 unsupported token_type_hint",
+        "RFC 7009 §2.2.1 unsupported token type: 400 (RFC 6749 §5.2)",
         "/revoke",
         {"token_type_hint": "id_token"},
         400,
@@ -472,6 +472,13 @@ INTROSPECT_ROWS = [
         auth="public",
     ),
     Row(
+        "RFC 7662 §2.1 an unknown token_type_hint only widens the search",
+        "/introspect",
+        {"token_type_hint": "id_token"},
+        200,
+        None,
+    ),
+    Row(
         "RFC 7662 §2.2 an unknown token is inactive, not an error",
         "/introspect",
         {"token": "nope"},
@@ -495,6 +502,14 @@ USERINFO_ROWS = [
         401,
         None,
         auth="no-bearer",
+    ),
+    Row(
+        "RFC 6750 §3.1 another scheme than Bearer: 401 without an error code",
+        "/userinfo",
+        {},
+        401,
+        None,
+        auth="basic",
     ),
     Row(
         "RFC 6750 §3.1 unknown token: invalid_token",
