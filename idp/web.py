@@ -58,6 +58,19 @@ def setup_web(app: Flask) -> None:
     csrf.init_app(app)
 
     @app.before_request
+    def refuse_invalid_host() -> None:
+        """RFC 9112 §3.2: a Host that is not ``host[:port]`` is 400. werkzeug lets some
+        through (``a:b:c``, an empty one), and authlib, which reads the request URL, would
+        call such a request ``insecure_transport``. Our links never use it (DESIGN.md)."""
+        try:
+            parts = urlsplit(f"//{request.host}")
+            is_valid = bool(parts.hostname) and (parts.port is None or parts.port > 0)
+        except ValueError:  # a port that is not a number, a bracket left open
+            is_valid = False
+        if not is_valid:
+            abort(400, "Invalid Host header")
+
+    @app.before_request
     def refuse_nul_bytes() -> None:
         """NUL never belongs in a parameter, and PostgreSQL refuses it in text: stop it here."""
         values = list(request.args.values())

@@ -23,13 +23,15 @@ def hash_client_secret(secret: str) -> str:
 
 
 def authenticate_client_secret_basic(query_client: Any, request: OAuth2Request) -> Any:
-    """authlib's ``client_secret_basic``, except that credentials which are not UTF-8
-    authenticate nobody (authlib's ``extract_basic_authorization`` raises UnicodeDecodeError):
-    the endpoint then answers 401 ``invalid_client`` with ``WWW-Authenticate`` (RFC 6749 §5.2).
+    """authlib's ``client_secret_basic``, except that a header it cannot parse authenticates
+    nobody: credentials that are not UTF-8 (``extract_basic_authorization`` raises
+    UnicodeDecodeError) or ``"Basic "`` followed by nothing but white space (ValueError
+    unpacking its split). The endpoint then answers 401 ``invalid_client`` with
+    ``WWW-Authenticate`` (RFC 6749 §5.2).
     """
     try:
         return authlib_client_secret_basic(query_client, request)
-    except UnicodeDecodeError:
+    except ValueError:  # UnicodeDecodeError included
         return None
 
 
