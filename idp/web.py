@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Flask
 from flask import abort
+from flask import current_app
 from flask import g
 from flask import jsonify
 from flask import render_template
 from flask import request
+from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -37,8 +41,34 @@ def _is_api() -> bool:
     return request.path.startswith(API_PATHS)
 
 
+def _error_page(status: int, **context: Any) -> tuple[str, int]:
+    """The error page, also for a request the router could not bind (a Host header that is
+    not a host name, e.g. a label over 63 characters: werkzeug raises BadHost and leaves no
+    URL adapter, so every ``url_for`` in the templates would fail). We never build links
+    from the request's Host (DESIGN.md), so the page is built against the issuer."""
+    if request_ctx.url_adapter is None:
+        issuer = urlsplit(current_app.extensions["idp.settings"].issuer)
+        request_ctx.url_adapter = current_app.url_map.bind(
+            issuer.netloc, script_name=issuer.path or "/", url_scheme=issuer.scheme
+        )
+    return render_template("login/error.html", **context), status
+
+
 def setup_web(app: Flask) -> None:
     csrf.init_app(app)
+
+    @app.before_request
+    def refuse_invalid_host() -> None:
+        """RFC 9112 §3.2: a Host that is not ``host[:port]`` is 400. werkzeug lets some
+        through (``a:b:c``, an empty one), and authlib, which reads the request URL, would
+        call such a request ``insecure_transport``. Our links never use it (DESIGN.md)."""
+        try:
+            parts = urlsplit(f"//{request.host}")
+            is_valid = bool(parts.hostname) and (parts.port is None or parts.port > 0)
+        except ValueError:  # a port that is not a number, a bracket left open
+            is_valid = False
+        if not is_valid:
+            abort(400, "Invalid Host header")
 
     @app.before_request
     def refuse_nul_bytes() -> None:
@@ -65,16 +95,13 @@ def setup_web(app: Flask) -> None:
     def idp_error(error: IdpError) -> tuple[str, int]:
         error_id = secrets.token_hex(6)
         log.info("refused %s (%s) id=%s", error.code, error.reason, error_id)
-        return (
-            render_template(
-                "login/error.html", error=error.code, reason=error.reason, error_id=error_id
-            ),
-            error.status_code,
+        return _error_page(
+            error.status_code, error=error.code, reason=error.reason, error_id=error_id
         )
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[str, int]:
-        return render_template("login/error.html", error="csrf", reason=error.description), 400
+        return _error_page(400, error="csrf", reason=error.description)
 
     @app.errorhandler(OAuth2Error)
     def oauth_error(error: OAuth2Error) -> tuple[Response, int]:
@@ -88,7 +115,7 @@ def setup_web(app: Flask) -> None:
                 error="invalid_request" if status < 500 else "server_error",
                 error_description=error.description,
             ), status
-        return render_template("login/error.html", error=f"http_{status}"), status
+        return _error_page(status, error=f"http_{status}")
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> tuple[object, int]:
@@ -97,4 +124,4 @@ def setup_web(app: Flask) -> None:
         g.locale = g.get("locale")
         if _is_api():
             return jsonify(error="server_error", error_id=error_id), 500
-        return render_template("login/error.html", error="server_error", error_id=error_id), 500
+        return _error_page(500, error="server_error", error_id=error_id)

@@ -55,7 +55,7 @@ def test_O1_untrusted_redirect_shows_error_page_and_never_redirects(provider, rp
     ("change", "error"),
     [
         ({"response_type": "token"}, "unsupported_response_type"),
-        ({"response_type": None}, "unsupported_response_type"),
+        ({"response_type": None}, "invalid_request"),  # missing: RFC 6749 §4.1.2.1
         ({"code_challenge": None, "code_challenge_method": None}, "invalid_request"),
         ({"code_challenge_method": "plain"}, "invalid_request"),
         ({"code_challenge_method": None}, "invalid_request"),

@@ -142,7 +142,10 @@ def handle_authorize() -> Response:
         if not prompts <= PROMPT_VALUES or ("none" in prompts and len(prompts) > 1):
             raise InvalidRequestError("Invalid 'prompt' parameter.")
         max_age = data.get("max_age")
-        if max_age is not None and (not max_age.isdigit() or len(max_age) > 10):
+        # ASCII digits only: str.isdigit() also takes "١٢" and "²" (int() refuses the latter).
+        if max_age is not None and not (
+            max_age.isascii() and max_age.isdigit() and len(max_age) <= 10
+        ):
             raise InvalidRequestError("Invalid 'max_age' parameter.")
         parse_claims_request(data.get("claims"))
     except ClaimsRequestError as error:

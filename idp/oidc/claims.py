@@ -48,7 +48,7 @@ def parse_claims_request(raw: str | None) -> dict[str, dict[str, Any]]:
         return {}
     try:
         value = json.loads(raw)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
         raise ClaimsRequestError("claims is not valid JSON") from error
     if not isinstance(value, dict):
         raise ClaimsRequestError("claims must be a JSON object")
@@ -79,15 +79,18 @@ def available_claims(user: User) -> dict[str, Any]:
     return {k: v for k, v in claims.items() if v not in (None, "")}
 
 
-def release_claims(
-    user: User, scope: str, requested: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """``sub`` plus the claims of the granted scopes plus those named in ``requested``."""
+def release_claims(user: User, scope: str) -> dict[str, Any]:
+    """``sub`` plus the claims of the granted scopes, and nothing else.
+
+    The consent page asks per scope, and a trusted client's scopes are capped by its
+    registration (``Client.get_allowed_scope``), so the scopes are what the user agreed to.
+    The ``claims`` request parameter (OIDC Core §5.5) cannot widen them: the OP may leave
+    out requested claims, and we do for every claim a granted scope does not cover.
+    """
     everything = available_claims(user)
     names: set[str] = set()
     for s in scope_to_list(scope) or []:
         names.update(SCOPE_CLAIMS.get(s, ()))
-    names.update(k for k in (requested or {}) if k in everything)
     claims: dict[str, Any] = {"sub": user.id}
     claims.update({name: everything[name] for name in sorted(names) if name in everything})
     return claims

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749 import scope_to_list
+from authlib.oauth2.rfc6749.authenticate_client import (
+    authenticate_client_secret_basic as authlib_client_secret_basic,
+)
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
@@ -15,6 +20,19 @@ SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 def hash_client_secret(secret: str) -> str:
     """Client secrets are high-entropy random strings: SHA-256 suffices (DESIGN.md)."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def authenticate_client_secret_basic(query_client: Any, request: OAuth2Request) -> Any:
+    """authlib's ``client_secret_basic``, except that a header it cannot parse authenticates
+    nobody: credentials that are not UTF-8 (``extract_basic_authorization`` raises
+    UnicodeDecodeError) or ``"Basic "`` followed by nothing but white space (ValueError
+    unpacking its split). The endpoint then answers 401 ``invalid_client`` with
+    ``WWW-Authenticate`` (RFC 6749 §5.2).
+    """
+    try:
+        return authlib_client_secret_basic(query_client, request)
+    except ValueError:  # UnicodeDecodeError included
+        return None
 
 
 class OAuthClientMixin(ClientMixin):

@@ -26,6 +26,7 @@ from idp.models import User
 from idp.models import db
 from idp.oidc.claims import parse_claims_request
 from idp.oidc.claims import release_claims
+from idp.oidc.parameters import check_no_repeated_parameter
 from idp.oidc.tokens import claim_refresh_token
 from idp.oidc.tokens import find_refresh_token
 from idp.oidc.tokens import revoke_family
@@ -152,7 +153,7 @@ class IdTokenSigner:
         at_hash = create_half_hash(token["access_token"], alg)
         if at_hash is not None:
             claims["at_hash"] = at_hash.decode()
-        claims.update(release_claims(request.user.user, token["scope"], requested))
+        claims.update(release_claims(request.user.user, token["scope"]))
         header = {"alg": alg, "kid": key.kid, "typ": "JWT"}
         return jwt.encode(header, claims, KeySet([key]), algorithms=[alg])
 
@@ -197,6 +198,33 @@ class RefreshIdToken:
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_AUTH_METHODS
+
+    @staticmethod
+    def validate_no_multiple_request_parameter(request: OAuth2Request) -> None:
+        """RFC 6749 §3.1 for the parameters that decide where an error may go: with two
+        ``client_id`` or ``redirect_uri`` the person gets a page, not a redirect (§4.1.2.1).
+        Every other parameter is checked once the redirect URI is trusted."""
+        check_no_repeated_parameter(request.payload.datalist, ("client_id", "redirect_uri"))
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request: OAuth2Request, client: Any) -> str:
+        """authlib's exact match, without echoing an unregistered URI in the error (its
+        characters may be ones an ``error_description`` cannot hold: authlib raises)."""
+        redirect_uri = request.payload.redirect_uri
+        if redirect_uri and not client.check_redirect_uri(redirect_uri):
+            raise InvalidRequestError("The redirect_uri is not registered for this client.")
+        return grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(  # type: ignore[no-any-return]
+            request, client
+        )
+
+    def validate_authorization_request(self) -> str:
+        redirect_uri: str = super().validate_authorization_request()
+        try:
+            check_no_repeated_parameter(self.request.payload.datalist)
+        except InvalidRequestError as error:
+            error.redirect_uri = redirect_uri  # a trusted URI now: tell the client
+            raise
+        return redirect_uri
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         principal: Principal = request.user

@@ -7,8 +7,12 @@ from typing import Any
 from authlib.consts import default_json_headers
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749 import MissingAuthorizationError
+from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import UnsupportedResponseTypeError
+from authlib.oauth2.rfc6749 import UnsupportedTokenTypeError
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -24,11 +28,14 @@ from idp.models import Client
 from idp.models import TokenFamily
 from idp.models import db
 from idp.oidc.claims import release_claims
+from idp.oidc.clients import authenticate_client_secret_basic
 from idp.oidc.grants import AuthorizationCodeGrant
 from idp.oidc.grants import OpenIDCode
 from idp.oidc.grants import RefreshIdToken
 from idp.oidc.grants import RefreshTokenGrant
 from idp.oidc.grants import S256CodeChallenge
+from idp.oidc.parameters import check_no_repeated_parameter
+from idp.oidc.parameters import is_error_safe
 from idp.oidc.tokens import IssuedToken
 from idp.oidc.tokens import find_access_token
 from idp.oidc.tokens import find_refresh_token
@@ -44,6 +51,45 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         if isinstance(request, OAuth2Request):
             return request
         return super().create_oauth2_request(request)
+
+    def get_authorization_grant(self, request: OAuth2Request) -> Any:
+        """authlib's lookup, except for a ``response_type`` it cannot name in its error:
+        missing is ``invalid_request`` (RFC 6749 §4.1.2.1: a required parameter), and one
+        with characters an ``error_description`` may not hold is unsupported without being
+        echoed (authlib would raise ValueError building the error: a 500)."""
+        response_type = request.payload.response_type
+        if response_type and is_error_safe(response_type) and len(response_type) <= 100:
+            return super().get_authorization_grant(request)
+        redirect_uri = self._trusted_redirect_uri(request)
+        if not response_type:
+            raise InvalidRequestError(
+                "Missing 'response_type' in request.", redirect_uri=redirect_uri
+            )
+        raise UnsupportedResponseTypeError(
+            "unsupported", "The response type is not supported.", redirect_uri=redirect_uri
+        )
+
+    def _trusted_redirect_uri(self, request: OAuth2Request) -> str | None:
+        """The redirect URI an error may go to: registered for a known client, else none
+        (RFC 6749 §4.1.2.1: never redirect to an unverified URI)."""
+        client = self.query_client(request.payload.client_id)
+        redirect_uri = request.payload.redirect_uri
+        if client is None or not redirect_uri or not client.check_redirect_uri(redirect_uri):
+            return None
+        return str(redirect_uri)
+
+    def create_token_response(self, request: Any = None) -> Any:
+        """authlib's token endpoint, after the checks RFC 6749 §3.2 and §5.2 ask first:
+        no parameter twice, and a missing ``grant_type`` is ``invalid_request`` (authlib
+        answers ``unsupported_grant_type``)."""
+        oauth_request = self.create_oauth2_request(request)
+        try:
+            check_no_repeated_parameter(oauth_request.payload.datalist)
+            if not oauth_request.payload.grant_type:
+                raise InvalidRequestError("Missing 'grant_type' in request.")
+        except OAuth2Error as error:
+            return self.handle_error_response(oauth_request, error)
+        return super().create_token_response(oauth_request)
 
 
 class Issuer(IssuerParameter):  # type: ignore[misc]
@@ -89,6 +135,22 @@ class AccessTokenValidator(BearerTokenValidator):  # type: ignore[misc]
         return find_access_token(token_string)
 
 
+class BearerTokenRequired(OAuth2Error):  # type: ignore[misc]
+    """RFC 6750 §3.1: "If the request lacks any authentication information (e.g., the client
+    was unaware that authentication is necessary or attempted using an unsupported
+    authentication method), the resource server SHOULD NOT include an error code"."""
+
+    status_code = 401
+    description = "A bearer access token is required."
+
+    def get_body(self) -> list[tuple[str, str]]:
+        return [("error_description", self.description)]
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        issuer = current_app.extensions["idp.settings"].issuer
+        return [*super().get_headers(), ("WWW-Authenticate", f'Bearer realm="{issuer}"')]
+
+
 class IdpUserInfo(UserInfoEndpoint):  # type: ignore[misc]
     def get_issuer(self) -> str:
         return str(current_app.extensions["idp.settings"].issuer)
@@ -96,16 +158,30 @@ class IdpUserInfo(UserInfoEndpoint):  # type: ignore[misc]
     def __call__(self, request: OAuth2Request) -> tuple[int, Any, list[tuple[str, str]]]:
         token = self._acquire_token()
         user = token.get_user()
-        requested = (token.family.session or {}).get("userinfo_claims") if token.family else None
-        return 200, UserInfo(release_claims(user, token.scope, requested)), default_json_headers
+        return 200, UserInfo(release_claims(user, token.scope)), default_json_headers
 
     def _acquire_token(self) -> IssuedToken:
-        """The bearer token from the header, or from a form body (RFC 6750 §2.1, §2.2)."""
-        if "Authorization" in flask_request.headers or flask_request.method != "POST":
-            return self.resource_protector.acquire_token("openid")  # type: ignore[no-any-return]
-        token_string = flask_request.form.get("access_token")
-        if not token_string or flask_request.mimetype != "application/x-www-form-urlencoded":
-            raise MissingAuthorizationError(None, None)
+        """The bearer token from the header, or from a form body (RFC 6750 §2.1, §2.2).
+
+        No token (or another scheme than Bearer) is 401 with a bare ``WWW-Authenticate:
+        Bearer`` (§3.1: no error code then); both ways at once is ``invalid_request`` (§2:
+        "Clients MUST NOT use more than one method").
+        """
+        token_string = None
+        if (
+            flask_request.method == "POST"
+            and flask_request.mimetype == "application/x-www-form-urlencoded"
+        ):
+            token_string = flask_request.form.get("access_token")
+        if "Authorization" in flask_request.headers:
+            if token_string is not None:
+                raise InvalidRequestError("Send the access token one way only.")
+            try:
+                return self.resource_protector.acquire_token("openid")  # type: ignore[no-any-return]
+            except (MissingAuthorizationError, UnsupportedTokenTypeError) as error:
+                raise BearerTokenRequired() from error
+        if not token_string:
+            raise BearerTokenRequired()
         validator = AccessTokenValidator()
         token = validator.authenticate_token(token_string)
         validator.validate_token(token, ["openid"], flask_request)
@@ -125,6 +201,20 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
     """RFC 7009. Revoking a refresh token revokes its whole family (§2.1)."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def check_params(self, request: OAuth2Request, client: Client) -> None:
+        check_no_repeated_parameter(request.payload.datalist)  # RFC 6749 §3.2
+        if "token" not in request.form:
+            raise InvalidRequestError("Missing 'token' in request.")
+        hint = request.form.get("token_type_hint")
+        if hint and hint not in self.SUPPORTED_TOKEN_TYPES:
+            # RFC 7009 §2.2.1, an error response of RFC 6749 §5.2: 400 (authlib's class is
+            # the resource server's, with 401).
+            raise OAuth2Error(
+                "Only access_token and refresh_token are revoked here.",
+                error="unsupported_token_type",
+                status_code=400,
+            )
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
         return _query_token(token_string, token_type_hint)
@@ -148,6 +238,13 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     """RFC 7662, for the client the token was issued to."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def check_params(self, request: OAuth2Request, client: Client) -> None:
+        """RFC 7662 §2.1: ``token`` once; an unknown ``token_type_hint`` is only a hint (the
+        server "MUST extend its search across all of its supported token types")."""
+        check_no_repeated_parameter(request.payload.datalist)  # RFC 6749 §3.2
+        if "token" not in request.form:
+            raise InvalidRequestError("Missing 'token' in request.")
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
         return _query_token(token_string, token_type_hint)
@@ -192,6 +289,7 @@ def setup_oauth(app: Flask) -> None:
         "contract",
     ]
     server = IdpAuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])
     server.register_grant(RefreshTokenGrant, [RefreshIdToken()])
     server.register_extension(Issuer())
