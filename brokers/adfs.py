@@ -34,10 +34,19 @@ from brokers.base import BrokeredIdentity
 from brokers.base import BrokerError
 from brokers.base import UpstreamRequest
 from brokers.oidc import OidcBroker
+from brokers.oidc_settings import OIDC_SETTINGS
+from brokers.settings import Kind
+from brokers.settings import Setting
 
 ADFS_SCOPES = ("openid", "profile", "email", "allatclaims")
 #: The only PKCE method we send; AD FS 2019 lists it, AD FS 2016 lists none.
 PKCE_METHOD = "S256"
+#: Not read from the environment today (each contract's farm is an ``idp ad add`` connection);
+#: the table keeps :meth:`AdfsBroker.from_config` honest for the day it is.
+ADFS_SETTINGS = (
+    *OIDC_SETTINGS,
+    Setting("resource", Kind.TEXT, "the Web API identifier in the Application Group"),
+)
 
 
 class AdfsBroker(OidcBroker):
@@ -49,6 +58,7 @@ class AdfsBroker(OidcBroker):
 
     name = "ad"
     default_scopes = ADFS_SCOPES
+    SETTINGS = ADFS_SETTINGS
 
     def __init__(self, *, issuer: str, resource: str | None = None, **settings: Any) -> None:
         if not issuer:
@@ -57,8 +67,8 @@ class AdfsBroker(OidcBroker):
         self.resource = resource or None
 
     @classmethod
-    def settings_from_config(cls, config: Mapping[str, str], env_prefix: str) -> dict[str, Any]:
-        return {"resource": config.get("resource") or None}
+    def settings_from_config(cls, values: Mapping[str, Any], env_prefix: str) -> dict[str, Any]:
+        return {"resource": values.get("resource")}
 
     def prompt_params(self, request: UpstreamRequest) -> dict[str, str]:
         params: dict[str, str] = {}

@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
+from typing import ClassVar
+
+from brokers.settings import Setting
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,17 @@ class Broker(ABC):
 
     #: Registry name: ``google``, ``microsoft``, ``facebook``, ``daccount``, ``ad``.
     name: str
+    #: Its ``IDP_BROKER_<NAME>_*`` settings: what :meth:`from_config` reads and the README lists.
+    SETTINGS: ClassVar[tuple[Setting, ...]] = ()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, str], env_prefix: str) -> Broker:
+        """The broker from its settings (prefix stripped, keys lower-case), checked against
+        :attr:`SETTINGS`.
+
+        :raises ValueError: naming the variable that is missing, unknown or malformed.
+        """
+        raise NotImplementedError(f"{cls.__name__} is not built from settings")
 
     @abstractmethod
     def start(self, request: UpstreamRequest) -> tuple[str, dict[str, Any]]:

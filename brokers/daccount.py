@@ -49,11 +49,39 @@ from brokers.base import BrokeredIdentity
 from brokers.base import BrokerError
 from brokers.base import UpstreamRequest
 from brokers.oidc import OidcBroker
+from brokers.oidc_settings import OIDC_SETTINGS
+from brokers.settings import Kind
+from brokers.settings import Setting
+from brokers.settings import replace_setting
 
 DACCOUNT_ISSUER = "https://conf.uw.docomo.ne.jp/"
 DACCOUNT_DISCOVERY_URL = f"{DACCOUNT_ISSUER}.well-known/openid-configuration"
 #: ID token algorithms a d account RP can be registered for.
 ID_TOKEN_ALGORITHMS = ("RS256", "HS256")
+
+DACCOUNT_SETTINGS = (
+    *replace_setting(
+        replace_setting(
+            replace_setting(
+                replace_setting(OIDC_SETTINGS, "issuer", condition="no", default=DACCOUNT_ISSUER),
+                "discovery_url",
+                condition="no",
+            ),
+            "scopes",
+            default="openid",
+            meaning="`openid` plus DOCOMO-assigned scope ids",
+        ),
+        "use_pkce",
+        default="false",
+    ),
+    Setting(
+        "id_token_alg",
+        Kind.CHOICE,
+        "as the RP is registered; `HS256` is verified with the secret",
+        default="RS256",
+        choices=ID_TOKEN_ALGORITHMS,
+    ),
+)
 
 
 class DAccountBroker(OidcBroker):
@@ -68,6 +96,7 @@ class DAccountBroker(OidcBroker):
     name = "daccount"
     default_scopes = ("openid",)
     default_discovery_url = DACCOUNT_DISCOVERY_URL
+    SETTINGS = DACCOUNT_SETTINGS
 
     def __init__(
         self,
@@ -91,14 +120,8 @@ class DAccountBroker(OidcBroker):
         self.id_token_alg = id_token_alg
 
     @classmethod
-    def settings_from_config(cls, config: Mapping[str, str], env_prefix: str) -> dict[str, Any]:
-        settings: dict[str, Any] = {}
-        alg = config.get("id_token_alg", "").strip().upper()
-        if alg:
-            if alg not in ID_TOKEN_ALGORITHMS:
-                raise ValueError(f"{env_prefix}ID_TOKEN_ALG must be RS256 or HS256")
-            settings["id_token_alg"] = alg
-        return settings
+    def settings_from_config(cls, values: Mapping[str, Any], env_prefix: str) -> dict[str, Any]:
+        return {"id_token_alg": values["id_token_alg"]} if "id_token_alg" in values else {}
 
     def prompt_params(self, request: UpstreamRequest) -> dict[str, str]:
         return {"prompt": "login"} if request.force_login else {}

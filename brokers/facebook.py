@@ -42,6 +42,9 @@ from brokers.base import Broker
 from brokers.base import BrokeredIdentity
 from brokers.base import BrokerError
 from brokers.base import UpstreamRequest
+from brokers.settings import Kind
+from brokers.settings import Setting
+from brokers.settings import parse_settings
 
 log = logging.getLogger("idp.brokers.facebook")
 
@@ -55,6 +58,22 @@ PROFILE_FIELDS = "id,name,email"
 #: A pinned Graph API version: ``v21.0``.
 GRAPH_VERSION = re.compile(r"v[1-9][0-9]*\.0")
 
+FACEBOOK_SETTINGS = (
+    Setting("app_id", Kind.TEXT, "the Facebook app", required=True),
+    Setting("app_secret", Kind.SECRET, "its secret", required=True),
+    Setting(
+        "graph_version",
+        Kind.PATTERN,
+        "the pinned Graph API version",
+        required=True,
+        pattern=GRAPH_VERSION,
+        hint="a pinned version like v21.0",
+    ),
+    Setting("dialog_base", Kind.URL, "Login Dialog host", default=DEFAULT_DIALOG_BASE),
+    Setting("graph_base", Kind.URL, "Graph API host", default=DEFAULT_GRAPH_BASE),
+    Setting("timeout", Kind.SECONDS, "per Graph request", default="10", maximum=60),
+)
+
 
 def compute_appsecret_proof(app_secret: str, access_token: str) -> str:
     """Graph's ``appsecret_proof``: hex HMAC-SHA256 with the app secret as the key and the
@@ -66,6 +85,7 @@ class FacebookBroker(Broker):
     """Facebook Login for one Facebook app (``IDP_BROKER_FACEBOOK_*``)."""
 
     name = "facebook"
+    SETTINGS = FACEBOOK_SETTINGS
 
     def __init__(
         self,
@@ -88,35 +108,17 @@ class FacebookBroker(Broker):
     @classmethod
     def from_config(cls, config: Mapping[str, str], env_prefix: str = ENV_PREFIX) -> FacebookBroker:
         """Build from ``IDP_BROKER_FACEBOOK_*`` with the prefix stripped and lower-cased
-        (``IDP_BROKER_FACEBOOK_APP_ID`` arrives as ``app_id``), as ``brokers/registry.py``
-        calls it. A missing or malformed setting raises ``ValueError`` naming the variable,
-        so that startup stops."""
-
-        def setting(key: str, default: str = "") -> str:
-            value = (config.get(key) or "").strip() or default
-            if not value:
-                raise ValueError(f"{env_prefix}{key.upper()} is required")
-            return value
-
-        version = setting("graph_version")
-        if not GRAPH_VERSION.fullmatch(version):
-            raise ValueError(
-                f"{env_prefix}GRAPH_VERSION must be a pinned version like v21.0, not {version!r}"
-            )
-        raw_timeout = setting("timeout", str(DEFAULT_TIMEOUT))
-        try:
-            timeout = float(raw_timeout)
-        except ValueError:
-            timeout = 0.0
-        if not 0 < timeout <= 60:
-            raise ValueError(f"{env_prefix}TIMEOUT must be seconds in (0, 60], not {raw_timeout!r}")
+        (``IDP_BROKER_FACEBOOK_APP_ID`` arrives as ``app_id``), checked against
+        :data:`FACEBOOK_SETTINGS`. A missing or malformed setting raises ``ValueError`` naming
+        the variable, so that startup stops."""
+        values = parse_settings(FACEBOOK_SETTINGS, config, env_prefix)
         return cls(
-            setting("app_id"),
-            setting("app_secret"),
-            version,
-            setting("dialog_base", DEFAULT_DIALOG_BASE),
-            setting("graph_base", DEFAULT_GRAPH_BASE),
-            timeout,
+            values["app_id"],
+            values["app_secret"],
+            values["graph_version"],
+            values.get("dialog_base", DEFAULT_DIALOG_BASE),
+            values.get("graph_base", DEFAULT_GRAPH_BASE),
+            values.get("timeout", DEFAULT_TIMEOUT),
         )
 
     @property

@@ -20,9 +20,22 @@ from typing import Any
 from brokers.base import BrokerError
 from brokers.base import UpstreamRequest
 from brokers.oidc import OidcBroker
+from brokers.oidc_settings import OIDC_SETTINGS
+from brokers.settings import Kind
+from brokers.settings import Setting
+from brokers.settings import replace_setting
 
 GOOGLE_ISSUER = "https://accounts.google.com"
 GOOGLE_DISCOVERY_URL = f"{GOOGLE_ISSUER}/.well-known/openid-configuration"
+
+GOOGLE_SETTINGS = (
+    *replace_setting(
+        replace_setting(OIDC_SETTINGS, "issuer", condition="no", default=GOOGLE_ISSUER),
+        "discovery_url",
+        condition="no",
+    ),
+    Setting("hosted_domain", Kind.TEXT, "Workspace domain: sent as `hd`; `hd` claim must match"),
+)
 
 
 class GoogleBroker(OidcBroker):
@@ -31,6 +44,7 @@ class GoogleBroker(OidcBroker):
     name = "google"
     default_scopes = ("openid", "email", "profile")
     default_discovery_url = GOOGLE_DISCOVERY_URL
+    SETTINGS = GOOGLE_SETTINGS
 
     def __init__(self, *, hosted_domain: str | None = None, **settings: Any) -> None:
         if settings.get("issuer") is None and settings.get("discovery_url") is None:
@@ -39,8 +53,8 @@ class GoogleBroker(OidcBroker):
         self.hosted_domain = hosted_domain.lower() if hosted_domain else None
 
     @classmethod
-    def settings_from_config(cls, config: Mapping[str, str], env_prefix: str) -> dict[str, Any]:
-        return {"hosted_domain": config.get("hosted_domain") or None}
+    def settings_from_config(cls, values: Mapping[str, Any], env_prefix: str) -> dict[str, Any]:
+        return {"hosted_domain": values.get("hosted_domain")}
 
     def prompt_params(self, request: UpstreamRequest) -> dict[str, str]:
         params: dict[str, str] = {}

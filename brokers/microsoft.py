@@ -29,6 +29,10 @@ from brokers.base import BrokeredIdentity
 from brokers.base import BrokerError
 from brokers.base import UpstreamRequest
 from brokers.oidc import OidcBroker
+from brokers.oidc_settings import OIDC_SETTINGS
+from brokers.settings import Kind
+from brokers.settings import Setting
+from brokers.settings import replace_setting
 
 MICROSOFT_LOGIN = "https://login.microsoftonline.com"
 #: The tenant of personal Microsoft accounts.
@@ -37,6 +41,37 @@ TENANT_PLACEHOLDER = "{tenantid}"
 MULTI_TENANT_AUTHORITIES = ("common", "organizations", "consumers")
 TENANT_ID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 VERIFIED_VALUES = (True, "true", "1", 1)
+#: ``IDP_BROKER_MICROSOFT_TENANT``: an authority name or a tenant id, in any case.
+TENANT_SETTING = re.compile(
+    "|".join((*MULTI_TENANT_AUTHORITIES, TENANT_ID_PATTERN.pattern)), re.IGNORECASE
+)
+
+MICROSOFT_SETTINGS = (
+    *replace_setting(
+        replace_setting(
+            replace_setting(OIDC_SETTINGS, "issuer", condition="no"),
+            "discovery_url",
+            condition="no",
+        ),
+        "scopes",
+        default="openid profile email",
+        meaning="requested scopes; `profile` brings `oid` and `tid`",
+    ),
+    Setting(
+        "tenant",
+        Kind.PATTERN,
+        "narrows the accepted `tid` (`consumers`: personal accounts only)",
+        default="common",
+        pattern=TENANT_SETTING,
+        hint="common, organizations, consumers or a tenant id",
+    ),
+    Setting(
+        "authority",
+        Kind.URL,
+        "discovery at `{AUTHORITY}/.well-known/openid-configuration`; "
+        "default `https://login.microsoftonline.com/{TENANT}/v2.0`",
+    ),
+)
 
 
 def authority_url(tenant: str, authority: str | None) -> str:
@@ -54,6 +89,7 @@ class MicrosoftBroker(OidcBroker):
     name = "microsoft"
     # ``profile`` brings ``oid`` and ``tid``
     default_scopes = ("openid", "profile", "email")
+    SETTINGS = MICROSOFT_SETTINGS
 
     def __init__(
         self, *, tenant: str = "common", authority: str | None = None, **settings: Any
@@ -69,15 +105,11 @@ class MicrosoftBroker(OidcBroker):
         self.authority = authority
 
     @classmethod
-    def settings_from_config(cls, config: Mapping[str, str], env_prefix: str) -> dict[str, Any]:
-        tenant = (config.get("tenant") or "common").lower()
-        if tenant not in MULTI_TENANT_AUTHORITIES and not TENANT_ID_PATTERN.fullmatch(tenant):
-            raise ValueError(
-                f"{env_prefix}TENANT must be common, organizations, consumers or a tenant id"
-            )
-        authority = authority_url(tenant, config.get("authority"))
+    def settings_from_config(cls, values: Mapping[str, Any], env_prefix: str) -> dict[str, Any]:
+        tenant = str(values.get("tenant", "common")).lower()
+        authority = authority_url(tenant, values.get("authority"))
         settings: dict[str, Any] = {"tenant": tenant, "authority": authority}
-        if not config.get("issuer") and not config.get("discovery_url"):
+        if "issuer" not in values and "discovery_url" not in values:
             settings["discovery_url"] = f"{authority}/.well-known/openid-configuration"
         return settings
 

@@ -1,88 +1,117 @@
-"""The upstreams we broker, by registry name, built from the ``IDP_BROKER_<NAME>_*`` settings.
+"""The upstreams we broker: the one list of their names, login-page buttons, settings and
+classes (STYLE §3). Adding an upstream is its module, one :class:`Upstream` line in
+:data:`UPSTREAMS` and its test file (``tests/test_broker_registry.py`` checks all three).
 
-:func:`build_broker` receives one broker's settings with the prefix stripped and the keys in
-lower case (``IDP_BROKER_GOOGLE_CLIENT_ID`` -> ``client_id``) and raises :class:`ValueError`
-naming the environment variable when a required one is missing, so startup stops (STYLE §7).
-
-Settings of every OpenID Connect broker (:meth:`brokers.oidc.OidcBroker.from_config`), each
-``IDP_BROKER_<NAME>_<SETTING>``:
-
-| Setting | Required | Meaning |
-| --- | --- | --- |
-| `CLIENT_ID` | yes | our client id at the upstream |
-| `CLIENT_SECRET` | yes, unless auth method `none` | our client secret |
-| `ISSUER` | this or `DISCOVERY_URL` (1) | issuer; discovery under it must name it |
-| `DISCOVERY_URL` | this or `ISSUER` (1) | discovery document URL |
-| `SCOPES` | no | space-separated (default per broker) |
-| `TOKEN_ENDPOINT_AUTH_METHOD` | no | `client_secret_basic` (default), `_post`, `none` |
-| `USE_PKCE` | no | `true` (default) or `false`: S256 code challenge |
-| `TIMEOUT` | no | seconds per upstream HTTP request, default `10` |
-| `ALLOW_HS256` | no | `true`: HS256 ID tokens, verified with the secret |
-| `EXTRA_AUTHORIZE_PARAMS` | no | added to every authorization request, `a=1&b=2` |
-| `AUTHORIZATION_ENDPOINT` | no | replaces the discovered value |
-| `TOKEN_ENDPOINT` | no | replaces the discovered value |
-| `USERINFO_ENDPOINT` | no | replaces the discovered value |
-| `JWKS_URI` | no | replaces the discovered value |
-
-(1) not needed when the broker has a default (Google, Microsoft).
-
-Per broker:
-
-| Broker | Setting | Default | Meaning |
-| --- | --- | --- | --- |
-| `google` | `ISSUER` | `https://accounts.google.com` | change only for a test double |
-| `google` | `HOSTED_DOMAIN` | unset | Workspace domain: sent as `hd`; `hd` claim must match |
-| `google` | `SCOPES` | `openid email profile` | |
-| `microsoft` | `TENANT` | `common` | `organizations`, `consumers` or a tenant id |
-| `microsoft` | `AUTHORITY` | (2) | discovery: `{AUTHORITY}/.well-known/openid-configuration` |
-| `microsoft` | `SCOPES` | `openid profile email` | `profile` brings `oid` and `tid` |
-
-(2) ``https://login.microsoftonline.com/{TENANT}/v2.0``. A tenant other than `common` also
-narrows the accepted `tid` (`consumers`: personal accounts only; `organizations`: work only).
+Settings are ``IDP_BROKER_<NAME>_<KEY>``, declared by each class's ``SETTINGS`` table
+(:mod:`brokers.settings`). :func:`build_brokers` builds every configured upstream at start-up
+(``create_app``), so a missing or malformed setting stops start-up naming the variable; an
+upstream without settings is "not available" on its button. :func:`render_upstream_tables`
+writes the README's tables from the same data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from brokers.base import Broker
 from brokers.daccount import DAccountBroker
 from brokers.facebook import FacebookBroker
 from brokers.google import GoogleBroker
 from brokers.microsoft import MicrosoftBroker
-from brokers.oidc import OidcBroker
+from brokers.settings import render_table
 
 ENV_PREFIX = "IDP_BROKER_"
 
-#: Registry name -> broker class. One line per upstream (STYLE §3).
-BROKER_CLASSES: dict[str, type[Broker]] = {
-    "google": GoogleBroker,
-    "microsoft": MicrosoftBroker,
-    "facebook": FacebookBroker,
-    "daccount": DAccountBroker,
-    # Other upstreams register here, e.g. "facebook": FacebookBroker, "daccount": DAccountBroker.
+
+def N_(message: str) -> str:  # noqa: N802  (Babel's default keyword for "translate later")
+    """Mark ``message`` for the catalogue; the page translates it when it renders."""
+    return message
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One upstream on the login page.
+
+    :param name: registry name, ``BrokeredIdentity.provider`` and login method (SPEC Words).
+    :param label: the button text, a msgid: ``N_("d account")`` when it is translated, a
+        brand name as is.
+    :param style: the button's style key, ``class="broker broker--{style}"``.
+    :param broker_class: built from ``IDP_BROKER_<NAME>_*``; ``None`` for an upstream that is
+        configured per contract instead (Active Directory: ``idp ad add``).
+    """
+
+    name: str
+    label: str
+    style: str
+    broker_class: type[Broker] | None
+
+    @property
+    def env_prefix(self) -> str:
+        """``IDP_BROKER_GOOGLE_``."""
+        return f"{ENV_PREFIX}{self.name.upper()}_"
+
+
+#: In the order of the login page's buttons.
+UPSTREAMS: tuple[Upstream, ...] = (
+    Upstream("google", "Google", "google", GoogleBroker),
+    Upstream("facebook", "Facebook", "facebook", FacebookBroker),
+    Upstream("microsoft", "Microsoft", "microsoft", MicrosoftBroker),
+    Upstream("daccount", N_("d account"), "daccount", DAccountBroker),
+    Upstream("ad", N_("Active Directory"), "ad", None),
+)
+UPSTREAMS_BY_NAME: Mapping[str, Upstream] = {upstream.name: upstream for upstream in UPSTREAMS}
+#: Registry name -> broker class, for the upstreams built from settings.
+BROKER_CLASSES: Mapping[str, type[Broker]] = {
+    upstream.name: upstream.broker_class
+    for upstream in UPSTREAMS
+    if upstream.broker_class is not None
 }
 
 
 def build_broker(name: str, config: Mapping[str, str]) -> Broker:
     """The broker ``name`` from its settings (``IDP_BROKER_<NAME>_*``, prefix stripped).
 
-    :raises ValueError: unknown broker, or a missing or malformed setting (names the variable).
+    :raises ValueError: unknown broker, or a missing, unknown or malformed setting (names the
+        variable).
     """
     try:
         broker_class = BROKER_CLASSES[name]
     except KeyError:
-        raise ValueError(f"unknown broker {name!r}; known: {', '.join(BROKER_CLASSES)}") from None
-    env_prefix = f"{ENV_PREFIX}{name.upper()}_"
+        raise ValueError(
+            f"{ENV_PREFIX}{name.upper()}_*: unknown broker {name!r}; known: "
+            f"{', '.join(BROKER_CLASSES)}"
+        ) from None
     settings = {key.lower(): value for key, value in config.items()}
-    if issubclass(broker_class, OidcBroker):
-        return broker_class.from_config(settings, env_prefix)
-    # A broker that is not OpenID Connect (Facebook) builds itself the same way: give it a
-    # ``from_config(config, env_prefix)`` classmethod and add its branch here.
-    from_config = getattr(broker_class, "from_config", None)
-    if from_config is None:
-        raise ValueError(f"broker {name!r} cannot be built from settings")
-    broker = from_config(settings, env_prefix)
-    if not isinstance(broker, Broker):
-        raise TypeError(f"{broker_class.__name__}.from_config returned {type(broker).__name__}")
-    return broker
+    return broker_class.from_config(settings, UPSTREAMS_BY_NAME[name].env_prefix)
+
+
+def build_brokers(configs: Mapping[str, Mapping[str, str]]) -> dict[str, Broker]:
+    """Every configured upstream, built once at start-up.
+
+    :param configs: registry name -> its settings (``Settings.brokers``); an upstream whose
+        settings are all empty is not configured and is left out.
+    :raises ValueError: the first broker that cannot be built, naming the variable.
+    """
+    return {
+        name: build_broker(name, config)
+        for name, config in sorted(configs.items())
+        if any(value.strip() for value in config.values())
+    }
+
+
+def render_upstream_tables() -> str:
+    """The README's settings tables, one per upstream built from settings (Markdown)."""
+    lines = []
+    for upstream in UPSTREAMS:
+        if upstream.broker_class is None:
+            continue
+        lines += [
+            f"#### {upstream.label} (`{upstream.name}`)",
+            "",
+            "| variable | required | default | meaning |",
+            "|---|---|---|---|",
+            *render_table(upstream.env_prefix, upstream.broker_class.SETTINGS),
+            "",
+        ]
+    return "\n".join(lines)
