@@ -19,6 +19,9 @@ from brokers.daccount import DAccountBroker
 from brokers.facebook import FacebookBroker
 from brokers.google import GoogleBroker
 from brokers.microsoft import MicrosoftBroker
+from brokers.oidc import OidcBroker
+from brokers.oidc_settings import OIDC_SETTINGS
+from brokers.settings import TABLE_HEADER
 from brokers.settings import render_table
 
 ENV_PREFIX = "IDP_BROKER_"
@@ -101,17 +104,15 @@ def build_brokers(configs: Mapping[str, Mapping[str, str]]) -> dict[str, Broker]
 
 
 def render_upstream_tables() -> str:
-    """The README's settings tables, one per upstream built from settings (Markdown)."""
-    lines = []
+    """The README's settings table (Markdown): the settings every OpenID Connect upstream
+    reads, as ``IDP_BROKER_<NAME>_*``, then each upstream's own settings and the defaults in
+    which it differs."""
+    rows = render_table(f"{ENV_PREFIX}<NAME>_", OIDC_SETTINGS)
     for upstream in UPSTREAMS:
         if upstream.broker_class is None:
             continue
-        lines += [
-            f"#### {upstream.label} (`{upstream.name}`)",
-            "",
-            "| variable | required | default | meaning |",
-            "|---|---|---|---|",
-            *render_table(upstream.env_prefix, upstream.broker_class.SETTINGS),
-            "",
-        ]
-    return "\n".join(lines)
+        table = upstream.broker_class.SETTINGS
+        if issubclass(upstream.broker_class, OidcBroker):
+            table = tuple(setting for setting in table if setting not in OIDC_SETTINGS)
+        rows += render_table(upstream.env_prefix, table)
+    return "\n".join((*TABLE_HEADER, *rows)) + "\n"

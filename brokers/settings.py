@@ -151,19 +151,26 @@ def replace_setting(table: Sequence[Setting], key: str, **changes: Any) -> tuple
     )
 
 
+TABLE_HEADER = (
+    "| variable | required | default | value | meaning |",
+    "|---|---|---|---|---|",
+)
+
+
 def render_table(env_prefix: str, table: Sequence[Setting]) -> list[str]:
-    """Markdown rows ``| variable | required | default | meaning |`` for the README."""
+    """Markdown rows ``| variable | required | default | value | meaning |`` for the README
+    (header: :data:`TABLE_HEADER`)."""
     rows = []
     for setting in table:
         required = "yes" if setting.required else (setting.condition or "no")
         kind = str(setting.kind)
         if setting.kind is Kind.CHOICE:
-            kind = " / ".join(f"`{choice}`" for choice in setting.choices)
+            kind = ", ".join(f"`{choice}`" for choice in setting.choices)
         elif setting.kind is Kind.PATTERN:
             kind = setting.hint
         default = f"`{setting.default}`" if setting.default else ""
         rows.append(
-            f"| `{setting.variable(env_prefix)}` | {required} | {default} | {kind}: "
-            f"{setting.meaning} |"
+            f"| `{setting.variable(env_prefix)}` | {required} | {default} | {kind} "
+            f"| {setting.meaning} |"
         )
     return rows

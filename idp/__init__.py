@@ -87,6 +87,20 @@ def setup_services(app: Flask, settings: Settings) -> None:
         raise ConfigError(str(error)) from error
 
 
+def setup_brokers(app: Flask, settings: Settings) -> None:
+    """Build every configured upstream now, so that a bad ``IDP_BROKER_*`` setting stops
+    start-up naming the variable instead of failing at the first click; the login page's
+    buttons come from the same registry."""
+    from brokers.registry import UPSTREAMS
+    from brokers.registry import build_brokers
+
+    try:
+        app.extensions["idp.brokers"] = build_brokers(settings.brokers)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    app.jinja_env.globals["upstreams"] = UPSTREAMS
+
+
 def setup_views(app: Flask) -> None:
     from idp import dev
     from idp import health
@@ -145,6 +159,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     setup_database(app, settings)
     setup_store(app, settings)
     setup_services(app, settings)
+    setup_brokers(app, settings)
     setup_i18n(app)
     setup_web(app)
     setup_views(app)

@@ -18,6 +18,7 @@ from brokers.base import Broker
 from brokers.base import BrokeredIdentity
 from brokers.base import BrokerError
 from brokers.base import UpstreamRequest
+from brokers.registry import UPSTREAMS_BY_NAME
 from idp import audit
 from idp.login.policies import apply_policies
 from idp.login.route import route_of_request
@@ -40,14 +41,9 @@ MFA_AMR = {
     "ngcmfa",
     "http://schemas.microsoft.com/claims/multipleauthn",
 }
-#: The login method a provider's identity signs in (SPEC Words: one method per user).
-METHOD_OF_PROVIDER = {
-    "google": "google",
-    "facebook": "facebook",
-    "microsoft": "microsoft",
-    "daccount": "daccount",
-    "ad": "ad",
-}
+#: The login method a provider's identity signs in (SPEC Words: one method per user): an
+#: upstream's registry name is its login method.
+METHOD_OF_PROVIDER = {name: name for name in UPSTREAMS_BY_NAME}
 
 
 def amr_for(identity: BrokeredIdentity) -> list[str]:
@@ -60,16 +56,9 @@ def amr_for(identity: BrokeredIdentity) -> list[str]:
 
 
 def _configured_broker(name: str) -> Broker | None:
-    cache: dict[str, Broker] = current_app.extensions.setdefault("idp.brokers", {})
-    if name in cache:
-        return cache[name]
-    config = current_app.extensions["idp.settings"].brokers.get(name)
-    if not config:
-        return None
-    from brokers.registry import build_broker
-
-    cache[name] = build_broker(name, config)
-    return cache[name]
+    """The upstream built at start-up (``setup_brokers``); ``None`` when not configured."""
+    brokers: dict[str, Broker] = current_app.extensions["idp.brokers"]
+    return brokers.get(name)
 
 
 def _state_key(state: str) -> str:

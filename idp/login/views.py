@@ -34,7 +34,6 @@ from idp.vocabulary import Target
 
 bp = Blueprint("login", __name__)
 
-BROKERS = ("google", "facebook", "microsoft", "daccount", "ad")
 MAX_EMAIL = 320
 #: Above policies.password.MAX_LENGTH so that an over-long password still gets one honest
 #: verification; bounded so that the hashing cost is bounded.
@@ -63,7 +62,6 @@ def _render_identify(
             tx=tx,
             email=email or tx.login_hint,
             error=error,
-            brokers=BROKERS,
             line_login=line_login_base()
             if current_app.extensions["idp.settings"].line_gateway_secret
             else None,
