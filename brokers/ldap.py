@@ -14,9 +14,9 @@ and :meth:`LdapDirectory.authenticate` checks it against the directory:
 4. refuse an entry whose ``userAccountControl`` has ACCOUNTDISABLE (AD refuses its bind with
    ``data 533`` itself; OpenLDAP knows nothing of the attribute);
 5. bind as that entry's DN with the typed password on a new connection, then unbind. A
-   failure is AD's ``data XXX`` code (:func:`parse_ad_bind_error`) or, from OpenLDAP's ppolicy
-   overlay, the password policy response control we ask for (:func:`parse_ppolicy_error`:
-   locked after ``pwdMaxFailure``, expired, must change).
+   failure is AD's ``data XXX`` code or, from OpenLDAP's ppolicy overlay, the password policy
+   response control we ask for (locked after ``pwdMaxFailure``, expired, must change); both
+   are read in :mod:`brokers.ad_errors`.
 
 The subject is ``objectGUID`` (immutable; UPN, sAMAccountName and mail can be renamed) as a
 canonical GUID string. A directory without ``objectGUID`` — OpenLDAP, our test double — gives
@@ -27,7 +27,6 @@ for passwords (K1), so that we never drive the customer's AD lockout.
 from __future__ import annotations
 
 import math
-import re
 import ssl
 import uuid
 import warnings
@@ -38,12 +37,9 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from pyasn1.codec.ber import decoder
-from pyasn1.error import PyAsn1Error
-from pyasn1.type import namedtype
-from pyasn1.type import tag
-from pyasn1.type import univ
-
+from brokers.ad_errors import PPOLICY_CONTROL
+from brokers.ad_errors import parse_ad_bind_error
+from brokers.ad_errors import ppolicy_reason
 from brokers.base import BrokeredIdentity
 from brokers.base import BrokerError
 
@@ -85,95 +81,12 @@ REASONS = (
     "directory_error",  # TLS, service account or another answer we did not expect
 )
 
-#: AD's sub-codes of result 49 (``AcceptSecurityContext error, data XXX``): Win32 error codes in
-#: hex (MS-ERREF 2.2), e.g. 0x52e ERROR_LOGON_FAILURE, 0x775 ERROR_ACCOUNT_LOCKED_OUT.
-#: 525 (no such user) answers as 52e (wrong password) does: no account enumeration.
-AD_BIND_ERRORS = {
-    "525": "invalid_credentials",
-    "52e": "invalid_credentials",
-    "530": "logon_hours",
-    "531": "workstation",
-    "532": "password_expired",
-    "533": "account_disabled",
-    "701": "account_expired",
-    "773": "must_change_password",
-    "775": "account_locked",
-}
-AD_BIND_ERROR_DATA = re.compile(r"AcceptSecurityContext error, data ([0-9a-f]+)", re.IGNORECASE)
-
-#: draft-behera-ldap-password-policy-11 §6.1: the ppolicy request control (no value); OpenLDAP
-#: answers with the same OID. AD ignores it (not critical) and answers with data codes instead.
-PPOLICY_CONTROL = "1.3.6.1.4.1.42.2.27.8.5.1"
-#: Its response ``error`` values (§6.2) that we report; the others concern password changes.
-PPOLICY_ERRORS = {0: "password_expired", 1: "account_locked", 2: "must_change_password"}
-
-
-def _tagged(asn1_type: Any, number: int, *, explicit: bool = False) -> Any:
-    """``[number] IMPLICIT asn1_type``, or ``[number] EXPLICIT`` (a CHOICE is always explicit)."""
-    if explicit:
-        outer = tag.Tag(tag.tagClassContext, tag.tagFormatConstructed, number)
-        return asn1_type.subtype(explicitTag=outer)
-    return asn1_type.subtype(implicitTag=tag.Tag(tag.tagClassContext, tag.tagFormatSimple, number))
-
-
-#: PasswordPolicyResponseValue ::= SEQUENCE {
-#:     warning [0] CHOICE { timeBeforeExpiration [0] INTEGER,
-#:                          graceAuthNsRemaining [1] INTEGER } OPTIONAL,
-#:     error   [1] ENUMERATED { passwordExpired (0), accountLocked (1), … } OPTIONAL }
-PPOLICY_RESPONSE = univ.Sequence(
-    componentType=namedtype.NamedTypes(
-        namedtype.OptionalNamedType(
-            "warning",
-            _tagged(
-                univ.Choice(
-                    componentType=namedtype.NamedTypes(
-                        namedtype.NamedType("timeBeforeExpiration", _tagged(univ.Integer(), 0)),
-                        namedtype.NamedType("graceAuthNsRemaining", _tagged(univ.Integer(), 1)),
-                    )
-                ),
-                0,
-                explicit=True,
-            ),
-        ),
-        namedtype.OptionalNamedType("error", _tagged(univ.Enumerated(), 1)),
-    )
-)
-
 #: MS-ADTS 2.2.16 userAccountControl: ACCOUNTDISABLE.
 UF_ACCOUNTDISABLE = 0x2
 RESULT_SUCCESS = 0
 RESULT_SIZE_LIMIT_EXCEEDED = 4
 RESULT_INVALID_CREDENTIALS = 49
 USER_ATTRIBUTES = ("objectGUID", "entryUUID", "mail", "displayName", "cn", "userAccountControl")
-
-
-def parse_ad_bind_error(message: str) -> str:
-    """The reason code for AD's diagnostic message of a failed bind (result 49), e.g.
-    ``80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563``.
-    A message without a known ``data`` code is ``invalid_credentials``.
-
-    :param message: the bind response's diagnosticMessage.
-    """
-    match = AD_BIND_ERROR_DATA.search(message)
-    if match is None:
-        return "invalid_credentials"
-    return AD_BIND_ERRORS.get(match.group(1).lower(), "invalid_credentials")
-
-
-def parse_ppolicy_error(value: bytes) -> str | None:
-    """The reason code in a password policy response control value (BER), or ``None`` when it
-    carries no error we report (a warning only, or a value we cannot decode).
-
-    :param value: the controlValue of the response control :data:`PPOLICY_CONTROL`.
-    """
-    try:
-        decoded, rest = decoder.decode(value, asn1Spec=PPOLICY_RESPONSE)
-    except PyAsn1Error:
-        return None
-    error = decoded["error"]
-    if rest or not error.isValue:
-        return None
-    return PPOLICY_ERRORS.get(int(error))
 
 
 class LdapDirectory:
@@ -299,13 +212,13 @@ class LdapDirectory:
         with self._connection(dn, password) as user:
             if user.bind(read_server_info=False, controls=[(PPOLICY_CONTROL, False, None)]):
                 # A successful bind can still demand a new password first (pwdReset).
-                reason = _ppolicy_reason(user.result)
+                reason = ppolicy_reason(user.result)
                 if reason is not None:
                     raise BrokerError(reason, dn)
                 return
             if user.result["result"] != RESULT_INVALID_CREDENTIALS:
                 raise BrokerError("directory_error", f"bind: {_describe(user)}")
-            reason = _ppolicy_reason(user.result) or parse_ad_bind_error(
+            reason = ppolicy_reason(user.result) or parse_ad_bind_error(
                 user.result["message"] or ""
             )
             raise BrokerError(reason, dn)
@@ -373,13 +286,6 @@ def _last_error(connection: Connection, error: LDAPException) -> str:
 
 def _network_reason(detail: str) -> str:
     return "timeout" if "timed out" in detail.lower() else "unreachable"
-
-
-def _ppolicy_reason(result: Mapping[str, Any]) -> str | None:
-    control = (result.get("controls") or {}).get(PPOLICY_CONTROL)
-    if not control or not isinstance(control.get("value"), bytes):
-        return None
-    return parse_ppolicy_error(control["value"])
 
 
 def _describe(connection: Connection) -> str:

@@ -14,15 +14,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pyasn1.codec.ber import encoder
 
+from brokers.ad_errors import AD_BIND_ERRORS
+from brokers.ad_errors import PPOLICY_ERRORS
+from brokers.ad_errors import PPOLICY_RESPONSE
+from brokers.ad_errors import parse_ad_bind_error
+from brokers.ad_errors import parse_ppolicy_error
 from brokers.base import REASONS as BASE_REASONS
 from brokers.base import BrokerError
-from brokers.ldap import AD_BIND_ERRORS
-from brokers.ldap import PPOLICY_ERRORS
-from brokers.ldap import PPOLICY_RESPONSE
 from brokers.ldap import REASONS
 from brokers.ldap import LdapDirectory
-from brokers.ldap import parse_ad_bind_error
-from brokers.ldap import parse_ppolicy_error
 from tests.realservices import LOCALHOST
 from tests.realservices import free_port
 
