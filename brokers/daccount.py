@@ -21,33 +21,20 @@ What differs from :class:`~brokers.oidc.OidcBroker`:
 - Subject ``sub`` (opaque, pairwise). Email only in the paid attribute tier and never
   verified. No ``amr``/``acr``: the identity says "federated, method unknown".
 
-Settings, each ``IDP_BROKER_DACCOUNT_<SETTING>`` (the common ones are in ``registry.py``):
-
-| Setting | Default | Meaning |
-| --- | --- | --- |
-| `CLIENT_ID`, `CLIENT_SECRET` | required | the RP registered in the d account portal |
-| `ISSUER` | `https://conf.uw.docomo.ne.jp/` | keeps its slash; tests only |
-| `DISCOVERY_URL` | under `ISSUER` | moves the document, not the issuer |
-| `*_ENDPOINT`, `JWKS_URI` | discovered | e.g. the older `…/common/token` |
-| `ID_TOKEN_ALG` | `RS256` | `HS256`: RP registered so (key: secret) |
-| `SCOPES` | `openid` | plus DOCOMO-assigned scope ids |
-| `EXTRA_AUTHORIZE_PARAMS` | none | `authif=1`: every d account, not only line subscribers |
-| `USE_PKCE` | `false` | `true` once DOCOMO confirms PKCE |
-| `TOKEN_ENDPOINT_AUTH_METHOD` | `client_secret_basic` | d account takes HTTP Basic |
-| `TIMEOUT` | `10` | seconds per request to d account |
+Settings: ``IDP_BROKER_DACCOUNT_<KEY>``, the OpenID Connect ones with d account's defaults plus
+``ID_TOKEN_ALG`` (:data:`DACCOUNT_SETTINGS`; the README's table is generated from it).
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from brokers.base import BrokeredIdentity
 from brokers.base import BrokerError
 from brokers.base import UpstreamRequest
+from brokers.id_token import unverified_header
 from brokers.oidc import OidcBroker
 from brokers.oidc_settings import OIDC_SETTINGS
 from brokers.settings import Kind
@@ -128,7 +115,7 @@ class DAccountBroker(OidcBroker):
 
     def validate_id_token(self, id_token: str, kept: Mapping[str, Any]) -> dict[str, Any]:
         # The algorithm the RP is registered for, before any key is chosen (RFC 8725 §3.1).
-        if _header_alg(id_token) != self.id_token_alg:
+        if unverified_header(id_token)["alg"] != self.id_token_alg:
             raise BrokerError("invalid_id_token", f"alg is not {self.id_token_alg}")
         return super().validate_id_token(id_token, kept)
 
@@ -139,14 +126,3 @@ class DAccountBroker(OidcBroker):
         return dataclasses.replace(
             identity, email_verified=False, upstream_amr=(), upstream_acr=None
         )
-
-
-def _header_alg(id_token: str) -> str | None:
-    """``alg`` of a compact JWS header, unverified (the signature is checked afterwards)."""
-    segment = id_token.split(".", 1)[0]
-    try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except ValueError:
-        return None
-    alg = header.get("alg") if isinstance(header, dict) else None
-    return alg if isinstance(alg, str) else None

@@ -67,11 +67,12 @@ def start(tmp_path: Path, environment: dict[str, str], monkeypatch: pytest.Monke
 # -- one registry entry per upstream ------------------------------------------------------
 
 
-def test_every_upstream_login_method_is_registered_and_nothing_else() -> None:
-    """An upstream's registry name is its login method (SPEC Words): the two lists agree."""
+def test_every_upstream_login_method_is_registered() -> None:
+    """An upstream's registry name is its login method (SPEC Words). A registered upstream that
+    is not (yet) a login method signs nobody in: no user can hold the method."""
     names = [upstream.name for upstream in UPSTREAMS]
     assert len(names) == len(set(names))
-    assert set(names) == {method.value for method in LoginMethod} - {LoginMethod.PASSWORD}
+    assert {method.value for method in LoginMethod} - {LoginMethod.PASSWORD} <= set(names)
 
 
 @pytest.mark.parametrize("upstream", UPSTREAMS, ids=lambda upstream: upstream.name)
