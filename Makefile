@@ -1,11 +1,12 @@
 # make demo: install and start the provider with a demo contract and storage frontend.
 # make test: install and run the whole test suite (starts its own PostgreSQL, Redis, SMTP).
+# make mutation: mutation testing (mutmut, [mutmut] in setup.cfg) at low priority; not in test.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-packages demo test test-fast lint bench clean
+.PHONY: install system-packages demo test test-fast lint bench clean mutation
 
 $(STAMP): setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +31,17 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
+# Incremental: mutmut keeps its results in mutants/ and retests only what changed; remove
+# mutants/ for a run from scratch. The summary counts each package's mutants by result.
+mutation: install system-packages
+	nice -n 10 $(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results --all true | awk -F': ' '{ n = split($$1, p, "."); \
+	  pkg = (p[1] ~ /idp$$/) ? p[1] "." p[2] : p[1]; gsub(/ /, "", pkg); c[pkg ": " $$2]++ } \
+	  END { for (k in c) print k, c[k] }' | sort
+	$(BIN)/mutmut results
+
 bench: install
 	$(BIN)/python bench/login_bench.py
 
 clean:
-	rm -rf $(VENV) instance test-artifacts
+	rm -rf $(VENV) instance test-artifacts mutants
