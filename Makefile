@@ -32,9 +32,11 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
-# Incremental: mutmut keeps its results in mutants/ and retests only what changed; remove
-# mutants/ for a run from scratch. The summary counts each package's mutants by result.
+# From scratch each time: `mutmut run` alone reuses mutants/ and keeps old results when the
+# [mutmut] config or a non-Python file changed. The summary counts each package's mutants by
+# result; `mutmut results` then lists the survivors (`mutmut show NAME` prints one's diff).
 mutation: install system-packages
+	rm -rf mutants
 	nice -n 10 $(BIN)/mutmut run --max-children 2
 	$(BIN)/mutmut results --all true | awk -F': ' '{ n = split($$1, p, "."); \
 	  pkg = (p[1] ~ /idp$$/) ? p[1] "." p[2] : p[1]; gsub(/ /, "", pkg); c[pkg ": " $$2]++ } \
@@ -43,6 +45,7 @@ mutation: install system-packages
 
 coverage: install
 	$(BIN)/python -m pytest -q -p no:randomly tests/test_policies.py tests/test_policies_mutants.py \
+	  tests/test_plan.py tests/test_permissions.py tests/test_login_method_rules.py \
 	  --cov=policies --cov-branch --cov-report=term-missing --cov-fail-under=100
 
 bench: install
