@@ -6,6 +6,7 @@ length limit, which phone numbers take SMS, and the secret box's keys.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC
 from datetime import datetime
@@ -98,12 +99,26 @@ def test_L6_totp_code_replay_refused_for_as_long_as_the_code_is_accepted(store):
 
 
 @pytest.mark.covers("L6")
-def test_L6_recovery_code_shape():
-    code = recovery.new_recovery_code()
-    assert re.fullmatch(
-        r"[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}(-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}){3}", code
-    )
-    assert len({recovery.new_recovery_code() for _ in range(20)}) == 20
+def test_L6_recovery_code_shape_and_sixteen_random_characters():
+    codes = [recovery.new_recovery_code() for _ in range(30)]
+    group = f"[{recovery.ALPHABET}]{{4}}"
+    assert all(re.fullmatch(f"{group}(-{group}){{3}}", code) for code in codes)
+    # ≈ 80 bits: every one of the 16 characters is drawn on its own (none fixed, none a copy
+    # of another position).
+    columns = list(zip(*(recovery.normalise(code) for code in codes), strict=True))
+    assert len(columns) == 16
+    assert all(len(set(column)) > 1 for column in columns)
+    assert len(set(columns)) == 16
+
+
+@pytest.mark.covers("L6")
+def test_L6_codes_stored_before_keep_matching():
+    """The stored hash is SHA-256 of the code in upper case without separators: a code saved
+    by an earlier version keeps working, and no character of the alphabet is dropped."""
+    assert recovery.normalise("wxyz-abcd\u3000efgh jkmn") == "WXYZABCDEFGHJKMN"
+    stored = hashlib.sha256(b"WXYZABCDEFGHJKMN").hexdigest()
+    assert recovery.hash_recovery_code("WXYZ-ABCD-EFGH-JKMN") == stored
+    assert recovery.matches("wxyz abcd efgh jkmn", stored)
 
 
 @pytest.mark.covers("L6")
