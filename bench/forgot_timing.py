@@ -9,7 +9,7 @@ at start) or ``idp serve`` with a real SMTP server::
 
 It posts the form alternately for the known address and for fresh unknown ones (each
 request with its own CSRF token) and prints the median and p90 of each, and their
-difference. The lookup and the mail run off the request thread (idp/accounts/reset.py),
+difference. The lookup and the mail run off the request thread (idp/users/reset.py),
 so the difference should be within noise (well under a millisecond on an idle machine);
 an SMTP conversation done in the request would add tens of milliseconds to the known side.
 Note that the provider sends at most 5 reset mails per address per hour; later requests

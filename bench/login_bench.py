@@ -701,7 +701,10 @@ def free_port() -> int:
 PROVISION_SCRIPT = """
 import json, sys
 from idp import create_app
-from idp.admin.provisioning import add_client, add_contract, add_user
+from idp.actor import Actor
+from idp.clients import add_client
+from idp.contracts.contract import add_contract
+from idp.users.add import add_user
 
 spec = json.load(sys.stdin)
 app = create_app()
@@ -715,12 +718,12 @@ with app.app_context():
     for contract in spec["contracts"]:
         if not contract["emails"]:
             continue
-        created = add_contract(contract["name"], "basic", contract["two_factor"])
+        created = add_contract(Actor.cli(), contract["name"], "basic", contract["two_factor"])
         for email in contract["emails"]:
-            add_user(created.id, email, spec["password"])
+            add_user(Actor.cli(), created.id, email, spec["password"])
         out["contracts"][contract["name"]] = created.id
     client, secret = add_client(
-        "bench", [spec["redirect_uri"]], [], client_id="bench",
+        Actor.cli(), "bench", [spec["redirect_uri"]], [], client_id="bench",
         secret=spec["client_secret"], trusted=True,
     )
     out["client_id"], out["client_secret"] = client.client_id, secret

@@ -61,11 +61,11 @@ def setup_store(app: Flask, settings: Settings) -> None:
 
 
 def setup_services(app: Flask, settings: Settings) -> None:
-    from idp.accounts.passwords import PasswordHashing
     from idp.mail import Mailer
     from idp.oidc.keys import KeyStore
     from idp.sms import build_sms_sender
     from idp.twofactor.secrets_box import SecretBox
+    from idp.users.passwords import PasswordHashing
 
     app.extensions["idp.passwords"] = PasswordHashing(
         settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism

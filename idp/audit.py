@@ -1,19 +1,36 @@
 """Audit events (X3): one row per security-relevant action, with a reason code on every
-refusal; never a password, code or token. Each event is also logged as a JSON line."""
+refusal; never a password, code or token. Each event is also logged as a JSON line.
+
+Domain functions (DESIGN.md "Inside idp/") are marked with ``@audit.change(event)``: they
+take the actor first, write their own ``ok`` event naming it, and a refusal they raise
+(``DomainError``) is recorded here with its reason code."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
+from typing import Concatenate
+from typing import ParamSpec
+from typing import TypeVar
 
 from flask import has_request_context
 from flask import request
 
+from idp.actor import Actor
+from idp.errors import DomainError
 from idp.metrics import count_event
 from idp.models import AuditEvent
 from idp.models import db
 
 log = logging.getLogger("idp.audit")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Every domain function that changes something: "module.function" -> its audit event.
+DOMAIN_CHANGES: dict[str, str] = {}
 
 
 def record(
@@ -26,13 +43,23 @@ def record(
     client_id: str | None = None,
     details: dict[str, Any] | None = None,
     commit: bool = True,
+    actor: Actor | None = None,
+    target: str | None = None,
 ) -> None:
     """Store one audit event, in its own commit unless ``commit`` is False (then it goes
     with the caller's next commit: one write instead of two on the token path).
 
     :param outcome: ``ok``, ``refused`` or ``info``.
     :param reason: reason code such as ``wrong_password``; required when refused.
+    :param actor: who asked (domain functions always name one).
+    :param target: what was changed when no user/contract/client column says it (a line
+        number, a connection ID).
     """
+    details = dict(details or {})
+    if actor is not None:
+        details["actor"] = actor.as_details()
+    if target is not None:
+        details["target"] = target
     ip = request.remote_addr if has_request_context() else None
     event_row = AuditEvent(
         event=event,
@@ -42,7 +69,7 @@ def record(
         contract_id=contract_id,
         client_id=client_id,
         ip=ip,
-        details=details or {},
+        details=details,
     )
     db.session.add(event_row)
     if commit:
@@ -58,6 +85,35 @@ def record(
                 "user_id": user_id,
                 "client_id": client_id,
                 "ip": ip,
+                "actor": details.get("actor"),
+                "target": target,
             }
         },
     )
+
+
+def change(
+    event: str,
+) -> Callable[[Callable[Concatenate[Actor, P], R]], Callable[Concatenate[Actor, P], R]]:
+    """Mark a domain function that changes something (its first parameter is the actor).
+
+    The function writes its own ``ok`` event (it knows the target); a ``DomainError`` it
+    raises is recorded as ``refused`` with the error's reason code and the actor, then
+    re-raised. The registry lets a test check that every such function audits."""
+
+    def decorate(
+        function: Callable[Concatenate[Actor, P], R],
+    ) -> Callable[Concatenate[Actor, P], R]:
+        @functools.wraps(function)
+        def wrapper(actor: Actor, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return function(actor, *args, **kwargs)
+            except DomainError as error:
+                db.session.rollback()
+                record(event, "refused", error.reason, actor=actor)
+                raise
+
+        DOMAIN_CHANGES[f"{function.__module__}.{function.__qualname__}"] = event
+        return wrapper
+
+    return decorate

@@ -1,4 +1,12 @@
-"""Our own exception tree (STYLE.md §8): each family has one error handler."""
+"""Our own exception tree (STYLE.md §8): each family has one error handler.
+
+- ``IdpError`` — a person sees it as a page (400 unless the class says otherwise).
+  - ``TransactionError``, ``LinkError`` — the login transaction or a mailed link.
+  - ``DomainError`` — a domain function (``idp/users``, ``idp/contracts``, ``idp/clients``)
+    refused a change; its message says why, ``reason`` is the audit reason code.
+    - ``ProvisioningError`` — bad input for creating or changing a resource.
+    - ``NotFoundError`` — the resource named does not exist.
+"""
 
 from __future__ import annotations
 
@@ -24,3 +32,30 @@ class LinkError(IdpError):
     """A mailed link is unknown, used, expired or void."""
 
     code = "link_invalid"
+
+
+class DomainError(IdpError):
+    """A domain function refused a change. ``str(error)`` is the message for the operator
+    or the page; ``reason`` the reason code of the audit event."""
+
+    code = "refused"
+    default_reason = "refused"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(reason or self.default_reason)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ProvisioningError(DomainError):
+    """Bad input for creating or changing a resource (a rule of SPEC or a malformed value)."""
+
+    default_reason = "invalid"
+
+
+class NotFoundError(ProvisioningError):
+    """The contract, user, client, line or connection named does not exist."""
+
+    default_reason = "not_found"

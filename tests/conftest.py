@@ -21,10 +21,11 @@ from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server
 
 from idp import create_app
-from idp.admin.provisioning import add_client
-from idp.admin.provisioning import add_contract
-from idp.admin.provisioning import add_user
-from idp.cli import init_database
+from idp.actor import Actor
+from idp.clients import add_client
+from idp.contracts.contract import add_contract
+from idp.maintenance import init_database
+from idp.users.add import add_user
 from tests.helpers import RelyingParty
 
 pytest_plugins = ["tests.realservices", "tests.slapd"]
@@ -60,7 +61,7 @@ class Provider:
 
     def new_contract(self, **values: Any) -> str:
         with self.app.app_context():
-            return add_contract(f"c-{uuid.uuid4().hex[:6]}", **values).id
+            return add_contract(Actor.cli(), f"c-{uuid.uuid4().hex[:6]}", **values).id
 
     def new_user(
         self, contract_id: str | None = None, password: str = PASSWORD, **values: Any
@@ -69,7 +70,7 @@ class Provider:
         contract_id = contract_id or self.new_contract()
         email = values.pop("email", None) or f"u-{uuid.uuid4().hex[:10]}@example.jp"
         with self.app.app_context():
-            user = add_user(contract_id, email, password, **values)
+            user = add_user(Actor.cli(), contract_id, email, password, **values)
             return user.id, email
 
     def new_client(self, **values: Any) -> RelyingParty:
@@ -77,6 +78,7 @@ class Provider:
         redirect_uri = values.pop("redirect_uri", "https://rp.example/callback")
         with self.app.app_context():
             _client, secret = add_client(
+                Actor.cli(),
                 values.pop("name", "Test RP"),
                 [redirect_uri],
                 ["https://rp.example/bye"],

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from idp.admin.provisioning import ProvisioningError
-from idp.admin.provisioning import link_identity
+from idp.actor import Actor
+from idp.errors import ProvisioningError
 from idp.models import AuditEvent
+from idp.users.identities import link_identity
 from tests.conftest import build_provider
 from tests.facebook_double import FacebookDouble
 from tests.facebook_double import FacebookUser
@@ -60,6 +61,7 @@ def facebook_user(node: Any, person: FacebookUser, **values: Any) -> str:
     user_id, _email = node.new_user(password=None, method="facebook", **values)
     with node.app.app_context():
         link_identity(
+            Actor.cli(),
             user_id,
             "facebook",
             f"facebook:{node.facebook_app.app_id}",
@@ -167,6 +169,7 @@ def test_M5_a_different_facebook_identity_cannot_be_bound_directly(node):
     user_id = facebook_user(node, person)
     with node.app.app_context(), pytest.raises(ProvisioningError, match="M5"):
         link_identity(
+            Actor.cli(),
             user_id,
             "facebook",
             f"facebook:{node.facebook_app.app_id}",
@@ -195,7 +198,7 @@ def _ldap_contract(node: Any, slapd: Any) -> tuple[str, str, str]:
     """A contract with a direct LDAP connection to the test slapd; (contract, connection id,
     the directory's issuer)."""
     from brokers.ldap import LdapDirectory
-    from idp.admin.provisioning import add_ad_connection
+    from idp.contracts.ad import add_ad_connection
 
     contract_id = node.new_contract()
     settings = {
@@ -205,7 +208,9 @@ def _ldap_contract(node: Any, slapd: Any) -> tuple[str, str, str]:
         "ca_pem": slapd.ca_file.read_text(),
     }
     with node.app.app_context():
-        connection = add_ad_connection(contract_id, "ldap", settings, slapd.service_password)
+        connection = add_ad_connection(
+            Actor.cli(), contract_id, "ldap", settings, slapd.service_password
+        )
         connection_id = connection.connection_id
     issuer = LdapDirectory(
         url=slapd.url_ldaps,
@@ -231,7 +236,7 @@ def test_L8_ldap_directory_sign_in_by_connection_id(node, slapd):
     grace = slapd.users["grace"]
     user_id, _email = node.new_user(contract_id, password=None, method="ad")
     with node.app.app_context():
-        link_identity(user_id, "ad", issuer, str(grace.object_guid))
+        link_identity(Actor.cli(), user_id, "ad", issuer, str(grace.object_guid))
     rp = node.new_client()
     browser = Browser(node.url)
     form = _ad_form(node, rp, browser, connection_id)
@@ -280,7 +285,7 @@ def test_L8_identity_of_another_contracts_directory_is_refused(node, slapd):
             ca_certs_file=str(slapd.ca_file),
         )
         subject = directory.authenticate(alice.upn, alice.password).subject
-        link_identity(other_user, "ad", issuer, subject)
+        link_identity(Actor.cli(), other_user, "ad", issuer, subject)
     browser = Browser(node.url)
     form = _ad_form(node, node.new_client(), browser, connection_id)
     refused = browser.submit(form, "ldap-form", login=alice.upn, password=alice.password)
@@ -342,13 +347,14 @@ def ask_form(page: Any) -> dict[str, str]:
 
 
 def _adfs_contract(node: Any, adfs: Any) -> str:
-    from idp.admin.provisioning import add_ad_connection
+    from idp.contracts.ad import add_ad_connection
     from tests.test_brokers_adfs_daccount import ADFS_CLIENT_ID
     from tests.test_brokers_adfs_daccount import ADFS_SECRET
 
     contract_id = node.new_contract()
     with node.app.app_context():
         return add_ad_connection(
+            Actor.cli(),
             contract_id,
             "adfs",
             {
@@ -390,7 +396,7 @@ def test_L8_adfs_by_connection_id_then_sso_without_prompt(node, adfs):
     contract_id = _contract_of(node, connection_id)
     user_id, _ = node.new_user(contract_id, password=None, method="ad")
     with node.app.app_context():
-        link_identity(user_id, "ad", adfs.issuer, _adfs_subject(node, adfs, "alice"))
+        link_identity(Actor.cli(), user_id, "ad", adfs.issuer, _adfs_subject(node, adfs, "alice"))
     rp = node.new_client()
     browser = Browser(node.url)
     done, prompted = _through_adfs(node, browser, rp, connection_id, mfa=True)

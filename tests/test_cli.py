@@ -326,3 +326,26 @@ def test_D1_L8_M3_ad_connection_by_cli_mails_the_contractor(env, tmp_path):
     assert wrong.returncode != 0 and "login method" in wrong.stderr
     assert run(["ad", "remove", first], env).stdout.strip() == f"removed {first}"
     assert first not in run(["ad", "list"], env).stdout
+
+
+def _audit_rows(tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "instance" / "idp.sqlite3") as db:
+        rows = db.execute("SELECT event, outcome, reason, contract_id, details FROM audit_events")
+        return [(e, o, r, c, json.loads(d)) for e, o, r, c, d in rows]
+
+
+@pytest.mark.covers("X3")
+def test_X3_cli_changes_are_audited_with_the_cli_actor_and_purge_runs(env, tmp_path):
+    run(["init"], env)
+    contract = run(["contracts", "add", "Audited"], env).stdout.strip()
+    refused = run(["lines", "add", "--contract", contract, "CAF12"], env, check=False)
+    assert refused.returncode == 1 and "Error: not a line number" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert run(["purge"], env).stdout.startswith("ephemeral=")
+    rows = {(e, o, r): (c, d) for e, o, r, c, d in _audit_rows(tmp_path)}
+    contract_id, details = rows[("contract_add", "ok", None)]
+    assert contract_id == contract and details["actor"]["kind"] == "cli"
+    assert rows[("line_add", "refused", "not_a_line_number")][1]["actor"]["kind"] == "cli"
+    assert rows[("purge", "ok", None)][1]["actor"]["kind"] == "cli"

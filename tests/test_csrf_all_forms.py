@@ -24,8 +24,9 @@ from cryptography.fernet import Fernet
 from werkzeug.serving import make_server
 
 from idp import create_app
-from idp.admin.provisioning import add_ad_connection
-from idp.admin.provisioning import add_line
+from idp.actor import Actor
+from idp.contracts.ad import add_ad_connection
+from idp.contracts.lines import add_line
 from idp.line.gateway import sign_line_headers
 from tests.conftest import PASSWORD
 from tests.conftest import build_provider
@@ -149,7 +150,7 @@ def line_login(node: Any) -> Form:
     contract = node.new_contract()
     line = "CAF" + time.strftime("%H%M%S") + "0ABC"
     with node.app.app_context():
-        add_line(contract, line)
+        add_line(Actor.cli(), contract, line)
     _user_id, email = node.new_user(contract)
     browser, page = _login_page(node)
     data = _form(page, "password-form", email=email, password=PASSWORD)
@@ -164,7 +165,7 @@ def line_notice(node: Any, path: str = "/login/line-notice") -> Form:
     contract = node.new_contract()
     line = "CAF" + "".join(str(time.time_ns())[-10:])
     with node.app.app_context():
-        add_line(contract, line)
+        add_line(Actor.cli(), contract, line)
     _user_id, email = node.new_user(contract)
     browser, page = _login_page(node)
     headers = sign_line_headers(
@@ -187,6 +188,7 @@ def line_notice(node: Any, path: str = "/login/line-notice") -> Form:
 def _ad_connection(node: Any) -> str:
     with node.app.app_context():
         connection = add_ad_connection(
+            Actor.cli(),
             node.new_contract(),
             "ldap",
             # Nothing listens there: the right token reaches the directory and gets its error.

@@ -30,10 +30,11 @@ from hypothesis import strategies as st
 from werkzeug.routing import Rule
 
 from idp import create_app
-from idp.admin.provisioning import add_client
-from idp.admin.provisioning import add_contract
-from idp.admin.provisioning import add_user
-from idp.cli import init_database
+from idp.actor import Actor
+from idp.clients import add_client
+from idp.contracts.contract import add_contract
+from idp.maintenance import init_database
+from idp.users.add import add_user
 
 EXAMPLES_PER_ROUTE = 20
 CLIENT_ID = "fuzz-rp"
@@ -222,8 +223,10 @@ def _build_app() -> Flask:
     app.config["WTF_CSRF_ENABLED"] = False
     init_database(app)
     with app.app_context():
-        add_client("Fuzz RP", [REDIRECT_URI], ["https://rp.example/bye"], client_id=CLIENT_ID)
-        add_user(add_contract("fuzz", plan="basic").id, EMAIL, PASSWORD)
+        add_client(
+            Actor.cli(), "Fuzz RP", [REDIRECT_URI], ["https://rp.example/bye"], client_id=CLIENT_ID
+        )
+        add_user(Actor.cli(), add_contract(Actor.cli(), "fuzz", plan="basic").id, EMAIL, PASSWORD)
     return app
 
 

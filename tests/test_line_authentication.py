@@ -13,10 +13,11 @@ from urllib.parse import urljoin
 import pytest
 from werkzeug.serving import make_server
 
-from idp.admin.provisioning import ProvisioningError
-from idp.admin.provisioning import add_line
-from idp.admin.provisioning import remove_line
-from idp.admin.provisioning import set_access_route
+from idp.actor import Actor
+from idp.contracts.contract import set_access_route
+from idp.contracts.lines import add_line
+from idp.contracts.lines import remove_line
+from idp.errors import ProvisioningError
 from idp.line.gateway import sign_line_headers
 from tests.conftest import PASSWORD
 from tests.conftest import build_provider
@@ -81,7 +82,7 @@ def contract_with_line(node: Any, **values: Any) -> tuple[str, str]:
     contract_id = node.new_contract(**values)
     line = new_line()
     with node.app.app_context():
-        add_line(contract_id, line.lower())
+        add_line(Actor.cli(), contract_id, line.lower())
     return contract_id, line
 
 
@@ -186,7 +187,7 @@ def test_A1_X5_switch_to_line_only_ends_internet_sessions_at_refresh(node):
     )
     assert rp.refresh(internet["refresh_token"])["_status"] == 200
     with node.app.app_context():
-        set_access_route(contract_id, "line-only")
+        set_access_route(Actor.cli(), contract_id, "line-only")
     refused = rp.refresh(rp.refresh(via_line["refresh_token"])["refresh_token"])
     assert refused["_status"] == 200, "a line session survives the switch"
     assert rp.introspect(internet["access_token"]) == {"active": False}
@@ -201,7 +202,7 @@ def test_X5_removed_line_ends_its_sessions_at_refresh(node):
         redirect_params(line_sign_in(node, Browser(node.url), rp, email, line))["code"]
     )
     with node.app.app_context():
-        remove_line(contract_id, line)
+        remove_line(Actor.cli(), contract_id, line)
     assert rp.introspect(tokens["access_token"]) == {"active": False}
     assert rp.refresh(tokens["refresh_token"])["error"] == "invalid_grant"
 
@@ -210,7 +211,7 @@ def test_L9_west_line_asks_the_notification_once_and_do_not_notify_closes_it(nod
     contract_id, line = contract_with_line(node)
     other = new_line()
     with node.app.app_context():
-        add_line(contract_id, other)
+        add_line(Actor.cli(), contract_id, other)
     _user_id, email = node.new_user(contract_id)
     rp = node.new_client()
     browser = Browser(node.url)
@@ -235,15 +236,15 @@ def test_L9_west_line_asks_the_notification_once_and_do_not_notify_closes_it(nod
 def test_A2_line_numbers_are_validated_normalised_and_unique(node):
     contract_id = node.new_contract()
     with node.app.app_context():
-        assert add_line(contract_id, " caf-1234567890 ").number == "CAF1234567890"
-        assert add_line(contract_id, "COP1234ABCD").number == "COP1234ABCD"
+        assert add_line(Actor.cli(), contract_id, " caf-1234567890 ").number == "CAF1234567890"
+        assert add_line(Actor.cli(), contract_id, "COP1234ABCD").number == "COP1234ABCD"
         for bad in ("CAF123456789", "COP123456789", "XYZ1234567890", "CAF12345678901", ""):
             with pytest.raises(ProvisioningError):
-                add_line(contract_id, bad)
+                add_line(Actor.cli(), contract_id, bad)
         with pytest.raises(ProvisioningError, match="already"):
-            add_line(contract_id, "CAF1234567890")
+            add_line(Actor.cli(), contract_id, "CAF1234567890")
         # Unique within a contract, not across contracts.
-        assert add_line(node.new_contract(), "CAF1234567890").number == "CAF1234567890"
+        assert add_line(Actor.cli(), node.new_contract(), "CAF1234567890").number == "CAF1234567890"
 
 
 def test_L9_login_page_links_the_line_login_url(node):
@@ -322,5 +323,5 @@ def test_A3_U1_contractor_recovers_through_the_account_menu_from_the_internet(no
     # After switching the route (the menu's page comes later; the rule is the CLI's today)
     # the contractor signs in from the internet again.
     with node.app.app_context():
-        set_access_route(contract_id, "line+internet")
+        set_access_route(Actor.cli(), contract_id, "line+internet")
     assert "code" in redirect_params(line_sign_in(node, Browser(node.url), rp, boss_email, None))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from argon2 import extract_parameters
 
-from idp.accounts.passwords import PasswordHashing
-from idp.accounts.passwords import password_problems
 from idp.config import Settings
+from idp.users.passwords import PasswordHashing
+from idp.users.passwords import password_problems
 
 
 def test_defaults_are_owasp_argon2id():

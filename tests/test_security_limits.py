@@ -18,9 +18,10 @@ import pyotp
 import pytest
 from werkzeug.serving import make_server
 
-from idp.admin.provisioning import link_identity
+from idp.actor import Actor
 from idp.models import AuditEvent
 from idp.models import User
+from idp.users.identities import link_identity
 from tests.clock import moved_clock
 from tests.conftest import BACKENDS
 from tests.conftest import PASSWORD
@@ -245,7 +246,9 @@ def ldap_user(provider, slapd, person: str) -> tuple[str, str]:
     entry = slapd.users[person]
     user_id, _email = provider.new_user(contract_id, password=None, method="ad")
     with provider.app.app_context():
-        link_identity(user_id, "ad", issuer, slapd.read_attribute(entry.dn, "entryUUID"))
+        link_identity(
+            Actor.cli(), user_id, "ad", issuer, slapd.read_attribute(entry.dn, "entryUUID")
+        )
     return user_id, connection_id
 
 

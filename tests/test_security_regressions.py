@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 from werkzeug.serving import make_server
 
-from idp.admin.provisioning import add_line
+from idp.actor import Actor
+from idp.contracts.lines import add_line
 from idp.line.gateway import sign_line_headers
 from idp.models import SecondFactor
 from idp.models import User
@@ -237,8 +238,8 @@ def test_L9_L3_line_of_another_contract_is_refused_and_skips_no_2fa(node, access
     line_of_a = _new_line()
     contract_b = node.new_contract(two_factor=True, access_route=access_route)
     with node.app.app_context():
-        add_line(contract_a, line_of_a)
-        add_line(contract_b, _new_line())
+        add_line(Actor.cli(), contract_a, line_of_a)
+        add_line(Actor.cli(), contract_b, _new_line())
     _user_a, email_a = node.new_user(contract_a)
     _user_b, email_b = node.new_user(contract_b)
 

@@ -13,7 +13,8 @@ import pyotp
 import pytest
 import time_machine
 
-from idp.admin.provisioning import set_two_factor
+from idp.actor import Actor
+from idp.contracts.contract import set_two_factor
 from idp.models import User
 from idp.sms import list_outbox
 from idp.twofactor.phone import normalise_phone
@@ -263,12 +264,12 @@ def test_L3_T1_turning_2fa_on_again_forgets_remembered_browsers(provider, rp):
     browser = Browser(provider.url)
     enroll_by_sms(provider, browser, after_password(browser, rp, email), remember=True)
     with provider.app.app_context():
-        set_two_factor(contract, False)
+        set_two_factor(Actor.cli(), contract, False)
     assert "code=" in after_password(browser, rp, email, prompt="login").headers["Location"]
     # 2FA on again, later than the browser was remembered (a clock step, not a sleep).
     with time_machine.travel(timedelta(seconds=5), tick=True):
         with provider.app.app_context():
-            set_two_factor(contract, True)
+            set_two_factor(Actor.cli(), contract, True)
         assert "/login/2fa/" in after_password(browser, rp, email, prompt="login").url
 
 

@@ -10,13 +10,14 @@ from flask import request
 
 from idp.accounts.links import consume_link
 from idp.accounts.links import resolve_link
-from idp.accounts.lockout import unlock_account
-from idp.accounts.passwords import password_problems
-from idp.accounts.reset import request_reset
-from idp.accounts.reset import set_new_password
+from idp.actor import Actor
 from idp.errors import LinkError
 from idp.i18n import gettext as _
 from idp.models import User
+from idp.users.lockout import unlock_account
+from idp.users.passwords import password_problems
+from idp.users.reset import request_reset
+from idp.users.reset import set_new_password
 
 bp = Blueprint("accounts", __name__)
 
@@ -36,7 +37,7 @@ def forgot_password() -> Response:
             ),
             400,
         )
-    request_reset(email)
+    request_reset(Actor.anonymous(), email)
     # The same answer whether or not the address exists (K3).
     return Response(render_template("account/forgot_sent.html"))
 
@@ -80,9 +81,9 @@ def use_link(token: str) -> Response:
             )
         if not consume_link(link):
             raise LinkError("used")
-        set_new_password(user, password)
+        set_new_password(Actor.user(user.id, user.contract_id), user, password)
         return Response(render_template("account/reset_done.html"))
     if not consume_link(link):
         raise LinkError("used")
-    unlock_account(user)
+    unlock_account(Actor.user(user.id, user.contract_id), user)
     return Response(render_template("account/unlock_done.html"))

@@ -22,30 +22,34 @@ DEMO_CLIENT_ID = "worksdrive-frontend"
 
 def prepare_demo(app: Any, frontend_url: str) -> dict[str, Any]:
     """Create the demo contract, contractor, user and client once; returns their details."""
-    from idp.admin.provisioning import add_client
-    from idp.admin.provisioning import add_contract
-    from idp.admin.provisioning import add_user
-    from idp.cli import init_database
+    from idp.actor import Actor
+    from idp.clients import add_client
+    from idp.contracts.contract import add_contract
+    from idp.maintenance import init_database
+    from idp.users.add import add_user
 
     init_database(app)
     state_path = Path(app.instance_path) / DEMO_STATE
     if state_path.exists():
         return dict(json.loads(state_path.read_text()))
+    actor = Actor.system("demo")
     with app.app_context():
-        contract_id = add_contract("Demo contract", "basic", False, "line+internet").id
+        contract_id = add_contract(actor, "Demo contract", "basic", False, "line+internet").id
         passwords = {
             "contractor": "Demo-" + secrets.token_urlsafe(9),
             "user": "Demo-" + secrets.token_urlsafe(9),
         }
         add_user(
+            actor,
             contract_id,
             "contractor@demo.example",
             passwords["contractor"],
             name="デモ 契約者",
             role="contractor",
         )
-        add_user(contract_id, "user@demo.example", passwords["user"], name="デモ 利用者")
+        add_user(actor, contract_id, "user@demo.example", passwords["user"], name="デモ 利用者")
         _client, secret = add_client(
+            actor,
             "WORKSDRIVE demo storage frontend",
             [f"{frontend_url}/callback"],
             [f"{frontend_url}/"],

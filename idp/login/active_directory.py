@@ -3,10 +3,6 @@ direct LDAP bind where the contract has no AD FS."""
 
 from __future__ import annotations
 
-import re
-import secrets
-import string
-
 from flask import Blueprint
 from flask import Response
 from flask import current_app
@@ -18,6 +14,9 @@ from flask import url_for
 from brokers.base import Broker
 from brokers.base import BrokerError
 from idp import audit
+from idp.contracts.ad import CONNECTION_ID  # noqa: F401 (re-export for the login views)
+from idp.contracts.ad import find_connection
+from idp.contracts.ad import new_connection_id  # noqa: F401 (re-export)
 from idp.cookies import set_cookie
 from idp.i18n import gettext as _
 from idp.login.brokered import identified
@@ -29,26 +28,11 @@ from idp.login.limits import too_many
 from idp.login.route import route_of_request
 from idp.login.views import load_step
 from idp.models import AdConnection
-from idp.models import db
 
 bp = Blueprint("active_directory", __name__)
 
-#: L8: ``adfs-`` followed by 18 characters; 36^18 ≈ 2^93, so connection IDs are unguessable.
-CONNECTION_ID = re.compile(r"adfs-[a-z0-9]{18}")
-ALPHABET = string.ascii_lowercase + string.digits
 LAST_CONNECTION_COOKIE = "idp_ad"
 LDAP_LIMIT_PREFIX = "ldap-failures"
-
-
-def new_connection_id() -> str:
-    return "adfs-" + "".join(secrets.choice(ALPHABET) for _ in range(18))
-
-
-def find_connection(connection_id: str) -> AdConnection | None:
-    connection_id = connection_id.strip().lower()
-    if not CONNECTION_ID.fullmatch(connection_id):
-        return None
-    return db.session.get(AdConnection, connection_id)
 
 
 def adfs_broker_for(connection_id: str) -> Broker | None:

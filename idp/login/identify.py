@@ -13,12 +13,15 @@ from flask import current_app
 from sqlalchemy import update
 
 from idp import audit
-from idp.accounts.lockout import lock_account
+from idp.actor import Actor
 from idp.login.limits import Attempt
 from idp.login.limits import Limit
 from idp.login.limits import reserve
 from idp.models import User
 from idp.models import db
+from idp.users.find import email_key
+from idp.users.find import find_user_by_email
+from idp.users.lockout import lock_account
 from policies.lockout import MAX_FAILED_LOGINS
 from policies.lockout import locks_after_failure
 
@@ -37,15 +40,6 @@ class PasswordResult:
     looks_locked: bool = False
     #: Refused by the per-address limit (``ip_rate_limited``): the counter to wait for.
     limit_key: str | None = None
-
-
-def email_key(email: str) -> str:
-    """L2: emails match case-insensitively."""
-    return email.strip().casefold()
-
-
-def find_user_by_email(email: str) -> User | None:
-    return db.session.query(User).filter_by(email_key=email_key(email)).one_or_none()
 
 
 def address_subject(client_ip: str) -> str:
@@ -138,6 +132,6 @@ def check_password_login(email: str, password: str, client_ip: str | None = None
         details={"attempt": attempt},
     )
     if locks_after_failure(attempt):
-        lock_account(user)
+        lock_account(Actor.system("login"), user)
         return PasswordResult(None, "wrong_password", looks_locked=True)
     return PasswordResult(None, "wrong_password")

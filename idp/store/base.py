@@ -61,6 +61,11 @@ class EphemeralStore(ABC):
     def delete(self, key: str) -> None:
         """Remove the key if present."""
 
+    def purge_expired(self) -> int:
+        """Delete expired entries; returns how many. Redis expires keys itself (0); the SQL
+        table needs ``idp purge`` now and then."""
+        return 0
+
     def count(self, key: str) -> int:
         """The counter's value: what ``incr`` last returned, 0 when absent or expired.
         Raises ValueError when the key holds a value that is not an integer."""

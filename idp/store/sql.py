@@ -152,7 +152,7 @@ class SqlStore(EphemeralStore):
             conn.execute(delete(_TABLE).where(_TABLE.c.key == key))
 
     def purge_expired(self) -> int:
-        """Delete expired rows; returns how many (run now and then, e.g. from ``idp`` CLI)."""
+        """Delete expired rows; returns how many (``idp purge``, scheduled)."""
         with self._engine.begin() as conn:
             result = conn.execute(delete(_TABLE).where(_TABLE.c.expires_at <= time.time()))
         return result.rowcount or 0

@@ -20,6 +20,7 @@ import pytest
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server
 
+from idp.actor import Actor
 from tests.conftest import Provider
 from tests.conftest import _serve
 from tests.conftest import build_provider
@@ -64,7 +65,7 @@ def _serve_on(app: Any, port: int) -> tuple[BaseWSGIServer, threading.Thread]:
 @pytest.fixture(scope="session")
 def frontend(browser_provider: Provider) -> Iterator[Frontend]:
     """The demo storage frontend, a trusted confidential client of ``browser_provider``."""
-    from idp.admin.provisioning import add_client
+    from idp.clients import add_client
     from idp.demo.frontend import create_frontend_app
     from tests.realservices import free_port
 
@@ -73,6 +74,7 @@ def frontend(browser_provider: Provider) -> Iterator[Frontend]:
     client_id = f"frontend-{uuid.uuid4().hex[:8]}"
     with browser_provider.app.app_context():
         _client, secret = add_client(
+            Actor.cli(),
             "WORKSDRIVE storage (browser tests)",
             [url + "/callback"],
             [url + "/"],
@@ -167,7 +169,7 @@ def passkey_provider(
 @pytest.fixture(scope="session")
 def passkey_frontend(passkey_provider: Provider) -> Iterator[Frontend]:
     """The demo storage frontend as a client of ``passkey_provider``."""
-    from idp.admin.provisioning import add_client
+    from idp.clients import add_client
     from idp.demo.frontend import create_frontend_app
     from tests.realservices import free_port
 
@@ -176,6 +178,7 @@ def passkey_frontend(passkey_provider: Provider) -> Iterator[Frontend]:
     client_id = f"frontend-{uuid.uuid4().hex[:8]}"
     with passkey_provider.app.app_context():
         _client, secret = add_client(
+            Actor.cli(),
             "WORKSDRIVE storage (passkey browser tests)",
             [url + "/callback"],
             [url + "/"],

@@ -1,12 +1,17 @@
-"""K1, K2: locking, the lock mail with its unlock link, and unlocking."""
+"""K1, K2, T2: locking, the lock mail with its unlock link, unlocking, and clearing the
+second factor."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app
+from sqlalchemy import CursorResult
 from sqlalchemy import update
 
 from idp import audit
 from idp.accounts.links import create_link
+from idp.actor import Actor
 from idp.mail import send_mail
 from idp.models import SecondFactor
 from idp.models import User
@@ -15,15 +20,23 @@ from idp.models import utcnow
 from idp.twofactor.remembered import revoke_all
 
 
-def lock_account(user: User) -> None:
+@audit.change("lock")
+def lock_account(actor: Actor, user: User) -> None:
     """Lock once (the first caller wins) and mail the unlock link (K1)."""
-    result = db.session.execute(
+    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
         update(User).where(User.id == user.id, User.locked_at.is_(None)).values(locked_at=utcnow())
     )
     db.session.commit()
     if result.rowcount != 1:
         return
-    audit.record("lock", "ok", "too_many_failures", user_id=user.id, contract_id=user.contract_id)
+    audit.record(
+        "lock",
+        "ok",
+        "too_many_failures",
+        user_id=user.id,
+        contract_id=user.contract_id,
+        actor=actor,
+    )
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     app.extensions["idp.mailer"].submit(app, _send_lock_mail, user.id)
 
@@ -36,17 +49,24 @@ def _send_lock_mail(user_id: str) -> None:
     send_mail(user.email, "lock", user.locale, user=user, url=url, days=14)
 
 
-def unlock_account(user: User) -> None:
+@audit.change("unlock")
+def unlock_account(actor: Actor, user: User) -> None:
     db.session.execute(
         update(User).where(User.id == user.id).values(locked_at=None, failed_logins=0)
     )
     db.session.commit()
-    audit.record("unlock", "ok", None, user_id=user.id, contract_id=user.contract_id)
+    audit.record("unlock", "ok", None, user_id=user.id, contract_id=user.contract_id, actor=actor)
 
 
-def reset_two_factor(user: User, reason: str) -> None:
+@audit.change("two_factor_reset")
+def reset_two_factor(actor: Actor, user: User, reason: str) -> None:
     """T2: clear the 2FA registration (factors, recovery code) and forget remembered
-    browsers (X2); the next login enrolls again."""
+    browsers (X2); the next login enrolls again.
+
+    :param reason: the reason code (``password_reset``, ``admin_reset`` …)."""
     db.session.query(SecondFactor).filter_by(user_id=user.id).delete()
     user.two_factor_enrolled_at = None
-    revoke_all(user.id, reason)
+    revoke_all(user.id, reason)  # commits
+    audit.record(
+        "two_factor_reset", "ok", reason, user_id=user.id, contract_id=user.contract_id, actor=actor
+    )

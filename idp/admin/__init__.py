@@ -1,1 +1,0 @@
-"""Administration: provisioning now, the admin console and API later."""

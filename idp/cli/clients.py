@@ -1,0 +1,61 @@
+"""``idp clients``: register relying parties."""
+
+from __future__ import annotations
+
+import click
+
+from idp.actor import Actor
+from idp.cli.app import with_app
+
+
+@click.group()
+def clients() -> None:
+    """Manage relying parties."""
+
+
+@clients.command("add")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True)
+@click.option("--public", is_flag=True, help="A public client (PKCE, no secret).")
+@click.option("--client-id", default=None)
+@click.option("--secret", default=None, help="Default: a new random secret.")
+@click.option("--trusted", is_flag=True, help="First-party: no consent page.")
+@click.option("--no-pkce", is_flag=True, help="Legacy confidential client without PKCE.")
+@click.option("--refresh-tokens", is_flag=True, help="Refresh tokens without offline_access.")
+@click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256")
+@with_app
+def clients_add(
+    name: str,
+    redirect_uris: tuple[str, ...],
+    post_logout_uris: tuple[str, ...],
+    public: bool,
+    client_id: str | None,
+    secret: str | None,
+    trusted: bool,
+    no_pkce: bool,
+    refresh_tokens: bool,
+    id_token_alg: str,
+) -> None:
+    """Register a client; prints client_id and, for confidential clients, the secret."""
+    from idp.clients import add_client
+
+    client, shown_secret = add_client(
+        Actor.cli(),
+        name,
+        list(redirect_uris),
+        list(post_logout_uris),
+        public=public,
+        client_id=client_id,
+        secret=secret,
+        trusted=trusted,
+        require_pkce=not no_pkce,
+        refresh_tokens=refresh_tokens,
+        id_token_alg=id_token_alg,
+    )
+    click.echo(f"client_id={client.client_id}")
+    if shown_secret:
+        click.echo(f"client_secret={shown_secret}")
+
+
+COMMANDS = [clients]

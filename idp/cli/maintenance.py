@@ -1,0 +1,25 @@
+"""``idp purge``: delete what has expired (run it from a timer, e.g. hourly)."""
+
+from __future__ import annotations
+
+import click
+
+from idp.actor import Actor
+from idp.cli.app import with_app
+
+
+@click.command()
+@with_app
+def purge() -> None:
+    """Delete expired ephemeral rows (SQL store), mailed links past their 14 days and
+    remembered browsers unused for 30 days; prints the counts."""
+    from idp.maintenance import purge as purge_expired
+
+    report = purge_expired(Actor.cli())
+    click.echo(
+        f"ephemeral={report.ephemeral} links={report.links} "
+        f"remembered_browsers={report.remembered_browsers}"
+    )
+
+
+COMMANDS = [purge]

@@ -1,0 +1,57 @@
+"""``idp serve`` (gunicorn, production settings) and ``idp demo``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from idp.cli.app import make_app
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8000, type=int)
+@click.option("--workers", default=2, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the provider under gunicorn (production settings)."""
+    import os
+    import shutil
+    import tempfile
+
+    from gunicorn.app.base import BaseApplication
+
+    from idp.logs import RedactingGunicornLogger
+
+    # /metrics sums all workers (prometheus_client multiprocess mode); fresh at each start.
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        metrics_dir = os.path.join(tempfile.gettempdir(), f"idp-metrics-{port}")
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        os.makedirs(metrics_dir)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+            # Request lines carry link tokens, codes and id_token_hint: redact them.
+            self.cfg.set("logger_class", RedactingGunicornLogger)
+
+        def load(self) -> Any:
+            return make_app()
+
+    Server().run()
+
+
+@click.command()
+@click.option("--port", default=8000, type=int)
+@click.option("--frontend-port", default=8001, type=int)
+def demo(port: int, frontend_port: int) -> None:
+    """Start the provider and the demo storage frontend with a demo contract."""
+    from idp.demo.run import run_demo
+
+    run_demo(port, frontend_port)
+
+
+COMMANDS = [serve, demo]

@@ -1,0 +1,92 @@
+"""``idp users``: add a user, bind an upstream identity (L7)."""
+
+from __future__ import annotations
+
+import click
+
+from idp.actor import Actor
+from idp.cli.app import with_app
+from idp.vocabulary import LoginMethod
+from idp.vocabulary import Role
+
+
+@click.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("add")
+@click.option("--contract", "contract_id", required=True)
+@click.option("--email", required=True)
+@click.option("--password", default=None, help="Prompted for when omitted.")
+@click.option("--name", default="")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.USER.value)
+@click.option(
+    "--method",
+    type=click.Choice([m.value for m in LoginMethod]),
+    default=LoginMethod.PASSWORD.value,
+)
+@click.option("--locale", type=click.Choice(["ja", "en"]), default="ja")
+def users_add(
+    contract_id: str,
+    email: str,
+    password: str | None,
+    name: str,
+    role: str,
+    method: str,
+    locale: str,
+) -> None:
+    """Create a user; prints the user's id."""
+    if method != LoginMethod.PASSWORD and password is not None:
+        raise click.ClickException("only password users have a password")
+    if password is None and method == LoginMethod.PASSWORD:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    _add_user(contract_id, email, password, name, role, method, locale)
+
+
+@with_app
+def _add_user(
+    contract_id: str,
+    email: str,
+    password: str | None,
+    name: str,
+    role: str,
+    method: str,
+    locale: str,
+) -> None:
+    from idp.users.add import add_user
+
+    user = add_user(
+        Actor.cli(),
+        contract_id,
+        email,
+        password,
+        name=name,
+        role=role,
+        method=method,
+        locale=locale,
+    )
+    click.echo(user.id)
+
+
+@users.command("link")
+@click.option("--user", "user_id", required=True)
+@click.option(
+    "--provider",
+    required=True,
+    type=click.Choice([m.value for m in LoginMethod if m != LoginMethod.PASSWORD]),
+)
+@click.option(
+    "--issuer", required=True, help="The upstream issuer (facebook:<app id> for Facebook)"
+)
+@click.option("--subject", required=True)
+@with_app
+def users_link(user_id: str, provider: str, issuer: str, subject: str) -> None:
+    """Bind an upstream identity (provider, issuer, subject) to a user (L7)."""
+    from idp.users.identities import link_identity
+
+    identity = link_identity(Actor.cli(), user_id, provider, issuer, subject)
+    click.echo(identity.id)
+
+
+COMMANDS = [users]

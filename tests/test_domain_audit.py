@@ -1,0 +1,255 @@
+"""Every domain function that changes something takes the actor and writes its audit event
+(DESIGN.md "Inside idp/", issue 10): the test lists the public functions of the domain
+modules, so a new one without ``@audit.change`` and a call here fails."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import uuid
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from idp import audit
+from idp.actor import Actor
+from idp.errors import DomainError
+from idp.models import AuditEvent
+from idp.models import User
+from tests.conftest import PASSWORD
+from tests.conftest import Provider
+from tests.conftest import build_provider
+
+DOMAIN_PACKAGES = ("idp.users", "idp.contracts")
+DOMAIN_MODULES = ("idp.clients", "idp.maintenance")
+
+#: Public domain functions that change nothing, or cannot audit, and why.
+READERS = {
+    "idp.clients.get_client": "reads",
+    "idp.contracts.ad.find_connection": "reads",
+    "idp.contracts.ad.list_ad_connections": "reads",
+    "idp.contracts.ad.new_connection_id": "pure: a random ID",
+    "idp.contracts.contract.get_contract": "reads",
+    "idp.contracts.lines.list_lines": "reads",
+    "idp.maintenance.init_database": "creates the schema, the audit table included",
+    "idp.users.find.email_key": "pure: the L2 key",
+    "idp.users.find.find_user_by_email": "reads",
+    "idp.users.find.get_user": "reads",
+    "idp.users.passwords.common_passwords": "reads a word list",
+    "idp.users.passwords.password_problems": "pure: the P2 check",
+}
+
+
+def domain_modules() -> list[str]:
+    names = list(DOMAIN_MODULES)
+    for package in DOMAIN_PACKAGES:
+        names.append(package)
+        path = importlib.import_module(package).__path__
+        names += [f"{package}.{m.name}" for m in pkgutil.iter_modules(path)]
+    return names
+
+
+def public_functions() -> dict[str, Callable[..., Any]]:
+    found = {}
+    for module_name in domain_modules():
+        module = importlib.import_module(module_name)
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if not name.startswith("_") and function.__module__ == module_name:
+                found[f"{module_name}.{name}"] = function
+    return found
+
+
+def test_every_changing_domain_function_is_marked_and_takes_the_actor_first():
+    functions = public_functions()
+    unknown = sorted(set(functions) - set(READERS) - set(audit.DOMAIN_CHANGES))
+    assert not unknown, f"mark with @audit.change or list in READERS: {unknown}"
+    for name in audit.DOMAIN_CHANGES:
+        if name.split(".")[1] in ("users", "contracts", "clients", "maintenance"):
+            first = next(iter(inspect.signature(functions[name]).parameters))
+            assert first == "actor", f"{name} must take the actor first"
+    assert set(CALLS) == set(audit.DOMAIN_CHANGES), "every domain change needs a call below"
+
+
+# One call per domain change, made by ``actor`` on fresh data of ``p``.
+
+
+def _user(p: Provider, **values: Any) -> User:
+    user_id, _email = p.new_user(**values)
+    return p.db().session.get(User, user_id)
+
+
+def _connection(p: Provider, actor: Actor) -> str:
+    from idp.contracts.ad import add_ad_connection
+
+    settings = {"issuer": "https://fs.example/adfs", "client_id": "wd"}
+    return add_ad_connection(actor, p.new_contract(), "adfs", settings, "s3cret").connection_id
+
+
+def _add_contract(p: Provider, actor: Actor) -> None:
+    from idp.contracts.contract import add_contract
+
+    add_contract(actor, "Audited")
+
+
+def _set_two_factor(p: Provider, actor: Actor) -> None:
+    from idp.contracts.contract import set_two_factor
+
+    set_two_factor(actor, p.new_contract(), True)
+
+
+def _set_access_route(p: Provider, actor: Actor) -> None:
+    from idp.contracts.contract import set_access_route
+
+    set_access_route(actor, p.new_contract(), "line-only")
+
+
+def _add_line(p: Provider, actor: Actor) -> None:
+    from idp.contracts.lines import add_line
+
+    add_line(actor, p.new_contract(), "CAF1234567890")
+
+
+def _remove_line(p: Provider, actor: Actor) -> None:
+    from idp.contracts.lines import add_line
+    from idp.contracts.lines import remove_line
+
+    contract_id = p.new_contract()
+    add_line(Actor.cli(), contract_id, "COP1234ABCD")
+    remove_line(actor, contract_id, "COP1234ABCD")
+
+
+def _add_ad_connection(p: Provider, actor: Actor) -> None:
+    _connection(p, actor)
+
+
+def _remove_ad_connection(p: Provider, actor: Actor) -> None:
+    from idp.contracts.ad import remove_ad_connection
+
+    remove_ad_connection(actor, _connection(p, Actor.cli()))
+
+
+def _add_client(p: Provider, actor: Actor) -> None:
+    from idp.clients import add_client
+
+    add_client(actor, "Audited RP", ["https://rp.example/cb"], [])
+
+
+def _add_user(p: Provider, actor: Actor) -> None:
+    from idp.users.add import add_user
+
+    add_user(actor, p.new_contract(), f"a-{uuid.uuid4().hex[:8]}@example.jp", PASSWORD)
+
+
+def _link_identity(p: Provider, actor: Actor) -> None:
+    from idp.users.identities import link_identity
+
+    user = _user(p, password=None, method="google")
+    link_identity(actor, user.id, "google", "https://accounts.google.com", uuid.uuid4().hex)
+
+
+def _lock_account(p: Provider, actor: Actor) -> None:
+    from idp.users.lockout import lock_account
+
+    lock_account(actor, _user(p))
+
+
+def _unlock_account(p: Provider, actor: Actor) -> None:
+    from idp.users.lockout import unlock_account
+
+    unlock_account(actor, _user(p))
+
+
+def _reset_two_factor(p: Provider, actor: Actor) -> None:
+    from idp.users.lockout import reset_two_factor
+
+    reset_two_factor(actor, _user(p), "admin_reset")
+
+
+def _request_reset(p: Provider, actor: Actor) -> None:
+    from idp.users.reset import request_reset
+
+    request_reset(actor, _user(p).email)
+
+
+def _set_new_password(p: Provider, actor: Actor) -> None:
+    from idp.users.reset import set_new_password
+
+    set_new_password(actor, _user(p), "Neues-Passwort-2026")
+
+
+def _purge(p: Provider, actor: Actor) -> None:
+    from idp.maintenance import purge
+
+    purge(actor)
+
+
+def _rotate_signing_key(p: Provider, actor: Actor) -> None:
+    from idp.maintenance import rotate_signing_key
+
+    rotate_signing_key(actor)
+
+
+CALLS: dict[str, Callable[[Provider, Actor], None]] = {
+    "idp.clients.add_client": _add_client,
+    "idp.contracts.ad.add_ad_connection": _add_ad_connection,
+    "idp.contracts.ad.remove_ad_connection": _remove_ad_connection,
+    "idp.contracts.contract.add_contract": _add_contract,
+    "idp.contracts.contract.set_access_route": _set_access_route,
+    "idp.contracts.contract.set_two_factor": _set_two_factor,
+    "idp.contracts.lines.add_line": _add_line,
+    "idp.contracts.lines.remove_line": _remove_line,
+    "idp.maintenance.purge": _purge,
+    "idp.maintenance.rotate_signing_key": _rotate_signing_key,
+    "idp.users.add.add_user": _add_user,
+    "idp.users.identities.link_identity": _link_identity,
+    "idp.users.lockout.lock_account": _lock_account,
+    "idp.users.lockout.reset_two_factor": _reset_two_factor,
+    "idp.users.lockout.unlock_account": _unlock_account,
+    "idp.users.reset.request_reset": _request_reset,
+    "idp.users.reset.set_new_password": _set_new_password,
+}
+
+
+@pytest.fixture(scope="module")
+def node(smtp_sink: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+    """A provider of its own (keys are rotated here), SQLite + SQL store, not served."""
+    services = {"smtp": smtp_sink}
+    node = build_provider("sqlite+sqlstore", tmp_path_factory.mktemp("audit"), services)
+    yield node
+    node.close()
+
+
+def events_by(node: Provider, actor: Actor, event: str) -> list[AuditEvent]:
+    node.app.extensions["idp.mailer"].wait_idle()  # request_reset audits off the request thread
+    with node.app.app_context():
+        rows = node.db().session.query(AuditEvent).filter_by(event=event).all()
+        return [r for r in rows if (r.details or {}).get("actor") == actor.as_details()]
+
+
+@pytest.mark.covers("X3")
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_X3_each_domain_change_audits_with_the_actor(node, name):
+    actor = Actor.admin(uuid.uuid4().hex, uuid.uuid4().hex)
+    with node.app.app_context():
+        CALLS[name](node, actor)
+    event = audit.DOMAIN_CHANGES[name]
+    rows = events_by(node, actor, event)
+    assert [r.outcome for r in rows] == ["ok"], f"{name} wrote no {event} event naming the actor"
+    row = rows[0]
+    has_target = row.user_id or row.contract_id or row.client_id or "target" in row.details
+    assert has_target or event == "purge", f"{event} names no target"
+
+
+@pytest.mark.covers("X3", "A2")
+def test_X3_a_refused_domain_change_is_audited_with_actor_and_reason(node):
+    from idp.contracts.lines import add_line
+
+    actor = Actor.admin(uuid.uuid4().hex)
+    contract_id = node.new_contract()
+    with node.app.app_context(), pytest.raises(DomainError, match="not a line number"):
+        add_line(actor, contract_id, "CAF12")
+    rows = events_by(node, actor, "line_add")
+    assert [(r.outcome, r.reason) for r in rows] == [("refused", "not_a_line_number")]
