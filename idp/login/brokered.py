@@ -29,18 +29,14 @@ from idp.models import UpstreamIdentity
 from idp.models import User
 from idp.models import db
 from idp.models import utcnow
-from idp.oidc.claims import requested_acr
-from policies.two_factor import ACR_TWO_FACTOR
+from policies.assurance import acr_for
+from policies.assurance import amr_for_upstream
+from policies.assurance import is_acr_met
+from policies.assurance import requested_acr
 
 bp = Blueprint("brokered", __name__)
 
 STATE_PREFIX = "broker-state:"
-#: Upstream amr values that prove more than one factor (UPSTREAMS.md; RFC 8176).
-MFA_AMR = {
-    "mfa",
-    "ngcmfa",
-    "http://schemas.microsoft.com/claims/multipleauthn",
-}
 #: The login method a provider's identity signs in (SPEC Words: one method per user): an
 #: upstream's registry name is its login method.
 METHOD_OF_PROVIDER = {name: name for name in UPSTREAMS_BY_NAME}
@@ -49,10 +45,7 @@ METHOD_OF_PROVIDER = {name: name for name in UPSTREAMS_BY_NAME}
 def amr_for(identity: BrokeredIdentity) -> list[str]:
     """Our ``amr`` for a federated sign-in: ``fed``, plus ``mfa`` only when the upstream
     proves it (UPSTREAMS.md: absent means "federated, method unknown")."""
-    amr = ["fed"]
-    if MFA_AMR & set(identity.upstream_amr):
-        amr.append("mfa")
-    return amr
+    return amr_for_upstream(identity.upstream_amr)
 
 
 def _configured_broker(name: str) -> Broker | None:
@@ -192,7 +185,7 @@ def identified(
     tx.needs_line_notice = decision.step == "line_notice"
     amr = amr_for(identity)
     wanted = requested_acr(tx.params.get("acr_values"), tx.params.get("claims"))
-    if wanted and wanted[0] == ACR_TWO_FACTOR and "mfa" not in amr:
+    if not is_acr_met(wanted, acr_for(amr)):
         # Brokered users verify upstream (L7); we cannot add a factor of ours to theirs.
         from authlib.oauth2.rfc6749 import OAuth2Error
 

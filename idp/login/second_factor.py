@@ -44,6 +44,7 @@ from idp.twofactor.remembered import remember
 from idp.twofactor.sms_codes import check_code
 from idp.twofactor.sms_codes import has_pending_code
 from idp.twofactor.sms_codes import send_code
+from policies.assurance import amr_for_factor
 
 bp = Blueprint("twofactor", __name__)
 
@@ -55,12 +56,6 @@ CODE_LIMIT = Limit("2fa-failures", MAX_FAILURES_PER_HOUR, 3600)
 #: cannot be guessed in ten tries, and someone who used up the codes' budget must not also
 #: shut the user out of "Lost your device?" (L6).
 RECOVERY_LIMIT = Limit("2fa-recovery-failures", 10, 3600)
-AMR = {
-    "sms": ["pwd", "sms", "mfa"],
-    "totp": ["pwd", "otp", "mfa"],
-    "passkey": ["pwd", "hwk", "mfa"],
-    "recovery": ["pwd", "otp", "mfa"],
-}
 
 
 def _step() -> tuple[Transaction, User, Response | None]:
@@ -119,7 +114,7 @@ def is_domain_issuer() -> bool:
 
 def _verified(tx: Transaction, user: User, kind: str) -> Response:
     """One factor verified: record amr; enrollment goes on to the recovery code."""
-    tx.amr = AMR[kind]
+    tx.amr = amr_for_factor(kind)
     tx.data["remember"] = request.form.get("remember") == "yes"
     audit.record(
         "second_factor",

@@ -21,18 +21,17 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from idp.login.policies import apply_policies
-from idp.login.session import current_session
 from idp.login.transaction import Transaction
 from idp.login.transaction import bind_browser
 from idp.login.transaction import browser_for_transaction
 from idp.login.transaction import redirect_to_next_step
-from idp.oidc.claims import ClaimsRequestError
-from idp.oidc.claims import parse_claims_request
-from idp.oidc.claims import requested_acr
-from idp.oidc.grants import Principal
-from idp.oidc.server import Issuer
+from idp.sso import Principal
+from idp.sso import current_session
 from idp.vocabulary import Target
-from policies.two_factor import ACR_TWO_FACTOR
+from policies.assurance import is_acr_met
+from policies.assurance import requested_acr
+from policies.claims_request import ClaimsRequestError
+from policies.claims_request import parse_claims_request
 
 PROMPT_VALUES = {"none", "login", "consent", "select_account"}
 SUPPORTED_LOCALES = ("ja", "en")
@@ -86,10 +85,7 @@ def error_response(error: OAuth2Error, redirect_uri: str | None, state: str | No
         return error_page(error)
     error.redirect_uri = redirect_uri
     error.state = state
-    server = oauth_server()
-    response = server.handle_error_response(None, error)
-    Issuer().add_issuer_parameter(server, response)
-    return response  # type: ignore[no-any-return]
+    return oauth_server().create_error_redirect(error)  # type: ignore[no-any-return]
 
 
 def error_page(error: OAuth2Error) -> Response:
@@ -209,7 +205,7 @@ def _usable_session(
         return None
     if id_token_hint and _hint_subject(id_token_hint) != user.id:
         return None
-    if acr_values and acr_values[0] == ACR_TWO_FACTOR and session.acr != ACR_TWO_FACTOR:
+    if not is_acr_met(acr_values, session.acr):
         return None  # a one-factor session cannot answer a two-factor request (step up)
     if not apply_policies(user, Target.FRONTEND, session.route).is_allowed:
         return None

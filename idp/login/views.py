@@ -20,7 +20,6 @@ from idp.login.policies import apply_policies
 from idp.login.policies import second_factor_decision
 from idp.login.route import line_login_base
 from idp.login.route import route_of_request
-from idp.login.session import current_session
 from idp.login.transaction import Transaction
 from idp.login.transaction import bind_browser
 from idp.login.transaction import browser_for_transaction
@@ -29,8 +28,10 @@ from idp.models import Client
 from idp.models import LineNumber
 from idp.models import User
 from idp.models import db
-from idp.oidc.claims import requested_acr
+from idp.sso import current_session
 from idp.vocabulary import Target
+from policies.assurance import PASSWORD_AMR
+from policies.assurance import requested_acr
 
 bp = Blueprint("login", __name__)
 
@@ -118,7 +119,7 @@ def identify_password() -> Response:
         return Response(render_template("login/refused.html", reason=decision.reason), 403)
     tx.needs_line_notice = decision.step == "line_notice"
     tx.user_id = result.user.id
-    tx.amr = ["pwd"]
+    tx.amr = list(PASSWORD_AMR)
     tx.achieve("identify")
     second = second_factor_decision(
         result.user, tx.route, requested_acr(tx.params.get("acr_values"), tx.params.get("claims"))
