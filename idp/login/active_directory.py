@@ -27,7 +27,8 @@ from idp.login.limits import Limit
 from idp.login.limits import reserve
 from idp.login.limits import too_many
 from idp.login.route import route_of_request
-from idp.login.views import load_step
+from idp.login.steps import step
+from idp.login.transaction import Transaction
 from idp.models import AdConnection
 from idp.models import db
 
@@ -69,11 +70,9 @@ def adfs_broker_for(connection_id: str) -> Broker | None:
 
 @bp.route("/login/ad", methods=["GET", "POST"])
 @bp.route("/line/login/ad", methods=["GET", "POST"], endpoint="line_ask_connection")
-def ask_connection() -> Response:
+@step("identify")
+def ask_connection(tx: Transaction) -> Response:
     """L8: when the URL does not carry the connection ID, ask for it."""
-    tx, elsewhere = load_step("identify")
-    if elsewhere:
-        return elsewhere
     if request.method == "GET":
         remembered = request.cookies.get(LAST_CONNECTION_COOKIE, "")
         return Response(
@@ -111,9 +110,11 @@ def login(connection_id: str) -> Response:
         if find_connection(connection_id) is not None:
             set_cookie(response, LAST_CONNECTION_COOKIE, connection_id, max_age=400 * 86400)
         return response
-    tx, elsewhere = load_step("identify")
-    if elsewhere:
-        return elsewhere
+    return _login_step(connection_id=connection_id)
+
+
+@step("identify")
+def _login_step(tx: Transaction, connection_id: str) -> Response:
     tx.route = route_of_request()
     tx.save()
     connection = find_connection(connection_id)
@@ -148,7 +149,7 @@ def _ldap_subject(connection: AdConnection, login_name: str) -> str:
     return f"{connection.connection_id}:{account}"
 
 
-def _ldap_login(tx, connection: AdConnection) -> Response:  # type: ignore[no-untyped-def]
+def _ldap_login(tx: Transaction, connection: AdConnection) -> Response:
     if request.method == "GET":
         return Response(render_template("login/ad_ldap.html", tx=tx, connection=connection))
     login_name = request.form.get("login", "").strip()[:256]
@@ -189,7 +190,7 @@ def _ldap_login(tx, connection: AdConnection) -> Response:  # type: ignore[no-un
     return identified(tx, identity, contract_id=connection.contract_id)
 
 
-def _ldap_refused(tx, connection: AdConnection, reason: str) -> Response:  # type: ignore[no-untyped-def]
+def _ldap_refused(tx: Transaction, connection: AdConnection, reason: str) -> Response:
     audit.record("login", "refused", f"ldap_{reason}")
     messages = {
         "password_expired": _(

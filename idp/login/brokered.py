@@ -22,9 +22,10 @@ from brokers.registry import UPSTREAMS_BY_NAME
 from idp import audit
 from idp.login.policies import apply_policies
 from idp.login.route import route_of_request
+from idp.login.steps import is_due
+from idp.login.steps import step
 from idp.login.transaction import Transaction
 from idp.login.transaction import redirect_to_next_step
-from idp.login.views import load_step
 from idp.models import UpstreamIdentity
 from idp.models import User
 from idp.models import db
@@ -95,10 +96,8 @@ def upstream_failed(tx: Transaction | None, name: str, error: BrokerError) -> Re
 
 @bp.get("/login/broker/<name>")
 @bp.get("/line/login/broker/<name>", endpoint="line_start")
-def start(name: str) -> Response:
-    tx, elsewhere = load_step("identify")
-    if elsewhere:
-        return elsewhere
+@step("identify")
+def start(tx: Transaction, name: str) -> Response:
     tx.route = route_of_request()
     tx.save()
     if name == "ad":
@@ -124,7 +123,7 @@ def callback(name: str) -> Response:
         return upstream_failed(None, name, BrokerError("bad_state"))
     tx = Transaction.load(tx_id)
     kept = tx.data.get("broker") or {}
-    if tx.next_step() != "identify" or kept.get("name") != name:
+    if not is_due(tx, "identify") or kept.get("name") != name:
         return upstream_failed(tx, name, BrokerError("bad_state"))
     broker = _broker_for_callback(name, kept)
     if broker is None:

@@ -20,6 +20,7 @@ from idp.login.policies import apply_policies
 from idp.login.policies import second_factor_decision
 from idp.login.route import line_login_base
 from idp.login.route import route_of_request
+from idp.login.steps import step
 from idp.login.transaction import Transaction
 from idp.login.transaction import bind_browser
 from idp.login.transaction import browser_for_transaction
@@ -41,19 +42,6 @@ MAX_EMAIL = 320
 MAX_PASSWORD = 1024
 
 
-def load_step(step: str) -> tuple[Transaction, Response | None]:
-    """The transaction, and a redirect when ``step`` is not the one due (no skipping)."""
-    tx = Transaction.load(request.values.get("tx"))
-    switched = g.get("switched_locale")
-    if switched and switched != tx.locale:
-        tx.locale = switched
-        tx.save()
-    g.locale = tx.locale
-    if tx.next_step() != step:
-        return tx, redirect_to_next_step(tx)
-    return tx, None
-
-
 def _render_identify(
     tx: Transaction, email: str = "", error: str | None = None, status: int = 200
 ) -> Response:
@@ -73,17 +61,15 @@ def _render_identify(
 
 @bp.get("/login")
 @bp.get("/line/login", endpoint="line_identify")
-def identify() -> Response:
-    tx, elsewhere = load_step("identify")
-    return elsewhere or _render_identify(tx)
+@step("identify")
+def identify(tx: Transaction) -> Response:
+    return _render_identify(tx)
 
 
 @bp.post("/login")
 @bp.post("/line/login", endpoint="line_identify_password")
-def identify_password() -> Response:
-    tx, elsewhere = load_step("identify")
-    if elsewhere:
-        return elsewhere
+@step("identify")
+def identify_password(tx: Transaction) -> Response:
     # The route is that of the identifying request: the line login URL with valid gateway
     # headers, or the internet.
     tx.route = route_of_request()
@@ -140,16 +126,13 @@ def identify_password() -> Response:
 
 @bp.route("/line/notice", methods=["GET", "POST"])
 @bp.route("/login/line-notice", methods=["GET", "POST"], endpoint="line_notice")
-def line_notice() -> Response:
+@step("line_notice", user=True)
+def line_notice(tx: Transaction, user: User) -> Response:
     """L9: West Japan — at a line's first line-authenticated access, notify or do not notify
     (then decide); the choice is kept per line. "Do not notify" closes line authentication
     for that line."""
-    tx, elsewhere = load_step("line_notice")
-    if elsewhere:
-        return elsewhere
-    user = db.session.get(User, tx.user_id)
     line = tx.route.get("line")
-    row = db.session.get(LineNumber, (user.contract_id, line)) if user and line else None
+    row = db.session.get(LineNumber, (user.contract_id, line)) if line else None
     if row is None:
         return redirect(url_for("login.identify", tx=tx.id), code=303)
     if request.method == "GET":
@@ -210,10 +193,8 @@ def account_login() -> Response:
 
 
 @bp.route("/login/consent", methods=["GET", "POST"])
-def consent() -> Response:
-    tx, elsewhere = load_step("consent")
-    if elsewhere:
-        return elsewhere
+@step("consent")
+def consent(tx: Transaction) -> Response:
     client = db.session.get(Client, tx.client_id)
     if request.method == "POST":
         if request.form.get("decision") != "allow":
@@ -226,10 +207,8 @@ def consent() -> Response:
 
 
 @bp.get("/login/finish")
-def finish() -> Response:
-    tx, elsewhere = load_step("finish")
-    if elsewhere:
-        return elsewhere
+@step("finish")
+def finish(tx: Transaction) -> Response:
     if tx.user_id is None:
         return redirect(url_for("login.identify", tx=tx.id), code=303)
     return finish_step.finish(tx)
