@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from typing import Any
 
 from flask import Blueprint
 from flask import Response
@@ -20,6 +21,7 @@ from brokers.base import BrokerError
 from idp import audit
 from idp.cookies import set_cookie
 from idp.i18n import gettext as _
+from idp.login.brokered import CALLBACK_BROKERS
 from idp.login.brokered import identified
 from idp.login.brokered import send_upstream
 from idp.login.brokered import upstream_failed
@@ -66,6 +68,14 @@ def adfs_broker_for(connection_id: str) -> Broker | None:
         client_secret=secret,
         resource=settings.get("resource") or None,
     )
+
+
+def _callback_broker(kept: dict[str, Any]) -> Broker | None:
+    """The AD FS of the connection this sign-in started with (at the upstream callback)."""
+    return adfs_broker_for(kept.get("connection_id", ""))
+
+
+CALLBACK_BROKERS["ad"] = _callback_broker
 
 
 @bp.route("/login/ad", methods=["GET", "POST"])

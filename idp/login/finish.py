@@ -4,14 +4,13 @@ authorization request back to authlib, which issues the code (DESIGN.md step 5).
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import AccessDeniedError
-from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import current_app
 from flask import redirect
 from werkzeug.wrappers import Response
 
 from idp import audit
+from idp.login.refusal import error_response
 from idp.login.start import StoredAuthorizationRequest
-from idp.login.start import error_response
 from idp.login.transaction import Transaction
 from idp.models import User
 from idp.models import db
@@ -57,19 +56,6 @@ def finish(tx: Transaction) -> Response:
     if new_session is not None:
         set_session_cookie(response, new_session)
     return response  # type: ignore[no-any-return]
-
-
-def deny(tx: Transaction) -> Response:
-    tx.close()
-    return error_response(
-        AccessDeniedError(), tx.params.get("redirect_uri"), tx.params.get("state")
-    )
-
-
-def deny_with(tx: Transaction, error: OAuth2Error) -> Response:
-    """End the transaction with an OAuth error at the client's redirect URI."""
-    tx.close()
-    return error_response(error, tx.params.get("redirect_uri"), tx.params.get("state"))
 
 
 def _finish_account_menu(tx: Transaction, user: User) -> Response:

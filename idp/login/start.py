@@ -4,7 +4,6 @@ browser's session can answer it, else open a login transaction (OIDC Core §3.1.
 from __future__ import annotations
 
 import time
-from typing import Any
 from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -15,12 +14,13 @@ from authlib.oidc.core.errors import ConsentRequiredError
 from authlib.oidc.core.errors import LoginRequiredError
 from flask import Response
 from flask import current_app
-from flask import render_template
 from flask import request
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from idp.login.policies import apply_policies
+from idp.login.gate import check_policies
+from idp.login.refusal import error_response
+from idp.login.refusal import oauth_server
 from idp.login.transaction import Transaction
 from idp.login.transaction import bind_browser
 from idp.login.transaction import browser_for_transaction
@@ -72,27 +72,6 @@ class StoredAuthorizationRequest(OAuth2Request):  # type: ignore[misc]
     @property
     def form(self) -> dict[str, str]:
         return {}
-
-
-def oauth_server() -> Any:
-    return current_app.extensions["idp.oauth"]
-
-
-def error_response(error: OAuth2Error, redirect_uri: str | None, state: str | None) -> Response:
-    """Redirect an OAuth error to the client, with ``iss`` (RFC 9207); or show a page when
-    the redirect URI is not trusted (RFC 6749 §4.1.2.1: never redirect then)."""
-    if not redirect_uri:
-        return error_page(error)
-    error.redirect_uri = redirect_uri
-    error.state = state
-    return oauth_server().create_error_redirect(error)  # type: ignore[no-any-return]
-
-
-def error_page(error: OAuth2Error) -> Response:
-    return Response(
-        render_template("login/error.html", error=error.error, description=error.description),
-        status=400,
-    )
 
 
 def pick_locale(ui_locales: str | None) -> str | None:
@@ -207,6 +186,6 @@ def _usable_session(
         return None
     if not is_acr_met(acr_values, session.acr):
         return None  # a one-factor session cannot answer a two-factor request (step up)
-    if not apply_policies(user, Target.FRONTEND, session.route).is_allowed:
+    if not check_policies(user, Target.FRONTEND, session.route).is_allowed:
         return None
     return Principal(user, session.claims())

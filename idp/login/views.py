@@ -14,10 +14,10 @@ from flask import url_for
 from idp import audit
 from idp.i18n import gettext as _
 from idp.login import finish as finish_step
+from idp.login.gate import admit
 from idp.login.identify import check_password_login
 from idp.login.limits import too_many
-from idp.login.policies import apply_policies
-from idp.login.policies import second_factor_decision
+from idp.login.refusal import deny
 from idp.login.route import line_login_base
 from idp.login.route import route_of_request
 from idp.login.steps import step
@@ -32,7 +32,6 @@ from idp.models import db
 from idp.sso import current_session
 from idp.vocabulary import Target
 from policies.assurance import PASSWORD_AMR
-from policies.assurance import requested_acr
 
 bp = Blueprint("login", __name__)
 
@@ -92,34 +91,9 @@ def identify_password(tx: Transaction) -> Response:
             else _("The email address or password is not correct.")
         )
         return _render_identify(tx, email, message, 401)
-    decision = apply_policies(result.user, tx.target, tx.route)
-    if decision.outcome == "deny":
-        audit.record(
-            "login",
-            "refused",
-            decision.reason,
-            user_id=result.user.id,
-            contract_id=result.user.contract_id,
-            details={"route": tx.route},
-        )
-        return Response(render_template("login/refused.html", reason=decision.reason), 403)
-    tx.needs_line_notice = decision.step == "line_notice"
-    tx.user_id = result.user.id
-    tx.amr = list(PASSWORD_AMR)
-    tx.achieve("identify")
-    second = second_factor_decision(
-        result.user, tx.route, requested_acr(tx.params.get("acr_values"), tx.params.get("claims"))
-    )
-    tx.needs_second_factor = not second.is_allowed
-    if second.reason:
-        audit.record(
-            "second_factor",
-            "info",
-            second.reason,
-            user_id=result.user.id,
-            contract_id=result.user.contract_id,
-        )
-    tx.achieve("policies")
+    refused = admit(tx, result.user, list(PASSWORD_AMR))
+    if refused is not None:
+        return refused
     tx.save()
     return redirect_to_next_step(tx)
 
@@ -198,7 +172,7 @@ def consent(tx: Transaction) -> Response:
     client = db.session.get(Client, tx.client_id)
     if request.method == "POST":
         if request.form.get("decision") != "allow":
-            return finish_step.deny(tx)
+            return deny(tx)
         tx.achieve("consent")
         tx.save()
         return redirect_to_next_step(tx)

@@ -20,7 +20,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp import audit
-from idp.login.policies import apply_policies
+from idp.login.gate import check_policies
 from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
@@ -326,7 +326,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         if user is None:
             return None
         route = (refresh_token.family.session or {}).get("route")
-        decision = apply_policies(user, "frontend", route)
+        decision = check_policies(user, "frontend", route)
         if decision.outcome == "deny":
             # O2: nothing is issued once a policy no longer holds.
             audit.record(

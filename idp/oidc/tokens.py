@@ -73,7 +73,7 @@ class IssuedToken(TokenMixin):  # type: ignore[misc]
         family = self.family
         assert family is not None
         # X5: a route that no longer holds (contract now line-only, line removed) ends it.
-        from idp.login.policies import session_route_still_valid
+        from idp.login.gate import session_route_still_valid
 
         user = self.get_user()
         return user is None or not session_route_still_valid(

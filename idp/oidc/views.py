@@ -14,7 +14,7 @@ from flask import jsonify
 from flask import render_template
 from flask import request
 
-from idp.login.start import error_page
+from idp.login.refusal import error_page
 from idp.login.start import handle_authorize
 from idp.oidc.claims import SUPPORTED_CLAIMS
 from idp.oidc.logout import EndSession
