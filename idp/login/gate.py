@@ -34,6 +34,7 @@ from idp.twofactor.remembered import find_remembered
 from idp.twofactor.remembered import touch
 from idp.vocabulary import AccessRoute
 from idp.vocabulary import ContractStatus
+from idp.vocabulary import LoginMethod
 from idp.vocabulary import MenuItem
 from idp.vocabulary import Plan
 from idp.vocabulary import Role
@@ -79,11 +80,11 @@ def _route(contract: Contract, user: User, target: str, route: dict[str, Any]) -
     line = _line_of(route)
     decision = route_decision(
         RouteContext(
-            access_route=contract.access_route,
+            access_route=AccessRoute(contract.access_route),
             line_number=line,
             registered_lines=registered_lines(contract.id),
-            role=user.role,
-            target=target,
+            role=Role(user.role),
+            target=Target(target),
         )
     )
     if not decision.is_allowed or line is None or route.get("area") != "west":
@@ -133,7 +134,9 @@ def session_route_still_valid(user: User, route: dict[str, Any] | None) -> bool:
     if contract is None:
         return False
     line = _line_of(route or INTERNET)
-    return is_session_route_still_valid(contract.access_route, line, registered_lines(contract.id))
+    return is_session_route_still_valid(
+        AccessRoute(contract.access_route), line, registered_lines(contract.id)
+    )
 
 
 def second_factor_decision(
@@ -146,8 +149,10 @@ def second_factor_decision(
     enabled_at = contract.two_factor_enabled_at if contract else None
     context = TwoFactorContext(
         contract_two_factor=bool(contract and contract.two_factor),
-        access_route=contract.access_route if contract else AccessRoute.LINE_AND_INTERNET,
-        login_method=user.login_method,
+        access_route=AccessRoute(contract.access_route)
+        if contract
+        else AccessRoute.LINE_AND_INTERNET,
+        login_method=LoginMethod(user.login_method),
         via_line=route.get("kind") == "line",
         remembered_at=aware(record.created_at) if record else None,
         remembered_last_used=aware(record.last_used_at) if record else None,
