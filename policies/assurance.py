@@ -34,6 +34,11 @@ UPSTREAM_MFA_AMR = frozenset(
 )
 
 
+def is_password_sign_in(amr: Iterable[str]) -> bool:
+    """The sign-in's first factor was our password (L2), not an upstream (``fed``)."""
+    return "pwd" in amr
+
+
 def acr_for(amr: Iterable[str]) -> str:
     """The ``acr`` of a sign-in: two factors exactly when its ``amr`` holds ``mfa``."""
     return ACR_TWO_FACTOR if "mfa" in amr else ACR_ONE_FACTOR

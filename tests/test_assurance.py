@@ -14,6 +14,7 @@ from policies.assurance import amr_for_factor
 from policies.assurance import amr_for_upstream
 from policies.assurance import amr_with_route
 from policies.assurance import is_acr_met
+from policies.assurance import is_password_sign_in
 from policies.assurance import is_two_factor_requested
 from policies.assurance import requested_acr
 from policies.claims_request import ClaimsRequestError
@@ -171,3 +172,12 @@ def test_parse_claims_request(raw, parsed):
 def test_parse_claims_request_refuses(raw):
     with pytest.raises(ClaimsRequestError):
         parse_claims_request(raw)
+
+
+@pytest.mark.covers("L3", "L7")
+@pytest.mark.parametrize(
+    ("amr", "expected"),
+    [(["pwd"], True), (["pwd", "sms", "mfa"], True), (["fed", "mfa"], False), ([], False)],
+)
+def test_is_password_sign_in(amr, expected):
+    assert is_password_sign_in(amr) is expected

@@ -44,6 +44,7 @@ from policies.access_route import is_session_route_still_valid
 from policies.access_route import route_decision
 from policies.assurance import acr_for
 from policies.assurance import is_acr_met
+from policies.assurance import is_password_sign_in
 from policies.assurance import requested_acr
 from policies.contract import ContractState
 from policies.contract import check_contract
@@ -173,7 +174,7 @@ def admit(tx: Transaction, user: User, amr: list[str]) -> Response | None:
         needed (L9 notice, second factor), with identify and policies achieved; the caller
         saves it and redirects to the next step.
     """
-    by_password = "pwd" in amr
+    by_password = is_password_sign_in(amr)
     decision = check_policies(user, tx.target, tx.route, by_password=by_password)
     if decision.outcome == "deny":
         audit.record(
