@@ -108,7 +108,6 @@ def setup_views(app: Flask) -> None:
     from idp.accounts import views as account_views
     from idp.login import active_directory
     from idp.login import brokered
-    from idp.login import passkey_views  # noqa: F401  (routes on the second-factor blueprint)
     from idp.login import second_factor
     from idp.login import views as login_views
     from idp.oidc.server import setup_oauth

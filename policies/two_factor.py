@@ -6,16 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
+from policies.assurance import ACR_TWO_FACTOR
+from policies.assurance import is_two_factor_requested
 from policies.decision import ALLOW
 from policies.decision import Decision
 from policies.decision import need
 from policies.vocabulary import AccessRoute
 from policies.vocabulary import LoginMethod
 
+__all__ = ["ACR_TWO_FACTOR", "TwoFactorContext", "is_contract_two_factor_on", "two_factor_decision"]
+
 #: L3: a remembered browser counts for 30 days from its last use.
 REMEMBER_FOR = timedelta(days=30)
-#: acr an RP asks for when it wants a second factor in this sign-in (OIDC Core §3.1.2.1).
-ACR_TWO_FACTOR = "urn:worksdrive:acr:2fa"
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def two_factor_decision(ctx: TwoFactorContext, now: datetime) -> Decision:
     gets a second factor from any password user, remembered browser or not."""
     if ctx.login_method != LoginMethod.PASSWORD:
         return ALLOW  # L7: brokered users verify upstream
-    if ACR_TWO_FACTOR in ctx.requested_acr and ctx.requested_acr[0] == ACR_TWO_FACTOR:
+    if is_two_factor_requested(ctx.requested_acr):
         return need("second_factor", "2fa_acr_requested")
     if not is_contract_two_factor_on(ctx.contract_two_factor, ctx.access_route):
         return ALLOW

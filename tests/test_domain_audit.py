@@ -24,7 +24,7 @@ from tests.conftest import Provider
 from tests.conftest import build_provider
 
 DOMAIN_PACKAGES = ("idp.users", "idp.contracts")
-DOMAIN_MODULES = ("idp.clients", "idp.maintenance")
+DOMAIN_MODULES = ("idp.clients", "idp.maintenance", "idp.sso")
 
 #: Public domain functions that change nothing, or cannot audit, and why.
 READERS = {
@@ -40,6 +40,12 @@ READERS = {
     "idp.users.find.get_user": "reads",
     "idp.users.passwords.common_passwords": "reads a word list",
     "idp.users.passwords.password_problems": "pure: the P2 check",
+    "idp.sso.start_session": "part of a sign-in, whose own event (login ok) names the user",
+    "idp.sso.current_session": "reads",
+    "idp.sso.end_session": "part of a logout, whose own event names the session's user",
+    "idp.sso.set_session_cookie": "sets a response cookie",
+    "idp.sso.clear_session_cookie": "clears a response cookie",
+    "idp.sso.revoke_token_families": "a step of audited changes (reset, sign out everywhere)",
 }
 
 
@@ -180,6 +186,12 @@ def _set_new_password(p: Provider, actor: Actor) -> None:
     set_new_password(actor, _user(p), "Neues-Passwort-2026")
 
 
+def _sign_out_everywhere(p: Provider, actor: Actor) -> None:
+    from idp.sso import sign_out_everywhere
+
+    sign_out_everywhere(actor, _user(p))
+
+
 def _purge(p: Provider, actor: Actor) -> None:
     from idp.maintenance import purge
 
@@ -203,6 +215,7 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.contracts.lines.remove_line": _remove_line,
     "idp.maintenance.purge": _purge,
     "idp.maintenance.rotate_signing_key": _rotate_signing_key,
+    "idp.sso.sign_out_everywhere": _sign_out_everywhere,
     "idp.users.add.add_user": _add_user,
     "idp.users.identities.link_identity": _link_identity,
     "idp.users.lockout.lock_account": _lock_account,

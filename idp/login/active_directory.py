@@ -3,6 +3,8 @@ direct LDAP bind where the contract has no AD FS."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 from flask import Response
 from flask import current_app
@@ -19,6 +21,7 @@ from idp.contracts.ad import find_connection
 from idp.contracts.ad import new_connection_id  # noqa: F401 (re-export)
 from idp.cookies import set_cookie
 from idp.i18n import gettext as _
+from idp.login.brokered import CALLBACK_BROKERS
 from idp.login.brokered import identified
 from idp.login.brokered import send_upstream
 from idp.login.brokered import upstream_failed
@@ -26,7 +29,8 @@ from idp.login.limits import Limit
 from idp.login.limits import reserve
 from idp.login.limits import too_many
 from idp.login.route import route_of_request
-from idp.login.views import load_step
+from idp.login.steps import step
+from idp.login.transaction import Transaction
 from idp.models import AdConnection
 
 bp = Blueprint("active_directory", __name__)
@@ -51,13 +55,19 @@ def adfs_broker_for(connection_id: str) -> Broker | None:
     )
 
 
+def _callback_broker(kept: dict[str, Any]) -> Broker | None:
+    """The AD FS of the connection this sign-in started with (at the upstream callback)."""
+    return adfs_broker_for(kept.get("connection_id", ""))
+
+
+CALLBACK_BROKERS["ad"] = _callback_broker
+
+
 @bp.route("/login/ad", methods=["GET", "POST"])
 @bp.route("/line/login/ad", methods=["GET", "POST"], endpoint="line_ask_connection")
-def ask_connection() -> Response:
+@step("identify")
+def ask_connection(tx: Transaction) -> Response:
     """L8: when the URL does not carry the connection ID, ask for it."""
-    tx, elsewhere = load_step("identify")
-    if elsewhere:
-        return elsewhere
     if request.method == "GET":
         remembered = request.cookies.get(LAST_CONNECTION_COOKIE, "")
         return Response(
@@ -95,9 +105,11 @@ def login(connection_id: str) -> Response:
         if find_connection(connection_id) is not None:
             set_cookie(response, LAST_CONNECTION_COOKIE, connection_id, max_age=400 * 86400)
         return response
-    tx, elsewhere = load_step("identify")
-    if elsewhere:
-        return elsewhere
+    return _login_step(connection_id=connection_id)
+
+
+@step("identify")
+def _login_step(tx: Transaction, connection_id: str) -> Response:
     tx.route = route_of_request()
     tx.save()
     connection = find_connection(connection_id)
@@ -132,7 +144,7 @@ def _ldap_subject(connection: AdConnection, login_name: str) -> str:
     return f"{connection.connection_id}:{account}"
 
 
-def _ldap_login(tx, connection: AdConnection) -> Response:  # type: ignore[no-untyped-def]
+def _ldap_login(tx: Transaction, connection: AdConnection) -> Response:
     if request.method == "GET":
         return Response(render_template("login/ad_ldap.html", tx=tx, connection=connection))
     login_name = request.form.get("login", "").strip()[:256]
@@ -173,7 +185,7 @@ def _ldap_login(tx, connection: AdConnection) -> Response:  # type: ignore[no-un
     return identified(tx, identity, contract_id=connection.contract_id)
 
 
-def _ldap_refused(tx, connection: AdConnection, reason: str) -> Response:  # type: ignore[no-untyped-def]
+def _ldap_refused(tx: Transaction, connection: AdConnection, reason: str) -> Response:
     audit.record("login", "refused", f"ldap_{reason}")
     messages = {
         "password_expired": _(

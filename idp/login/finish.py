@@ -4,29 +4,22 @@ authorization request back to authlib, which issues the code (DESIGN.md step 5).
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import AccessDeniedError
-from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import current_app
 from flask import redirect
 from werkzeug.wrappers import Response
 
 from idp import audit
-from idp.login.session import set_session_cookie
-from idp.login.session import start_session
+from idp.login.refusal import error_response
 from idp.login.start import StoredAuthorizationRequest
-from idp.login.start import error_response
 from idp.login.transaction import Transaction
 from idp.models import User
 from idp.models import db
-from idp.oidc.grants import Principal
+from idp.sso import Principal
+from idp.sso import set_session_cookie
+from idp.sso import start_session
 from idp.vocabulary import Target
-
-#: acr values (OIDC Core §2): one factor, two factors.
-ACR_ONE_FACTOR = "urn:worksdrive:acr:1fa"
-ACR_TWO_FACTOR = "urn:worksdrive:acr:2fa"
-
-
-def acr_for(amr: list[str]) -> str:
-    return ACR_TWO_FACTOR if "mfa" in amr else ACR_ONE_FACTOR
+from policies.assurance import acr_for
+from policies.assurance import amr_with_route
 
 
 def finish(tx: Transaction) -> Response:
@@ -45,7 +38,7 @@ def finish(tx: Transaction) -> Response:
     if tx.reused_session is not None:
         claims = tx.reused_session
     else:
-        amr = [*tx.amr, "line"] if tx.route.get("kind") == "line" else tx.amr
+        amr = amr_with_route(tx.amr, tx.route.get("kind") == "line")
         new_session = start_session(user, amr, acr_for(amr), tx.route)
         claims = new_session.claims()
         audit.record(
@@ -65,22 +58,9 @@ def finish(tx: Transaction) -> Response:
     return response  # type: ignore[no-any-return]
 
 
-def deny(tx: Transaction) -> Response:
-    tx.close()
-    return error_response(
-        AccessDeniedError(), tx.params.get("redirect_uri"), tx.params.get("state")
-    )
-
-
-def deny_with(tx: Transaction, error: OAuth2Error) -> Response:
-    """End the transaction with an OAuth error at the client's redirect URI."""
-    tx.close()
-    return error_response(error, tx.params.get("redirect_uri"), tx.params.get("state"))
-
-
 def _finish_account_menu(tx: Transaction, user: User) -> Response:
     """U1: the account menu's own sign-in ends in the menu, not at a relying party."""
-    amr = [*tx.amr, "line"] if tx.route.get("kind") == "line" else tx.amr
+    amr = amr_with_route(tx.amr, tx.route.get("kind") == "line")
     session = start_session(user, amr, acr_for(amr), tx.route)
     audit.record(
         "login",

@@ -4,7 +4,6 @@ browser's session can answer it, else open a login transaction (OIDC Core §3.1.
 from __future__ import annotations
 
 import time
-from typing import Any
 from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -15,24 +14,24 @@ from authlib.oidc.core.errors import ConsentRequiredError
 from authlib.oidc.core.errors import LoginRequiredError
 from flask import Response
 from flask import current_app
-from flask import render_template
 from flask import request
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from idp.login.policies import apply_policies
-from idp.login.session import current_session
+from idp.login.gate import check_policies
+from idp.login.refusal import error_response
+from idp.login.refusal import oauth_server
 from idp.login.transaction import Transaction
 from idp.login.transaction import bind_browser
 from idp.login.transaction import browser_for_transaction
 from idp.login.transaction import redirect_to_next_step
-from idp.oidc.claims import ClaimsRequestError
-from idp.oidc.claims import parse_claims_request
-from idp.oidc.claims import requested_acr
-from idp.oidc.grants import Principal
-from idp.oidc.server import Issuer
+from idp.sso import Principal
+from idp.sso import current_session
 from idp.vocabulary import Target
-from policies.two_factor import ACR_TWO_FACTOR
+from policies.assurance import is_acr_met
+from policies.assurance import requested_acr
+from policies.claims_request import ClaimsRequestError
+from policies.claims_request import parse_claims_request
 
 PROMPT_VALUES = {"none", "login", "consent", "select_account"}
 SUPPORTED_LOCALES = ("ja", "en")
@@ -73,30 +72,6 @@ class StoredAuthorizationRequest(OAuth2Request):  # type: ignore[misc]
     @property
     def form(self) -> dict[str, str]:
         return {}
-
-
-def oauth_server() -> Any:
-    return current_app.extensions["idp.oauth"]
-
-
-def error_response(error: OAuth2Error, redirect_uri: str | None, state: str | None) -> Response:
-    """Redirect an OAuth error to the client, with ``iss`` (RFC 9207); or show a page when
-    the redirect URI is not trusted (RFC 6749 §4.1.2.1: never redirect then)."""
-    if not redirect_uri:
-        return error_page(error)
-    error.redirect_uri = redirect_uri
-    error.state = state
-    server = oauth_server()
-    response = server.handle_error_response(None, error)
-    Issuer().add_issuer_parameter(server, response)
-    return response  # type: ignore[no-any-return]
-
-
-def error_page(error: OAuth2Error) -> Response:
-    return Response(
-        render_template("login/error.html", error=error.error, description=error.description),
-        status=400,
-    )
 
 
 def pick_locale(ui_locales: str | None) -> str | None:
@@ -209,8 +184,8 @@ def _usable_session(
         return None
     if id_token_hint and _hint_subject(id_token_hint) != user.id:
         return None
-    if acr_values and acr_values[0] == ACR_TWO_FACTOR and session.acr != ACR_TWO_FACTOR:
+    if not is_acr_met(acr_values, session.acr):
         return None  # a one-factor session cannot answer a two-factor request (step up)
-    if not apply_policies(user, Target.FRONTEND, session.route).is_allowed:
+    if not check_policies(user, Target.FRONTEND, session.route).is_allowed:
         return None
     return Principal(user, session.claims())

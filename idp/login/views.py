@@ -14,13 +14,13 @@ from flask import url_for
 from idp import audit
 from idp.i18n import gettext as _
 from idp.login import finish as finish_step
+from idp.login.gate import admit
 from idp.login.identify import check_password_login
 from idp.login.limits import too_many
-from idp.login.policies import apply_policies
-from idp.login.policies import second_factor_decision
+from idp.login.refusal import deny
 from idp.login.route import line_login_base
 from idp.login.route import route_of_request
-from idp.login.session import current_session
+from idp.login.steps import step
 from idp.login.transaction import Transaction
 from idp.login.transaction import bind_browser
 from idp.login.transaction import browser_for_transaction
@@ -29,8 +29,9 @@ from idp.models import Client
 from idp.models import LineNumber
 from idp.models import User
 from idp.models import db
-from idp.oidc.claims import requested_acr
+from idp.sso import current_session
 from idp.vocabulary import Target
+from policies.assurance import PASSWORD_AMR
 
 bp = Blueprint("login", __name__)
 
@@ -38,19 +39,6 @@ MAX_EMAIL = 320
 #: Above policies.password.MAX_LENGTH so that an over-long password still gets one honest
 #: verification; bounded so that the hashing cost is bounded.
 MAX_PASSWORD = 1024
-
-
-def load_step(step: str) -> tuple[Transaction, Response | None]:
-    """The transaction, and a redirect when ``step`` is not the one due (no skipping)."""
-    tx = Transaction.load(request.values.get("tx"))
-    switched = g.get("switched_locale")
-    if switched and switched != tx.locale:
-        tx.locale = switched
-        tx.save()
-    g.locale = tx.locale
-    if tx.next_step() != step:
-        return tx, redirect_to_next_step(tx)
-    return tx, None
 
 
 def _render_identify(
@@ -72,17 +60,15 @@ def _render_identify(
 
 @bp.get("/login")
 @bp.get("/line/login", endpoint="line_identify")
-def identify() -> Response:
-    tx, elsewhere = load_step("identify")
-    return elsewhere or _render_identify(tx)
+@step("identify")
+def identify(tx: Transaction) -> Response:
+    return _render_identify(tx)
 
 
 @bp.post("/login")
 @bp.post("/line/login", endpoint="line_identify_password")
-def identify_password() -> Response:
-    tx, elsewhere = load_step("identify")
-    if elsewhere:
-        return elsewhere
+@step("identify")
+def identify_password(tx: Transaction) -> Response:
     # The route is that of the identifying request: the line login URL with valid gateway
     # headers, or the internet.
     tx.route = route_of_request()
@@ -105,50 +91,22 @@ def identify_password() -> Response:
             else _("The email address or password is not correct.")
         )
         return _render_identify(tx, email, message, 401)
-    decision = apply_policies(result.user, tx.target, tx.route)
-    if decision.outcome == "deny":
-        audit.record(
-            "login",
-            "refused",
-            decision.reason,
-            user_id=result.user.id,
-            contract_id=result.user.contract_id,
-            details={"route": tx.route},
-        )
-        return Response(render_template("login/refused.html", reason=decision.reason), 403)
-    tx.needs_line_notice = decision.step == "line_notice"
-    tx.user_id = result.user.id
-    tx.amr = ["pwd"]
-    tx.achieve("identify")
-    second = second_factor_decision(
-        result.user, tx.route, requested_acr(tx.params.get("acr_values"), tx.params.get("claims"))
-    )
-    tx.needs_second_factor = not second.is_allowed
-    if second.reason:
-        audit.record(
-            "second_factor",
-            "info",
-            second.reason,
-            user_id=result.user.id,
-            contract_id=result.user.contract_id,
-        )
-    tx.achieve("policies")
+    refused = admit(tx, result.user, list(PASSWORD_AMR))
+    if refused is not None:
+        return refused
     tx.save()
     return redirect_to_next_step(tx)
 
 
 @bp.route("/line/notice", methods=["GET", "POST"])
 @bp.route("/login/line-notice", methods=["GET", "POST"], endpoint="line_notice")
-def line_notice() -> Response:
+@step("line_notice", user=True)
+def line_notice(tx: Transaction, user: User) -> Response:
     """L9: West Japan — at a line's first line-authenticated access, notify or do not notify
     (then decide); the choice is kept per line. "Do not notify" closes line authentication
     for that line."""
-    tx, elsewhere = load_step("line_notice")
-    if elsewhere:
-        return elsewhere
-    user = db.session.get(User, tx.user_id)
     line = tx.route.get("line")
-    row = db.session.get(LineNumber, (user.contract_id, line)) if user and line else None
+    row = db.session.get(LineNumber, (user.contract_id, line)) if line else None
     if row is None:
         return redirect(url_for("login.identify", tx=tx.id), code=303)
     if request.method == "GET":
@@ -209,14 +167,12 @@ def account_login() -> Response:
 
 
 @bp.route("/login/consent", methods=["GET", "POST"])
-def consent() -> Response:
-    tx, elsewhere = load_step("consent")
-    if elsewhere:
-        return elsewhere
+@step("consent")
+def consent(tx: Transaction) -> Response:
     client = db.session.get(Client, tx.client_id)
     if request.method == "POST":
         if request.form.get("decision") != "allow":
-            return finish_step.deny(tx)
+            return deny(tx)
         tx.achieve("consent")
         tx.save()
         return redirect_to_next_step(tx)
@@ -225,10 +181,8 @@ def consent() -> Response:
 
 
 @bp.get("/login/finish")
-def finish() -> Response:
-    tx, elsewhere = load_step("finish")
-    if elsewhere:
-        return elsewhere
+@step("finish")
+def finish(tx: Transaction) -> Response:
     if tx.user_id is None:
         return redirect(url_for("login.identify", tx=tx.id), code=303)
     return finish_step.finish(tx)

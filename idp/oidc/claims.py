@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from authlib.oauth2.rfc6749 import scope_to_list
 
 from idp.models import User
+from policies.claims_request import ClaimsRequestError
+from policies.claims_request import parse_claims_request
 
 #: Claims each scope releases; ``contract`` is ours (SPEC O1).
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
@@ -16,6 +17,15 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "email": ("email", "email_verified"),
     "contract": ("contract_id", "role", "login_method"),
 }
+__all__ = [
+    "SCOPE_CLAIMS",
+    "SUPPORTED_CLAIMS",
+    "ClaimsRequestError",
+    "available_claims",
+    "parse_claims_request",
+    "release_claims",
+]
+
 SUPPORTED_CLAIMS = (
     "sub",
     "iss",
@@ -33,36 +43,6 @@ SUPPORTED_CLAIMS = (
     "line_area",
     *(claim for claims in SCOPE_CLAIMS.values() for claim in claims),
 )
-
-
-class ClaimsRequestError(ValueError):
-    """The ``claims`` parameter is not a JSON object of the form OIDC Core §5.5 gives."""
-
-
-def parse_claims_request(raw: str | None) -> dict[str, dict[str, Any]]:
-    """Parse and check the ``claims`` parameter.
-
-    :returns: ``{"id_token": {...}, "userinfo": {...}}``, the members that were given.
-    """
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
-        raise ClaimsRequestError("claims is not valid JSON") from error
-    if not isinstance(value, dict):
-        raise ClaimsRequestError("claims must be a JSON object")
-    parsed: dict[str, dict[str, Any]] = {}
-    for member in ("id_token", "userinfo"):
-        section = value.get(member)
-        if section is None:
-            continue
-        if not isinstance(section, dict) or not all(
-            v is None or isinstance(v, dict) for v in section.values()
-        ):
-            raise ClaimsRequestError(f"claims.{member} must map claim names to null or objects")
-        parsed[member] = section
-    return parsed
 
 
 def available_claims(user: User) -> dict[str, Any]:
@@ -94,19 +74,3 @@ def release_claims(user: User, scope: str) -> dict[str, Any]:
     claims: dict[str, Any] = {"sub": user.id}
     claims.update({name: everything[name] for name in sorted(names) if name in everything})
     return claims
-
-
-def requested_acr(acr_values: str | None, claims: str | None) -> tuple[str, ...]:
-    """The acr values an RP asked for, in its order: ``acr_values`` (OIDC Core §3.1.2.1) or
-    an ``acr`` member of the ``claims`` parameter's ``id_token`` (§5.5.1.1)."""
-    if acr_values:
-        return tuple(acr_values.split())
-    try:
-        acr = parse_claims_request(claims).get("id_token", {}).get("acr") or {}
-    except ClaimsRequestError:
-        return ()
-    if isinstance(acr.get("values"), list):
-        return tuple(v for v in acr["values"] if isinstance(v, str))
-    if isinstance(acr.get("value"), str):
-        return (acr["value"],)
-    return ()

@@ -20,7 +20,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp import audit
-from idp.login.policies import apply_policies
+from idp.login.gate import check_policies
 from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
@@ -31,24 +31,13 @@ from idp.oidc.tokens import claim_refresh_token
 from idp.oidc.tokens import find_refresh_token
 from idp.oidc.tokens import revoke_family
 from idp.oidc.tokens import token_hash
+from idp.sso import Principal
 
 CODE_PREFIX = "code:"
 USED_CODE_PREFIX = "code-used:"
 #: How long a spent code is remembered, to detect its reuse (RFC 6749 §4.1.2).
 USED_CODE_MEMORY = 3600
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-
-
-@dataclass
-class Principal:
-    """The signed-in user with the sign-in that authenticated them, handed to authlib as the
-    grant's user so that the code and tokens carry ``auth_time``, ``amr`` and ``acr``."""
-
-    user: User
-    session: dict[str, Any]
-
-    def get_user_id(self) -> str:
-        return self.user.id
 
 
 @dataclass
@@ -337,7 +326,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         if user is None:
             return None
         route = (refresh_token.family.session or {}).get("route")
-        decision = apply_policies(user, "frontend", route)
+        decision = check_policies(user, "frontend", route)
         if decision.outcome == "deny":
             # O2: nothing is issued once a policy no longer holds.
             audit.record(

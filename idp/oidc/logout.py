@@ -11,8 +11,8 @@ from flask import g
 from joserfc.jwk import KeySet
 
 from idp import audit
-from idp.login.session import current_session
-from idp.login.session import end_session
+from idp.sso import current_session
+from idp.sso import end_session
 
 
 class EndSession(EndSessionEndpoint):  # type: ignore[misc]

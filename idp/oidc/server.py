@@ -78,6 +78,13 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             return None
         return str(redirect_uri)
 
+    def create_error_redirect(self, error: OAuth2Error) -> Any:
+        """An authorization error redirected to ``error.redirect_uri`` with ``iss``
+        (RFC 9207); the login steps end a transaction with it (idp/login/start.py)."""
+        response = self.handle_error_response(None, error)
+        Issuer().add_issuer_parameter(self, response)
+        return response
+
     def create_token_response(self, request: Any = None) -> Any:
         """authlib's token endpoint, after the checks RFC 6749 §3.2 and §5.2 ask first:
         no parameter twice, and a missing ``grant_type`` is ``invalid_request`` (authlib

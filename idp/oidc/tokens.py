@@ -19,6 +19,7 @@ from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
 from idp.models import utcnow
+from idp.sso import revoke_token_families as revoke_user_families  # noqa: F401  (re-export)
 
 ACCESS_PREFIX = "at:"
 
@@ -72,7 +73,7 @@ class IssuedToken(TokenMixin):  # type: ignore[misc]
         family = self.family
         assert family is not None
         # X5: a route that no longer holds (contract now line-only, line removed) ends it.
-        from idp.login.policies import session_route_still_valid
+        from idp.login.gate import session_route_still_valid
 
         user = self.get_user()
         return user is None or not session_route_still_valid(
@@ -174,17 +175,6 @@ def revoke_family(family_id: str, reason: str) -> bool:
     )
     db.session.commit()
     return result.rowcount == 1
-
-
-def revoke_user_families(user_id: str, reason: str) -> int:
-    """Revoke every live token family of a user (password reset, sign out everywhere)."""
-    result = db.session.execute(
-        update(TokenFamily)
-        .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoked_reason=reason)
-    )
-    db.session.commit()
-    return result.rowcount or 0
 
 
 def session_claims(family: TokenFamily) -> dict[str, Any]:

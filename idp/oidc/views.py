@@ -14,16 +14,17 @@ from flask import jsonify
 from flask import render_template
 from flask import request
 
-from idp.login.session import clear_session_cookie
-from idp.login.start import error_page
+from idp.login.refusal import error_page
 from idp.login.start import handle_authorize
 from idp.oidc.claims import SUPPORTED_CLAIMS
 from idp.oidc.logout import EndSession
+from idp.sso import clear_session_cookie
 from idp.web import csrf
+from policies.assurance import ACR_VALUES as ASSURANCE_ACR_VALUES
 
 bp = Blueprint("oidc", __name__)
 
-ACR_VALUES = ["urn:worksdrive:acr:1fa", "urn:worksdrive:acr:2fa"]
+ACR_VALUES = list(ASSURANCE_ACR_VALUES)
 
 
 def _server() -> Any:

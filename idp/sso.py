@@ -1,12 +1,18 @@
-"""The single sign-on session: a random secret in an HttpOnly cookie, the record in the
-ephemeral store under that secret's SHA-256. It ends on logout, on expiry, and when the
-account's state changes.
+"""The single sign-on session (domain, DESIGN.md "Inside idp/"): a random secret in an
+HttpOnly cookie, the record in the ephemeral store under that secret's SHA-256. It ends on
+logout, on expiry, when the account's state changes, and when the user (or an admin) signs
+the user out everywhere.
 
 The cookie's secret goes to the browser and nowhere else: the store's keys are its hash,
 and the ``sid`` that tokens carry (OIDC Front-/Back-Channel Logout's opaque session id) is a
 second, unrelated random value. A relying party, its logs or an access log that sees ``sid``
 therefore holds no session; the ``sid`` index (``sso-sid:<sid>`` → hash) lets the provider
-find and end a session by its ``sid``."""
+find and end a session by its ``sid``.
+
+"Sign out everywhere" needs no list of the user's sessions: it stores when it happened
+(``sso-ended:<user>``, kept as long as a session lives) and a session started at or before
+that moment no longer counts. One atomic write, so a sign-in racing with it cannot slip into
+an index after it was read."""
 
 from __future__ import annotations
 
@@ -20,18 +26,25 @@ from typing import Any
 
 from flask import current_app
 from flask import request
+from sqlalchemy import update
 from werkzeug.wrappers import Response
 
+from idp import audit
+from idp.actor import Actor
 from idp.cookies import clear_cookie
 from idp.cookies import set_cookie
+from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
+from idp.models import utcnow
 
 SSO_COOKIE = "idp_sso"
 #: Session records, keyed by the SHA-256 of the cookie's secret.
 SSO_PREFIX = "sso:"
 #: ``sid`` → SHA-256 of the cookie's secret, to end a session by its ``sid``.
 SID_PREFIX = "sso-sid:"
+#: When the user last signed out everywhere (``time.time()``); sessions started before end.
+ENDED_PREFIX = "sso-ended:"
 #: Longest cookie value we look up (``token_urlsafe(32)`` is 43 characters).
 MAX_COOKIE_LENGTH = 64
 
@@ -46,6 +59,9 @@ class SsoSession:
     acr: str
     route: dict[str, Any]
     state_version: int
+    #: When the session started (``time.time()``, finer than ``auth_time``); 0 in records
+    #: written before sign-out everywhere existed, which it therefore ends too.
+    started_at: float = 0.0
     #: The cookie's secret: known only on the response that starts the session; never stored.
     secret: str | None = field(default=None, repr=False, compare=False)
 
@@ -66,6 +82,18 @@ class SsoSession:
         return data
 
 
+@dataclass
+class Principal:
+    """The signed-in user with the sign-in that authenticated them, handed to authlib as the
+    grant's user so that the code and tokens carry ``auth_time``, ``amr`` and ``acr``."""
+
+    user: User
+    session: dict[str, Any]
+
+    def get_user_id(self) -> str:
+        return self.user.id
+
+
 def _handle(secret: str) -> str:
     """The store key of a cookie secret (SHA-256: the secret has 256 bits of entropy)."""
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -73,14 +101,16 @@ def _handle(secret: str) -> str:
 
 def start_session(user: User, amr: list[str], acr: str, route: dict[str, Any]) -> SsoSession:
     secret = secrets.token_urlsafe(32)
+    now = time.time()
     session = SsoSession(
         sid=secrets.token_urlsafe(24),
         user_id=user.id,
-        auth_time=int(time.time()),
+        auth_time=int(now),
         amr=amr,
         acr=acr,
         route=route,
         state_version=user.state_version,
+        started_at=now,
         secret=secret,
     )
     handle = _handle(secret)
@@ -96,10 +126,14 @@ def current_session() -> tuple[SsoSession, User] | None:
     secret = request.cookies.get(SSO_COOKIE)
     if not secret or len(secret) > MAX_COOKIE_LENGTH:
         return None
-    data = current_app.extensions["idp.store"].get_json(SSO_PREFIX + _handle(secret))
+    store = current_app.extensions["idp.store"]
+    data = store.get_json(SSO_PREFIX + _handle(secret))
     if data is None:
         return None
     session = SsoSession(**data)
+    ended = store.get(ENDED_PREFIX + session.user_id)
+    if ended is not None and session.started_at <= float(ended):
+        return None  # signed out everywhere after this session started
     user = db.session.get(User, session.user_id)
     if user is None or user.state_version != session.state_version:
         return None
@@ -126,3 +160,37 @@ def set_session_cookie(response: Response, session: SsoSession) -> None:
 
 def clear_session_cookie(response: Response) -> None:
     clear_cookie(response, SSO_COOKIE)
+
+
+def revoke_token_families(user_id: str, reason: str) -> int:
+    """Revoke every live token family of a user (password reset, sign out everywhere): their
+    refresh tokens stop working at once, access tokens at their next check."""
+    result = db.session.execute(
+        update(TokenFamily)
+        .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+    db.session.commit()
+    return result.rowcount or 0
+
+
+@audit.change("sign_out_everywhere")
+def sign_out_everywhere(actor: Actor, user: User, reason: str = "sign_out_everywhere") -> int:
+    """End every SSO session of ``user`` in every browser and revoke the refresh-token
+    families of every relying party; one audit event names the actor.
+
+    :returns: how many token families were live and are now revoked.
+    """
+    ttl = current_app.extensions["idp.settings"].sso_session_ttl
+    current_app.extensions["idp.store"].set(ENDED_PREFIX + user.id, repr(time.time()), ttl)
+    revoked = revoke_token_families(user.id, reason)
+    audit.record(
+        "sign_out_everywhere",
+        "ok",
+        reason,
+        user_id=user.id,
+        contract_id=user.contract_id,
+        details={"token_families": revoked},
+        actor=actor,
+    )
+    return revoked

@@ -1,8 +1,10 @@
 """X1: passkeys and security keys as a second factor, in the second-factor step: added once
-this sign-in has verified another factor, then offered at later sign-ins."""
+this sign-in has verified another factor, then offered at later sign-ins. WebAuthn needs a
+domain as RP ID: on an IP-address issuer no passkey is offered."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import asdict
 from typing import Any
@@ -16,11 +18,12 @@ from flask import url_for
 
 from idp import audit
 from idp.i18n import gettext as _
-from idp.login.second_factor import _count_failure
-from idp.login.second_factor import _page
-from idp.login.second_factor import _step
-from idp.login.second_factor import _verified
-from idp.login.second_factor import bp
+from idp.login.second_factor.attempts import count_failure
+from idp.login.second_factor.flow import bp
+from idp.login.second_factor.flow import page
+from idp.login.second_factor.flow import verified
+from idp.login.steps import step
+from idp.login.transaction import Transaction
 from idp.models import User
 from idp.models import db
 from idp.twofactor.factors import add_factor
@@ -34,6 +37,16 @@ from idp.twofactor.passkeys import start_authentication
 from idp.twofactor.passkeys import start_registration
 
 
+def is_domain_issuer() -> bool:
+    """WebAuthn needs a domain as RP ID (§5.1.3): no passkeys on an IP-address issuer."""
+    host = urlsplit(current_app.extensions["idp.settings"].issuer).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
+
+
 def _rp() -> tuple[str, str]:
     """WebAuthn relying party: the issuer's host is the RP ID, its origin the origin."""
     issuer = urlsplit(current_app.extensions["idp.settings"].issuer)
@@ -45,11 +58,9 @@ def _credentials(user: User) -> list[tuple[Any, StoredCredential]]:
 
 
 @bp.route("/login/2fa/passkey/add", methods=["GET", "POST"])
-def add_passkey() -> Response:
+@step("second_factor", user=True)
+def add_passkey(tx: Transaction, user: User) -> Response:
     """X1: add a passkey or security key, once this sign-in has verified another factor."""
-    tx, user, elsewhere = _step()
-    if elsewhere:
-        return elsewhere
     if not tx.data.get("recovery_sealed"):
         return redirect(url_for("twofactor.start", tx=tx.id), code=303)
     store = current_app.extensions["idp.store"]
@@ -64,7 +75,7 @@ def add_passkey() -> Response:
             existing=[c for _f, c in _credentials(user)],
         )
         store.set_json(f"webauthn:{tx.id}", state, 300)
-        return _page("2fa_passkey.html", tx, user, mode="register", options=options)
+        return page("2fa_passkey.html", tx, user, mode="register", options=options)
     state = store.pop_json(f"webauthn:{tx.id}")
     try:
         if state is None:
@@ -79,7 +90,7 @@ def add_passkey() -> Response:
         )
     except PasskeyError as error:
         audit.record("passkey_added", "refused", error.reason, user_id=user.id)
-        return _page(
+        return page(
             "2fa_passkey.html",
             tx,
             user,
@@ -94,11 +105,9 @@ def add_passkey() -> Response:
 
 
 @bp.route("/login/2fa/passkey", methods=["GET", "POST"])
-def passkey() -> Response:
+@step("second_factor", user=True)
+def passkey(tx: Transaction, user: User) -> Response:
     """X1: sign in with a registered passkey or security key."""
-    tx, user, elsewhere = _step()
-    if elsewhere:
-        return elsewhere
     registered = _credentials(user)
     if not registered or not is_enrolled(user):
         return redirect(url_for("twofactor.start", tx=tx.id), code=303)
@@ -107,7 +116,7 @@ def passkey() -> Response:
     if request.method == "GET":
         options, state = start_authentication(rp_id=rp_id, credentials=[c for _f, c in registered])
         store.set_json(f"webauthn:{tx.id}", state, 300)
-        return _page("2fa_passkey.html", tx, user, mode="authenticate", options=options)
+        return page("2fa_passkey.html", tx, user, mode="authenticate", options=options)
     state = store.pop_json(f"webauthn:{tx.id}")
     try:
         if state is None:
@@ -120,8 +129,8 @@ def passkey() -> Response:
             rp_id=rp_id,
         )
     except PasskeyError as error:
-        _count_failure(user, f"passkey_{error.reason}")
-        return _page(
+        count_failure(user, f"passkey_{error.reason}")
+        return page(
             "2fa_passkey.html",
             tx,
             user,
@@ -134,4 +143,4 @@ def passkey() -> Response:
         if credential.credential_id == used_id:
             factor.data = {**factor.data, "sign_count": sign_count}
             db.session.commit()
-    return _verified(tx, user, "passkey")
+    return verified(tx, user, "passkey")

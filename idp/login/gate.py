@@ -1,0 +1,216 @@
+"""The policies step (DESIGN.md step 3, O2): the one gate every sign-in passes after it is
+identified, in order — contract state and plan (C1, C3), access route (A1, A3, L9), the lock
+(K1), permission for the target (U2), then the second-factor decision (L3, L7). The rules are
+the pure functions of ``policies/``; this module gathers their data and acts on the answer.
+
+``check_policies`` (contract, route, U2) is also what a reused session (``/authorize``) and
+every refresh (O2) are checked against; a session's route is re-checked at refresh and
+introspection (X5) by ``session_route_still_valid``.
+
+The lock guards password entry first: the identify step refuses a locked account before its
+password is checked (idp/login/identify.py), and sessions and tokens from before a lock go on
+(a lock caused by someone guessing must not sign the real user out). The gate states K1 again
+for the password sign-in it admits, so that no path reaches the second factor locked."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+from authlib.oauth2.rfc6749 import OAuth2Error
+from flask import render_template
+from werkzeug.wrappers import Response
+
+from idp import audit
+from idp.login.refusal import deny_with
+from idp.login.transaction import Transaction
+from idp.models import Contract
+from idp.models import LineNumber
+from idp.models import User
+from idp.models import db
+from idp.twofactor.remembered import aware
+from idp.twofactor.remembered import find_remembered
+from idp.twofactor.remembered import touch
+from idp.vocabulary import AccessRoute
+from idp.vocabulary import ContractStatus
+from idp.vocabulary import LoginMethod
+from idp.vocabulary import MenuItem
+from idp.vocabulary import Plan
+from idp.vocabulary import Role
+from idp.vocabulary import Target
+from policies.access_route import RouteContext
+from policies.access_route import is_session_route_still_valid
+from policies.access_route import route_decision
+from policies.assurance import acr_for
+from policies.assurance import is_acr_met
+from policies.assurance import is_password_sign_in
+from policies.assurance import requested_acr
+from policies.contract import ContractState
+from policies.contract import check_contract
+from policies.decision import ALLOW
+from policies.decision import Decision
+from policies.decision import deny
+from policies.decision import need
+from policies.permissions import check_permission
+from policies.two_factor import TwoFactorContext
+from policies.two_factor import two_factor_decision
+
+INTERNET: dict[str, Any] = {"kind": "internet"}
+
+
+def registered_lines(contract_id: str) -> frozenset[str]:
+    rows = db.session.query(LineNumber.number).filter_by(contract_id=contract_id).all()
+    return frozenset(number for (number,) in rows)
+
+
+def contract_state(contract: Contract) -> ContractState:
+    started = contract.trial_started_at
+    if started is not None and started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    return ContractState(Plan(contract.plan), ContractStatus(contract.status), started)
+
+
+def _line_of(route: dict[str, Any]) -> str | None:
+    return route.get("line") if route.get("kind") == "line" else None
+
+
+def _route(contract: Contract, user: User, target: str, route: dict[str, Any]) -> Decision:
+    """A1, A3, L9: the route the sign-in came by; a West Japan line passes the notification
+    screen once, and "do not notify" closes it (L9)."""
+    line = _line_of(route)
+    decision = route_decision(
+        RouteContext(
+            access_route=AccessRoute(contract.access_route),
+            line_number=line,
+            registered_lines=registered_lines(contract.id),
+            role=Role(user.role),
+            target=Target(target),
+        )
+    )
+    if not decision.is_allowed or line is None or route.get("area") != "west":
+        return decision
+    row = db.session.get(LineNumber, (contract.id, line))
+    if row is not None and row.notification == "do_not_notify":
+        return deny("line_notification_declined")
+    if row is not None and row.notification is None:
+        return need("line_notice", "line_west_first_access")
+    return ALLOW
+
+
+def check_policies(
+    user: User, target: str, route: dict[str, Any] | None = None, *, by_password: bool = False
+) -> Decision:
+    """Contract state (C1, C3), access route (A1, A3, L9), the lock for a password sign-in
+    (K1) and permission for the target (U2), in that order: the first refusal wins; a step
+    that is needed (the L9 notice) is returned once everything else allows.
+
+    :param target: ``frontend`` or ``account`` (:class:`idp.vocabulary.Target`): after a
+        trial the contractor still reaches the account menu for 15 days (C1).
+    :param by_password: the sign-in being admitted was by password (K1 applies).
+    """
+    now = datetime.now(UTC)
+    contract = db.session.get(Contract, user.contract_id)
+    if contract is None:
+        return deny("contract_missing")
+    state = contract_state(contract)
+    decision = check_contract(state, Role(user.role), Target(target), now)
+    if not decision.is_allowed:
+        return decision
+    route_answer = _route(contract, user, target, route or INTERNET)
+    if route_answer.outcome == "deny":
+        return route_answer
+    if by_password and user.locked_at is not None:
+        return deny("locked")
+    if target == Target.ACCOUNT_MENU:
+        decision = check_permission(MenuItem.TOP, Role(user.role), state, now)
+        if not decision.is_allowed:
+            return decision
+    return route_answer
+
+
+def session_route_still_valid(user: User, route: dict[str, Any] | None) -> bool:
+    """X5: re-checked at every refresh and introspection."""
+    contract = db.session.get(Contract, user.contract_id)
+    if contract is None:
+        return False
+    line = _line_of(route or INTERNET)
+    return is_session_route_still_valid(
+        AccessRoute(contract.access_route), line, registered_lines(contract.id)
+    )
+
+
+def second_factor_decision(
+    user: User, route: dict[str, Any], acr_values: tuple[str, ...]
+) -> Decision:
+    """L3 through ``policies.two_factor``: gathers the plain data the rule needs. A remembered
+    browser that counts is touched (its 30 days restart)."""
+    contract = db.session.get(Contract, user.contract_id)
+    record = find_remembered(user.id)
+    enabled_at = contract.two_factor_enabled_at if contract else None
+    context = TwoFactorContext(
+        contract_two_factor=bool(contract and contract.two_factor),
+        access_route=AccessRoute(contract.access_route)
+        if contract
+        else AccessRoute.LINE_AND_INTERNET,
+        login_method=LoginMethod(user.login_method),
+        via_line=route.get("kind") == "line",
+        remembered_at=aware(record.created_at) if record else None,
+        remembered_last_used=aware(record.last_used_at) if record else None,
+        two_factor_enabled_at=aware(enabled_at) if enabled_at else None,
+        requested_acr=acr_values,
+    )
+    decision = two_factor_decision(context, datetime.now(UTC))
+    if decision.is_allowed and record is not None:
+        touch(record)
+    return decision
+
+
+def admit(tx: Transaction, user: User, amr: list[str]) -> Response | None:
+    """Run the policies step for an identified ``user`` whose sign-in gave ``amr``.
+
+    :returns: the refusal (a page, or an OAuth error at the relying party), or None when the
+        user is admitted: the transaction then holds the user, ``amr`` and the steps still
+        needed (L9 notice, second factor), with identify and policies achieved; the caller
+        saves it and redirects to the next step.
+    """
+    by_password = is_password_sign_in(amr)
+    decision = check_policies(user, tx.target, tx.route, by_password=by_password)
+    if decision.outcome == "deny":
+        audit.record(
+            "login",
+            "refused",
+            decision.reason,
+            user_id=user.id,
+            contract_id=user.contract_id,
+            details={"route": tx.route},
+        )
+        return Response(render_template("login/refused.html", reason=decision.reason), 403)
+    tx.needs_line_notice = decision.step == "line_notice"
+    wanted = requested_acr(tx.params.get("acr_values"), tx.params.get("claims"))
+    if by_password:
+        second = second_factor_decision(user, tx.route, wanted)
+        tx.needs_second_factor = not second.is_allowed
+        if second.reason:
+            audit.record(
+                "second_factor",
+                "info",
+                second.reason,
+                user_id=user.id,
+                contract_id=user.contract_id,
+            )
+    elif not is_acr_met(wanted, acr_for(amr)):
+        # Brokered users verify upstream (L7); we cannot add a factor of ours to theirs.
+        audit.record("login", "refused", "acr_unmet", user_id=user.id)
+        return deny_with(
+            tx,
+            OAuth2Error(
+                "two factors were asked for; the upstream sign-in gave one",
+                error="unmet_authentication_requirements",
+            ),
+        )
+    tx.user_id = user.id
+    tx.amr = amr
+    tx.achieve("identify")
+    tx.achieve("policies")
+    return None
