@@ -1,7 +1,7 @@
 # make demo: install and start the provider with a demo contract and storage frontend.
 # make test: install and run the whole test suite (starts its own PostgreSQL, Redis, SMTP).
 # make mutation: mutation testing (mutmut, [mutmut] in setup.cfg) at low priority; not in test.
-# make coverage: branch coverage of policies/ by its table tests; fails under 100 %.
+# make coverage: branch coverage of policies/ by its table tests; fails under 100 % (part of test).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,7 +23,7 @@ system-packages:
 demo: install
 	IDP_DEV=1 $(BIN)/idp demo
 
-test: install system-packages lint
+test: install system-packages lint coverage
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 test-fast: install
@@ -45,7 +45,7 @@ mutation: install system-packages
 
 coverage: install
 	$(BIN)/python -m pytest -q -p no:randomly tests/test_policies.py tests/test_policies_mutants.py \
-	  tests/test_plan.py tests/test_permissions.py tests/test_login_method_rules.py \
+	  tests/test_plan.py tests/test_permissions.py tests/test_login_method_rules.py tests/test_assurance.py \
 	  --cov=policies --cov-branch --cov-report=term-missing --cov-fail-under=100
 
 bench: install
