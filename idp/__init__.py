@@ -106,6 +106,7 @@ def setup_views(app: Flask) -> None:
     from idp import health
     from idp import metrics
     from idp.accounts import views as account_views
+    from idp.links import views as link_views
     from idp.login import active_directory
     from idp.login import brokered
     from idp.login import second_factor
@@ -120,6 +121,7 @@ def setup_views(app: Flask) -> None:
     app.register_blueprint(brokered.bp)
     app.register_blueprint(active_directory.bp)
     app.register_blueprint(account_views.bp)
+    app.register_blueprint(link_views.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(dev.bp)

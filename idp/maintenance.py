@@ -19,7 +19,7 @@ from idp.models import MailLink
 from idp.models import RememberedBrowser
 from idp.models import db
 from idp.models import utcnow
-from policies.lockout import LINK_VALIDITY
+from policies.links import LINK_VALIDITY
 from policies.two_factor import REMEMBER_FOR
 
 

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from datetime import timedelta
-
 #: K1: the 10th consecutive wrong password locks the account.
 MAX_FAILED_LOGINS = 10
-#: SPEC Links: every mailed link is valid 14 days.
-LINK_VALIDITY = timedelta(days=14)
 
 
 def may_attempt(failed_logins: int, is_locked: bool) -> bool:
@@ -23,8 +18,3 @@ def may_attempt(failed_logins: int, is_locked: bool) -> bool:
 def locks_after_failure(attempt_number: int) -> bool:
     """K1: the wrong password that was attempt number ``attempt_number`` locks the account."""
     return attempt_number >= MAX_FAILED_LOGINS
-
-
-def is_link_valid(created_at: datetime, now: datetime, validity: timedelta = LINK_VALIDITY) -> bool:
-    """SPEC Links: a mailed link works for 14 days from when it was sent."""
-    return created_at <= now < created_at + validity

@@ -311,7 +311,7 @@ def forgot(node: Any) -> Form:
 
 
 def mailed_link(node: Any) -> Form:
-    from idp.accounts.links import create_link
+    from idp.links.tokens import create_link
     from idp.models import User
 
     user_id, _email = node.new_user()

@@ -1,4 +1,4 @@
-"""Pure policies as parametrized tables, no app (STYLE.md §13): P2, K1, SPEC Links, trial."""
+"""Pure policies as parametrized tables, no app (STYLE.md §13): P2, K1, trial."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from policies.decision import ALLOW
 from policies.decision import deny
 from policies.decision import need
 from policies.lockout import MAX_FAILED_LOGINS
-from policies.lockout import is_link_valid
 from policies.lockout import locks_after_failure
 from policies.lockout import may_attempt
 from policies.password import check_password
@@ -77,20 +76,6 @@ def test_K1_may_attempt(failed, locked, expected):
 def test_K1_tenth_failure_locks(attempt, locks):
     assert locks_after_failure(attempt) is locks
     assert MAX_FAILED_LOGINS == 10
-
-
-@pytest.mark.parametrize(
-    ("age", "valid"),
-    [
-        (timedelta(0), True),
-        (timedelta(days=13, hours=23), True),
-        (timedelta(days=14), False),
-        (timedelta(days=30), False),
-        (-timedelta(seconds=1), False),
-    ],
-)
-def test_links_valid_fourteen_days(age, valid):
-    assert is_link_valid(NOW - age, NOW) is valid
 
 
 @pytest.mark.parametrize(

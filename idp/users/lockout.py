@@ -10,8 +10,8 @@ from sqlalchemy import CursorResult
 from sqlalchemy import update
 
 from idp import audit
-from idp.accounts.links import create_link
 from idp.actor import Actor
+from idp.links.tokens import create_link
 from idp.mail import send_mail
 from idp.models import SecondFactor
 from idp.models import User

@@ -7,8 +7,8 @@ import hashlib
 from flask import current_app
 
 from idp import audit
-from idp.accounts.links import create_link
 from idp.actor import Actor
+from idp.links.tokens import create_link
 from idp.mail import send_mail
 from idp.models import User
 from idp.oidc.tokens import revoke_user_families

@@ -1,0 +1,54 @@
+"""Mailed links (SPEC Links, K1–K3, X4): ``GET /links/<token>`` shows the purpose's confirm
+page and changes nothing (mail scanners open links); ``POST`` uses the link."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask import Response
+from flask import g
+from flask import render_template
+from flask import request
+
+from idp.errors import LinkError
+from idp.links.handler import LinkHandler
+from idp.links.registry import handler_for
+from idp.links.tokens import consume_link
+from idp.links.tokens import find_link
+from idp.links.tokens import resolve_link
+from idp.models import MailLink
+from idp.models import User
+
+bp = Blueprint("links", __name__)
+
+
+def _open(token: str) -> tuple[MailLink, User, LinkHandler]:
+    link = find_link(token)
+    handler = handler_for(link.purpose)
+    user = resolve_link(link, handler.purpose)
+    g.locale = user.locale
+    return link, user, handler
+
+
+def _confirm_page(handler: LinkHandler, token: str, user: User, errors: list[str]) -> str:
+    return render_template(
+        handler.confirm_template, token=token, user=user, errors=errors, **handler.context(user)
+    )
+
+
+@bp.get("/links/<token>")
+def open_link(token: str) -> Response:
+    """Show the link's confirm page; changes nothing."""
+    _link, user, handler = _open(token)
+    return Response(_confirm_page(handler, token, user, []))
+
+
+@bp.post("/links/<token>")
+def use_link(token: str) -> Response:
+    """Check the confirm form, consume the link (exactly one of parallel POSTs wins), apply."""
+    link, user, handler = _open(token)
+    errors = handler.errors(user, request.form)
+    if errors:
+        return Response(_confirm_page(handler, token, user, errors), 400)
+    if not consume_link(link):
+        raise LinkError("used")
+    return handler.apply(user, request.form) or Response(render_template(handler.done_template))
