@@ -1,0 +1,70 @@
+"""One HTTP step of a flow: the expected redirect, the form's hidden fields, and the gist of
+an unexpected answer."""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urljoin
+
+import requests
+
+TIMEOUT = 30
+HIDDEN_RE = {
+    name: re.compile(r'<input\b[^>]*\bname="' + name + r'"[^>]*\bvalue="([^"]*)"')
+    for name in ("csrf_token", "tx")
+}
+
+
+class FlowError(Exception):
+    """An unexpected answer at one step of a flow."""
+
+    def __init__(self, step: str, detail: str) -> None:
+        super().__init__(f"{step}: {detail}")
+        self.step = step
+
+
+ERROR_TEXT_RE = re.compile(r'<(?:p|div)\b[^>]*\bclass="error"[^>]*>(.*?)</', re.S)
+TITLE_RE = re.compile(r"<title>(.*?)</title>", re.S)
+TAG_RE = re.compile(r"<[^>]+>")
+
+
+def form_fields(step: str, response: requests.Response, form_id: str) -> dict[str, str]:
+    """``csrf_token`` and ``tx`` of the form ``#form_id`` of a 200 page (else a FlowError)."""
+    form = None
+    if response.status_code == 200:
+        form = re.search(
+            r'<form\b[^>]*\bid="' + form_id + r'"[^>]*>(.*?)</form>', response.text, re.S
+        )
+    if form is None:
+        raise unexpected(step, response)
+    fields = {}
+    for name, pattern in HIDDEN_RE.items():
+        match = pattern.search(form.group(1))
+        if match is None:
+            raise FlowError(step, f"no hidden input {name} in #{form_id}")
+        fields[name] = html.unescape(match.group(1))
+    return fields
+
+
+def redirected(step: str, response: requests.Response, contains: str, status: int = 303) -> str:
+    """The absolute ``Location`` of an expected redirect whose target contains ``contains``."""
+    location = response.headers.get("Location", "")
+    if response.status_code != status or contains not in location:
+        raise unexpected(step, response)
+    return urljoin(response.url, location)
+
+
+def unexpected(step: str, response: requests.Response) -> FlowError:
+    """The step, status, Location and the gist of the body (an HTML page's error text)."""
+    text = response.text
+    if "html" in response.headers.get("Content-Type", ""):
+        found = ERROR_TEXT_RE.search(text)
+        title = TITLE_RE.search(text)
+        main = text.split("<main", 1)[-1].split(">", 1)[-1] if "<main" in text else text
+        gist = found.group(1) if found else TAG_RE.sub(" ", main)
+        text = f"[{title.group(1) if title else 'html'}] {html.unescape(gist)}"
+    body = " ".join(text.split())[:400]
+    location = response.headers.get("Location")
+    where = f" Location={location}" if location else ""
+    return FlowError(step, f"HTTP {response.status_code}{where} {body}")
