@@ -13,14 +13,9 @@ session cookie has its own name.
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
 import secrets
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,111 +23,26 @@ from urllib.parse import urlsplit
 
 import flask
 import requests
-from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
-from authlib.oidc.core import CodeIDToken
-from joserfc.errors import InvalidClaimError
-from joserfc.errors import JoseError
+
+from idp.demo.claims_table import claim_rows
+from idp.demo.frontend_errors import PROTOCOL_ERRORS
+from idp.demo.frontend_errors import FrontendError
+from idp.demo.frontend_errors import error_description
+from idp.demo.id_tokens import LEEWAY
+from idp.demo.id_tokens import check_refreshed_claims
+from idp.demo.id_tokens import claims_options
+from idp.demo.id_tokens import refreshed_claims_cls
+from idp.demo.session_store import SessionStore
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 TEMPLATE = "demo/frontend.html"
 SCOPE = "openid profile email offline_access contract"
 #: Seconds to wait for any server-side HTTP call (discovery, JWKS, token, userinfo).
 HTTP_TIMEOUT = 10
-#: Allowed clock skew when validating ID tokens, in seconds.
-LEEWAY = 60
 #: ``prompt`` values passed through from ``/login?prompt=...`` (handy for ``login_required``).
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
-#: Claims holding NumericDate values, shown with a readable UTC time as well.
-TIME_CLAIMS = frozenset({"exp", "iat", "nbf", "auth_time", "updated_at"})
 SESSION_COOKIE = "worksdrive_demo_session"
-MAX_STORED_SESSIONS = 1000
-
-#: Errors that protocol steps may raise; each becomes an error page, never a 500.
-PROTOCOL_ERRORS: tuple[type[Exception], ...] = (
-    OAuthError,
-    JoseError,
-    requests.RequestException,
-    ValueError,
-    RuntimeError,
-    KeyError,
-)
-
-
-class FrontendError(Exception):
-    """A failure shown to the user as an error page with a stable error code."""
-
-    def __init__(self, error: str, description: str = "", status: int = 400) -> None:
-        super().__init__(f"{error}: {description}")
-        self.error = error
-        self.description = description
-        self.status = status
-
-
-class SessionStore:
-    """Thread-safe in-process store of per-browser token data (bounded, oldest dropped first)."""
-
-    def __init__(self, limit: int = MAX_STORED_SESSIONS) -> None:
-        self._data: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._limit = limit
-
-    def get(self, sid: str | None) -> dict[str, Any] | None:
-        """Return a copy of the data stored under ``sid``, if any."""
-        if not sid:
-            return None
-        with self._lock:
-            data = self._data.get(sid)
-            return dict(data) if data is not None else None
-
-    def put(self, sid: str, data: dict[str, Any]) -> None:
-        """Store ``data`` under ``sid``, evicting the oldest entries beyond the limit."""
-        with self._lock:
-            self._data[sid] = data
-            self._data.move_to_end(sid)
-            while len(self._data) > self._limit:
-                self._data.popitem(last=False)
-
-    def delete(self, sid: str | None) -> None:
-        """Forget ``sid``."""
-        if not sid:
-            return
-        with self._lock:
-            self._data.pop(sid, None)
-
-
-class RefreshedIDToken(CodeIDToken):
-    """ID token from a refresh response: ``nonce`` is optional there but must match if present."""
-
-    def validate_nonce(self) -> None:
-        """Accept a missing nonce; reject one that differs from the original authentication's."""
-        expected = self.params.get("nonce")
-        if "nonce" in self and self["nonce"] != expected:
-            raise InvalidClaimError("nonce")
-
-
-def _error_description(exc: Exception) -> tuple[str, str]:
-    """Map a protocol exception to an (error code, description) pair for display."""
-    if isinstance(exc, OAuthError):
-        return str(exc.error or "oauth_error"), str(exc.description or "")
-    if isinstance(exc, JoseError):
-        return "invalid_id_token", f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, requests.RequestException):
-        return "provider_unreachable", f"{type(exc).__name__}: {exc}"
-    return "invalid_response", f"{type(exc).__name__}: {exc}"
-
-
-def _claim_rows(claims: Mapping[str, Any] | None) -> list[dict[str, str]]:
-    """Turn claims into table rows: name, JSON value and a readable note for time claims."""
-    rows: list[dict[str, str]] = []
-    for name in sorted(claims or {}):
-        value = claims[name] if claims else None
-        note = ""
-        if name in TIME_CLAIMS and isinstance(value, int | float) and not isinstance(value, bool):
-            stamp = datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
-            note = stamp.isoformat(timespec="seconds").replace("+00:00", "Z")
-        rows.append({"name": name, "value": json.dumps(value, ensure_ascii=False), "note": note})
-    return rows
 
 
 def _origin(url: str) -> str:
@@ -200,18 +110,6 @@ def create_frontend_app(
             )
         return meta
 
-    def claims_options() -> dict[str, Any]:
-        """Fresh ID-token claim rules: our issuer, a subject, and exactly our client as audience."""
-        return {
-            "iss": {"essential": True, "value": issuer},
-            "sub": {"essential": True},
-            "aud": {
-                "essential": True,
-                "values": [client_id],
-                "validate": lambda _claims, aud: aud in (client_id, [client_id]),
-            },
-        }
-
     def current() -> dict[str, Any] | None:
         """Return the signed-in user's stored data, if any."""
         return store.get(flask.session.get("sid"))
@@ -225,7 +123,7 @@ def create_frontend_app(
         try:
             info = dict(idp.userinfo(token=dict(token)))
         except PROTOCOL_ERRORS as exc:
-            code, description = _error_description(exc)
+            code, description = error_description(exc)
             return None, f"{code}: {description}"
         if info.get("sub") != sub:
             return None, f"sub_mismatch: userinfo sub {info.get('sub')!r} != ID token sub {sub!r}"
@@ -303,14 +201,14 @@ def create_frontend_app(
             signed_in=True,
             email=(userinfo or {}).get("email") or claims.get("email"),
             name=(userinfo or {}).get("name") or claims.get("name"),
-            claim_rows=_claim_rows(claims),
-            userinfo_rows=_claim_rows(userinfo) if userinfo is not None else None,
+            claim_rows=claim_rows(claims),
+            userinfo_rows=claim_rows(userinfo) if userinfo is not None else None,
             userinfo_error=data.get("userinfo_error", ""),
             has_refresh_token=bool(data.get("refresh_token")),
             scope=data.get("scope", ""),
             expires_at=data.get("expires_at"),
             refresh=refresh,
-            refresh_rows=_claim_rows(refresh.get("claims")) if refresh else None,
+            refresh_rows=claim_rows(refresh.get("claims")) if refresh else None,
         )
 
     @app.get("/login")
@@ -330,7 +228,7 @@ def create_frontend_app(
         try:
             return idp.authorize_redirect(redirect_uri, nonce=nonce, **extra)
         except PROTOCOL_ERRORS as exc:
-            code, description = _error_description(exc)
+            code, description = error_description(exc)
             return error_page(code, description, 502)
 
     @app.get("/callback")
@@ -359,9 +257,13 @@ def create_frontend_app(
                 "The provider advertises RFC 9207 but the response has no iss parameter",
             )
         try:
-            token = dict(idp.authorize_access_token(claims_options=claims_options(), leeway=LEEWAY))
+            token = dict(
+                idp.authorize_access_token(
+                    claims_options=claims_options(issuer, client_id), leeway=LEEWAY
+                )
+            )
         except PROTOCOL_ERRORS as exc:
-            code, description = _error_description(exc)
+            code, description = error_description(exc)
             return error_page(code, description)
         claims = token.get("userinfo")
         if not claims or "id_token" not in token:
@@ -400,7 +302,7 @@ def create_frontend_app(
             except FrontendError as exc:
                 result.update(ok=False, error=exc.error, description=exc.description)
             except PROTOCOL_ERRORS as exc:
-                code, description = _error_description(exc)
+                code, description = error_description(exc)
                 result.update(ok=False, error=code, description=description)
         data["refresh_result"] = result
         save(data)
@@ -419,8 +321,8 @@ def create_frontend_app(
                 idp.parse_id_token(
                     token,
                     nonce=old.get("nonce"),
-                    claims_options=claims_options(),
-                    claims_cls=_refreshed_claims_cls(token.get("access_token")),
+                    claims_options=claims_options(issuer, client_id),
+                    claims_cls=refreshed_claims_cls(token.get("access_token")),
                     leeway=LEEWAY,
                 )
             )
@@ -443,20 +345,6 @@ def create_frontend_app(
             "claims": new_claims,
         }
 
-    def check_refreshed_claims(old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-        """Apply OIDC Core 12.2: same iss, sub, aud, azp and original auth_time."""
-        for name in ("iss", "sub", "aud", "azp"):
-            if old.get(name) != new.get(name):
-                raise FrontendError(
-                    "invalid_id_token",
-                    f"Refreshed ID token changed {name}: {old.get(name)!r} -> {new.get(name)!r}",
-                )
-        if "auth_time" in old and "auth_time" in new and old["auth_time"] != new["auth_time"]:
-            raise FrontendError(
-                "invalid_id_token",
-                f"Refreshed ID token changed auth_time: {old['auth_time']} -> {new['auth_time']}",
-            )
-
     @app.post("/logout")
     def logout() -> flask.Response:
         """Drop the local session, then hand over to the provider's end_session_endpoint."""
@@ -478,23 +366,6 @@ def create_frontend_app(
         )
 
     return app
-
-
-def _refreshed_claims_cls(access_token: str | None) -> Callable[..., RefreshedIDToken]:
-    """Build a claims factory for authlib that also checks ``at_hash`` against ``access_token``."""
-
-    def build(
-        claims: Mapping[str, Any],
-        header: Mapping[str, Any],
-        options: dict[str, Any] | None,
-        params: dict[str, Any] | None,
-    ) -> RefreshedIDToken:
-        merged = dict(params or {})
-        if access_token:
-            merged["access_token"] = access_token
-        return RefreshedIDToken(claims, header, options, merged)
-
-    return build
 
 
 def main() -> None:
