@@ -14,6 +14,7 @@ from datetime import UTC
 from datetime import datetime
 
 from flask import current_app
+from sqlalchemy import CursorResult
 from sqlalchemy import update
 
 from idp.errors import LinkError
@@ -102,4 +103,5 @@ def consume_link(link: MailLink) -> bool:
         .values(used_at=utcnow())
     )
     db.session.commit()
+    assert isinstance(result, CursorResult)  # an UPDATE's result: it has a row count
     return result.rowcount == 1
