@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import secrets
 from datetime import timedelta
 
@@ -25,6 +26,28 @@ def test_every_link_purpose_has_one_handler_and_its_pages():
         for template in (handler.confirm_template, handler.done_template):
             assert template.startswith("links/")
             assert (PROJECT_ROOT / "templates" / template).is_file(), template
+
+
+def _imports(path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_link_records_import_no_surface_so_the_domain_can_send_links():
+    """The domain functions that mail a link (lock, reset) import ``idp.links.tokens``; it and
+    the package's ``__init__`` import no view, handler or other surface (no import cycle)."""
+    package = PROJECT_ROOT / "idp" / "links"
+    assert _imports(package / "__init__.py") == set()
+    surfaces = ("idp.links.", "idp.login", "idp.oidc", "idp.accounts", "idp.users")
+    offending = sorted(
+        name for name in _imports(package / "tokens.py") if name.startswith(surfaces)
+    )
+    assert offending == []
 
 
 def _stored_link(provider, user_id: str, purpose: str) -> str:
