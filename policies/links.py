@@ -2,7 +2,7 @@
 
 Every mailed link is single-use, valid 14 days, and bound to its purpose and user; it is void
 once the account state it was sent for has changed (X4: a password or email change voids older
-links). The database row is read by ``idp/links/tokens.py``; the rules are here, over plain
+links). The database rows are kept by ``idp/users/links.py``; the rules are here, over plain
 values.
 """
 

@@ -311,8 +311,8 @@ def forgot(node: Any) -> Form:
 
 
 def mailed_link(node: Any) -> Form:
-    from idp.links.tokens import create_link
     from idp.models import User
+    from idp.users.links import create_link
 
     user_id, _email = node.new_user()
     with node.app.app_context():

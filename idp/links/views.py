@@ -12,11 +12,11 @@ from flask import request
 from idp.errors import LinkError
 from idp.links.handler import LinkHandler
 from idp.links.registry import handler_for
-from idp.links.tokens import consume_link
-from idp.links.tokens import find_link
-from idp.links.tokens import resolve_link
 from idp.models import MailLink
 from idp.models import User
+from idp.users.links import consume_link
+from idp.users.links import find_link
+from idp.users.links import resolve_link
 
 bp = Blueprint("links", __name__)
 

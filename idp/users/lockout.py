@@ -11,13 +11,13 @@ from sqlalchemy import update
 
 from idp import audit
 from idp.actor import Actor
-from idp.links.tokens import create_link
 from idp.mail import send_mail
 from idp.models import SecondFactor
 from idp.models import User
 from idp.models import db
 from idp.models import utcnow
 from idp.twofactor.remembered import revoke_all
+from idp.users.links import create_link
 
 
 @audit.change("lock")

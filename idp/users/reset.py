@@ -8,12 +8,12 @@ from flask import current_app
 
 from idp import audit
 from idp.actor import Actor
-from idp.links.tokens import create_link
 from idp.mail import send_mail
 from idp.models import User
 from idp.oidc.tokens import revoke_user_families
 from idp.users.find import email_key
 from idp.users.find import find_user_by_email
+from idp.users.links import create_link
 from idp.users.lockout import reset_two_factor
 from idp.vocabulary import LoginMethod
 

@@ -1,9 +1,9 @@
 """Mailed links (SPEC Links, X4): a random token in the URL, its SHA-256 in the database.
 
-Create, resolve and consume the ``mail_links`` rows; when a link may be used is decided by
-``policies.links.check_link``. Opening a link (GET) changes nothing; only the confirming POST
-consumes it. No request code here: the domain functions that mail a link (lock, reset) call
-``create_link``.
+Create, resolve and consume the ``mail_links`` rows (domain); when a link may be used is
+decided by ``policies.links.check_link``. The surface is ``idp/links/``: opening a link (GET)
+changes nothing, only the confirming POST consumes it. The lock and reset mails call
+``create_link``; the audited change is the one the link applies (unlock, password reset).
 """
 
 from __future__ import annotations
