@@ -7,11 +7,11 @@ import secrets
 
 from idp import audit
 from idp.actor import Actor
+from idp.client_secrets import hash_client_secret
 from idp.errors import NotFoundError
 from idp.errors import ProvisioningError
 from idp.models import Client
 from idp.models import db
-from idp.oidc.clients import hash_client_secret
 
 ID_TOKEN_ALGS = ("RS256", "ES256")
 MIN_SECRET_LENGTH = 16

@@ -26,6 +26,31 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
+#: Surface packages: thin views and commands over the domain (DESIGN.md "Inside idp/").
+SURFACES = (
+    "idp.oidc",
+    "idp.login",
+    "idp.links",
+    "idp.accounts",
+    "idp.account_menu",
+    "idp.admin",
+    "idp.cli",
+    "idp.demo",
+    "idp.web",
+)
+#: Domain modules and packages.
+DOMAIN = (
+    "idp/users/**/*.py",
+    "idp/contracts/**/*.py",
+    "idp/clients.py",
+    "idp/sso.py",
+    "idp/maintenance.py",
+    "idp/twofactor/**/*.py",
+    "idp/store/**/*.py",
+    "idp/audit.py",
+)
+
+
 def _sources(pattern: str) -> list[Path]:
     return sorted(ROOT.glob(pattern))
 
@@ -37,6 +62,8 @@ def _sources(pattern: str) -> list[Path]:
         ("idp/sso.py", ("idp.oidc", "idp.login")),
         ("idp/login/brokered.py", ("idp.login.active_directory",)),
         ("policies/*.py", ("idp", "flask", "sqlalchemy", "redis")),
+        # The domain never imports a surface (the surfaces call it).
+        *((domain, SURFACES) for domain in DOMAIN),
     ],
 )
 def test_imports_run_one_way(pattern, forbidden):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from typing import Any
 
@@ -13,13 +12,10 @@ from authlib.oauth2.rfc6749.authenticate_client import (
     authenticate_client_secret_basic as authlib_client_secret_basic,
 )
 
+from idp.client_secrets import hash_client_secret
+
 GRANT_TYPES = ("authorization_code", "refresh_token")
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
-
-
-def hash_client_secret(secret: str) -> str:
-    """Client secrets are high-entropy random strings: SHA-256 suffices (DESIGN.md)."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def authenticate_client_secret_basic(query_client: Any, request: OAuth2Request) -> Any:

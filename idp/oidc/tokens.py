@@ -19,7 +19,6 @@ from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
 from idp.models import utcnow
-from idp.sso import revoke_token_families as revoke_user_families  # noqa: F401  (re-export)
 
 ACCESS_PREFIX = "at:"
 

@@ -10,7 +10,7 @@ from idp import audit
 from idp.actor import Actor
 from idp.mail import send_mail
 from idp.models import User
-from idp.oidc.tokens import revoke_user_families
+from idp.sso import revoke_token_families
 from idp.users.find import email_key
 from idp.users.find import find_user_by_email
 from idp.users.links import create_link
@@ -57,7 +57,7 @@ def set_new_password(actor: Actor, user: User, password: str) -> None:
     user.failed_logins = 0
     user.state_version = user.state_version + 1
     reset_two_factor(actor, user, "password_reset")  # commits
-    revoke_user_families(user.id, "password_reset")
+    revoke_token_families(user.id, "password_reset")
     audit.record(
         "password_reset", "ok", None, user_id=user.id, contract_id=user.contract_id, actor=actor
     )
