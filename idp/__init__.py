@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from idp import extensions
 from idp.config import PROJECT_ROOT
 from idp.config import ConfigError
 from idp.config import Settings
@@ -50,14 +51,14 @@ def setup_store(app: Flask, settings: Settings) -> None:
     if settings.redis_url:
         from idp.store.redis import RedisStore
 
-        app.extensions["idp.store"] = RedisStore(settings.redis_url)
+        extensions.store.register(app, RedisStore(settings.redis_url))
     else:
         from idp.models import db
         from idp.store.sql import SqlStore
 
         with app.app_context():
             engine: Engine = db.engine
-        app.extensions["idp.store"] = SqlStore(engine)
+        extensions.store.register(app, SqlStore(engine))
 
 
 def setup_services(app: Flask, settings: Settings) -> None:
@@ -67,22 +68,26 @@ def setup_services(app: Flask, settings: Settings) -> None:
     from idp.twofactor.secrets_box import SecretBox
     from idp.users.passwords import PasswordHashing
 
-    app.extensions["idp.passwords"] = PasswordHashing(
-        settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+    extensions.passwords.register(
+        app,
+        PasswordHashing(
+            settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+        ),
     )
-    app.extensions["idp.mailer"] = Mailer(
-        settings.smtp_url, Path(settings.instance_dir) / "outbox", settings.mail_from
+    extensions.mailer.register(
+        app, Mailer(settings.smtp_url, Path(settings.instance_dir) / "outbox", settings.mail_from)
     )
     # Keys stay published while tokens they signed may still be presented.
     retention = max(settings.id_token_ttl, settings.access_token_ttl) + 3600
-    app.extensions["idp.keys"] = KeyStore(settings.keys_dir, retention)
-    app.extensions["idp.secretbox"] = (
+    extensions.keys.register(app, KeyStore(settings.keys_dir, retention))
+    extensions.secretbox.register(
+        app,
         SecretBox(settings.encryption_key)
         if settings.encryption_key
-        else SecretBox.for_development(settings.secret_key or "development-only-secret-key")
+        else SecretBox.for_development(settings.secret_key or "development-only-secret-key"),
     )
     try:
-        app.extensions["idp.sms"] = build_sms_sender(settings.sms, Path(settings.instance_dir))
+        extensions.sms.register(app, build_sms_sender(settings.sms, Path(settings.instance_dir)))
     except ValueError as error:
         raise ConfigError(str(error)) from error
 
@@ -95,7 +100,7 @@ def setup_brokers(app: Flask, settings: Settings) -> None:
     from brokers.registry import build_brokers
 
     try:
-        app.extensions["idp.brokers"] = build_brokers(settings.brokers)
+        extensions.brokers.register(app, build_brokers(settings.brokers))
     except ValueError as error:
         raise ConfigError(str(error)) from error
     app.jinja_env.globals["upstreams"] = UPSTREAMS
@@ -141,7 +146,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
-    app.extensions["idp.settings"] = settings
+    extensions.settings.register(app, settings)
     app.config.update(
         SECRET_KEY=settings.secret_key or "development-only-secret-key",
         MAX_CONTENT_LENGTH=settings.max_content_length,

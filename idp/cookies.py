@@ -5,12 +5,13 @@ DESIGN.md, Security defaults: ``Secure`` (outside local development), ``HttpOnly
 
 from __future__ import annotations
 
-from flask import current_app
 from werkzeug.wrappers import Response
+
+from idp import extensions
 
 
 def _is_secure() -> bool:
-    return bool(current_app.extensions["idp.settings"].cookies_secure)
+    return bool(extensions.settings().cookies_secure)
 
 
 def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 from flask import Blueprint
 from flask import Response
 from flask import abort
-from flask import current_app
 from flask import render_template
 
+from idp import extensions
 from idp.sms import list_outbox
 
 bp = Blueprint("dev", __name__)
@@ -21,7 +21,7 @@ LINK = re.compile(r"https?://[^\s<>\"']+")
 
 @bp.get("/dev/outbox")
 def outbox() -> Response:
-    settings = current_app.extensions["idp.settings"]
+    settings = extensions.settings()
     if not settings.dev:
         abort(404)
     folder = Path(settings.instance_dir) / "outbox"

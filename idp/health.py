@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint
-from flask import current_app
 from flask import jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
+from idp import extensions
 from idp.models import db
 
 bp = Blueprint("health", __name__)
@@ -27,7 +27,7 @@ def readyz() -> tuple[Response, int]:
         checks["database"] = "ok"
     except SQLAlchemyError:
         checks["database"] = "unavailable"
-    store = current_app.extensions["idp.store"]
+    store = extensions.store()
     try:
         store.get("readyz")
         checks["store"] = "ok"

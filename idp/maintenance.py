@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask
-from flask import current_app
 from sqlalchemy import CursorResult
 from sqlalchemy import delete
 
 from idp import audit
+from idp import extensions
 from idp.actor import Actor
 from idp.models import MailLink
 from idp.models import RememberedBrowser
@@ -41,7 +41,7 @@ def init_database(app: Flask) -> bool:
 
     with app.app_context():
         upgrade(db.engine)
-    return bool(app.extensions["idp.keys"].ensure())
+    return bool(extensions.keys.of(app).ensure())
 
 
 @audit.change("purge")
@@ -49,7 +49,7 @@ def purge(actor: Actor, now: datetime | None = None) -> PurgeReport:
     """Delete what has expired. A used link is kept until its 14 days are over, so that
     opening it again still says "already used" rather than "unknown"."""
     now = now or utcnow()
-    ephemeral = current_app.extensions["idp.store"].purge_expired()
+    ephemeral = extensions.store().purge_expired()
     links: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
         delete(MailLink).where(MailLink.created_at <= now - LINK_VALIDITY)
     )
@@ -66,6 +66,6 @@ def purge(actor: Actor, now: datetime | None = None) -> PurgeReport:
 def rotate_signing_key(actor: Actor) -> str:
     """Add a new signing key and sign with it; older keys stay in the JWKS until the tokens
     they signed expire. Returns the new key's ``kid``."""
-    kid = str(current_app.extensions["idp.keys"].rotate())
+    kid = str(extensions.keys().rotate())
     audit.record("signing_key_rotate", "ok", None, actor=actor, target=kid)
     return kid

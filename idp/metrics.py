@@ -16,7 +16,6 @@ import os
 from flask import Blueprint
 from flask import Response
 from flask import abort
-from flask import current_app
 from flask import request
 from flask.blueprints import BlueprintSetupState
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -25,11 +24,12 @@ from prometheus_client import Counter
 from prometheus_client import generate_latest
 from prometheus_client import multiprocess
 
+from idp import extensions
 from idp.config import ConfigError
+from idp.extensions import Network
 
 bp = Blueprint("metrics", __name__)
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 AUDIT_EVENTS = Counter(
     "idp_audit_events_total",
     "Security-relevant events by kind, outcome and reason code",
@@ -56,13 +56,13 @@ def parse_networks(value: str) -> tuple[Network, ...]:
 @bp.record_once
 def _read_settings(state: BlueprintSetupState) -> None:
     """Parse the allowed networks once, at start-up (a malformed one stops start-up)."""
-    settings = state.app.extensions["idp.settings"]
-    state.app.extensions["idp.metrics_allow"] = parse_networks(settings.metrics_allow)
+    settings = extensions.settings.of(state.app)
+    extensions.metrics_allow.register(state.app, parse_networks(settings.metrics_allow))
 
 
 def is_metrics_reader() -> bool:
     """An allowed network (the address after trusted proxies), or the bearer token."""
-    token = current_app.extensions["idp.settings"].metrics_token
+    token = extensions.settings().metrics_token
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if token and scheme.lower() == "bearer":
         return hmac.compare_digest(presented.strip().encode(), token.encode())
@@ -70,7 +70,7 @@ def is_metrics_reader() -> bool:
         client = ipaddress.ip_address(request.remote_addr or "")
     except ValueError:
         return False
-    return any(client in network for network in current_app.extensions["idp.metrics_allow"])
+    return any(client in network for network in extensions.metrics_allow())
 
 
 @bp.get("/metrics")

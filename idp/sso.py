@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
-from flask import current_app
 from flask import request
 from sqlalchemy import update
 from werkzeug.wrappers import Response
 
 from idp import audit
+from idp import extensions
 from idp.actor import Actor
 from idp.cookies import clear_cookie
 from idp.cookies import set_cookie
@@ -114,8 +114,8 @@ def start_session(user: User, amr: list[str], acr: str, route: dict[str, Any]) -
         secret=secret,
     )
     handle = _handle(secret)
-    ttl = current_app.extensions["idp.settings"].sso_session_ttl
-    store = current_app.extensions["idp.store"]
+    ttl = extensions.settings().sso_session_ttl
+    store = extensions.store()
     store.set_json(SSO_PREFIX + handle, session.record(), ttl)
     store.set(SID_PREFIX + session.sid, handle, ttl)
     return session
@@ -126,7 +126,7 @@ def current_session() -> tuple[SsoSession, User] | None:
     secret = request.cookies.get(SSO_COOKIE)
     if not secret or len(secret) > MAX_COOKIE_LENGTH:
         return None
-    store = current_app.extensions["idp.store"]
+    store = extensions.store()
     data = store.get_json(SSO_PREFIX + _handle(secret))
     if data is None:
         return None
@@ -144,7 +144,7 @@ def end_session(sid: str | None) -> None:
     """End the session whose ``sid`` this is (logout; later Back-Channel Logout)."""
     if not sid:
         return
-    store = current_app.extensions["idp.store"]
+    store = extensions.store()
     handle = store.pop(SID_PREFIX + sid)
     if handle:
         store.delete(SSO_PREFIX + handle)
@@ -154,7 +154,7 @@ def set_session_cookie(response: Response, session: SsoSession) -> None:
     """Hand the session's secret to the browser (only on the response that started it)."""
     if session.secret is None:
         raise ValueError("only a session just started carries its cookie secret")
-    ttl = current_app.extensions["idp.settings"].sso_session_ttl
+    ttl = extensions.settings().sso_session_ttl
     set_cookie(response, SSO_COOKIE, session.secret, max_age=ttl)
 
 
@@ -181,8 +181,8 @@ def sign_out_everywhere(actor: Actor, user: User, reason: str = "sign_out_everyw
 
     :returns: how many token families were live and are now revoked.
     """
-    ttl = current_app.extensions["idp.settings"].sso_session_ttl
-    current_app.extensions["idp.store"].set(ENDED_PREFIX + user.id, repr(time.time()), ttl)
+    ttl = extensions.settings().sso_session_ttl
+    extensions.store().set(ENDED_PREFIX + user.id, repr(time.time()), ttl)
     revoked = revoke_token_families(user.id, reason)
     audit.record(
         "sign_out_everywhere",

@@ -21,6 +21,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from idp import extensions
 from idp.errors import IdpError
 
 log = logging.getLogger("idp.web")
@@ -47,7 +48,7 @@ def _error_page(status: int, **context: Any) -> tuple[str, int]:
     URL adapter, so every ``url_for`` in the templates would fail). We never build links
     from the request's Host (DESIGN.md), so the page is built against the issuer."""
     if request_ctx.url_adapter is None:
-        issuer = urlsplit(current_app.extensions["idp.settings"].issuer)
+        issuer = urlsplit(extensions.settings().issuer)
         request_ctx.url_adapter = current_app.url_map.bind(
             issuer.netloc, script_name=issuer.path or "/", url_scheme=issuer.scheme
         )
@@ -87,7 +88,7 @@ def setup_web(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         if response.mimetype == "text/html" or _is_api():
             response.headers.setdefault("Cache-Control", "no-store")
-        if app.extensions["idp.settings"].cookies_secure:
+        if extensions.settings.of(app).cookies_secure:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 

@@ -8,9 +8,8 @@ import secrets
 import string
 from typing import Any
 
-from flask import current_app
-
 from idp import audit
+from idp import extensions
 from idp.actor import Actor
 from idp.contracts.contract import get_contract
 from idp.errors import NotFoundError
@@ -75,7 +74,7 @@ def add_ad_connection(
         contract_id=contract_id,
         kind=kind,
         settings={k: v for k, v in settings.items() if k != "allow_http"},
-        secret_sealed=current_app.extensions["idp.secretbox"].seal(secret),
+        secret_sealed=extensions.secretbox().seal(secret),
     )
     db.session.add(connection)
     db.session.commit()
@@ -92,7 +91,7 @@ def add_ad_connection(
         db.session.query(User).filter_by(contract_id=contract_id, role=Role.CONTRACTOR).first()
     )
     if contractor is not None:
-        app_settings = current_app.extensions["idp.settings"]
+        app_settings = extensions.settings()
         line_base = app_settings.line_login_url or f"{app_settings.issuer}/line"
         send_mail(
             contractor.email,

@@ -16,6 +16,8 @@ from typing import Any
 import click
 from werkzeug.serving import make_server
 
+from idp import extensions
+
 DEMO_STATE = "demo.json"
 DEMO_CLIENT_ID = "worksdrive-frontend"
 
@@ -77,7 +79,7 @@ def run_demo(port: int, frontend_port: int, host: str = "127.0.0.1") -> None:
     os.environ.setdefault("IDP_DEV", "1")
     os.environ.setdefault("IDP_ISSUER", f"http://{host}:{port}")
     app = create_app()
-    issuer = app.extensions["idp.settings"].issuer
+    issuer = extensions.settings.of(app).issuer
     frontend_url = f"http://{host}:{frontend_port}"
     state = prepare_demo(app, frontend_url)
     frontend = create_frontend_app(issuer, state["client_id"], state["client_secret"], frontend_url)

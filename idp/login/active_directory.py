@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -16,6 +15,7 @@ from flask import url_for
 from brokers.base import Broker
 from brokers.base import BrokerError
 from idp import audit
+from idp import extensions
 from idp.contracts.ad import CONNECTION_ID  # noqa: F401 (re-export for the login views)
 from idp.contracts.ad import find_connection
 from idp.contracts.ad import new_connection_id  # noqa: F401 (re-export)
@@ -46,7 +46,7 @@ def adfs_broker_for(connection_id: str) -> Broker | None:
     from brokers.adfs import AdfsBroker
 
     settings = connection.settings
-    secret = current_app.extensions["idp.secretbox"].open(connection.secret_sealed)
+    secret = extensions.secretbox().open(connection.secret_sealed)
     return AdfsBroker(
         issuer=settings["issuer"],
         client_id=settings["client_id"],
@@ -133,7 +133,7 @@ def _ldap_limit() -> Limit:
     """Wrong passwords per directory login per hour (``IDP_LDAP_FAILURES_PER_HOUR``), below the
     directory's lockout threshold so that we never drive a customer's AD lockout
     (UPSTREAMS.md)."""
-    maximum = current_app.extensions["idp.settings"].ldap_failures_per_hour
+    maximum = extensions.settings().ldap_failures_per_hour
     return Limit(LDAP_LIMIT_PREFIX, maximum, 3600)
 
 
@@ -164,7 +164,7 @@ def _ldap_login(tx: Transaction, connection: AdConnection) -> Response:
     from brokers.ldap import LdapDirectory
 
     settings = connection.settings
-    secret = current_app.extensions["idp.secretbox"].open(connection.secret_sealed)
+    secret = extensions.secretbox().open(connection.secret_sealed)
     directory = LdapDirectory(
         url=settings["url"],
         base_dn=settings["base_dn"],

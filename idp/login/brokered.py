@@ -10,7 +10,6 @@ from typing import Any
 
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -21,6 +20,7 @@ from brokers.base import BrokerError
 from brokers.base import UpstreamRequest
 from brokers.registry import UPSTREAMS_BY_NAME
 from idp import audit
+from idp import extensions
 from idp.login.gate import admit
 from idp.login.route import route_of_request
 from idp.login.steps import is_due
@@ -53,7 +53,7 @@ def amr_for(identity: BrokeredIdentity) -> list[str]:
 
 def _configured_broker(name: str) -> Broker | None:
     """The upstream built at start-up (``setup_brokers``); ``None`` when not configured."""
-    brokers: dict[str, Broker] = current_app.extensions["idp.brokers"]
+    brokers: dict[str, Broker] = extensions.brokers()
     return brokers.get(name)
 
 
@@ -63,7 +63,7 @@ def _state_key(state: str) -> str:
 
 def upstream_request(tx: Transaction, name: str) -> UpstreamRequest:
     """prompt=login / max_age from the relying party force re-authentication upstream."""
-    issuer = current_app.extensions["idp.settings"].issuer
+    issuer = extensions.settings().issuer
     prompts = set(tx.params.get("prompt", "").split())
     max_age = tx.params.get("max_age")
     return UpstreamRequest(
@@ -83,8 +83,8 @@ def send_upstream(tx: Transaction, broker: Broker, extra: dict[str, Any] | None 
         return upstream_failed(tx, broker.name, error)
     tx.data["broker"] = {"name": broker.name, "kept": kept, **(extra or {})}
     tx.save()
-    ttl = current_app.extensions["idp.settings"].login_transaction_ttl
-    current_app.extensions["idp.store"].set(_state_key(kept["state"]), tx.id, ttl)
+    ttl = extensions.settings().login_transaction_ttl
+    extensions.store().set(_state_key(kept["state"]), tx.id, ttl)
     return redirect(url, code=303)
 
 
@@ -120,7 +120,7 @@ def callback(name: str) -> Response:
     """The upstream's redirect back. The state names our transaction (single use: a replayed
     callback finds nothing), which must also belong to this browser."""
     state = request.args.get("state", "")
-    tx_id = current_app.extensions["idp.store"].pop(_state_key(state)) if state else None
+    tx_id = extensions.store().pop(_state_key(state)) if state else None
     if not tx_id or len(state) > 512:
         return upstream_failed(None, name, BrokerError("bad_state"))
     tx = Transaction.load(tx_id)

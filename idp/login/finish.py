@@ -4,11 +4,11 @@ authorization request back to authlib, which issues the code (DESIGN.md step 5).
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import AccessDeniedError
-from flask import current_app
 from flask import redirect
 from werkzeug.wrappers import Response
 
 from idp import audit
+from idp import extensions
 from idp.login.refusal import error_response
 from idp.login.start import StoredAuthorizationRequest
 from idp.login.transaction import Transaction
@@ -24,7 +24,7 @@ from policies.assurance import amr_with_route
 
 def finish(tx: Transaction) -> Response:
     """Only reachable when every earlier step is achieved (checked by the caller)."""
-    server = current_app.extensions["idp.oauth"]
+    server = extensions.oauth()
     user = db.session.get(User, tx.user_id)
     stored = StoredAuthorizationRequest(tx.params)
     tx.close()

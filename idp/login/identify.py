@@ -9,10 +9,10 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 
-from flask import current_app
 from sqlalchemy import update
 
 from idp import audit
+from idp import extensions
 from idp.actor import Actor
 from idp.login.limits import Attempt
 from idp.login.limits import Limit
@@ -56,7 +56,7 @@ def address_subject(client_ip: str) -> str:
 
 def _reserve_for_address(client_ip: str | None) -> Attempt | None:
     """Count this attempt against its address first (atomic); None when there is no limit."""
-    settings = current_app.extensions["idp.settings"]
+    settings = extensions.settings()
     if not client_ip or settings.login_failures_per_ip <= 0:
         return None
     limit = Limit(
@@ -87,8 +87,8 @@ def check_password_login(email: str, password: str, client_ip: str | None = None
 
     :param client_ip: ``request.remote_addr`` (ProxyFix applies ``IDP_TRUSTED_PROXIES``).
     """
-    hashing = current_app.extensions["idp.passwords"]
-    store = current_app.extensions["idp.store"]
+    hashing = extensions.passwords()
+    store = extensions.store()
     from_address = _reserve_for_address(client_ip)
     if from_address is not None and not from_address.allowed:
         audit.record(

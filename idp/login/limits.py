@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Response
-from flask import current_app
 from flask import render_template
+
+from idp import extensions
 
 
 @dataclass(frozen=True)
@@ -38,19 +39,19 @@ class Attempt:
 
     def hand_back(self) -> None:
         """The attempt was right (or never checked): it does not count."""
-        current_app.extensions["idp.store"].decr(self.key)
+        extensions.store().decr(self.key)
 
 
 def reserve(limit: Limit, subject: str) -> Attempt:
     """Count this attempt first (atomic ``incr``), then say whether it may be checked."""
     key = limit.key(subject)
-    count = current_app.extensions["idp.store"].incr(key, limit.window)
+    count = extensions.store().incr(key, limit.window)
     return Attempt(key, count, count <= limit.maximum)
 
 
 def is_exhausted(limit: Limit, subject: str) -> bool:
     """True when the next attempt would be refused (for showing the page before a form)."""
-    return bool(current_app.extensions["idp.store"].count(limit.key(subject)) >= limit.maximum)
+    return bool(extensions.store().count(limit.key(subject)) >= limit.maximum)
 
 
 def too_many(key: str, reason: str, **context: Any) -> Response:
@@ -59,7 +60,7 @@ def too_many(key: str, reason: str, **context: Any) -> Response:
     :param key: the counter whose window must pass.
     :param reason: the audit reason code; the page words its message after it.
     """
-    retry_after = current_app.extensions["idp.store"].ttl(key) or 1
+    retry_after = extensions.store().ttl(key) or 1
     response = Response(
         render_template(
             "login/too_many.html",

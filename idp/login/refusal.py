@@ -8,15 +8,15 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import AccessDeniedError
 from authlib.oauth2.rfc6749 import OAuth2Error
-from flask import current_app
 from flask import render_template
 from werkzeug.wrappers import Response
 
+from idp import extensions
 from idp.login.transaction import Transaction
 
 
 def oauth_server() -> Any:
-    return current_app.extensions["idp.oauth"]
+    return extensions.oauth()
 
 
 def error_response(error: OAuth2Error, redirect_uri: str | None, state: str | None) -> Response:

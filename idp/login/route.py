@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import current_app
 from flask import request
 
 from idp import audit
+from idp import extensions
 from idp.line.gateway import LINE_PATH_PREFIX as LINE_PREFIX
 from idp.line.gateway import LineAssertion
 from idp.line.gateway import verify_line_headers
@@ -17,7 +17,7 @@ from idp.line.gateway import verify_line_headers
 
 def route_of_request() -> dict[str, Any]:
     """``{"kind": "line", "line", "area", "at"}`` or ``{"kind": "internet"}``."""
-    settings = current_app.extensions["idp.settings"]
+    settings = extensions.settings()
     if not request.path.startswith(LINE_PREFIX) or not settings.line_gateway_secret:
         return {"kind": "internet"}
 
@@ -45,5 +45,5 @@ def route_of_request() -> dict[str, Any]:
 
 def line_login_base() -> str:
     """Where the line login pages are reached (through the line network's gateway)."""
-    settings = current_app.extensions["idp.settings"]
+    settings = extensions.settings()
     return settings.line_login_url or f"{settings.issuer}/line"

@@ -13,11 +13,11 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oidc.core.errors import ConsentRequiredError
 from authlib.oidc.core.errors import LoginRequiredError
 from flask import Response
-from flask import current_app
 from flask import request
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from idp import extensions
 from idp.login.gate import check_policies
 from idp.login.refusal import error_response
 from idp.login.refusal import oauth_server
@@ -60,7 +60,7 @@ class StoredAuthorizationRequest(OAuth2Request):  # type: ignore[misc]
     """An authorization request replayed from a login transaction at its finish step."""
 
     def __init__(self, params: dict[str, str]) -> None:
-        issuer = current_app.extensions["idp.settings"].issuer
+        issuer = extensions.settings().issuer
         super().__init__("GET", f"{issuer}/authorize?{urlencode(params)}")
         self.payload = BasicOAuth2Payload(dict(params))
         self._params = dict(params)
@@ -84,12 +84,12 @@ def pick_locale(ui_locales: str | None) -> str | None:
 
 def _hint_subject(id_token_hint: str) -> str | None:
     """The ``sub`` of an ID token we issued (expired ones too, OIDC Core §3.1.2.1)."""
-    keys = current_app.extensions["idp.keys"].verification_keys()
+    keys = extensions.keys().verification_keys()
     try:
         token = jwt.decode(id_token_hint, keys, algorithms=["RS256", "ES256"])
     except (JoseError, ValueError, TypeError):
         return None
-    if token.claims.get("iss") != current_app.extensions["idp.settings"].issuer:
+    if token.claims.get("iss") != extensions.settings().issuer:
         return None
     sub = token.claims.get("sub")
     return sub if isinstance(sub, str) else None

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
-from flask import current_app
 from flask import redirect
 from flask import request
 from flask import url_for
 from werkzeug.wrappers import Response
 
+from idp import extensions
 from idp.cookies import set_cookie
 from idp.errors import TransactionError
 
@@ -88,7 +88,7 @@ class Transaction:
         """The transaction of this browser; anything else is an expired or foreign one."""
         if not tx_id or len(tx_id) > 64:
             raise TransactionError("missing")
-        data = current_app.extensions["idp.store"].get_json(TX_PREFIX + tx_id)
+        data = extensions.store().get_json(TX_PREFIX + tx_id)
         browser = browser_id()
         if data is None or browser is None:
             raise TransactionError("expired")
@@ -98,11 +98,11 @@ class Transaction:
         return tx
 
     def save(self) -> None:
-        ttl = current_app.extensions["idp.settings"].login_transaction_ttl
-        current_app.extensions["idp.store"].set_json(TX_PREFIX + self.id, asdict(self), ttl)
+        ttl = extensions.settings().login_transaction_ttl
+        extensions.store().set_json(TX_PREFIX + self.id, asdict(self), ttl)
 
     def close(self) -> None:
-        current_app.extensions["idp.store"].delete(TX_PREFIX + self.id)
+        extensions.store().delete(TX_PREFIX + self.id)
 
     def achieve(self, step: str) -> None:
         if step not in self.achieved:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import g
 from flask import redirect
 from flask import render_template
@@ -12,6 +11,7 @@ from flask import request
 from flask import url_for
 
 from idp import audit
+from idp import extensions
 from idp.i18n import gettext as _
 from idp.login import finish as finish_step
 from idp.login.gate import admit
@@ -50,9 +50,7 @@ def _render_identify(
             tx=tx,
             email=email or tx.login_hint,
             error=error,
-            line_login=line_login_base()
-            if current_app.extensions["idp.settings"].line_gateway_secret
-            else None,
+            line_login=line_login_base() if extensions.settings().line_gateway_secret else None,
         ),
         status=status,
     )

@@ -4,28 +4,14 @@ folder (shown on the developer page in demo mode). Mails are rendered from
 
 from __future__ import annotations
 
-import logging
-import smtplib
-import ssl
-import threading
-import time
-import uuid
-from concurrent.futures import Future
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait
-from email.message import EmailMessage
-from email.utils import formatdate
-from email.utils import make_msgid
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
-from urllib.parse import urlsplit
 
-from flask import Flask
-from flask import current_app
 from flask import render_template
 
-log = logging.getLogger("idp.mail")
+from idp import extensions
+from idp.mail.mailer import Mailer
+
+__all__ = ["SUBJECTS", "Mailer", "render_mail", "send_mail"]
 
 #: SPEC Mails: subjects per purpose and language.
 SUBJECTS: dict[str, dict[str, str]] = {
@@ -38,75 +24,6 @@ SUBJECTS: dict[str, dict[str, str]] = {
 }
 
 
-class Mailer:
-    def __init__(self, smtp_url: str, outbox_dir: Path, sender: str) -> None:
-        self.smtp_url = smtp_url
-        self.outbox_dir = outbox_dir
-        self.sender = sender
-        # Mails go out off the request thread, so that answers do not reveal by their
-        # timing whether a mail was sent (K3, L2).
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mail")
-        self._pending: set[Future[None]] = set()
-        self._lock = threading.Lock()
-
-    def build(self, to: str, subject: str, body: str) -> EmailMessage:
-        message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = to
-        message["Subject"] = subject
-        message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = make_msgid(domain="worksdrive.example")
-        message["Auto-Submitted"] = "auto-generated"
-        message.set_content(body, charset="utf-8")
-        return message
-
-    def deliver(self, message: EmailMessage) -> None:
-        if not self.smtp_url:
-            self.outbox_dir.mkdir(parents=True, exist_ok=True)
-            name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
-            (self.outbox_dir / name).write_bytes(bytes(message))
-            return
-        url = urlsplit(self.smtp_url)
-        host, port = url.hostname or "localhost", url.port
-        if url.scheme == "smtps":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
-                host, port or 465, timeout=10, context=ssl.create_default_context()
-            )
-        else:
-            client = smtplib.SMTP(host, port or 25, timeout=10)
-        with client:
-            if url.scheme == "smtp+starttls":
-                client.starttls(context=ssl.create_default_context())
-            if url.username:
-                client.login(unquote(url.username), unquote(url.password or ""))
-            client.send_message(message)
-
-    def submit(self, app: Flask, job: Any, *args: Any) -> None:
-        """Run ``job(*args)`` (which renders and sends) in the app context off-thread."""
-
-        def run() -> None:
-            with app.app_context():
-                try:
-                    job(*args)
-                except Exception:  # a mail failure must not be lost silently
-                    log.exception("mail job failed")
-
-        future = self._pool.submit(run)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future[None]) -> None:
-        with self._lock:
-            self._pending.discard(future)
-
-    def wait_idle(self, timeout: float = 30) -> None:
-        """Block until every queued mail job has finished (CLI, tests of the outbox)."""
-        with self._lock:
-            pending = set(self._pending)
-        wait(pending, timeout=timeout)
-
-
 def render_mail(purpose: str, locale: str, **context: Any) -> tuple[str, str]:
     locale = locale if locale in ("ja", "en") else "ja"
     subject = SUBJECTS[purpose][locale]
@@ -116,6 +33,6 @@ def render_mail(purpose: str, locale: str, **context: Any) -> tuple[str, str]:
 
 def send_mail(to: str, purpose: str, locale: str, **context: Any) -> None:
     """Render and deliver now (call from a mail job or the CLI)."""
-    mailer: Mailer = current_app.extensions["idp.mailer"]
+    mailer = extensions.mailer()
     subject, body = render_mail(purpose, locale, **context)
     mailer.deliver(mailer.build(to, subject, body))

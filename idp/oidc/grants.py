@@ -15,11 +15,11 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 from authlib.oidc.core.grants.util import create_half_hash
 from authlib.oidc.core.grants.util import is_openid_scope
-from flask import current_app
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp import audit
+from idp import extensions
 from idp.login.gate import check_policies
 from idp.models import TokenFamily
 from idp.models import User
@@ -69,11 +69,11 @@ class AuthorizationCode:
 
 
 def _store() -> Any:
-    return current_app.extensions["idp.store"]
+    return extensions.store()
 
 
 def _settings() -> Any:
-    return current_app.extensions["idp.settings"]
+    return extensions.settings()
 
 
 def wants_refresh_token(client: Any, scope: str) -> bool:
@@ -117,7 +117,7 @@ class IdTokenSigner:
         settings = _settings()
         client = request.client
         alg = client.id_token_signed_response_alg or "RS256"
-        key = current_app.extensions["idp.keys"].signing_key(alg)
+        key = extensions.keys().signing_key(alg)
         now = int(time.time())
         session = family.session or {}
         claims: dict[str, Any] = {

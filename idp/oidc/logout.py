@@ -6,18 +6,18 @@ from typing import Any
 
 from authlib.oidc.rpinitiated import EndSessionEndpoint
 from authlib.oidc.rpinitiated import EndSessionRequest
-from flask import current_app
 from flask import g
 from joserfc.jwk import KeySet
 
 from idp import audit
+from idp import extensions
 from idp.sso import current_session
 from idp.sso import end_session
 
 
 class EndSession(EndSessionEndpoint):  # type: ignore[misc]
     def get_server_jwks(self) -> KeySet:
-        return current_app.extensions["idp.keys"].verification_keys()
+        return extensions.keys().verification_keys()
 
     def get_algorithms(self) -> list[str]:
         return ["RS256", "ES256"]

@@ -20,10 +20,10 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core import UserInfoEndpoint
 from flask import Flask
-from flask import current_app
 from flask import request as flask_request
 
 from idp import audit
+from idp import extensions
 from idp.models import Client
 from idp.models import TokenFamily
 from idp.models import db
@@ -103,7 +103,7 @@ class Issuer(IssuerParameter):  # type: ignore[misc]
     """RFC 9207: ``iss`` in every authorization response, errors included."""
 
     def get_issuer(self) -> str:
-        return str(current_app.extensions["idp.settings"].issuer)
+        return str(extensions.settings().issuer)
 
 
 def query_client(client_id: str) -> Client | None:
@@ -113,7 +113,7 @@ def query_client(client_id: str) -> Client | None:
 
 
 def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
-    settings = current_app.extensions["idp.settings"]
+    settings = extensions.settings()
     if request.authorization_code is not None:
         family = db.session.get(TokenFamily, request.authorization_code.family_id)
         event = "token_issued"
@@ -154,13 +154,13 @@ class BearerTokenRequired(OAuth2Error):  # type: ignore[misc]
         return [("error_description", self.description)]
 
     def get_headers(self) -> list[tuple[str, str]]:
-        issuer = current_app.extensions["idp.settings"].issuer
+        issuer = extensions.settings().issuer
         return [*super().get_headers(), ("WWW-Authenticate", f'Bearer realm="{issuer}"')]
 
 
 class IdpUserInfo(UserInfoEndpoint):  # type: ignore[misc]
     def get_issuer(self) -> str:
-        return str(current_app.extensions["idp.settings"].issuer)
+        return str(extensions.settings().issuer)
 
     def __call__(self, request: OAuth2Request) -> tuple[int, Any, list[tuple[str, str]]]:
         token = self._acquire_token()
@@ -195,7 +195,7 @@ class IdpUserInfo(UserInfoEndpoint):  # type: ignore[misc]
         return token  # type: ignore[return-value]
 
     def resolve_private_key(self) -> Any:
-        return current_app.extensions["idp.keys"].signing_key("RS256")
+        return extensions.keys().signing_key("RS256")
 
 
 def _query_token(token_string: str, hint: str | None) -> IssuedToken | None:
@@ -268,7 +268,7 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
             "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
             "scope": token.scope,
             "sub": token.user_id,
-            "iss": current_app.extensions["idp.settings"].issuer,
+            "iss": extensions.settings().issuer,
             "aud": token.client_id,
             "exp": int(token.expires_at),
             "iat": int(token.issued_at),
@@ -280,7 +280,7 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
 
 
 def setup_oauth(app: Flask) -> None:
-    settings = app.extensions["idp.settings"]
+    settings = extensions.settings.of(app)
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
         "authorization_code": settings.access_token_ttl,
         "refresh_token": settings.access_token_ttl,
@@ -305,5 +305,4 @@ def setup_oauth(app: Flask) -> None:
     server.register_endpoint(IdpUserInfo(resource_protector=protector))
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
-    app.extensions["idp.oauth"] = server
-    app.extensions["idp.protector"] = protector
+    extensions.oauth.register(app, server)

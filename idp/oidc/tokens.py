@@ -10,9 +10,9 @@ from dataclasses import field
 from typing import Any
 
 from authlib.oauth2.rfc6749 import TokenMixin
-from flask import current_app
 from sqlalchemy import update
 
+from idp import extensions
 from idp.models import Client
 from idp.models import RefreshToken
 from idp.models import TokenFamily
@@ -88,7 +88,7 @@ class IssuedToken(TokenMixin):  # type: ignore[misc]
 
 def store_access_token(token: str, family: TokenFamily, scope: str, expires_in: int) -> None:
     now = time.time()
-    current_app.extensions["idp.store"].set_json(
+    extensions.store().set_json(
         ACCESS_PREFIX + token_hash(token),
         {
             "f": family.id,
@@ -106,7 +106,7 @@ def find_access_token(token: str) -> IssuedToken | None:
     if not isinstance(token, str) or not token:
         return None
     digest = token_hash(token)
-    data = current_app.extensions["idp.store"].get_json(ACCESS_PREFIX + digest)
+    data = extensions.store().get_json(ACCESS_PREFIX + digest)
     if not data:
         return None
     return IssuedToken(
@@ -115,7 +115,7 @@ def find_access_token(token: str) -> IssuedToken | None:
 
 
 def forget_access_token(issued: IssuedToken) -> None:
-    current_app.extensions["idp.store"].delete(ACCESS_PREFIX + issued.token_hash)
+    extensions.store().delete(ACCESS_PREFIX + issued.token_hash)
 
 
 def store_refresh_token(token: str, family: TokenFamily, scope: str, ttl: int) -> None:

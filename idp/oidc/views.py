@@ -8,12 +8,12 @@ from typing import Any
 from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import g
 from flask import jsonify
 from flask import render_template
 from flask import request
 
+from idp import extensions
 from idp.login.refusal import error_page
 from idp.login.start import handle_authorize
 from idp.oidc.claims import SUPPORTED_CLAIMS
@@ -28,13 +28,13 @@ ACR_VALUES = list(ASSURANCE_ACR_VALUES)
 
 
 def _server() -> Any:
-    return current_app.extensions["idp.oauth"]
+    return extensions.oauth()
 
 
 @bp.get("/.well-known/openid-configuration")
 def discovery() -> Response:
     """OpenID Connect Discovery 1.0 §3 and RFC 8414: every field that is true of us."""
-    issuer = current_app.extensions["idp.settings"].issuer
+    issuer = extensions.settings().issuer
     metadata = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
@@ -85,7 +85,7 @@ def discovery() -> Response:
 
 @bp.get("/jwks.json")
 def jwks() -> Response:
-    response = jsonify(current_app.extensions["idp.keys"].public_jwks())
+    response = jsonify(extensions.keys().public_jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
@@ -146,5 +146,5 @@ def logout() -> Response:
 
 
 def setup_oidc_views(app: Any) -> None:
-    app.extensions["idp.oauth"].register_endpoint(EndSession)
+    extensions.oauth.of(app).register_endpoint(EndSession)
     app.register_blueprint(bp)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import delete
 
+from idp import extensions
 from idp.models import SecondFactor
 from idp.models import User
 from idp.models import db
@@ -41,11 +41,11 @@ def add_factor(user: User, kind: str, data: dict[str, Any]) -> SecondFactor:
 
 
 def seal(secret: str) -> str:
-    return str(current_app.extensions["idp.secretbox"].seal(secret))
+    return str(extensions.secretbox().seal(secret))
 
 
 def unseal(token: str) -> str:
-    return str(current_app.extensions["idp.secretbox"].open(token))
+    return str(extensions.secretbox().open(token))
 
 
 def issue_recovery_code(user: User) -> str:

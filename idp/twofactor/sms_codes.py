@@ -11,8 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
-
+from idp import extensions
 from idp.sms.base import SmsError
 
 log = logging.getLogger("idp.sms")
@@ -36,7 +35,7 @@ class SendOutcome:
 
 
 def _store() -> Any:
-    return current_app.extensions["idp.store"]
+    return extensions.store()
 
 
 def _digest(code: str) -> str:
@@ -57,7 +56,7 @@ def send_code(tx_id: str, user_id: str, phone: str, locale: str) -> SendOutcome:
     code_id = secrets.token_hex(8)
     text = MESSAGE.get(locale, MESSAGE["ja"]).format(code=code)
     try:
-        current_app.extensions["idp.sms"].send(phone, text)
+        extensions.sms().send(phone, text)
     except SmsError as error:
         log.warning(
             "sms not sent: provider=%s reason=%s detail=%s",

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask import current_app
-
 from idp import audit
+from idp import extensions
 from idp.actor import Actor
 from idp.contracts.contract import get_contract
 from idp.errors import ProvisioningError
@@ -55,7 +54,7 @@ def add_user(
         problems = password_problems(password, email)
         if problems:
             raise ProvisioningError("password rule (P2) not met: " + ", ".join(problems), "P2")
-        password_hash = current_app.extensions["idp.passwords"].hash(password)
+        password_hash = extensions.passwords().hash(password)
     user = User(
         contract_id=contract_id,
         email=email.strip(),

@@ -4,9 +4,9 @@ that answers past them."""
 from __future__ import annotations
 
 from flask import Response
-from flask import current_app
 
 from idp import audit
+from idp import extensions
 from idp.login.limits import Limit
 from idp.login.limits import is_exhausted
 from idp.login.limits import too_many
@@ -31,7 +31,7 @@ def refuse(user: User, reason: str) -> None:
 
 def count_failure(user: User, reason: str) -> None:
     """A failure that was not reserved beforehand (a passkey, which cannot be guessed)."""
-    current_app.extensions["idp.store"].incr(CODE_LIMIT.key(user.id), CODE_LIMIT.window)
+    extensions.store().incr(CODE_LIMIT.key(user.id), CODE_LIMIT.window)
     refuse(user, reason)
 
 

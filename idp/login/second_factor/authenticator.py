@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Response
-from flask import current_app
 from flask import redirect
 from flask import request
 from flask import url_for
 
+from idp import extensions
 from idp.i18n import gettext as _
 from idp.login.limits import reserve
 from idp.login.second_factor.attempts import CODE_LIMIT
@@ -41,7 +41,7 @@ def app(tx: Transaction, user: User) -> Response:
     if time_step is None:
         refuse(user, "wrong_code")
         return page("2fa_app.html", tx, user, 400, error=_("The code is not correct."))
-    if not totp.claim_step(current_app.extensions["idp.store"], factor.id, time_step):
+    if not totp.claim_step(extensions.store(), factor.id, time_step):
         refuse(user, "code_replayed")
         return page(
             "2fa_app.html",

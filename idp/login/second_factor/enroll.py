@@ -4,11 +4,11 @@ the first factor; a user without one enrolls, SMS first or an authenticator app.
 from __future__ import annotations
 
 from flask import Response
-from flask import current_app
 from flask import redirect
 from flask import request
 from flask import url_for
 
+from idp import extensions
 from idp.i18n import gettext as _
 from idp.login.limits import reserve
 from idp.login.second_factor.attempts import CODE_LIMIT
@@ -100,9 +100,7 @@ def enroll_app(tx: Transaction, user: User) -> Response:
     if not attempt.allowed:
         return too_many_attempts(tx, user, CODE_LIMIT)
     time_step = totp.matching_step(secret, request.form.get("code", "")[:20])
-    if time_step is None or not totp.claim_step(
-        current_app.extensions["idp.store"], f"tx-{tx.id}", time_step
-    ):
+    if time_step is None or not totp.claim_step(extensions.store(), f"tx-{tx.id}", time_step):
         refuse(user, "wrong_code")
         return page(
             "2fa_enroll_app.html", tx, user, 400, error=_("The code is not correct."), **context
@@ -110,5 +108,5 @@ def enroll_app(tx: Transaction, user: User) -> Response:
     attempt.hand_back()
     factor = add_factor(user, "totp", {"secret": tx.data.pop("totp_sealed")})
     # The enrollment code's step may not be used again for sign-in either.
-    totp.claim_step(current_app.extensions["idp.store"], factor.id, time_step)
+    totp.claim_step(extensions.store(), factor.id, time_step)
     return verified(tx, user, "totp")

@@ -11,12 +11,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Response
-from flask import current_app
 from flask import redirect
 from flask import request
 from flask import url_for
 
 from idp import audit
+from idp import extensions
 from idp.i18n import gettext as _
 from idp.login.second_factor.attempts import count_failure
 from idp.login.second_factor.flow import bp
@@ -39,7 +39,7 @@ from idp.twofactor.passkeys import start_registration
 
 def is_domain_issuer() -> bool:
     """WebAuthn needs a domain as RP ID (§5.1.3): no passkeys on an IP-address issuer."""
-    host = urlsplit(current_app.extensions["idp.settings"].issuer).hostname or ""
+    host = urlsplit(extensions.settings().issuer).hostname or ""
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -49,7 +49,7 @@ def is_domain_issuer() -> bool:
 
 def _rp() -> tuple[str, str]:
     """WebAuthn relying party: the issuer's host is the RP ID, its origin the origin."""
-    issuer = urlsplit(current_app.extensions["idp.settings"].issuer)
+    issuer = urlsplit(extensions.settings().issuer)
     return str(issuer.hostname), f"{issuer.scheme}://{issuer.netloc}"
 
 
@@ -63,7 +63,7 @@ def add_passkey(tx: Transaction, user: User) -> Response:
     """X1: add a passkey or security key, once this sign-in has verified another factor."""
     if not tx.data.get("recovery_sealed"):
         return redirect(url_for("twofactor.start", tx=tx.id), code=303)
-    store = current_app.extensions["idp.store"]
+    store = extensions.store()
     rp_id, origin = _rp()
     if request.method == "GET":
         options, state = start_registration(
@@ -111,7 +111,7 @@ def passkey(tx: Transaction, user: User) -> Response:
     registered = _credentials(user)
     if not registered or not is_enrolled(user):
         return redirect(url_for("twofactor.start", tx=tx.id), code=303)
-    store = current_app.extensions["idp.store"]
+    store = extensions.store()
     rp_id, origin = _rp()
     if request.method == "GET":
         options, state = start_authentication(rp_id=rp_id, credentials=[c for _f, c in registered])
