@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from authlib.common.security import generate_token  # type: ignore[import-untyped]
-from authlib.integrations.base_client import OAuthError  # type: ignore[import-untyped]
-from authlib.integrations.requests_client import OAuth2Session  # type: ignore[import-untyped]
+from authlib.common.security import generate_token
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
 
 from brokers.base import BrokerError
 from brokers.id_token import constant_time_equal

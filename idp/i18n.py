@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -30,7 +31,8 @@ DEFAULT_LOCALE = "ja"
 LANG_COOKIE = "lang"
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
-gettext = _gettext
+#: Flask-Babel's gettext (untyped there): the message in the request's language.
+gettext: Callable[..., str] = _gettext
 __all__ = ["gettext", "lazy_gettext", "setup_i18n"]
 
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from flask import Flask
-from sqlalchemy import CursorResult
 from sqlalchemy import delete
 
 from idp import audit
@@ -18,6 +16,7 @@ from idp.actor import Actor
 from idp.models import MailLink
 from idp.models import RememberedBrowser
 from idp.models import db
+from idp.models import rowcount
 from idp.models import utcnow
 from policies.links import LINK_VALIDITY
 from policies.two_factor import REMEMBER_FOR
@@ -50,14 +49,12 @@ def purge(actor: Actor, now: datetime | None = None) -> PurgeReport:
     opening it again still says "already used" rather than "unknown"."""
     now = now or utcnow()
     ephemeral = extensions.store().purge_expired()
-    links: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
-        delete(MailLink).where(MailLink.created_at <= now - LINK_VALIDITY)
-    )
-    browsers: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
+    links = db.session.execute(delete(MailLink).where(MailLink.created_at <= now - LINK_VALIDITY))
+    browsers = db.session.execute(
         delete(RememberedBrowser).where(RememberedBrowser.last_used_at < now - REMEMBER_FOR)
     )
     db.session.commit()
-    report = PurgeReport(ephemeral, links.rowcount or 0, browsers.rowcount or 0)
+    report = PurgeReport(ephemeral, rowcount(links), rowcount(browsers))
     audit.record("purge", "ok", None, actor=actor, details=asdict(report))
     return report
 

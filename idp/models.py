@@ -18,6 +18,8 @@ from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import Result
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -36,6 +38,14 @@ db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE run through ``db.session.execute`` matched (typed as a
+    ``Result``; for such a statement it is a ``CursorResult``)."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"not the result of an UPDATE or DELETE: {result!r}")
+    return result.rowcount
 
 
 def new_id() -> str:

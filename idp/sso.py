@@ -36,6 +36,7 @@ from idp.cookies import set_cookie
 from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
+from idp.models import rowcount
 from idp.models import utcnow
 
 SSO_COOKIE = "idp_sso"
@@ -171,7 +172,7 @@ def revoke_token_families(user_id: str, reason: str) -> int:
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
     db.session.commit()
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 @audit.change("sign_out_everywhere")

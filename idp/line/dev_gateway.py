@@ -21,8 +21,8 @@ from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response
 
 from idp.line.gateway import LINE_AREAS
-from idp.line.gateway import normalise_line_number
 from idp.line.gateway import sign_line_headers
+from policies.line_numbers import normalise_line_number
 
 #: RFC 9110 §7.6.1: connection-specific headers that a proxy must not forward.
 HOP_BY_HOP_HEADERS = frozenset(

@@ -35,9 +35,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+from typing import Protocol
 
 from policies.line_numbers import normalise_line_number
 
@@ -118,14 +118,20 @@ def sign_line_headers(
     }
 
 
-def _get_header(headers: Mapping[str, str], name: str) -> str | None:
+class HeaderSource(Protocol):
+    """What the verification reads: Werkzeug's ``Headers`` or a plain ``dict``."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+def _get_header(headers: HeaderSource, name: str) -> str | None:
     # Werkzeug's headers are case-insensitive; a plain dict may hold either spelling.
     value = headers.get(name)
     return value if value is not None else headers.get(name.lower())
 
 
 def verify_line_headers(
-    headers: Mapping[str, str],
+    headers: HeaderSource,
     secret: bytes,
     method: str,
     path: str,

@@ -11,6 +11,7 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from brokers.base import Broker
 from brokers.base import BrokerError
@@ -66,7 +67,7 @@ CALLBACK_BROKERS["ad"] = _callback_broker
 @bp.route("/login/ad", methods=["GET", "POST"])
 @bp.route("/line/login/ad", methods=["GET", "POST"], endpoint="line_ask_connection")
 @step("identify")
-def ask_connection(tx: Transaction) -> Response:
+def ask_connection(tx: Transaction) -> BaseResponse:
     """L8: when the URL does not carry the connection ID, ask for it."""
     if request.method == "GET":
         remembered = request.cookies.get(LAST_CONNECTION_COOKIE, "")
@@ -97,7 +98,7 @@ def ask_connection(tx: Transaction) -> Response:
 
 @bp.route("/login/ad/<connection_id>", methods=["GET", "POST"])
 @bp.route("/line/login/ad/<connection_id>", methods=["GET", "POST"], endpoint="line_login")
-def login(connection_id: str) -> Response:
+def login(connection_id: str) -> BaseResponse:
     """The AD login URL of the D1 mail: AD FS, or the directory's own sign-in form (LDAP)."""
     if not request.values.get("tx"):
         # Opened from the mail, not from the service: remember the ID for the login page.
@@ -109,7 +110,7 @@ def login(connection_id: str) -> Response:
 
 
 @step("identify")
-def _login_step(tx: Transaction, connection_id: str) -> Response:
+def _login_step(tx: Transaction, connection_id: str) -> BaseResponse:
     tx.route = route_of_request()
     tx.save()
     connection = find_connection(connection_id)
@@ -144,7 +145,7 @@ def _ldap_subject(connection: AdConnection, login_name: str) -> str:
     return f"{connection.connection_id}:{account}"
 
 
-def _ldap_login(tx: Transaction, connection: AdConnection) -> Response:
+def _ldap_login(tx: Transaction, connection: AdConnection) -> BaseResponse:
     if request.method == "GET":
         return Response(render_template("login/ad_ldap.html", tx=tx, connection=connection))
     login_name = request.form.get("login", "").strip()[:256]
@@ -185,7 +186,7 @@ def _ldap_login(tx: Transaction, connection: AdConnection) -> Response:
     return identified(tx, identity, contract_id=connection.contract_id)
 
 
-def _ldap_refused(tx: Transaction, connection: AdConnection, reason: str) -> Response:
+def _ldap_refused(tx: Transaction, connection: AdConnection, reason: str) -> BaseResponse:
     audit.record("login", "refused", f"ldap_{reason}")
     messages = {
         "password_expired": _(

@@ -13,6 +13,7 @@ from flask import Response
 from flask import redirect
 from flask import render_template
 from flask import request
+from werkzeug.wrappers import Response as BaseResponse
 
 from brokers.base import Broker
 from brokers.base import BrokeredIdentity
@@ -75,7 +76,9 @@ def upstream_request(tx: Transaction, name: str) -> UpstreamRequest:
     )
 
 
-def send_upstream(tx: Transaction, broker: Broker, extra: dict[str, Any] | None = None) -> Response:
+def send_upstream(
+    tx: Transaction, broker: Broker, extra: dict[str, Any] | None = None
+) -> BaseResponse:
     """Start the upstream sign-in; its state is kept in our transaction (UPSTREAMS.md)."""
     try:
         url, kept = broker.start(upstream_request(tx, broker.name))
@@ -88,7 +91,7 @@ def send_upstream(tx: Transaction, broker: Broker, extra: dict[str, Any] | None 
     return redirect(url, code=303)
 
 
-def upstream_failed(tx: Transaction | None, name: str, error: BrokerError) -> Response:
+def upstream_failed(tx: Transaction | None, name: str, error: BrokerError) -> BaseResponse:
     audit.record("login", "refused", f"upstream_{error.reason}", details={"provider": name})
     return Response(
         render_template("login/upstream_error.html", tx=tx, provider=name, reason=error.reason),
@@ -99,7 +102,7 @@ def upstream_failed(tx: Transaction | None, name: str, error: BrokerError) -> Re
 @bp.get("/login/broker/<name>")
 @bp.get("/line/login/broker/<name>", endpoint="line_start")
 @step("identify")
-def start(tx: Transaction, name: str) -> Response:
+def start(tx: Transaction, name: str) -> BaseResponse:
     tx.route = route_of_request()
     tx.save()
     if name == "ad":
@@ -116,7 +119,7 @@ def start(tx: Transaction, name: str) -> Response:
 
 
 @bp.get("/login/callback/<name>")
-def callback(name: str) -> Response:
+def callback(name: str) -> BaseResponse:
     """The upstream's redirect back. The state names our transaction (single use: a replayed
     callback finds nothing), which must also belong to this browser."""
     state = request.args.get("state", "")
@@ -144,7 +147,7 @@ def _broker_for_callback(name: str, kept: dict[str, Any]) -> Broker | None:
 
 def identified(
     tx: Transaction, identity: BrokeredIdentity, contract_id: str | None = None
-) -> Response:
+) -> BaseResponse:
     """L7: the user bound to this upstream identity, then the policies (O2)."""
     bound = (
         db.session.query(UpstreamIdentity)

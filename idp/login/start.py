@@ -12,10 +12,10 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oidc.core.errors import ConsentRequiredError
 from authlib.oidc.core.errors import LoginRequiredError
-from flask import Response
 from flask import request
 from joserfc import jwt
 from joserfc.errors import JoseError
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp import extensions
 from idp.login.gate import check_policies
@@ -95,7 +95,7 @@ def _hint_subject(id_token_hint: str) -> str | None:
     return sub if isinstance(sub, str) else None
 
 
-def handle_authorize() -> Response:
+def handle_authorize() -> BaseResponse:
     server = oauth_server()
     oauth_request = server.create_oauth2_request(request)
     state = oauth_request.payload.state

@@ -9,6 +9,7 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp import audit
 from idp import extensions
@@ -43,7 +44,7 @@ MAX_PASSWORD = 1024
 
 def _render_identify(
     tx: Transaction, email: str = "", error: str | None = None, status: int = 200
-) -> Response:
+) -> BaseResponse:
     return Response(
         render_template(
             "login/login.html",
@@ -59,14 +60,14 @@ def _render_identify(
 @bp.get("/login")
 @bp.get("/line/login", endpoint="line_identify")
 @step("identify")
-def identify(tx: Transaction) -> Response:
+def identify(tx: Transaction) -> BaseResponse:
     return _render_identify(tx)
 
 
 @bp.post("/login")
 @bp.post("/line/login", endpoint="line_identify_password")
 @step("identify")
-def identify_password(tx: Transaction) -> Response:
+def identify_password(tx: Transaction) -> BaseResponse:
     # The route is that of the identifying request: the line login URL with valid gateway
     # headers, or the internet.
     tx.route = route_of_request()
@@ -99,7 +100,7 @@ def identify_password(tx: Transaction) -> Response:
 @bp.route("/line/notice", methods=["GET", "POST"])
 @bp.route("/login/line-notice", methods=["GET", "POST"], endpoint="line_notice")
 @step("line_notice", user=True)
-def line_notice(tx: Transaction, user: User) -> Response:
+def line_notice(tx: Transaction, user: User) -> BaseResponse:
     """L9: West Japan — at a line's first line-authenticated access, notify or do not notify
     (then decide); the choice is kept per line. "Do not notify" closes line authentication
     for that line."""
@@ -138,7 +139,7 @@ def line_notice(tx: Transaction, user: User) -> Response:
 
 
 @bp.get("/account")
-def account_menu() -> Response:
+def account_menu() -> BaseResponse:
     """U1: the account menu. Its items arrive with their issue; signing in to it works now
     (with A3: the contractor may sign in from the internet even when the route is line-only)."""
     found = current_session()
@@ -147,7 +148,7 @@ def account_menu() -> Response:
 
 
 @bp.get("/account/login")
-def account_login() -> Response:
+def account_login() -> BaseResponse:
     """U1: the account menu's own login page: a transaction without a relying party."""
     browser, fresh = browser_for_transaction()
     tx = Transaction.open(
@@ -166,7 +167,7 @@ def account_login() -> Response:
 
 @bp.route("/login/consent", methods=["GET", "POST"])
 @step("consent")
-def consent(tx: Transaction) -> Response:
+def consent(tx: Transaction) -> BaseResponse:
     client = db.session.get(Client, tx.client_id)
     if request.method == "POST":
         if request.form.get("decision") != "allow":
@@ -180,7 +181,7 @@ def consent(tx: Transaction) -> Response:
 
 @bp.get("/login/finish")
 @step("finish")
-def finish(tx: Transaction) -> Response:
+def finish(tx: Transaction) -> BaseResponse:
     if tx.user_id is None:
         return redirect(url_for("login.identify", tx=tx.id), code=303)
     return finish_step.finish(tx)

@@ -31,7 +31,7 @@ def authenticate_client_secret_basic(query_client: Any, request: OAuth2Request) 
         return None
 
 
-class OAuthClientMixin(ClientMixin):
+class OAuthClientMixin(ClientMixin):  # type: ignore[misc]  # authlib is untyped (Any)
     """Implements authlib's client hooks over the ``Client`` model's columns."""
 
     client_id: str

@@ -55,25 +55,28 @@ class AuthorizationCode:
         return self.data.get("nonce")
 
     def get_auth_time(self) -> int | None:
-        return self.data["session"].get("auth_time")
+        auth_time = self.data["session"].get("auth_time")
+        return None if auth_time is None else int(auth_time)
 
     def get_acr(self) -> str | None:
-        return self.data["session"].get("acr")
+        acr = self.data["session"].get("acr")
+        return None if acr is None else str(acr)
 
     def get_amr(self) -> list[str] | None:
-        return self.data["session"].get("amr")
+        amr = self.data["session"].get("amr")
+        return None if amr is None else [str(method) for method in amr]
 
     @property
     def family_id(self) -> str:
         return str(self.data["family_id"])
 
 
-def _store() -> Any:
-    return extensions.store()
-
-
-def _settings() -> Any:
-    return extensions.settings()
+def family_of(code: AuthorizationCode) -> TokenFamily:
+    """The token family the code was issued into (created with the code)."""
+    family = db.session.get(TokenFamily, code.family_id)
+    if family is None:  # deleted since with its user or client
+        raise InvalidGrantError()
+    return family
 
 
 def wants_refresh_token(client: Any, scope: str) -> bool:
@@ -114,7 +117,7 @@ class IdTokenSigner:
         nonce: str | None,
         requested: dict[str, Any] | None,
     ) -> str:
-        settings = _settings()
+        settings = extensions.settings()
         client = request.client
         alg = client.id_token_signed_response_alg or "RS256"
         key = extensions.keys().signing_key(alg)
@@ -159,7 +162,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):  # type: ignore[misc]
         if not is_openid_scope(token.get("scope")):
             return token
         code: AuthorizationCode = grant.request.authorization_code
-        family = db.session.get(TokenFamily, code.family_id)
+        family = family_of(code)
         token["id_token"] = IdTokenSigner().encode(
             grant.request,
             token,
@@ -217,7 +220,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         principal: Principal = request.user
-        settings = _settings()
+        settings = extensions.settings()
         data = request.payload.data
         claims_request = parse_claims_request(data.get("claims"))
         family = TokenFamily(
@@ -228,7 +231,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         )
         db.session.add(family)
         db.session.commit()
-        _store().set_json(
+        extensions.store().set_json(
             CODE_PREFIX + token_hash(code),
             {
                 "client_id": request.client.client_id,
@@ -252,14 +255,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         if not isinstance(code, str) or len(code) > 200:
             return None
         digest = token_hash(code)
-        data = _store().pop_json(CODE_PREFIX + digest)
+        data = extensions.store().pop_json(CODE_PREFIX + digest)
         if data is None:
-            family_id = _store().get(USED_CODE_PREFIX + digest)
+            family_id = extensions.store().get(USED_CODE_PREFIX + digest)
             if family_id:
                 revoke_family(family_id, "code_reuse")
                 audit.record("token", "refused", "code_reuse", client_id=client.client_id)
             return None
-        _store().set(USED_CODE_PREFIX + digest, data["family_id"], USED_CODE_MEMORY)
+        extensions.store().set(USED_CODE_PREFIX + digest, data["family_id"], USED_CODE_MEMORY)
         if time.time() >= data["exp"]:
             return None
         if data["client_id"] != client.client_id:

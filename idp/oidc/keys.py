@@ -113,7 +113,7 @@ class KeyStore:
 
     def public_jwks(self) -> dict[str, object]:
         self._load()
-        return self._keyset.as_dict(private=False)
+        return dict(self._keyset.as_dict(private=False))
 
     def verification_keys(self) -> KeySet:
         self._load()

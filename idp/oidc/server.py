@@ -14,6 +14,7 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749 import UnsupportedResponseTypeError
 from authlib.oauth2.rfc6749 import UnsupportedTokenTypeError
 from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
@@ -25,7 +26,6 @@ from flask import request as flask_request
 from idp import audit
 from idp import extensions
 from idp.models import Client
-from idp.models import TokenFamily
 from idp.models import db
 from idp.oidc.claims import release_claims
 from idp.oidc.clients import authenticate_client_secret_basic
@@ -34,6 +34,7 @@ from idp.oidc.grants import OpenIDCode
 from idp.oidc.grants import RefreshIdToken
 from idp.oidc.grants import RefreshTokenGrant
 from idp.oidc.grants import S256CodeChallenge
+from idp.oidc.grants import family_of
 from idp.oidc.parameters import check_no_repeated_parameter
 from idp.oidc.parameters import is_error_safe
 from idp.oidc.tokens import IssuedToken
@@ -115,7 +116,7 @@ def query_client(client_id: str) -> Client | None:
 def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     settings = extensions.settings()
     if request.authorization_code is not None:
-        family = db.session.get(TokenFamily, request.authorization_code.family_id)
+        family = family_of(request.authorization_code)
         event = "token_issued"
     else:
         family = request.refresh_token.family
@@ -165,6 +166,8 @@ class IdpUserInfo(UserInfoEndpoint):  # type: ignore[misc]
     def __call__(self, request: OAuth2Request) -> tuple[int, Any, list[tuple[str, str]]]:
         token = self._acquire_token()
         user = token.get_user()
+        if user is None:  # deleted since the token was issued
+            raise InvalidTokenError()
         return 200, UserInfo(release_claims(user, token.scope)), default_json_headers
 
     def _acquire_token(self) -> IssuedToken:

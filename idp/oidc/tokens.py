@@ -18,6 +18,7 @@ from idp.models import RefreshToken
 from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
+from idp.models import rowcount
 from idp.models import utcnow
 
 ACCESS_PREFIX = "at:"
@@ -162,7 +163,7 @@ def claim_refresh_token(issued: IssuedToken) -> bool:
         .values(used_at=time.time())
     )
     db.session.commit()
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def revoke_family(family_id: str, reason: str) -> bool:
@@ -173,7 +174,7 @@ def revoke_family(family_id: str, reason: str) -> bool:
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
     db.session.commit()
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def session_claims(family: TokenFamily) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from flask import g
 from flask import jsonify
 from flask import render_template
 from flask import request
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp import extensions
 from idp.login.refusal import error_page
@@ -20,6 +21,7 @@ from idp.oidc.claims import SUPPORTED_CLAIMS
 from idp.oidc.logout import EndSession
 from idp.sso import clear_session_cookie
 from idp.web import csrf
+from idp.web import csrf_exempt
 from policies.assurance import ACR_VALUES as ASSURANCE_ACR_VALUES
 
 bp = Blueprint("oidc", __name__)
@@ -27,12 +29,8 @@ bp = Blueprint("oidc", __name__)
 ACR_VALUES = list(ASSURANCE_ACR_VALUES)
 
 
-def _server() -> Any:
-    return extensions.oauth()
-
-
 @bp.get("/.well-known/openid-configuration")
-def discovery() -> Response:
+def discovery() -> BaseResponse:
     """OpenID Connect Discovery 1.0 §3 and RFC 8414: every field that is true of us."""
     issuer = extensions.settings().issuer
     metadata = {
@@ -84,48 +82,48 @@ def discovery() -> Response:
 
 
 @bp.get("/jwks.json")
-def jwks() -> Response:
+def jwks() -> BaseResponse:
     response = jsonify(extensions.keys().public_jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
-@csrf.exempt
-def authorize() -> Response:
+@csrf_exempt
+def authorize() -> BaseResponse:
     return handle_authorize()
 
 
 @bp.post("/token")
-@csrf.exempt
-def token() -> Response:
-    return _server().create_token_response()  # type: ignore[no-any-return]
+@csrf_exempt
+def token() -> BaseResponse:
+    return extensions.oauth().create_token_response()  # type: ignore[no-any-return]
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
-@csrf.exempt
-def userinfo() -> Response:
-    return _server().create_endpoint_response("userinfo")  # type: ignore[no-any-return]
+@csrf_exempt
+def userinfo() -> BaseResponse:
+    return extensions.oauth().create_endpoint_response("userinfo")  # type: ignore[no-any-return]
 
 
 @bp.post("/revoke")
-@csrf.exempt
-def revoke() -> Response:
-    return _server().create_endpoint_response("revocation")  # type: ignore[no-any-return]
+@csrf_exempt
+def revoke() -> BaseResponse:
+    return extensions.oauth().create_endpoint_response("revocation")  # type: ignore[no-any-return]
 
 
 @bp.post("/introspect")
-@csrf.exempt
-def introspect() -> Response:
-    return _server().create_endpoint_response("introspection")  # type: ignore[no-any-return]
+@csrf_exempt
+def introspect() -> BaseResponse:
+    return extensions.oauth().create_endpoint_response("introspection")  # type: ignore[no-any-return]
 
 
 @bp.route("/logout", methods=["GET", "POST"])
-@csrf.exempt
-def logout() -> Response:
+@csrf_exempt
+def logout() -> BaseResponse:
     """RP-initiated logout: with a valid ``id_token_hint`` at once; without one, only after
     the person confirms on our page (a CSRF-protected POST)."""
-    server = _server()
+    server = extensions.oauth()
     try:
         validated = server.validate_endpoint_request("end_session")
     except OAuth2Error as error:

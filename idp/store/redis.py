@@ -62,7 +62,7 @@ class RedisStore(EphemeralStore):
 
     def ttl(self, key: str) -> int | None:
         # PTTL: -2 absent, -1 no expiry (never set through this interface).
-        left = int(self._redis.pttl(self._k(key)))  # type: ignore[arg-type]
+        left = int(self._redis.pttl(self._k(key)))
         return None if left < 0 else max(1, math.ceil(left / 1000))
 
     def delete(self, key: str) -> None:

@@ -77,7 +77,7 @@ class SqlStore(EphemeralStore):
             row = conn.execute(stmt).first()
         if row is None or row[1] <= time.time():
             return None
-        return row[0]
+        return str(row[0])
 
     def add(self, key: str, value: str, ttl: int) -> bool:
         now = time.time()
@@ -85,7 +85,7 @@ class SqlStore(EphemeralStore):
             key=key, value=value, counter=_counter_of(value), expires_at=now + max(1, ttl)
         )
         # Take over an expired row; leave a live one alone.
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=[_TABLE.c.key],
             set_={
                 "value": stmt.excluded.value,
@@ -95,7 +95,7 @@ class SqlStore(EphemeralStore):
             where=_TABLE.c.expires_at <= now,
         ).returning(_TABLE.c.key)
         with self._engine.begin() as conn:
-            return conn.execute(stmt).first() is not None
+            return conn.execute(upsert).first() is not None
 
     def incr(self, key: str, ttl: int) -> int:
         now = time.time()
@@ -104,7 +104,7 @@ class SqlStore(EphemeralStore):
         )
         expired = _TABLE.c.expires_at <= now
         counted = case((expired, 1), else_=_TABLE.c.counter + 1)
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=[_TABLE.c.key],
             set_={
                 "counter": counted,
@@ -115,7 +115,7 @@ class SqlStore(EphemeralStore):
             where=or_(expired, _IS_COUNTER),
         ).returning(_TABLE.c.counter)
         with self._engine.begin() as conn:
-            row = conn.execute(stmt).first()
+            row = conn.execute(upsert).first()
         if row is None:
             raise ValueError(f"{key!r} does not hold an integer")
         return int(row[0])

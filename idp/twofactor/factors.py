@@ -10,6 +10,7 @@ from idp import extensions
 from idp.models import SecondFactor
 from idp.models import User
 from idp.models import db
+from idp.models import rowcount
 from idp.models import utcnow
 from idp.twofactor import recovery
 
@@ -71,7 +72,7 @@ def use_recovery_code(user: User, code: str) -> bool:
         if recovery.matches(code, row.data.get("hash", "")):
             result = db.session.execute(delete(SecondFactor).where(SecondFactor.id == row.id))
             db.session.commit()
-            return result.rowcount == 1
+            return rowcount(result) == 1
     return False
 
 

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 from idp.cookies import set_cookie
 from idp.models import RememberedBrowser
 from idp.models import db
+from idp.models import rowcount
 from idp.models import utcnow
 
 COOKIE = "idp_rb"
@@ -91,4 +92,4 @@ def revoke_all(user_id: str, reason: str) -> int:
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
     db.session.commit()
-    return result.rowcount or 0
+    return rowcount(result)

@@ -9,7 +9,6 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from idp import extensions
 from idp.sms.base import SmsError
@@ -34,17 +33,13 @@ class SendOutcome:
     limit_key: str | None = None
 
 
-def _store() -> Any:
-    return extensions.store()
-
-
 def _digest(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
 def send_code(tx_id: str, user_id: str, phone: str, locale: str) -> SendOutcome:
     """Send a fresh code for this transaction to ``phone`` (E.164); replaces an earlier one."""
-    store = _store()
+    store = extensions.store()
     # Each send is counted before it is made (atomic), so parallel sends cannot pass a limit.
     for reason, key in (
         ("rate_limited_user", f"sms-sends-user:{user_id}"),
@@ -76,7 +71,7 @@ def send_code(tx_id: str, user_id: str, phone: str, locale: str) -> SendOutcome:
 def check_code(tx_id: str, code: str) -> tuple[str | None, str | None]:
     """(phone, None) when ``code`` is right; (None, reason) otherwise. The 6th attempt on one
     code is refused even when right (``too_many_attempts``)."""
-    store = _store()
+    store = extensions.store()
     data = store.get_json(f"sms-code:{tx_id}")
     if data is None or time.time() >= data["exp"]:
         return None, "code_expired"
@@ -91,4 +86,4 @@ def check_code(tx_id: str, code: str) -> tuple[str | None, str | None]:
 
 
 def has_pending_code(tx_id: str) -> bool:
-    return _store().get(f"sms-code:{tx_id}") is not None
+    return extensions.store().get(f"sms-code:{tx_id}") is not None

@@ -3,10 +3,7 @@ second factor."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import current_app
-from sqlalchemy import CursorResult
 from sqlalchemy import update
 
 from idp import audit
@@ -15,6 +12,7 @@ from idp.mail import send_mail
 from idp.models import SecondFactor
 from idp.models import User
 from idp.models import db
+from idp.models import rowcount
 from idp.models import utcnow
 from idp.twofactor.remembered import revoke_all
 from idp.users.links import create_link
@@ -23,11 +21,11 @@ from idp.users.links import create_link
 @audit.change("lock")
 def lock_account(actor: Actor, user: User) -> None:
     """Lock once (the first caller wins) and mail the unlock link (K1)."""
-    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
+    result = db.session.execute(
         update(User).where(User.id == user.id, User.locked_at.is_(None)).values(locked_at=utcnow())
     )
     db.session.commit()
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         return
     audit.record(
         "lock",

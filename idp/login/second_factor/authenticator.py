@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response
 from flask import redirect
 from flask import request
 from flask import url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp import extensions
 from idp.i18n import gettext as _
@@ -27,7 +27,7 @@ from idp.twofactor.factors import unseal
 
 @bp.route("/login/2fa/app", methods=["GET", "POST"])
 @step("second_factor", user=True)
-def app(tx: Transaction, user: User) -> Response:
+def app(tx: Transaction, user: User) -> BaseResponse:
     """L6: the authenticator app's current code; a code works once (replay refused)."""
     factor = next((f for f in factors_of(user.id) if f.kind == "totp"), None)
     if factor is None:

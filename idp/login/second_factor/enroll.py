@@ -3,10 +3,12 @@ the first factor; a user without one enrolls, SMS first or an authenticator app.
 
 from __future__ import annotations
 
-from flask import Response
+from typing import Any
+
 from flask import redirect
 from flask import request
 from flask import url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp import extensions
 from idp.i18n import gettext as _
@@ -35,7 +37,7 @@ from idp.twofactor.sms_codes import send_code
 
 @bp.get("/login/2fa")
 @step("second_factor", user=True)
-def start(tx: Transaction, user: User) -> Response:
+def start(tx: Transaction, user: User) -> BaseResponse:
     """Enrolled: challenge the first factor. Not yet: enroll, SMS first (L4)."""
     factor = primary_factor(user.id) if is_enrolled(user) else None
     if factor is None:
@@ -48,7 +50,7 @@ def start(tx: Transaction, user: User) -> Response:
 
 @bp.route("/login/2fa/enroll/sms", methods=["GET", "POST"])
 @step("second_factor", user=True)
-def enroll_sms(tx: Transaction, user: User) -> Response:
+def enroll_sms(tx: Transaction, user: User) -> BaseResponse:
     """L4: phone number → code sent (then ``sms_code``)."""
     if is_enrolled(user) and not tx.data.get("enrolling"):
         return redirect(url_for("twofactor.start", tx=tx.id), code=303)
@@ -83,7 +85,7 @@ def enroll_sms(tx: Transaction, user: User) -> Response:
 
 @bp.route("/login/2fa/enroll/app", methods=["GET", "POST"])
 @step("second_factor", user=True)
-def enroll_app(tx: Transaction, user: User) -> Response:
+def enroll_app(tx: Transaction, user: User) -> BaseResponse:
     """L5: QR code and otpauth URI, then one code from the app."""
     if is_enrolled(user) and not tx.data.get("enrolling"):
         return redirect(url_for("twofactor.start", tx=tx.id), code=303)
@@ -93,7 +95,7 @@ def enroll_app(tx: Transaction, user: User) -> Response:
         tx.save()
     secret = unseal(tx.data["totp_sealed"])
     uri = totp.provisioning_uri(secret, user.email)
-    context = {"uri": uri, "qr": totp.qr_svg_data_uri(uri), "secret": secret}
+    context: dict[str, Any] = {"uri": uri, "qr": totp.qr_svg_data_uri(uri), "secret": secret}
     if request.method == "GET":
         return page("2fa_enroll_app.html", tx, user, **context)
     attempt = reserve(CODE_LIMIT, user.id)

@@ -12,6 +12,7 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp import audit
 from idp.login.transaction import Transaction
@@ -27,7 +28,9 @@ from policies.assurance import amr_for_factor
 bp = Blueprint("twofactor", __name__)
 
 
-def page(template: str, tx: Transaction, user: User, status: int = 200, **context: Any) -> Response:
+def page(
+    template: str, tx: Transaction, user: User, status: int = 200, **context: Any
+) -> BaseResponse:
     """A second-factor page; ``others`` lists the user's factors for "use another way"."""
     others = {f.kind for f in factors_of(user.id)}
     return Response(
@@ -35,7 +38,7 @@ def page(template: str, tx: Transaction, user: User, status: int = 200, **contex
     )
 
 
-def verified(tx: Transaction, user: User, kind: str) -> Response:
+def verified(tx: Transaction, user: User, kind: str) -> BaseResponse:
     """One factor verified: record amr; enrollment goes on to the recovery code."""
     tx.amr = amr_for_factor(kind)
     tx.data["remember"] = request.form.get("remember") == "yes"
@@ -55,7 +58,7 @@ def verified(tx: Transaction, user: User, kind: str) -> Response:
     return achieve(tx, user)
 
 
-def achieve(tx: Transaction, user: User) -> Response:
+def achieve(tx: Transaction, user: User) -> BaseResponse:
     """The step is done: on to the next one, remembering this browser when asked (L3)."""
     remember_browser = bool(tx.data.get("remember"))
     tx.data = {}

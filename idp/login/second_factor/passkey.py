@@ -10,10 +10,10 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response
 from flask import redirect
 from flask import request
 from flask import url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp import audit
 from idp import extensions
@@ -59,7 +59,7 @@ def _credentials(user: User) -> list[tuple[Any, StoredCredential]]:
 
 @bp.route("/login/2fa/passkey/add", methods=["GET", "POST"])
 @step("second_factor", user=True)
-def add_passkey(tx: Transaction, user: User) -> Response:
+def add_passkey(tx: Transaction, user: User) -> BaseResponse:
     """X1: add a passkey or security key, once this sign-in has verified another factor."""
     if not tx.data.get("recovery_sealed"):
         return redirect(url_for("twofactor.start", tx=tx.id), code=303)
@@ -106,7 +106,7 @@ def add_passkey(tx: Transaction, user: User) -> Response:
 
 @bp.route("/login/2fa/passkey", methods=["GET", "POST"])
 @step("second_factor", user=True)
-def passkey(tx: Transaction, user: User) -> Response:
+def passkey(tx: Transaction, user: User) -> BaseResponse:
     """X1: sign in with a registered passkey or security key."""
     registered = _credentials(user)
     if not registered or not is_enrolled(user):

@@ -3,10 +3,10 @@ until the user confirms it was saved."""
 
 from __future__ import annotations
 
-from flask import Response
 from flask import redirect
 from flask import request
 from flask import url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp import audit
 from idp.i18n import gettext as _
@@ -30,7 +30,7 @@ from idp.twofactor.factors import use_recovery_code
 
 @bp.route("/login/2fa/recovery", methods=["GET", "POST"])
 @step("second_factor", user=True)
-def recovery(tx: Transaction, user: User) -> Response:
+def recovery(tx: Transaction, user: User) -> BaseResponse:
     """L6: "Lost your device?" — the recovery code, accepted as copied."""
     if request.method == "GET":
         return exhausted_page(tx, user, RECOVERY_LIMIT) or page("2fa_recovery.html", tx, user)
@@ -48,7 +48,7 @@ def recovery(tx: Transaction, user: User) -> Response:
 
 @bp.route("/login/2fa/recovery-code", methods=["GET", "POST"])
 @step("second_factor", user=True)
-def recovery_code(tx: Transaction, user: User) -> Response:
+def recovery_code(tx: Transaction, user: User) -> BaseResponse:
     """L4/L6: the new recovery code, shown until the user ticks "I saved it"."""
     sealed = tx.data.get("recovery_sealed")
     if not sealed:

@@ -3,10 +3,12 @@ once, with "remember this browser"."""
 
 from __future__ import annotations
 
-from flask import Response
+from typing import Any
+
 from flask import redirect
 from flask import request
 from flask import url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp import audit
 from idp.i18n import gettext as _
@@ -31,7 +33,7 @@ from idp.twofactor.sms_codes import has_pending_code
 from idp.twofactor.sms_codes import send_code
 
 
-def send_limited(tx: Transaction, user: User, reason: str | None, key: str) -> Response:
+def send_limited(tx: Transaction, user: User, reason: str | None, key: str) -> BaseResponse:
     """429: the hour's SMS sends (per user or per number) are used up."""
     audit.record("sms_send", "refused", reason, user_id=user.id, contract_id=user.contract_id)
     enrolling = not is_enrolled(user) or bool(tx.data.get("enrolling"))
@@ -49,13 +51,13 @@ def sms_failure(reason: str | None) -> str:
 
 @bp.route("/login/2fa/sms", methods=["GET", "POST"])
 @step("second_factor", user=True)
-def sms(tx: Transaction, user: User) -> Response:
+def sms(tx: Transaction, user: User) -> BaseResponse:
     """L4/L6: send the code (a button, never on GET) and check it, with "remember"."""
     enrolled = next((f for f in factors_of(user.id) if f.kind == "sms"), None)
     phone = tx.data.get("pending_phone") or (enrolled.data.get("phone") if enrolled else None)
     if phone is None:
         return redirect(url_for("twofactor.start", tx=tx.id), code=303)
-    context = {"masked": mask_phone(phone), "sent": has_pending_code(tx.id)}
+    context: dict[str, Any] = {"masked": mask_phone(phone), "sent": has_pending_code(tx.id)}
     if request.method == "GET":
         return exhausted_page(tx, user, CODE_LIMIT) or page("2fa_sms.html", tx, user, **context)
     if request.form.get("action") == "send":
