@@ -13,14 +13,14 @@ import secrets
 from datetime import UTC
 from datetime import datetime
 
-from flask import current_app
-from sqlalchemy import CursorResult
 from sqlalchemy import update
 
+from idp import extensions
 from idp.errors import LinkError
 from idp.models import MailLink
 from idp.models import User
 from idp.models import db
+from idp.models import rowcount
 from idp.models import utcnow
 from policies.links import LINK_VALIDITY
 from policies.links import LinkPurpose
@@ -52,7 +52,7 @@ def create_link(user: User, purpose: str) -> str:
         )
     )
     db.session.commit()
-    return f"{current_app.extensions['idp.settings'].issuer}/links/{token}"
+    return f"{extensions.settings().issuer}/links/{token}"
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -103,5 +103,4 @@ def consume_link(link: MailLink) -> bool:
         .values(used_at=utcnow())
     )
     db.session.commit()
-    assert isinstance(result, CursorResult)  # an UPDATE's result: it has a row count
-    return result.rowcount == 1
+    return rowcount(result) == 1

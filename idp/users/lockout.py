@@ -7,6 +7,7 @@ from flask import current_app
 from sqlalchemy import update
 
 from idp import audit
+from idp import extensions
 from idp.actor import Actor
 from idp.mail import send_mail
 from idp.models import SecondFactor
@@ -36,7 +37,7 @@ def lock_account(actor: Actor, user: User) -> None:
         actor=actor,
     )
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    app.extensions["idp.mailer"].submit(app, _send_lock_mail, user.id)
+    extensions.mailer.of(app).submit(app, _send_lock_mail, user.id)
 
 
 def _send_lock_mail(user_id: str) -> None:

@@ -7,6 +7,7 @@ import hashlib
 from flask import current_app
 
 from idp import audit
+from idp import extensions
 from idp.actor import Actor
 from idp.mail import send_mail
 from idp.models import User
@@ -29,7 +30,7 @@ def request_reset(actor: Actor, email: str) -> None:
     off the request thread, so that neither the answer nor its timing reveals the account
     (K3)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    app.extensions["idp.mailer"].submit(app, _send_reset_mail, actor, email)
+    extensions.mailer.of(app).submit(app, _send_reset_mail, actor, email)
 
 
 def _send_reset_mail(actor: Actor, email: str) -> None:
@@ -37,7 +38,7 @@ def _send_reset_mail(actor: Actor, email: str) -> None:
     if user is None or user.login_method != LoginMethod.PASSWORD:
         audit.record("reset_requested", "refused", "unknown_or_not_password", actor=actor)
         return
-    store = current_app.extensions["idp.store"]
+    store = extensions.store()
     digest = hashlib.sha256(email_key(email).encode()).hexdigest()
     if store.incr("reset-mails:" + digest, 3600) > RESET_MAILS_PER_HOUR:
         audit.record("reset_requested", "refused", "rate_limited", user_id=user.id, actor=actor)
@@ -52,7 +53,7 @@ def _send_reset_mail(actor: Actor, email: str) -> None:
 @audit.change("password_reset")
 def set_new_password(actor: Actor, user: User, password: str) -> None:
     """Set the password, unlock, clear 2FA, void older links and end sessions and tokens."""
-    user.password_hash = current_app.extensions["idp.passwords"].hash(password)
+    user.password_hash = extensions.passwords().hash(password)
     user.locked_at = None
     user.failed_logins = 0
     user.state_version = user.state_version + 1
