@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import flask
 import requests
 from authlib.integrations.flask_client import OAuth
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.demo.claims_table import claim_rows
 from idp.demo.frontend_errors import PROTOCOL_ERRORS
@@ -212,7 +213,7 @@ def create_frontend_app(
         )
 
     @app.get("/login")
-    def login() -> flask.Response:
+    def login() -> BaseResponse:
         """Start the authorization code flow (state and PKCE by authlib, nonce by us)."""
         metadata()
         extra: dict[str, str] = {}
@@ -226,13 +227,15 @@ def create_frontend_app(
         # authlib keeps the nonce with the state data in the session and
         # authorize_access_token() validates the ID token's nonce against it.
         try:
-            return idp.authorize_redirect(redirect_uri, nonce=nonce, **extra)
+            # authlib is untyped; this is Flask's redirect().
+            response: BaseResponse = idp.authorize_redirect(redirect_uri, nonce=nonce, **extra)
+            return response
         except PROTOCOL_ERRORS as exc:
             code, description = error_description(exc)
             return error_page(code, description, 502)
 
     @app.get("/callback")
-    def callback() -> flask.Response:
+    def callback() -> BaseResponse:
         """Finish sign-in: check ``iss`` and errors, redeem the code, validate, store tokens."""
         args = flask.request.args
         returned_iss = args.get("iss")
@@ -287,7 +290,7 @@ def create_frontend_app(
         return flask.redirect(flask.url_for("index"), 303)
 
     @app.post("/refresh")
-    def refresh() -> flask.Response:
+    def refresh() -> BaseResponse:
         """Use the refresh-token grant; record the outcome and show it on the home page."""
         data = current()
         if data is None:
@@ -346,7 +349,7 @@ def create_frontend_app(
         }
 
     @app.post("/logout")
-    def logout() -> flask.Response:
+    def logout() -> BaseResponse:
         """Drop the local session, then hand over to the provider's end_session_endpoint."""
         data = current()
         store.delete(flask.session.get("sid"))
@@ -358,12 +361,14 @@ def create_frontend_app(
                 "Signed out locally; the provider has no end_session_endpoint",
                 502,
             )
-        return idp.logout_redirect(
+        # authlib is untyped; this is Flask's redirect().
+        response: BaseResponse = idp.logout_redirect(
             post_logout_redirect_uri=post_logout_redirect_uri,
             id_token_hint=(data or {}).get("id_token"),
             client_id=client_id,
             state=secrets.token_urlsafe(24),
         )
+        return response
 
     return app
 

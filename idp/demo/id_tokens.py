@@ -29,7 +29,7 @@ def claims_options(issuer: str, client_id: str) -> dict[str, Any]:
     }
 
 
-class RefreshedIDToken(CodeIDToken):
+class RefreshedIDToken(CodeIDToken):  # type: ignore[misc]  # authlib is untyped (Any)
     """ID token from a refresh response: ``nonce`` is optional there but must match if present."""
 
     def validate_nonce(self) -> None:
