@@ -21,6 +21,7 @@ from idp.login.second_factor.flow import page
 from idp.login.second_factor.flow import verified
 from idp.login.second_factor.sms import send_limited
 from idp.login.second_factor.sms import sms_failure
+from idp.login.second_factor.sms import sms_failure_status
 from idp.login.steps import step
 from idp.login.transaction import Transaction
 from idp.models import User
@@ -74,7 +75,7 @@ def enroll_sms(tx: Transaction, user: User) -> BaseResponse:
             "2fa_enroll_sms.html",
             tx,
             user,
-            503,
+            sms_failure_status(outcome.reason),
             error=sms_failure(outcome.reason),
             phone=request.form.get("phone", "")[:40],
         )

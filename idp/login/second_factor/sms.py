@@ -41,8 +41,17 @@ def send_limited(tx: Transaction, user: User, reason: str | None, key: str) -> B
     return too_many(key, reason or "rate_limited_user", tx=tx, alternative=alternative)
 
 
+#: Reasons that lie with the number the person typed (400: theirs to fix); every other
+#: failure is the gateway's (503: nothing the client did, retrying may work).
+NUMBER_REASONS = frozenset({"invalid_number", "unsupported_number", "rejected"})
+
+
+def sms_failure_status(reason: str | None) -> int:
+    return 400 if reason in NUMBER_REASONS else 503
+
+
 def sms_failure(reason: str | None) -> str:
-    if reason in ("invalid_number", "unsupported_number"):
+    if reason in NUMBER_REASONS:
         return _(
             "This number cannot receive our SMS. Check the number, or use an authenticator app."
         )
@@ -66,7 +75,10 @@ def sms(tx: Transaction, user: User) -> BaseResponse:
             return send_limited(tx, user, outcome.reason, outcome.limit_key)
         if not outcome.sent:
             audit.record("sms_send", "refused", outcome.reason, user_id=user.id)
-            return page("2fa_sms.html", tx, user, 503, error=sms_failure(outcome.reason), **context)
+            status = sms_failure_status(outcome.reason)
+            return page(
+                "2fa_sms.html", tx, user, status, error=sms_failure(outcome.reason), **context
+            )
         return redirect(url_for("twofactor.sms", tx=tx.id), code=303)
     attempt = reserve(CODE_LIMIT, user.id)
     if not attempt.allowed:
