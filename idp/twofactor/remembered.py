@@ -16,8 +16,11 @@ from itsdangerous import URLSafeSerializer
 from sqlalchemy import update
 from werkzeug.wrappers import Response
 
+from idp import audit
+from idp.actor import Actor
 from idp.cookies import set_cookie
 from idp.models import RememberedBrowser
+from idp.models import User
 from idp.models import db
 from idp.models import rowcount
 from idp.models import utcnow
@@ -70,10 +73,12 @@ def touch(record: RememberedBrowser) -> None:
     db.session.commit()
 
 
-def remember(user_id: str, response: Response) -> RememberedBrowser:
+@audit.change("browser_remembered")
+def remember(actor: Actor, user: User, response: Response) -> RememberedBrowser:
+    """L3, X2: a server record for this (user, browser), named by a signed cookie."""
     token = secrets.token_urlsafe(32)
     record = RememberedBrowser(
-        user_id=user_id,
+        user_id=user.id,
         token_hash=_hash(token),
         user_agent=(request.headers.get("User-Agent") or "")[:300],
     )
@@ -81,15 +86,34 @@ def remember(user_id: str, response: Response) -> RememberedBrowser:
     db.session.commit()
     entries = [f"{record.id}.{token}", *_entries()][:MAX_ENTRIES]
     set_cookie(response, COOKIE, _serializer().dumps(entries), max_age=COOKIE_MAX_AGE)
+    audit.record(
+        "browser_remembered",
+        "ok",
+        None,
+        user_id=user.id,
+        contract_id=user.contract_id,
+        actor=actor,
+    )
     return record
 
 
-def revoke_all(user_id: str, reason: str) -> int:
+@audit.change("remembered_browsers_revoked")
+def revoke_all(actor: Actor, user: User, reason: str) -> int:
     """X2: password reset, email change, 2FA reset and "sign out everywhere" call this."""
     result = db.session.execute(
         update(RememberedBrowser)
-        .where(RememberedBrowser.user_id == user_id, RememberedBrowser.revoked_at.is_(None))
+        .where(RememberedBrowser.user_id == user.id, RememberedBrowser.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
     db.session.commit()
-    return rowcount(result)
+    revoked = rowcount(result)
+    audit.record(
+        "remembered_browsers_revoked",
+        "ok",
+        reason,
+        user_id=user.id,
+        contract_id=user.contract_id,
+        details={"browsers": revoked},
+        actor=actor,
+    )
+    return revoked

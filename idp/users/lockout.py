@@ -65,7 +65,7 @@ def reset_two_factor(actor: Actor, user: User, reason: str) -> None:
     :param reason: the reason code (``password_reset``, ``admin_reset`` …)."""
     db.session.query(SecondFactor).filter_by(user_id=user.id).delete()
     user.two_factor_enrolled_at = None
-    revoke_all(user.id, reason)  # commits
+    revoke_all(actor, user, reason)  # commits
     audit.record(
         "two_factor_reset", "ok", reason, user_id=user.id, contract_id=user.contract_id, actor=actor
     )

@@ -11,6 +11,7 @@ from flask import url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp import extensions
+from idp.actor import Actor
 from idp.i18n import gettext as _
 from idp.login.limits import reserve
 from idp.login.second_factor.attempts import CODE_LIMIT
@@ -43,7 +44,7 @@ def start(tx: Transaction, user: User) -> BaseResponse:
     factor = primary_factor(user.id) if is_enrolled(user) else None
     if factor is None:
         if not tx.data.get("enrolling"):
-            discard_unfinished_enrollment(user)
+            discard_unfinished_enrollment(Actor.user(user.id, user.contract_id), user)
         return redirect(url_for("twofactor.enroll_sms", tx=tx.id), code=303)
     target = "twofactor.sms" if factor.kind == "sms" else "twofactor.app"
     return redirect(url_for(target, tx=tx.id), code=303)
@@ -109,7 +110,9 @@ def enroll_app(tx: Transaction, user: User) -> BaseResponse:
             "2fa_enroll_app.html", tx, user, 400, error=_("The code is not correct."), **context
         )
     attempt.hand_back()
-    factor = add_factor(user, "totp", {"secret": tx.data.pop("totp_sealed")})
+    factor = add_factor(
+        Actor.user(user.id, user.contract_id), user, "totp", {"secret": tx.data.pop("totp_sealed")}
+    )
     # The enrollment code's step may not be used again for sign-in either.
     totp.claim_step(extensions.store(), factor.id, time_step)
     return verified(tx, user, "totp")

@@ -15,6 +15,7 @@ from flask import url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp import audit
+from idp.actor import Actor
 from idp.login.transaction import Transaction
 from idp.login.transaction import redirect_to_next_step
 from idp.models import User
@@ -52,7 +53,9 @@ def verified(tx: Transaction, user: User, kind: str) -> BaseResponse:
     )
     if kind == "recovery" or not is_enrolled(user) or tx.data.get("enrolling"):
         tx.data["enrolling"] = not is_enrolled(user)
-        tx.data["recovery_sealed"] = seal(issue_recovery_code(user))
+        tx.data["recovery_sealed"] = seal(
+            issue_recovery_code(Actor.user(user.id, user.contract_id), user)
+        )
         tx.save()
         return redirect(url_for("twofactor.recovery_code", tx=tx.id), code=303)
     return achieve(tx, user)
@@ -66,5 +69,5 @@ def achieve(tx: Transaction, user: User) -> BaseResponse:
     tx.save()
     response = redirect_to_next_step(tx)
     if remember_browser:
-        remember(user.id, response)
+        remember(Actor.user(user.id, user.contract_id), user, response)
     return response

@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from idp import audit
 from idp import extensions
+from idp.actor import Actor
 from idp.i18n import gettext as _
 from idp.login.second_factor.attempts import count_failure
 from idp.login.second_factor.flow import bp
@@ -99,8 +100,7 @@ def add_passkey(tx: Transaction, user: User) -> BaseResponse:
             options=None,
             error=_("The passkey could not be registered. Try again."),
         )
-    add_factor(user, "passkey", asdict(credential))
-    audit.record("passkey_added", "ok", None, user_id=user.id, contract_id=user.contract_id)
+    add_factor(Actor.user(user.id, user.contract_id), user, "passkey", asdict(credential))
     return redirect(url_for("twofactor.recovery_code", tx=tx.id), code=303)
 
 

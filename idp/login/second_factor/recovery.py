@@ -8,7 +8,7 @@ from flask import request
 from flask import url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from idp import audit
+from idp.actor import Actor
 from idp.i18n import gettext as _
 from idp.login.limits import reserve
 from idp.login.second_factor.attempts import RECOVERY_LIMIT
@@ -37,7 +37,9 @@ def recovery(tx: Transaction, user: User) -> BaseResponse:
     attempt = reserve(RECOVERY_LIMIT, user.id)
     if not attempt.allowed:
         return too_many_attempts(tx, user, RECOVERY_LIMIT)
-    if not use_recovery_code(user, request.form.get("code", "")[:100]):
+    if not use_recovery_code(
+        Actor.user(user.id, user.contract_id), user, request.form.get("code", "")[:100]
+    ):
         refuse(user, "wrong_recovery_code")
         return page(
             "2fa_recovery.html", tx, user, 400, error=_("The recovery code is not correct.")
@@ -69,8 +71,5 @@ def recovery_code(tx: Transaction, user: User) -> BaseResponse:
             error=_("Tick the box to confirm that you saved the recovery code."),
         )
     if tx.data.get("enrolling"):
-        complete_enrollment(user)
-        audit.record(
-            "second_factor_enrolled", "ok", None, user_id=user.id, contract_id=user.contract_id
-        )
+        complete_enrollment(Actor.user(user.id, user.contract_id), user)
     return achieve(tx, user)

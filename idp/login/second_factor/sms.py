@@ -11,6 +11,7 @@ from flask import url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp import audit
+from idp.actor import Actor
 from idp.i18n import gettext as _
 from idp.login.limits import reserve
 from idp.login.limits import too_many
@@ -93,5 +94,5 @@ def sms(tx: Transaction, user: User) -> BaseResponse:
         return page("2fa_sms.html", tx, user, 400, error=message, **context)
     attempt.hand_back()
     if enrolled is None:
-        add_factor(user, "sms", {"phone": phone})
+        add_factor(Actor.user(user.id, user.contract_id), user, "sms", {"phone": phone})
     return verified(tx, user, "sms")
