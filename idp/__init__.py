@@ -107,6 +107,7 @@ def setup_brokers(app: Flask, settings: Settings) -> None:
 
 
 def setup_views(app: Flask) -> None:
+    from idp import account_menu
     from idp import dev
     from idp import health
     from idp import metrics
@@ -126,6 +127,7 @@ def setup_views(app: Flask) -> None:
     app.register_blueprint(brokered.bp)
     app.register_blueprint(active_directory.bp)
     app.register_blueprint(account_views.bp)
+    app.register_blueprint(account_menu.bp)
     app.register_blueprint(link_views.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)

@@ -50,6 +50,9 @@ class Settings:
     authorization_code_ttl: int = 60
     login_transaction_ttl: int = 1800
     sso_session_ttl: int = 12 * 3600
+    #: U1: a sensitive account-menu item (method, email, password, route, 2FA, AD) asks for a
+    #: fresh sign-in when the last one is older than this many minutes.
+    account_fresh_auth_minutes: int = 5
     #: Mark cookies ``Secure``. Default: on when the issuer is https.
     secure_cookies: bool | None = None
     #: Development mode: shows the developer outbox page at /dev/outbox.

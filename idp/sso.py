@@ -17,6 +17,7 @@ an index after it was read."""
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 from dataclasses import asdict
@@ -114,12 +115,19 @@ def start_session(user: User, amr: list[str], acr: str, route: dict[str, Any]) -
         started_at=now,
         secret=secret,
     )
-    handle = _handle(secret)
+    _store_session(session)
+    return session
+
+
+def _store_session(session: SsoSession) -> None:
+    """Write (or rewrite) the record of a session just started (its secret known)."""
+    if session.secret is None:
+        raise ValueError("only a session just started carries its cookie secret")
+    handle = _handle(session.secret)
     ttl = extensions.settings().sso_session_ttl
     store = extensions.store()
     store.set_json(SSO_PREFIX + handle, session.record(), ttl)
     store.set(SID_PREFIX + session.sid, handle, ttl)
-    return session
 
 
 def current_session() -> tuple[SsoSession, User] | None:
@@ -195,3 +203,36 @@ def sign_out_everywhere(actor: Actor, user: User, reason: str = "sign_out_everyw
         actor=actor,
     )
     return revoked
+
+
+@audit.change("sign_out_other_sessions")
+def sign_out_other_sessions(actor: Actor, user: User, keep: SsoSession, reason: str) -> SsoSession:
+    """Like :func:`sign_out_everywhere`, but this browser stays signed in: every session of
+    ``user`` ends (the ``sso-ended`` marker) and every token family is revoked, then the
+    sign-in of ``keep`` (its ``auth_time``, ``amr``, ``acr``, route) continues in a new session
+    started after the marker, with the account's current ``state_version``. The caller sets
+    the new session's cookie; the old one is ended by its ``sid``.
+
+    :returns: the session that replaces ``keep`` (its secret set, for the cookie).
+    """
+    ended = time.time()
+    ttl = extensions.settings().sso_session_ttl
+    extensions.store().set(ENDED_PREFIX + user.id, repr(ended), ttl)
+    revoked = revoke_token_families(user.id, reason)
+    end_session(keep.sid)
+    session = start_session(user, keep.amr, keep.acr, keep.route)
+    # Strictly after the marker, even when the clock has not moved since (sessions started
+    # at or before it count as ended).
+    session.started_at = max(session.started_at, math.nextafter(ended, math.inf))
+    session.auth_time = keep.auth_time
+    _store_session(session)
+    audit.record(
+        "sign_out_other_sessions",
+        "ok",
+        reason,
+        user_id=user.id,
+        contract_id=user.contract_id,
+        details={"token_families": revoked},
+        actor=actor,
+    )
+    return session

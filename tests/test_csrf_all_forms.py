@@ -334,6 +334,24 @@ def logout(node: Any) -> Form:
     return Form(browser, f"{node.url}/logout", data, lambda r: r.status_code in (200, 302, 303))
 
 
+def password_change(node: Any) -> Form:
+    _user_id, email = node.new_user()
+    browser = Browser(node.url)
+    page = browser.get("/account/login")
+    browser.submit(page, "password-form", email=email, password=PASSWORD)
+    new = "Csrf-Checked-2026"
+    page = browser.get("/account/password")
+    data = _form(
+        page,
+        "password-change-form",
+        current_password=PASSWORD,
+        password=new,
+        password_confirmation=new,
+    )
+    url = f"{node.url}/account/password"
+    return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
+
+
 #: Form routes (URL rules) and the scenario that reaches a valid form on each.
 SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/login": login,
@@ -356,6 +374,7 @@ SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/password/forgot": forgot,
     "/links/<token>": mailed_link,
     "/logout": logout,
+    "/account/password": password_change,
 }
 
 

@@ -43,6 +43,7 @@ READERS = {
     "idp.users.links.find_link": "reads",
     "idp.users.links.hash_token": "pure: SHA-256 of a token",
     "idp.users.links.resolve_link": "reads",
+    "idp.users.lockout.reserve_password_attempt": "a step of audited attempts (login, P1)",
     "idp.users.passwords.common_passwords": "reads a word list",
     "idp.users.passwords.password_problems": "pure: the P2 check",
     "idp.twofactor.factors.factors_of": "reads",
@@ -274,6 +275,23 @@ def _sign_out_everywhere(p: Provider, actor: Actor) -> None:
     sign_out_everywhere(actor, _user(p))
 
 
+def _sign_out_other_sessions(p: Provider, actor: Actor) -> None:
+    from idp.sso import sign_out_other_sessions
+    from idp.sso import start_session
+
+    user = _user(p)
+    sign_out_other_sessions(actor, user, start_session(user, ["pwd"], "1", {}), "test")
+
+
+def _change_password(p: Provider, actor: Actor) -> None:
+    from idp.sso import start_session
+    from idp.users.password_change import change_password
+
+    user = _user(p)
+    keep = start_session(user, ["pwd"], "1", {})
+    change_password(actor, user, PASSWORD, "Neues-Passwort-2026", keep)
+
+
 def _purge(p: Provider, actor: Actor) -> None:
     from idp.maintenance import purge
 
@@ -305,11 +323,13 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.twofactor.factors.use_recovery_code": _use_recovery_code,
     "idp.twofactor.remembered.remember": _remember,
     "idp.twofactor.remembered.revoke_all": _revoke_all,
+    "idp.sso.sign_out_other_sessions": _sign_out_other_sessions,
     "idp.users.add.add_user": _add_user,
     "idp.users.identities.link_identity": _link_identity,
     "idp.users.lockout.lock_account": _lock_account,
     "idp.users.lockout.reset_two_factor": _reset_two_factor,
     "idp.users.lockout.unlock_account": _unlock_account,
+    "idp.users.password_change.change_password": _change_password,
     "idp.users.reset.request_reset": _request_reset,
     "idp.users.reset.set_new_password": _set_new_password,
 }

@@ -70,6 +70,7 @@ def _finish_account_menu(tx: Transaction, user: User) -> Response:
         contract_id=user.contract_id,
         details={"amr": amr, "route": tx.route["kind"], "target": Target.ACCOUNT_MENU.value},
     )
-    response = redirect("/account", code=303)
+    # Back to the menu page that asked for this sign-in (checked when the sign-in began).
+    response = redirect(tx.data.get("return_to") or "/account", code=303)
     set_session_cookie(response, session)
     return response

@@ -22,6 +22,7 @@ from idp.models import db
 from idp.users.find import email_key
 from idp.users.find import find_user_by_email
 from idp.users.lockout import lock_account
+from idp.users.lockout import reserve_password_attempt
 from policies.lockout import MAX_FAILED_LOGINS
 from policies.lockout import locks_after_failure
 
@@ -65,22 +66,6 @@ def _reserve_for_address(client_ip: str | None) -> Attempt | None:
     return reserve(limit, address_subject(client_ip))
 
 
-def _reserve_attempt(user_id: str) -> int | None:
-    """K1: count this attempt before checking it; None when locked or at the limit."""
-    row = db.session.execute(
-        update(User)
-        .where(
-            User.id == user_id,
-            User.locked_at.is_(None),
-            User.failed_logins < MAX_FAILED_LOGINS,
-        )
-        .values(failed_logins=User.failed_logins + 1)
-        .returning(User.failed_logins)
-    ).first()
-    db.session.commit()
-    return None if row is None else int(row[0])
-
-
 def check_password_login(email: str, password: str, client_ip: str | None = None) -> PasswordResult:
     """Identify a ``password`` user. Every path costs one argon2id verification, except a
     refusal by the per-address limit, which looks at no account (the same for every email).
@@ -107,7 +92,7 @@ def check_password_login(email: str, password: str, client_ip: str | None = None
         audit.record("login", "refused", reason, user_id=user.id if user else None)
         return PasswordResult(None, reason, looks_locked=count >= MAX_FAILED_LOGINS)
 
-    attempt = _reserve_attempt(user.id)
+    attempt = reserve_password_attempt(user.id)
     if attempt is None:
         hashing.verify(None, password)
         audit.record("login", "refused", "locked", user_id=user.id, contract_id=user.contract_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint
 from flask import Response
 from flask import g
@@ -37,6 +39,8 @@ from policies.assurance import PASSWORD_AMR
 bp = Blueprint("login", __name__)
 
 MAX_EMAIL = 320
+#: Pages of the account menu a sign-in may return to.
+ACCOUNT_PATH = re.compile(r"/account(/[a-z][a-z-]{0,40})?")
 #: Above policies.password.MAX_LENGTH so that an over-long password still gets one honest
 #: verification; bounded so that the hashing cost is bounded.
 MAX_PASSWORD = 1024
@@ -138,25 +142,30 @@ def line_notice(tx: Transaction, user: User) -> BaseResponse:
     return redirect_to_next_step(tx)
 
 
-@bp.get("/account")
-def account_menu() -> BaseResponse:
-    """U1: the account menu. Its items arrive with their issue; signing in to it works now
-    (with A3: the contractor may sign in from the internet even when the route is line-only)."""
-    found = current_session()
-    user = found[1] if found else None
-    return Response(render_template("login/account_menu.html", user=user))
+def account_return_path() -> str | None:
+    """The ``next`` of the account menu's sign-in when it is a page of the menu (never
+    another site: an open redirect)."""
+    value = request.args.get("next", "")
+    return value if ACCOUNT_PATH.fullmatch(value) else None
 
 
 @bp.get("/account/login")
 def account_login() -> BaseResponse:
-    """U1: the account menu's own login page: a transaction without a relying party."""
+    """U1: the account menu's own login page: a transaction without a relying party.
+
+    ``next``: the menu page to come back to (only a path of the menu). ``reauth=1``: the
+    menu's fresh-factor guard asks again (``prompt=login``, ``max_age=0`` for upstreams)."""
     browser, fresh = browser_for_transaction()
+    reauth = request.args.get("reauth") == "1"
+    found = current_session() if reauth else None
     tx = Transaction.open(
         browser,
-        params={},
+        params={"prompt": "login", "max_age": "0"} if reauth else {},
         client_id="",
         target=Target.ACCOUNT_MENU,
         locale=g.get("locale") or request.cookies.get("lang") or "ja",
+        login_hint=found[1].email if found else "",
+        data={"return_to": return_to} if (return_to := account_return_path()) else {},
     )
     tx.save()
     response = redirect_to_next_step(tx)

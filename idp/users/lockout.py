@@ -17,6 +17,28 @@ from idp.models import rowcount
 from idp.models import utcnow
 from idp.twofactor.remembered import revoke_all
 from idp.users.links import create_link
+from policies.lockout import MAX_FAILED_LOGINS
+
+
+def reserve_password_attempt(user_id: str) -> int | None:
+    """K1: count a password attempt before checking it (the sign-in's, or the current
+    password of a password change); None when locked or at the limit. Atomic, so parallel
+    wrong passwords cannot pass the limit.
+
+    :returns: this attempt's number in the row of failures.
+    """
+    row = db.session.execute(
+        update(User)
+        .where(
+            User.id == user_id,
+            User.locked_at.is_(None),
+            User.failed_logins < MAX_FAILED_LOGINS,
+        )
+        .values(failed_logins=User.failed_logins + 1)
+        .returning(User.failed_logins)
+    ).first()
+    db.session.commit()
+    return None if row is None else int(row[0])
 
 
 @audit.change("lock")

@@ -1,0 +1,12 @@
+"""U1, U2: the account menu at ``/account``, one module per item; every view is guarded by
+``@menu_item(item)`` (:mod:`idp.account_menu.guard`). Its sign-in is the login transaction's
+(``/account/login``, ``Target.ACCOUNT_MENU``, in idp/login/views.py)."""
+
+from __future__ import annotations
+
+from idp.account_menu import menu as menu
+from idp.account_menu import password as password
+from idp.account_menu import pending as pending
+from idp.account_menu.guard import bp as bp
+
+__all__ = ["bp"]
