@@ -371,3 +371,50 @@ def test_U2_a_person_acts_only_on_their_own_account_and_contract(provider, rp):
     assert 'id="done"' in done.text
     assert "code" in rp.sign_in(Browser(provider.url), their_email, PASSWORD)
     assert "code" in rp.sign_in(Browser(provider.url), my_email, NEW_PASSWORD)
+
+
+@pytest.mark.covers("P1")
+def test_P1_sign_out_other_sessions_keeps_only_the_rotated_one(provider):
+    """idp.sso.sign_out_other_sessions on its own (no state_version change): the other
+    sessions end, the kept sign-in continues under a new cookie, the old cookie is dead."""
+    from idp.actor import Actor
+    from idp.sso import sign_out_other_sessions
+    from idp.sso import start_session
+
+    user_id, _email = provider.new_user(provider.new_contract(two_factor=False))
+    route = {"kind": "internet"}
+    with provider.app.app_context():
+        user = provider.db().session.get(User, user_id)
+        kept = start_session(user, ["pwd"], "urn:worksdrive:acr:1fa", route)
+        other = start_session(user, ["pwd"], "urn:worksdrive:acr:1fa", route)
+        actor = Actor.user(user.id, user.contract_id)
+        new = sign_out_other_sessions(actor, user, kept, "password_change")
+    assert new.auth_time == kept.auth_time and new.sid != kept.sid
+
+    def menu_with(secret):
+        browser = Browser(provider.url)
+        browser.session.cookies.set("idp_sso", secret)
+        return browser.session.get(f"{provider.url}/account", allow_redirects=False)
+
+    assert menu_with(new.secret).status_code == 200
+    assert menu_with(other.secret).status_code == 303
+    assert menu_with(kept.secret).status_code == 303
+
+
+@pytest.mark.covers("P1", "P2")
+def test_P2_the_domain_refuses_a_weak_password_whatever_the_page_checked(provider):
+    from idp.actor import Actor
+    from idp.errors import DomainError
+    from idp.sso import start_session
+    from idp.users.password_change import change_password
+
+    user_id, email = provider.new_user(provider.new_contract(two_factor=False))
+    with provider.app.app_context():
+        user = provider.db().session.get(User, user_id)
+        keep = start_session(user, ["pwd"], "urn:worksdrive:acr:1fa", {"kind": "internet"})
+        actor = Actor.user(user.id, user.contract_id)
+        with pytest.raises(DomainError) as refused:
+            change_password(actor, user, PASSWORD, "password", keep)
+    assert refused.value.reason == "weak_password"
+    _browser, menu = account_sign_in(provider, email)  # unchanged
+    assert menu.url == f"{provider.url}/account"
