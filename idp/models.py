@@ -263,3 +263,23 @@ class EphemeralEntry(db.Model):  # type: ignore[name-defined,misc]
     expires_at: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (Index("ix_ephemeral_expires_at", "expires_at"),)
+
+
+class Invitation(db.Model):  # type: ignore[name-defined,misc]
+    """L10, G3: an invited user who has not registered yet (``registered_at`` None). The user
+    row exists from the invitation on, without a method bound (no password hash, no upstream
+    identity), so it cannot sign in and its email is taken; the mailed link is a
+    ``mail_links`` row of purpose ``invite``. Resending and revoking (G3) act on this row."""
+
+    __tablename__ = "invitations"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    #: The inviter as the audit names it (``kind:id``), for the pending list of G3.
+    invited_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: When the last invitation mail was sent (G3 resend sends another).
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -23,11 +23,12 @@ LINK_VALIDITY = timedelta(days=14)
 
 class LinkPurpose(StrEnum):
     """What a mailed link does (``mail_links.purpose``); each has one handler in
-    ``idp/links/``. Invitation (L10/G3), email change (M7), method change (M6) and "this was
+    ``idp/links/``. Email change (M7), method change (M6) and "this was
     not me" (X6) come next, one handler each."""
 
     UNLOCK = "unlock"  # K1, K2
     RESET = "reset"  # K3
+    INVITE = "invite"  # L10, G3: the registration link of the invitation mail
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,11 @@ DOMAIN_MODULES = ("idp.clients", "idp.maintenance", "idp.sso")
 
 #: Public domain functions that change nothing, or cannot audit, and why.
 READERS = {
+    "idp.users.invitations.contractor_email": "reads",
+    "idp.users.invitations.get_invitation": "reads",
+    "idp.users.invitations.pending_invitation": "reads",
+    "idp.users.invitations.stage_password": "keeps a hash on an unused link; no account change",
+    "idp.users.invitations.staged_password_hash": "reads",
     "idp.clients.get_client": "reads",
     "idp.contracts.ad.find_connection": "reads",
     "idp.contracts.ad.list_ad_connections": "reads",
@@ -188,6 +193,45 @@ def _link_identity(p: Provider, actor: Actor) -> None:
     link_identity(actor, user.id, "google", "https://accounts.google.com", uuid.uuid4().hex)
 
 
+def _actors_contract(p: Provider, actor: Actor) -> str:
+    """A contract with the actor's own id: an admin invites only into their contract (G8)."""
+    from idp.models import Contract
+
+    if actor.contract_id is None:
+        return p.new_contract()
+    if p.db().session.get(Contract, actor.contract_id) is None:
+        p.db().session.add(Contract(id=actor.contract_id, name="Audited"))
+        p.db().session.commit()
+    return actor.contract_id
+
+
+def _invite(p: Provider, actor: Actor) -> Any:
+    from idp.users.invitations import invite_user
+
+    email = f"i-{uuid.uuid4().hex[:8]}@example.jp"
+    return invite_user(Actor.cli(), _actors_contract(p, actor), email)
+
+
+def _invite_user(p: Provider, actor: Actor) -> None:
+    from idp.users.invitations import invite_user
+
+    invite_user(actor, _actors_contract(p, actor), f"i-{uuid.uuid4().hex[:8]}@example.jp")
+
+
+def _resend_invitation(p: Provider, actor: Actor) -> None:
+    from idp.users.invitations import resend_invitation
+
+    resend_invitation(actor, _invite(p, actor).id)
+
+
+def _register_with_password(p: Provider, actor: Actor) -> None:
+    from idp.users.invitations import register_with_password
+
+    invitation = _invite(p, actor)
+    user = p.db().session.get(User, invitation.user_id)
+    register_with_password(actor, user, "$argon2id$not-a-real-hash")
+
+
 def _lock_account(p: Provider, actor: Actor) -> None:
     from idp.users.lockout import lock_account
 
@@ -326,6 +370,9 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.sso.sign_out_other_sessions": _sign_out_other_sessions,
     "idp.users.add.add_user": _add_user,
     "idp.users.identities.link_identity": _link_identity,
+    "idp.users.invitations.invite_user": _invite_user,
+    "idp.users.invitations.register_with_password": _register_with_password,
+    "idp.users.invitations.resend_invitation": _resend_invitation,
     "idp.users.lockout.lock_account": _lock_account,
     "idp.users.lockout.reset_two_factor": _reset_two_factor,
     "idp.users.lockout.unlock_account": _unlock_account,

@@ -76,7 +76,7 @@ def _stored_link(provider, user_id: str, purpose: str) -> str:
 @pytest.mark.covers("X4")
 def test_X4_a_link_whose_purpose_no_handler_serves_is_refused_not_used(provider, user):
     user_id, _email = user
-    link = _stored_link(provider, user_id, "invite")
+    link = _stored_link(provider, user_id, "not_a_purpose")
     browser = Browser(provider.url)
     shown = browser.get(link)
     assert shown.status_code == 400 and 'data-error="link_invalid"' in shown.text

@@ -1,4 +1,4 @@
-"""``idp users``: add a user, bind an upstream identity (L7)."""
+"""``idp users``: add a user, invite one (L10, G3), bind an upstream identity (L7)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,23 @@ def _add_user(
         locale=locale,
     )
     click.echo(user.id)
+
+
+@users.command("invite")
+@click.option("--contract", "contract_id", required=True)
+@click.option("--email", required=True)
+@click.option("--name", default="")
+@click.option(
+    "--role", type=click.Choice([Role.USER.value, Role.ADMIN.value]), default=Role.USER.value
+)
+@click.option("--locale", type=click.Choice(["ja", "en"]), default="ja")
+@with_app
+def users_invite(contract_id: str, email: str, name: str, role: str, locale: str) -> None:
+    """Invite a user (L10): mails the registration link; prints the invitation's id."""
+    from idp.users.invitations import invite_user
+
+    invitation = invite_user(Actor.cli(), contract_id, email, name, role, locale=locale)
+    click.echo(invitation.id)
 
 
 @users.command("link")

@@ -8,6 +8,7 @@ from typing import ClassVar
 from flask import Response
 from werkzeug.datastructures import MultiDict
 
+from idp.models import MailLink
 from idp.models import User
 from policies.links import LinkPurpose
 
@@ -15,7 +16,8 @@ from policies.links import LinkPurpose
 class LinkHandler:
     """What one link purpose shows and does. ``views.py`` runs every purpose the same way:
     resolve the link for ``purpose``; GET renders ``confirm_template``; POST checks
-    ``errors``, consumes the link atomically, then calls ``apply``."""
+    ``errors``, asks ``review`` (a step before the link is used, e.g. a confirmation screen),
+    consumes the link atomically, then calls ``use`` (by default ``apply``)."""
 
     purpose: ClassVar[LinkPurpose]
     #: The page GET shows (and POST shows again, with ``errors``), under ``templates/links/``.
@@ -31,6 +33,15 @@ class LinkHandler:
         """Messages, in the user's language, that refuse the confirm form; the link stays
         unused."""
         return []
+
+    def review(self, link: MailLink, user: User, form: MultiDict[str, str]) -> Response | None:
+        """A page to show instead of using the link now (the link stays unused); ``None``:
+        use it."""
+        return None
+
+    def use(self, link: MailLink, user: User, form: MultiDict[str, str]) -> Response | None:
+        """Do what the link is for, with the (consumed) link at hand."""
+        return self.apply(user, form)
 
     def apply(self, user: User, form: MultiDict[str, str]) -> Response | None:
         """Do what the link is for; it is already consumed. ``None``: show ``done_template``."""

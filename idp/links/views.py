@@ -49,6 +49,9 @@ def use_link(token: str) -> Response:
     errors = handler.errors(user, request.form)
     if errors:
         return Response(_confirm_page(handler, token, user, errors), 400)
+    step = handler.review(link, user, request.form)
+    if step is not None:
+        return step
     if not consume_link(link):
         raise LinkError("used")
-    return handler.apply(user, request.form) or Response(render_template(handler.done_template))
+    return handler.use(link, user, request.form) or Response(render_template(handler.done_template))

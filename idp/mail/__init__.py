@@ -17,6 +17,10 @@ __all__ = ["SUBJECTS", "Mailer", "render_mail", "send_mail"]
 SUBJECTS: dict[str, dict[str, str]] = {
     "lock": {"ja": "【WORKSDRIVE】アカウントロック", "en": "[WORKSDRIVE] Your account is locked"},
     "reset": {"ja": "【WORKSDRIVE】パスワードリセット", "en": "[WORKSDRIVE] Password reset"},
+    "invite": {
+        "ja": "【WORKSDRIVE】利用者登録のご案内",
+        "en": "[WORKSDRIVE] Invitation to register",
+    },
     "ad_connection": {
         "ja": "【WORKSDRIVE】Active Directoryアカウントのログイン用URL・接続ID通知",
         "en": "[WORKSDRIVE] Active Directory login URLs and connection ID",

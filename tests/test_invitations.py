@@ -1,0 +1,342 @@
+"""L10, G3, P2, X4: inviting a user, the registration mail and page, then a normal sign-in."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+import requests
+import time_machine
+
+from idp.actor import Actor
+from idp.contracts.contract import add_contract
+from idp.errors import ProvisioningError
+from idp.models import AuditEvent
+from idp.models import Invitation
+from idp.models import User
+from idp.models import utcnow
+from idp.users.invitations import invite_user
+from idp.users.invitations import resend_invitation
+from tests.conftest import PASSWORD
+from tests.helpers import Browser
+from tests.helpers import forms_in
+
+SUBJECT = "【WORKSDRIVE】利用者登録のご案内"
+NEW_PASSWORD = "Welcome-Aboard-2026"
+ADVICE = "ご契約者または管理者に招待の再送を依頼してください"
+
+
+def _contract_with_contractor(provider) -> tuple[str, str]:
+    """A contract (2FA off, so that sign-in ends at the service) and its contractor's email."""
+    contract_id = provider.new_contract(two_factor=False)
+    _id, owner = provider.new_user(contract_id, role="contractor")
+    return contract_id, owner
+
+
+def _invite(provider, contract_id, name="招待 花子", role="user", actor=None):
+    email = f"inv-{uuid.uuid4().hex[:10]}@example.jp"
+    with provider.app.app_context():
+        invitation = invite_user(actor or Actor.cli(), contract_id, email, name, role)
+        return invitation.id, invitation.user_id, email
+
+
+def _link(mailbox, email) -> str:
+    mail = mailbox.wait_for(to=email, subject_contains="利用者登録")
+    return [u for u in mailbox.links_in(mail) if "/links/" in u][-1]
+
+
+def _confirm_page(browser, link, password=NEW_PASSWORD):
+    form = browser.get(link)
+    assert form.status_code == 200, form.text[:500]
+    return browser.submit(form, "password-form", password=password, password_confirmation=password)
+
+
+def _register(browser, link, password=NEW_PASSWORD):
+    confirm = _confirm_page(browser, link, password)
+    assert confirm.status_code == 200, confirm.text[:500]
+    return browser.submit(confirm, "confirm-form")
+
+
+def _error_text(page) -> str:
+    match = re.search(r'<p class="error" id="error"[^>]*>(.*?)</p>', page.text, re.S)
+    return match.group(1).strip() if match else ""
+
+
+@pytest.mark.covers("L10", "G3", "P2")
+def test_L10_invitation_mail_registration_confirmation_completion_then_sign_in(
+    provider, rp, mailbox
+):
+    contract_id, owner = _contract_with_contractor(provider)
+    invitation_id, user_id, email = _invite(provider, contract_id)
+
+    mail = mailbox.wait_for(to=email, subject_contains="利用者登録")
+    assert mail["Subject"] == SUBJECT
+    body = mailbox.text_of(mail)
+    assert "招待 花子 様" in body and email in body and owner in body
+    assert "14日間" in body
+    link = _link(mailbox, email)
+    assert link.startswith(provider.url + "/links/")
+
+    browser = Browser(provider.url)
+    page = browser.get(link)
+    assert page.status_code == 200
+    assert 'id="password-rule"' in page.text and "3種類以上" in page.text
+    assert email in page.text and owner in page.text
+    assert 'id="upstream-advice"' in page.text and "先にログアウト" in page.text
+    # P2 refusals keep the link usable.
+    for bad, again in [("short1A", "short1A"), ("Password1", "Password1"), (NEW_PASSWORD, "x")]:
+        refused = browser.submit(page, "password-form", password=bad, password_confirmation=again)
+        assert refused.status_code == 400 and 'id="error"' in refused.text, bad
+
+    confirm = _confirm_page(browser, link)
+    assert confirm.status_code == 200
+    assert email in confirm.text and 'id="summary-method"' in confirm.text
+    assert "パスワード" in confirm.text and "（表示しません）" in confirm.text
+    assert NEW_PASSWORD not in confirm.text
+    done = browser.submit(confirm, "confirm-form")
+    assert done.status_code == 200 and 'id="done"' in done.text
+    assert "利用者登録が完了しました" in done.text
+
+    tokens = rp.login_tokens(Browser(provider.url), email, NEW_PASSWORD)
+    assert rp.id_token_claims(tokens["id_token"])["sub"]
+    with provider.app.app_context():
+        invitation = provider.db().session.get(Invitation, invitation_id)
+        assert invitation.registered_at is not None
+        events = {
+            e.event
+            for e in provider.db().session.query(AuditEvent).filter_by(user_id=user_id).all()
+        }
+        assert {"user_invite", "user_register"} <= events
+
+
+@pytest.mark.covers("L10", "L2")
+def test_L10_L2_invited_user_cannot_sign_in_before_registering_same_answer_as_wrong_password(
+    provider, rp, mailbox
+):
+    contract_id, _owner = _contract_with_contractor(provider)
+    _inv, _user_id, invited = _invite(provider, contract_id)
+    _known_id, known = provider.new_user(contract_id)
+
+    def attempt(email, password):
+        browser = Browser(provider.url)
+        page = browser.get(rp.authorize_url())
+        return browser.submit(page, "password-form", email=email, password=password)
+
+    pending = attempt(invited, NEW_PASSWORD)
+    empty = attempt(invited, "")
+    wrong = attempt(known, "Not-The-Password-1")
+    assert pending.status_code == wrong.status_code == 401
+    assert _error_text(pending) == _error_text(wrong) != ""
+    assert empty.status_code in (400, 401) and "code=" not in empty.url
+
+
+@pytest.mark.covers("L10", "X4")
+def test_L10_X4_registration_link_expires_after_14_days(provider, mailbox):
+    contract_id, _owner = _contract_with_contractor(provider)
+    _inv, _uid, email = _invite(provider, contract_id)
+    link = _link(mailbox, email)
+    browser = Browser(provider.url)
+    form = browser.get(link)
+    with time_machine.travel(utcnow() + timedelta(days=14, seconds=1), tick=False):
+        late = browser.get(link)
+        posted = browser.submit(
+            form, "password-form", password=NEW_PASSWORD, password_confirmation=NEW_PASSWORD
+        )
+    for page in (late, posted):
+        assert page.status_code == 400
+        assert "有効期限" in page.text and ADVICE in page.text
+    with time_machine.travel(utcnow() + timedelta(days=13, hours=23), tick=False):
+        assert browser.get(link).status_code == 200
+
+
+@pytest.mark.covers("L10", "X4")
+def test_L10_X4_registration_link_works_once(provider, rp, mailbox):
+    contract_id, _owner = _contract_with_contractor(provider)
+    _inv, _uid, email = _invite(provider, contract_id)
+    link = _link(mailbox, email)
+    browser = Browser(provider.url)
+    confirm = _confirm_page(browser, link)
+    assert browser.submit(confirm, "confirm-form").status_code == 200
+    # The same confirmation again, and a fresh password form: the link is used.
+    again = browser.submit(confirm, "confirm-form")
+    assert again.status_code == 400 and "すでに使用されています" in again.text
+    assert ADVICE in again.text
+    reopened = browser.get(link)
+    assert reopened.status_code == 400
+    # The password chosen first stands.
+    assert rp.login_tokens(Browser(provider.url), email, NEW_PASSWORD)["id_token"]
+
+
+@pytest.mark.covers("L10", "X4")
+def test_L10_X4_parallel_confirmations_register_once(provider, rp, mailbox):
+    contract_id, _owner = _contract_with_contractor(provider)
+    _inv, user_id, email = _invite(provider, contract_id)
+    link = _link(mailbox, email)
+    browser = Browser(provider.url)
+    confirm = _confirm_page(browser, link)
+    form = forms_in(confirm.text)[0]
+    cookies = browser.session.cookies.get_dict()
+
+    def post(_i):
+        return requests.post(link, data=form.fields, cookies=cookies, timeout=30)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(post, range(4)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 400, 400, 400], statuses
+    assert sum('id="done"' in a.text for a in answers) == 1
+    with provider.app.app_context():
+        registered = (
+            provider.db()
+            .session.query(AuditEvent)
+            .filter_by(user_id=user_id, event="user_register", outcome="ok")
+            .count()
+        )
+        assert registered == 1
+    assert rp.login_tokens(Browser(provider.url), email, NEW_PASSWORD)["id_token"]
+
+
+@pytest.mark.covers("L10", "X4")
+def test_L10_X4_tampered_link_gets_a_clear_page_and_changes_nothing(provider, mailbox):
+    contract_id, _owner = _contract_with_contractor(provider)
+    _inv, user_id, email = _invite(provider, contract_id)
+    link = _link(mailbox, email)
+    token = link.rsplit("/", 1)[1]
+    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+    browser = Browser(provider.url)
+    for bad in (flipped, token[:-2], token + "x", "x" * 200):
+        page = browser.get(f"{provider.url}/links/{bad}")
+        assert page.status_code == 400, bad
+        assert "このリンクは無効です" in page.text and ADVICE in page.text
+    # A confirmation without a password chosen first does not use the link.
+    page = browser.get(link)
+    skipped = browser.post(
+        link, {"csrf_token": forms_in(page.text)[0].fields["csrf_token"], "step": "confirm"}
+    )
+    assert skipped.status_code == 400 and "先にパスワードを入力してください" in skipped.text
+    assert browser.get(link).status_code == 200
+    with provider.app.app_context():
+        assert provider.db().session.get(User, user_id).password_hash is None
+
+
+@pytest.mark.covers("L10", "G3", "X4")
+def test_G3_resend_voids_the_older_link(provider, rp, mailbox):
+    contract_id, _owner = _contract_with_contractor(provider)
+    invitation_id, _uid, email = _invite(provider, contract_id)
+    first = _link(mailbox, email)
+    mailbox.clear()
+    with provider.app.app_context():
+        resend_invitation(Actor.cli(), invitation_id)
+    second = _link(mailbox, email)
+    assert first != second
+    assert Browser(provider.url).get(first).status_code == 400
+    done = _register(Browser(provider.url), second)
+    assert done.status_code == 200 and 'id="done"' in done.text
+    with provider.app.app_context(), pytest.raises(ProvisioningError) as refused:
+        resend_invitation(Actor.cli(), invitation_id)
+    assert refused.value.reason == "already_registered"
+
+
+@pytest.mark.covers("L10", "G3", "G8", "L2")
+def test_G3_G8_an_address_in_use_is_refused_without_saying_whose(provider, mailbox):
+    contract_id, _owner = _contract_with_contractor(provider)
+    with provider.app.app_context():
+        other_contract = add_contract(Actor.cli(), "Secret Other Corp").id
+    _other_id, other_email = provider.new_user(other_contract, name="Other Person")
+    _same_id, same_email = provider.new_user(contract_id)
+    _inv, _uid, pending = _invite(provider, contract_id)
+    with provider.app.app_context():
+        cases = {}
+        for email in (same_email, same_email.upper(), other_email, other_email.upper(), pending):
+            with pytest.raises(ProvisioningError) as refused:
+                invite_user(Actor.cli(), contract_id, email, "X")
+            cases[email] = refused.value
+        assert cases[same_email].reason == cases[same_email.upper()].reason == "email_taken"
+        assert "already a user of this contract" in str(cases[same_email])
+        assert cases[pending].reason == "already_invited"
+        other = cases[other_email]
+        assert other.reason == cases[other_email.upper()].reason == "email_unavailable"
+        for word in (other_contract, "Secret Other Corp", "Other Person", _other_id, "contract"):
+            assert word not in str(other), word
+        # Nothing was created, no mail was sent for the refusals.
+        assert provider.db().session.query(User).filter_by(email=other_email).count() == 1
+    assert not [m for m in mailbox.messages if m["To"] in (same_email, other_email)]
+
+
+@pytest.mark.covers("L10", "G3", "U2", "G8")
+def test_G3_G8_role_cannot_be_contractor_and_only_into_ones_own_contract(provider, mailbox):
+    contract_id, _owner = _contract_with_contractor(provider)
+    other_contract = provider.new_contract()
+    with provider.app.app_context():
+        with pytest.raises(ProvisioningError) as refused:
+            invite_user(Actor.cli(), contract_id, "boss@example.jp", "", "contractor")
+        assert refused.value.reason == "role_not_invitable"
+        with pytest.raises(ProvisioningError) as refused:
+            invite_user(Actor.admin("a1", other_contract), contract_id, "x@example.jp")
+        assert refused.value.reason == "other_contract"
+        assert provider.db().session.query(User).filter_by(email="boss@example.jp").count() == 0
+    _inv, user_id, _email = _invite(provider, contract_id, role="admin")
+    with provider.app.app_context():
+        assert provider.db().session.get(User, user_id).role == "admin"
+
+
+@pytest.mark.covers("L10")
+def test_L10_english_invitation_mail(provider, mailbox):
+    contract_id, owner = _contract_with_contractor(provider)
+    email = f"inv-{uuid.uuid4().hex[:10]}@example.jp"
+    with provider.app.app_context():
+        invite_user(Actor.cli(), contract_id, email, "Hana", locale="en")
+    mail = mailbox.wait_for(to=email, subject_contains="Invitation")
+    assert mail["Subject"] == "[WORKSDRIVE] Invitation to register"
+    body = mailbox.text_of(mail)
+    assert "Dear Hana" in body and owner in body and "14 days" in body
+    page = Browser(provider.url).get(mailbox.links_in(mail)[0])
+    assert page.status_code == 200 and "Register for WORKSDRIVE" in page.text
+
+
+@pytest.mark.covers("L10", "G3")
+def test_cli_users_invite_prints_the_invitation_id_and_mails(tmp_path):
+    import email as email_lib
+    from email import policy
+
+    from tests.test_cli import IDP
+
+    env = {
+        **os.environ,
+        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
+        "IDP_KEYS_DIR": str(tmp_path / "keys"),
+        "IDP_SECRET_KEY": "cli-test-secret",
+        "IDP_ENCRYPTION_KEY": "x2rqoV0T3sD5cQ0nJ6W9lJ2xQe0y2v9cN3m0tWqZ8kE=",
+        "IDP_ISSUER": "http://127.0.0.1:9",
+        "IDP_ARGON2_MEMORY_KIB": "1024",
+        "IDP_ARGON2_TIME_COST": "1",
+    }
+
+    def run(*args, check=True):
+        result = subprocess.run([*IDP, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert not check or result.returncode == 0, result.stderr
+        return result
+
+    run("init")
+    contract = run("contracts", "add", "Invite Corp").stdout.strip()
+    run("users", "add", "--contract", contract, "--email", "owner@invite.example",
+        "--password", PASSWORD, "--role", "contractor")  # fmt: skip
+    out = run("users", "invite", "--contract", contract, "--email", "new@invite.example",
+              "--name", "New Person", "--role", "admin").stdout.strip()  # fmt: skip
+    assert re.fullmatch(r"[0-9a-f]{32}", out), out
+    contractor = run("users", "invite", "--contract", contract, "--email", "c@invite.example",
+                     "--role", "contractor", check=False)  # fmt: skip
+    assert contractor.returncode != 0
+    taken = run("users", "invite", "--contract", contract, "--email", "NEW@invite.example",
+                check=False)  # fmt: skip
+    assert taken.returncode != 0 and "already" in taken.stderr
+    outbox = sorted((tmp_path / "instance" / "outbox").glob("*.eml"))
+    mails = [email_lib.message_from_bytes(p.read_bytes(), policy=policy.default) for p in outbox]
+    invites = [m for m in mails if m["To"] == "new@invite.example"]
+    assert len(invites) == 1 and invites[0]["Subject"] == SUBJECT
+    assert "owner@invite.example" in invites[0].get_body(("plain",)).get_content()
