@@ -33,6 +33,7 @@ READERS = {
     "idp.users.invitations.pending_invitation": "reads",
     "idp.users.invitations.stage_password": "keeps a hash on an unused link; no account change",
     "idp.users.invitations.staged_password_hash": "reads",
+    "idp.users.invitations.upstream_taken": "reads",
     "idp.clients.get_client": "reads",
     "idp.contracts.ad.find_connection": "reads",
     "idp.contracts.ad.list_ad_connections": "reads",
@@ -232,6 +233,14 @@ def _register_with_password(p: Provider, actor: Actor) -> None:
     register_with_password(actor, user, "$argon2id$not-a-real-hash")
 
 
+def _register_with_upstream(p: Provider, actor: Actor) -> None:
+    from idp.users.invitations import register_with_upstream
+
+    invitation = _invite(p, actor)
+    user = p.db().session.get(User, invitation.user_id)
+    register_with_upstream(actor, user, "google", "https://accounts.google.com", uuid.uuid4().hex)
+
+
 def _lock_account(p: Provider, actor: Actor) -> None:
     from idp.users.lockout import lock_account
 
@@ -372,6 +381,7 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.users.identities.link_identity": _link_identity,
     "idp.users.invitations.invite_user": _invite_user,
     "idp.users.invitations.register_with_password": _register_with_password,
+    "idp.users.invitations.register_with_upstream": _register_with_upstream,
     "idp.users.invitations.resend_invitation": _resend_invitation,
     "idp.users.lockout.lock_account": _lock_account,
     "idp.users.lockout.reset_two_factor": _reset_two_factor,

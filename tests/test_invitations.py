@@ -340,3 +340,114 @@ def test_cli_users_invite_prints_the_invitation_id_and_mails(tmp_path):
     invites = [m for m in mails if m["To"] == "new@invite.example"]
     assert len(invites) == 1 and invites[0]["Subject"] == SUBJECT
     assert "owner@invite.example" in invites[0].get_body(("plain",)).get_content()
+
+
+# -- registering through an upstream (Facebook's double; the other upstreams share the path)
+
+
+@pytest.fixture(scope="module")
+def facebook():
+    from tests.facebook_double import run_facebook_double
+
+    with run_facebook_double() as double:
+        yield double
+
+
+@pytest.fixture(scope="module")
+def fb_node(services, tmp_path_factory, facebook):
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from tests.conftest import build_provider
+
+    app = facebook.add_app()
+    brokers = {
+        "facebook": {
+            "app_id": app.app_id,
+            "app_secret": app.secret,
+            "graph_version": "v21.0",
+            "dialog_base": facebook.url,
+            "graph_base": facebook.url,
+        }
+    }
+    node = build_provider(
+        "sqlite+sqlstore", tmp_path_factory.mktemp("invite-fb"), services, brokers=brokers
+    )
+    server = make_server("127.0.0.1", node.app.config["TEST_PORT"], node.app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield node
+    server.shutdown()
+    node.close()
+
+
+def _through_facebook(node, facebook, browser, page, person):
+    """The registration page's Facebook button → the dialog → back at our callback."""
+    form = next(f for f in forms_in(page.text) if f.id == "upstream-facebook")
+    upstream = browser.session.post(page.url, data=form.fields, allow_redirects=False, timeout=10)
+    assert upstream.status_code == 303, upstream.text[:300]
+    assert upstream.headers["Location"].startswith(facebook.url)
+    facebook.next_user = person
+    dialog = browser.session.get(upstream.headers["Location"], allow_redirects=False, timeout=10)
+    callback = dialog.headers["Location"]
+    assert callback.startswith(node.url + "/login/callback/facebook?")
+    return browser.get(callback)
+
+
+@pytest.mark.covers("L10", "L7")
+def test_L10_L7_registering_with_an_upstream_binds_it_through_the_broker_flow(
+    fb_node, facebook, mailbox
+):
+    from tests.facebook_double import FacebookUser
+    from tests.helpers import redirect_params
+
+    contract_id, _owner = _contract_with_contractor(fb_node)
+    _inv, user_id, email = _invite(fb_node, contract_id)
+    link = _link(mailbox, email)
+    browser = Browser(fb_node.url)
+    page = browser.get(link)
+    assert 'id="broker-facebook"' in page.text and "broker-google" not in page.text
+    assert "先にログアウト" in page.text
+    person = FacebookUser("Hanako Invited", "hanako-fb@example.jp")
+    done = _through_facebook(fb_node, facebook, browser, page, person)
+    assert done.status_code == 200 and 'id="done"' in done.text
+    assert "hanako-fb@example.jp" in done.text
+    # The link is used; the invited user now signs in with Facebook like anyone bound to it.
+    assert browser.get(link).status_code == 400
+    rp = fb_node.new_client()
+    signin = Browser(fb_node.url)
+    login = signin.get(rp.authorize_url())
+    upstream = signin.session.get(
+        login.url.replace("/login?", "/login/broker/facebook?"), allow_redirects=False, timeout=10
+    )
+    facebook.next_user = person
+    dialog = signin.session.get(upstream.headers["Location"], allow_redirects=False, timeout=10)
+    tokens = rp.exchange(redirect_params(signin.get(dialog.headers["Location"]))["code"])
+    claims = rp.id_token_claims(tokens["id_token"])
+    assert claims["sub"] == user_id and claims["login_method"] == "facebook"
+
+
+@pytest.mark.covers("L10", "L7")
+def test_L10_an_upstream_account_already_registered_is_refused_and_the_link_stays_usable(
+    fb_node, facebook, mailbox
+):
+    from tests.facebook_double import FacebookUser
+
+    contract_id, _owner = _contract_with_contractor(fb_node)
+    person = FacebookUser("Taken Person", "taken-fb@example.jp")
+    _i1, _u1, first = _invite(fb_node, contract_id)
+    browser = Browser(fb_node.url)
+    done = _through_facebook(fb_node, facebook, browser, browser.get(_link(mailbox, first)), person)
+    assert done.status_code == 200
+    _i2, user_id, second = _invite(fb_node, contract_id)
+    link = _link(mailbox, second)
+    other = Browser(fb_node.url)
+    taken = _through_facebook(fb_node, facebook, other, other.get(link), person)
+    assert taken.status_code == 409 and 'data-reason="identity_taken"' in taken.text
+    assert "ログアウト" in taken.text
+    with fb_node.app.app_context():
+        assert fb_node.db().session.get(User, user_id).password_hash is None
+    # Signed out upstream and back with the right account: the same link still works.
+    right = FacebookUser("Right Person", "right-fb@example.jp")
+    done = _through_facebook(fb_node, facebook, other, other.get(link), right)
+    assert done.status_code == 200 and 'id="done"' in done.text

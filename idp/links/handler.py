@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from typing import ClassVar
 
-from flask import Response
 from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.models import MailLink
 from idp.models import User
@@ -34,15 +34,15 @@ class LinkHandler:
         unused."""
         return []
 
-    def review(self, link: MailLink, user: User, form: MultiDict[str, str]) -> Response | None:
+    def review(self, link: MailLink, user: User, form: MultiDict[str, str]) -> BaseResponse | None:
         """A page to show instead of using the link now (the link stays unused); ``None``:
         use it."""
         return None
 
-    def use(self, link: MailLink, user: User, form: MultiDict[str, str]) -> Response | None:
+    def use(self, link: MailLink, user: User, form: MultiDict[str, str]) -> BaseResponse | None:
         """Do what the link is for, with the (consumed) link at hand."""
         return self.apply(user, form)
 
-    def apply(self, user: User, form: MultiDict[str, str]) -> Response | None:
+    def apply(self, user: User, form: MultiDict[str, str]) -> BaseResponse | None:
         """Do what the link is for; it is already consumed. ``None``: show ``done_template``."""
         raise NotImplementedError

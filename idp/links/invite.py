@@ -1,10 +1,16 @@
 """L10: the registration link of the invitation mail.
 
 GET shows the registration page (changes nothing: mail scanners open links) with the methods
-the contract allows; today the password (P2 policy text, password and confirmation). The
-password form leads to a confirmation screen (method and email, the password not shown; the
-hash waits on the unused link), whose POST uses the link and registers; then the completion
-screen, and the user signs in normally at the service.
+the contract allows: the password (P2 policy text, password and confirmation) and every
+configured upstream (Google, Facebook, Microsoft, d account; Active Directory is not offered
+yet). The password form leads to a confirmation screen (method and email, the password not
+shown; the hash waits on the unused link), whose POST uses the link and registers; then the
+completion screen, and the user signs in normally at the service.
+
+An upstream is bound through the broker flow itself: the button opens a login transaction of
+purpose ``invite`` (the upstream is asked to let the person choose the account), and the
+callback (``CALLBACK_PURPOSES`` in idp/login/brokered.py) uses the link and binds the
+identity instead of signing in. The pages advise signing out upstream first.
 """
 
 from __future__ import annotations
@@ -12,26 +18,51 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
+from flask import g
 from flask import render_template
 from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as BaseResponse
 
+from brokers.base import BrokeredIdentity
+from brokers.registry import UPSTREAMS
 from idp.actor import Actor
+from idp.errors import LinkError
+from idp.errors import ProvisioningError
 from idp.i18n import gettext as _
 from idp.links.handler import LinkHandler
 from idp.links.reset import MAX_PASSWORD_FIELD
 from idp.links.reset import password_errors
+from idp.login.brokered import CALLBACK_PURPOSES
+from idp.login.brokered import configured_broker
+from idp.login.brokered import send_upstream
+from idp.login.transaction import Transaction
+from idp.login.transaction import bind_browser
+from idp.login.transaction import browser_for_transaction
 from idp.models import MailLink
 from idp.models import User
+from idp.models import db
 from idp.users.invitations import contractor_email
 from idp.users.invitations import register_with_password
+from idp.users.invitations import register_with_upstream
 from idp.users.invitations import stage_password
 from idp.users.invitations import staged_password_hash
+from idp.users.invitations import upstream_taken
+from idp.users.links import consume_link
+from idp.users.links import resolve_link
 from idp.vocabulary import LoginMethod
 from policies.links import LinkPurpose
 
 #: The registration form's steps (its hidden ``step`` field).
 STEP_PASSWORD = "password"
 STEP_CONFIRM = "confirm"
+STEP_UPSTREAM = "upstream"
+#: ``tx.data["broker"]["purpose"]`` of a registration through an upstream.
+PURPOSE = "invite"
+
+
+def upstreams() -> list[Any]:
+    """The configured upstreams a person can register with (the login page's order)."""
+    return [u for u in UPSTREAMS if u.name != "ad" and configured_broker(u.name) is not None]
 
 
 def _step(form: MultiDict[str, str]) -> str:
@@ -46,6 +77,7 @@ class InviteHandler(LinkHandler):
     def context(self, user: User) -> dict[str, Any]:
         return {
             "methods": [LoginMethod.PASSWORD.value],
+            "upstreams": upstreams(),
             "contractor_email": contractor_email(user.contract_id),
         }
 
@@ -59,9 +91,14 @@ class InviteHandler(LinkHandler):
             )
         if step == STEP_CONFIRM:
             return []
+        if step == STEP_UPSTREAM:
+            names = {u.name for u in upstreams()}
+            return [] if form.get("provider", "") in names else [_("Choose how you will sign in.")]
         return [_("Choose how you will sign in.")]
 
-    def review(self, link: MailLink, user: User, form: MultiDict[str, str]) -> Response | None:
+    def review(self, link: MailLink, user: User, form: MultiDict[str, str]) -> BaseResponse | None:
+        if _step(form) == STEP_UPSTREAM:
+            return _send_upstream(link, user, form.get("provider", ""))
         if _step(form) == STEP_PASSWORD:
             stage_password(link, form.get("password", "")[:MAX_PASSWORD_FIELD])
             return Response(
@@ -80,8 +117,55 @@ class InviteHandler(LinkHandler):
             return Response(page, 400)
         return None
 
-    def use(self, link: MailLink, user: User, form: MultiDict[str, str]) -> Response | None:
+    def use(self, link: MailLink, user: User, form: MultiDict[str, str]) -> BaseResponse | None:
         password_hash = staged_password_hash(link)
         assert password_hash is not None  # review() let only a staged password through
         register_with_password(Actor.user(user.id, user.contract_id), user, password_hash)
         return None
+
+
+def _send_upstream(link: MailLink, user: User, name: str) -> BaseResponse:
+    """Open a login transaction of purpose ``invite`` and send the browser upstream; the link
+    stays unused until the callback binds the identity."""
+    broker = configured_broker(name)
+    assert broker is not None  # errors() let only a configured upstream through
+    browser, fresh = browser_for_transaction()
+    tx = Transaction.open(
+        browser, params={"prompt": "select_account"}, client_id="", locale=user.locale
+    )
+    response = send_upstream(tx, broker, {"purpose": PURPOSE, "link": link.id})
+    if fresh:
+        bind_browser(response, browser)
+    return response
+
+
+def registered_upstream(
+    tx: Transaction, identity: BrokeredIdentity, kept: dict[str, Any]
+) -> BaseResponse:
+    """The upstream's callback for a registration: the link (checked again: it may have been
+    used or expired meanwhile) is used and the identity bound; an identity already
+    registered leaves the link usable and says to sign out upstream first."""
+    link = db.session.get(MailLink, str(kept.get("link", "")))
+    if link is None:
+        raise LinkError("unknown")
+    user = resolve_link(link, LinkPurpose.INVITE)
+    g.locale = user.locale
+    tx.close()
+    args = (identity.provider, identity.issuer, identity.subject)
+    if upstream_taken(*args):
+        page = render_template("links/invite_taken.html", user=user, identity=identity)
+        return Response(page, 409)
+    if not consume_link(link):
+        raise LinkError("used")
+    try:
+        register_with_upstream(
+            Actor.user(user.id, user.contract_id), user, *args, email=identity.email
+        )
+    except ProvisioningError as error:
+        # Bound by someone else between the check and now: nothing changed but the link.
+        raise LinkError("used") from error
+    page = render_template(InviteHandler.done_template, user=user, upstream_email=identity.email)
+    return Response(page)
+
+
+CALLBACK_PURPOSES[PURPOSE] = registered_upstream

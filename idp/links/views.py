@@ -8,6 +8,7 @@ from flask import Response
 from flask import g
 from flask import render_template
 from flask import request
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.errors import LinkError
 from idp.links.handler import LinkHandler
@@ -43,7 +44,7 @@ def open_link(token: str) -> Response:
 
 
 @bp.post("/links/<token>")
-def use_link(token: str) -> Response:
+def use_link(token: str) -> BaseResponse:
     """Check the confirm form, consume the link (exactly one of parallel POSTs wins), apply."""
     link, user, handler = _open(token)
     errors = handler.errors(user, request.form)

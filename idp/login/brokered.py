@@ -41,6 +41,12 @@ STATE_PREFIX = "broker-state:"
 #: settings (``ad``: the contract's AD FS by its connection ID). Their module registers here,
 #: so that imports run one way: idp/login/active_directory.py → this module.
 CALLBACK_BROKERS: dict[str, Callable[[dict[str, Any]], Broker | None]] = {}
+#: What a callback does for a transaction of another purpose than signing in, by
+#: ``tx.data["broker"]["purpose"]`` (``invite``: bind the identity to the invited user, L10).
+#: The purpose's module registers here (idp/links/invite.py), so imports run one way.
+CALLBACK_PURPOSES: dict[
+    str, Callable[[Transaction, BrokeredIdentity, dict[str, Any]], BaseResponse]
+] = {}
 #: The login method a provider's identity signs in (SPEC Words: one method per user): an
 #: upstream's registry name is its login method.
 METHOD_OF_PROVIDER = {name: name for name in UPSTREAMS_BY_NAME}
@@ -52,7 +58,7 @@ def amr_for(identity: BrokeredIdentity) -> list[str]:
     return amr_for_upstream(identity.upstream_amr)
 
 
-def _configured_broker(name: str) -> Broker | None:
+def configured_broker(name: str) -> Broker | None:
     """The upstream built at start-up (``setup_brokers``); ``None`` when not configured."""
     brokers: dict[str, Broker] = extensions.brokers()
     return brokers.get(name)
@@ -110,7 +116,7 @@ def start(tx: Transaction, name: str) -> BaseResponse:
         return redirect(f"{prefix}/login/ad?tx={tx.id}", code=303)
     if name not in METHOD_OF_PROVIDER:
         return Response(render_template("login/not_available.html", tx=tx, broker=name), 404)
-    broker = _configured_broker(name)
+    broker = configured_broker(name)
     if broker is None:
         # An upstream that is not configured is a feature that is off: a page that says so
         # (not a server error; nothing is wrong with the server or the request).
@@ -137,12 +143,15 @@ def callback(name: str) -> BaseResponse:
         identity = broker.finish(request.args, kept["kept"])
     except BrokerError as error:
         return upstream_failed(tx, name, error)
+    purpose = CALLBACK_PURPOSES.get(kept.get("purpose", ""))
+    if purpose is not None:
+        return purpose(tx, identity, kept)
     return identified(tx, identity, contract_id=kept.get("contract_id"))
 
 
 def _broker_for_callback(name: str, kept: dict[str, Any]) -> Broker | None:
     per_sign_in = CALLBACK_BROKERS.get(name)
-    return per_sign_in(kept) if per_sign_in else _configured_broker(name)
+    return per_sign_in(kept) if per_sign_in else configured_broker(name)
 
 
 def identified(

@@ -23,6 +23,7 @@ from idp.errors import ProvisioningError
 from idp.mail import send_mail
 from idp.models import Invitation
 from idp.models import MailLink
+from idp.models import UpstreamIdentity
 from idp.models import User
 from idp.models import db
 from idp.models import rowcount
@@ -184,11 +185,8 @@ def resend_invitation(actor: Actor, invitation_id: str) -> Invitation:
     return invitation
 
 
-@audit.change("user_register")
-def register_with_password(actor: Actor, user: User, password_hash: str) -> None:
-    """L10: the invited user's password (already checked against P2 and hashed) becomes their
-    method; the invitation is done and older links are void. Of two parallel registrations
-    only one marks the invitation (the link is consumed first, so this is a second guard)."""
+def _mark_registered(user: User) -> None:
+    """Mark the invitation registered, atomically: of two parallel registrations one wins."""
     result = db.session.execute(
         update(Invitation)
         .where(Invitation.user_id == user.id, Invitation.registered_at.is_(None))
@@ -197,6 +195,14 @@ def register_with_password(actor: Actor, user: User, password_hash: str) -> None
     if rowcount(result) != 1:
         db.session.rollback()
         raise ProvisioningError("the user has already registered", "already_registered")
+
+
+@audit.change("user_register")
+def register_with_password(actor: Actor, user: User, password_hash: str) -> None:
+    """L10: the invited user's password (already checked against P2 and hashed) becomes their
+    method; the invitation is done and older links are void. Of two parallel registrations
+    only one marks the invitation (the link is consumed first, so this is a second guard)."""
+    _mark_registered(user)
     user.login_method = LoginMethod.PASSWORD
     user.password_hash = password_hash
     user.email_verified = True
@@ -210,6 +216,54 @@ def register_with_password(actor: Actor, user: User, password_hash: str) -> None
         contract_id=user.contract_id,
         actor=actor,
         details={"method": LoginMethod.PASSWORD.value},
+    )
+
+
+@audit.change("user_register")
+def register_with_upstream(
+    actor: Actor,
+    user: User,
+    provider: str,
+    issuer: str,
+    subject: str,
+    email: str | None = None,
+) -> None:
+    """L10, L7: the upstream identity the invited user just signed in with becomes their
+    method (bound by (provider, issuer, subject), never by email). An identity already bound
+    to someone is refused before anything changes, so the person can try another account."""
+    if provider not in set(LoginMethod) or provider in (LoginMethod.PASSWORD, LoginMethod.AD):
+        raise ProvisioningError(f"not an upstream for registration: {provider}", "wrong_method")
+    if upstream_taken(provider, issuer, subject):
+        raise ProvisioningError("this upstream account is already registered", "taken")
+    _mark_registered(user)
+    user.login_method = provider
+    user.password_hash = None
+    user.email_verified = True
+    user.state_version = user.state_version + 1
+    db.session.add(
+        UpstreamIdentity(
+            user_id=user.id, provider=provider, issuer=issuer, subject=subject, email=email
+        )
+    )
+    db.session.commit()
+    audit.record(
+        "user_register",
+        "ok",
+        None,
+        user_id=user.id,
+        contract_id=user.contract_id,
+        actor=actor,
+        details={"method": provider, "issuer": issuer},
+    )
+
+
+def upstream_taken(provider: str, issuer: str, subject: str) -> bool:
+    """Whether this upstream identity is bound to a user already (L7)."""
+    return (
+        db.session.query(UpstreamIdentity)
+        .filter_by(provider=provider, issuer=issuer, subject=subject)
+        .first()
+        is not None
     )
 
 
