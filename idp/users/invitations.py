@@ -13,6 +13,7 @@ Resending (a new link; older ones void) is here for the admin console (G3) to ca
 from __future__ import annotations
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from idp import audit
 from idp import extensions
@@ -245,7 +246,12 @@ def register_with_upstream(
             user_id=user.id, provider=provider, issuer=issuer, subject=subject, email=email
         )
     )
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Bound to someone else since the check (the unique key decides): nothing changed.
+        db.session.rollback()
+        raise ProvisioningError("this upstream account is already registered", "taken") from None
     audit.record(
         "user_register",
         "ok",
