@@ -451,3 +451,25 @@ def test_L10_an_upstream_account_already_registered_is_refused_and_the_link_stay
     right = FacebookUser("Right Person", "right-fb@example.jp")
     done = _through_facebook(fb_node, facebook, other, other.get(link), right)
     assert done.status_code == 200 and 'id="done"' in done.text
+
+
+@pytest.mark.covers("L10", "K3", "L2")
+def test_L10_K3_an_invited_user_gets_no_reset_mail_before_registering(provider, mailbox):
+    contract_id, _owner = _contract_with_contractor(provider)
+    _inv, user_id, email = _invite(provider, contract_id)
+    _link(mailbox, email)
+    browser = Browser(provider.url)
+    pending = browser.submit(browser.get("/password/forgot"), email=email)
+    unknown = browser.submit(browser.get("/password/forgot"), email="nobody-x@example.jp")
+    assert pending.status_code == unknown.status_code == 200 and pending.text == unknown.text
+    provider.app.extensions["idp.mailer"].wait_idle()
+    assert not [m for m in mailbox.messages if "パスワードリセット" in str(m["Subject"])]
+    with provider.app.app_context():
+        reasons = [
+            e.reason
+            for e in provider.db()
+            .session.query(AuditEvent)
+            .filter_by(user_id=user_id, event="reset_requested")
+            .all()
+        ]
+    assert reasons == ["not_registered"]

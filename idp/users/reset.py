@@ -14,6 +14,7 @@ from idp.models import User
 from idp.sso import revoke_token_families
 from idp.users.find import email_key
 from idp.users.find import find_user_by_email
+from idp.users.invitations import pending_invitation
 from idp.users.links import create_link
 from idp.users.lockout import reset_two_factor
 from idp.vocabulary import LoginMethod
@@ -37,6 +38,10 @@ def _send_reset_mail(actor: Actor, email: str) -> None:
     user = find_user_by_email(email)
     if user is None or user.login_method != LoginMethod.PASSWORD:
         audit.record("reset_requested", "refused", "unknown_or_not_password", actor=actor)
+        return
+    if pending_invitation(user) is not None:
+        # L10: an invited user registers through the invitation link, not a reset.
+        audit.record("reset_requested", "refused", "not_registered", user_id=user.id, actor=actor)
         return
     store = extensions.store()
     digest = hashlib.sha256(email_key(email).encode()).hexdigest()
