@@ -28,6 +28,7 @@ DOMAIN_MODULES = ("idp.clients", "idp.maintenance", "idp.sso")
 
 #: Public domain functions that change nothing, or cannot audit, and why.
 READERS = {
+    "idp.users.invitations.ad_connection_of": "reads",
     "idp.users.invitations.contractor_email": "reads",
     "idp.users.invitations.get_invitation": "reads",
     "idp.users.invitations.pending_invitation": "reads",

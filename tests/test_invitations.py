@@ -473,3 +473,78 @@ def test_L10_K3_an_invited_user_gets_no_reset_mail_before_registering(provider, 
             .all()
         ]
     assert reasons == ["not_registered"]
+
+
+@pytest.fixture(scope="module")
+def adfs(fb_node, tmp_path_factory):
+    from tests.test_brokers_adfs_daccount import start_adfs_double
+
+    double = start_adfs_double(
+        tmp_path_factory.mktemp("adfs-invite"), redirect_uri=f"{fb_node.url}/login/callback/ad"
+    )
+    yield double
+    double.stop()
+
+
+@pytest.mark.covers("L10", "L8", "D1")
+def test_L10_L8_active_directory_is_offered_with_its_connection_id_screen_then_ad_fs(
+    fb_node, adfs, mailbox
+):
+    from urllib.parse import urljoin
+
+    from idp.contracts.ad import add_ad_connection
+    from idp.models import UpstreamIdentity
+    from tests.test_brokers_adfs_daccount import ADFS_CLIENT_ID
+    from tests.test_brokers_adfs_daccount import ADFS_SECRET
+
+    # A contract without AD: no AD button.
+    plain_contract, _owner = _contract_with_contractor(fb_node)
+    _i, _u, plain = _invite(fb_node, plain_contract)
+    assert 'id="broker-ad"' not in Browser(fb_node.url).get(_link(mailbox, plain)).text
+
+    contract_id, _owner = _contract_with_contractor(fb_node)
+    settings = {
+        "issuer": adfs.issuer,
+        "client_id": ADFS_CLIENT_ID,
+        "resource": "urn:worksdrive:idp",
+        "allow_http": True,
+    }
+    with fb_node.app.app_context():
+        connection_id = add_ad_connection(
+            Actor.cli(), contract_id, "adfs", settings, ADFS_SECRET
+        ).connection_id
+    _inv, user_id, email = _invite(fb_node, contract_id)
+    link = _link(mailbox, email)
+    browser = Browser(fb_node.url)
+    page = browser.get(link)
+    assert 'id="broker-ad"' in page.text
+    screen = browser.submit(page, "upstream-ad")
+    assert screen.status_code == 200
+    assert (
+        f'<code id="connection-id">{connection_id}</code>' in screen.text and email in screen.text
+    )
+    response = browser.session.post(
+        link,
+        data=next(f for f in forms_in(screen.text) if f.id == "ad-confirm-form").fields,
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 303 and response.headers["Location"].startswith(adfs.issuer[:20])
+    url = response.headers["Location"]
+    for _ in range(12):
+        response = browser.session.get(url, allow_redirects=False, timeout=10)
+        if response.status_code == 200 and "/adfs/interaction/" in url:
+            response = browser.session.post(
+                url, data={"account": "alice"}, allow_redirects=False, timeout=10
+            )
+        assert response.status_code in (302, 303), (url, response.status_code)
+        url = urljoin(url, response.headers["Location"])
+        if url.startswith(f"{fb_node.url}/login/callback/ad"):
+            break
+    done = browser.get(url)
+    assert done.status_code == 200 and 'id="done"' in done.text
+    with fb_node.app.app_context():
+        user = fb_node.db().session.get(User, user_id)
+        assert user.login_method == "ad" and user.password_hash is None
+        bound = fb_node.db().session.query(UpstreamIdentity).filter_by(user_id=user_id).one()
+        assert bound.provider == "ad" and bound.issuer == adfs.issuer

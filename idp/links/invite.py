@@ -2,10 +2,12 @@
 
 GET shows the registration page (changes nothing: mail scanners open links) with the methods
 the contract allows: the password (P2 policy text, password and confirmation) and every
-configured upstream (Google, Facebook, Microsoft, d account; Active Directory is not offered
-yet). The password form leads to a confirmation screen (method and email, the password not
-shown; the hash waits on the unused link), whose POST uses the link and registers; then the
-completion screen, and the user signs in normally at the service.
+configured upstream (Google, Facebook, Microsoft, d account), and Active Directory when the
+contract has an AD FS connection: its connection-ID confirmation screen first, then AD FS
+(a directory reached by LDAP is not offered yet). The password form leads to a confirmation
+screen (method and email, the password not shown; the hash waits on the unused link), whose
+POST uses the link and registers; then the completion screen, and the user signs in normally
+at the service.
 
 An upstream is bound through the broker flow itself: the button opens a login transaction of
 purpose ``invite`` (the upstream is asked to let the person choose the account), and the
@@ -32,6 +34,7 @@ from idp.i18n import gettext as _
 from idp.links.handler import LinkHandler
 from idp.links.reset import MAX_PASSWORD_FIELD
 from idp.links.reset import password_errors
+from idp.login.active_directory import adfs_broker_for
 from idp.login.brokered import CALLBACK_PURPOSES
 from idp.login.brokered import configured_broker
 from idp.login.brokered import send_upstream
@@ -41,6 +44,7 @@ from idp.login.transaction import browser_for_transaction
 from idp.models import MailLink
 from idp.models import User
 from idp.models import db
+from idp.users.invitations import ad_connection_of
 from idp.users.invitations import contractor_email
 from idp.users.invitations import register_with_password
 from idp.users.invitations import register_with_upstream
@@ -56,6 +60,8 @@ from policies.links import LinkPurpose
 STEP_PASSWORD = "password"
 STEP_CONFIRM = "confirm"
 STEP_UPSTREAM = "upstream"
+STEP_AD = "ad"
+STEP_AD_CONFIRM = "ad_confirm"
 #: ``tx.data["broker"]["purpose"]`` of a registration through an upstream.
 PURPOSE = "invite"
 
@@ -78,6 +84,7 @@ class InviteHandler(LinkHandler):
         return {
             "methods": [LoginMethod.PASSWORD.value],
             "upstreams": upstreams(),
+            "ad_connection": ad_connection_of(user.contract_id),
             "contractor_email": contractor_email(user.contract_id),
         }
 
@@ -91,6 +98,8 @@ class InviteHandler(LinkHandler):
             )
         if step == STEP_CONFIRM:
             return []
+        if step in (STEP_AD, STEP_AD_CONFIRM):
+            return [] if ad_connection_of(user.contract_id) else [_("Choose how you will sign in.")]
         if step == STEP_UPSTREAM:
             names = {u.name for u in upstreams()}
             return [] if form.get("provider", "") in names else [_("Choose how you will sign in.")]
@@ -99,6 +108,12 @@ class InviteHandler(LinkHandler):
     def review(self, link: MailLink, user: User, form: MultiDict[str, str]) -> BaseResponse | None:
         if _step(form) == STEP_UPSTREAM:
             return _send_upstream(link, user, form.get("provider", ""))
+        if _step(form) == STEP_AD:
+            connection = ad_connection_of(user.contract_id)
+            page = render_template("links/invite_ad.html", user=user, connection=connection)
+            return Response(page)
+        if _step(form) == STEP_AD_CONFIRM:
+            return _send_to_ad(link, user)
         if _step(form) == STEP_PASSWORD:
             stage_password(link, form.get("password", "")[:MAX_PASSWORD_FIELD])
             return Response(
@@ -139,6 +154,28 @@ def _send_upstream(link: MailLink, user: User, name: str) -> BaseResponse:
     return response
 
 
+def _send_to_ad(link: MailLink, user: User) -> BaseResponse:
+    """L10, L8: after the connection-ID confirmation, the contract's AD FS."""
+    connection = ad_connection_of(user.contract_id)
+    assert connection is not None  # errors() let the step through only with one
+    broker = adfs_broker_for(connection.connection_id)
+    assert broker is not None
+    browser, fresh = browser_for_transaction()
+    tx = Transaction.open(
+        browser, params={"prompt": "select_account"}, client_id="", locale=user.locale
+    )
+    kept = {
+        "purpose": PURPOSE,
+        "link": link.id,
+        "connection_id": connection.connection_id,
+        "contract_id": connection.contract_id,
+    }
+    response = send_upstream(tx, broker, kept)
+    if fresh:
+        bind_browser(response, browser)
+    return response
+
+
 def registered_upstream(
     tx: Transaction, identity: BrokeredIdentity, kept: dict[str, Any]
 ) -> BaseResponse:
@@ -151,6 +188,8 @@ def registered_upstream(
     user = resolve_link(link, LinkPurpose.INVITE)
     g.locale = user.locale
     tx.close()
+    if kept.get("contract_id") not in (None, user.contract_id):
+        raise LinkError("void")  # another contract's directory never registers this user
     args = (identity.provider, identity.issuer, identity.subject)
     if upstream_taken(*args):
         page = render_template("links/invite_taken.html", user=user, identity=identity)

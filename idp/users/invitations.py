@@ -22,6 +22,7 @@ from idp.contracts.contract import get_contract
 from idp.errors import NotFoundError
 from idp.errors import ProvisioningError
 from idp.mail import send_mail
+from idp.models import AdConnection
 from idp.models import Invitation
 from idp.models import MailLink
 from idp.models import UpstreamIdentity
@@ -232,8 +233,10 @@ def register_with_upstream(
     """L10, L7: the upstream identity the invited user just signed in with becomes their
     method (bound by (provider, issuer, subject), never by email). An identity already bound
     to someone is refused before anything changes, so the person can try another account."""
-    if provider not in set(LoginMethod) or provider in (LoginMethod.PASSWORD, LoginMethod.AD):
+    if provider not in set(LoginMethod) or provider == LoginMethod.PASSWORD:
         raise ProvisioningError(f"not an upstream for registration: {provider}", "wrong_method")
+    if provider == LoginMethod.AD and user.role == Role.CONTRACTOR:
+        raise ProvisioningError("M3: the contractor cannot use Active Directory", "M3")
     if upstream_taken(provider, issuer, subject):
         raise ProvisioningError("this upstream account is already registered", "taken")
     _mark_registered(user)
@@ -260,6 +263,14 @@ def register_with_upstream(
         contract_id=user.contract_id,
         actor=actor,
         details={"method": provider, "issuer": issuer},
+    )
+
+
+def ad_connection_of(contract_id: str) -> AdConnection | None:
+    """The contract's AD FS connection (D1), which the registration page offers (L10); a
+    directory without AD FS (LDAP) is not offered for registration yet."""
+    return (
+        db.session.query(AdConnection).filter_by(contract_id=contract_id, kind="adfs").one_or_none()
     )
 
 
