@@ -91,6 +91,9 @@ class Settings:
     metrics_allow: str = "127.0.0.0/8,::1/128"
     #: Bearer token that opens ``/metrics`` from anywhere; unset: no token access.
     metrics_token: str = ""
+    #: C3: days a cancelled contract's users and data are kept before ``idp purge`` deletes
+    #: them (the contract row, without its information, and the audit events stay).
+    cancelled_retention_days: int = 90
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
