@@ -184,13 +184,14 @@ def test_C3_cancellation_revokes_every_token_and_session_and_refuses_sign_in(pro
     _other, other = people(provider)
     stranger = Actor.user(other["contractor"][0])
     assert forbidden_reason(provider, cancel_contract, stranger, contract_id) == "other_contract"
-    assert rp.refresh(tokens["refresh_token"])["_status"] == 200
+    live = rp.refresh(tokens["refresh_token"])
+    assert live["_status"] == 200
 
     boss = Actor.user(who["contractor"][0], contract_id)
     act(provider, cancel_contract, boss, contract_id)
 
     # The relying party's refresh token is dead and the family is revoked for the contract.
-    refreshed = rp.refresh(tokens["refresh_token"])
+    refreshed = rp.refresh(live["refresh_token"])
     assert refreshed["_status"] == 400 and refreshed["error"] == "invalid_grant"
     with provider.app.app_context():
         families = provider.db().session.query(TokenFamily).filter_by(user_id=member_id).all()
