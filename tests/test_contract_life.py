@@ -7,10 +7,7 @@ with its actor; the clock moves with time_machine (the server threads see it).""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import uuid
 from datetime import timedelta
 
@@ -18,6 +15,8 @@ import pytest
 import time_machine
 
 from idp.actor import Actor
+from idp.config import ConfigError
+from idp.config import load_settings
 from idp.contracts.contract import add_contract
 from idp.contracts.contract import get_contract
 from idp.contracts.life import ContractChangeRefused
@@ -29,6 +28,7 @@ from idp.maintenance import purge
 from idp.models import AuditEvent
 from idp.models import TokenFamily
 from idp.models import User
+from tests import test_cli
 from tests.conftest import PASSWORD
 from tests.helpers import Browser
 from tests.helpers import redirect_params
@@ -39,7 +39,6 @@ IN_WINDOW = timedelta(days=31)
 AFTER_WINDOW = timedelta(days=30 + 15, hours=1)
 #: IDP_CANCELLED_RETENTION_DAYS's default.
 RETENTION = timedelta(days=90)
-IDP = [sys.executable, "-m", "idp.cli"]
 
 
 def people(provider, plan="basic"):
@@ -227,6 +226,17 @@ def test_C3_a_trial_cannot_be_cancelled(provider, rp):
     assert "code" in redirect_params(frontend_sign_in(provider, rp, who["user"][1]))
 
 
+@pytest.mark.covers("C3")
+def test_C3_the_retention_period_is_a_setting(monkeypatch):
+    monkeypatch.setenv("IDP_DEV", "yes")
+    assert load_settings().cancelled_retention_days == RETENTION.days
+    monkeypatch.setenv("IDP_CANCELLED_RETENTION_DAYS", "30")
+    assert load_settings().cancelled_retention_days == 30
+    monkeypatch.setenv("IDP_CANCELLED_RETENTION_DAYS", "-1")
+    with pytest.raises(ConfigError, match="IDP_CANCELLED_RETENTION_DAYS"):
+        load_settings()
+
+
 def _users_of(provider, contract_id):
     with provider.app.app_context():
         return provider.db().session.query(User).filter_by(contract_id=contract_id).count()
@@ -349,22 +359,12 @@ def test_C4_only_the_contractor_of_a_basic_contract(provider):
 # The command line
 
 
-@pytest.fixture()
-def env(tmp_path):
-    return {
-        **os.environ,
-        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
-        "IDP_KEYS_DIR": str(tmp_path / "keys"),
-        "IDP_SECRET_KEY": "cli-test-secret",
-        "IDP_ENCRYPTION_KEY": "x2rqoV0T3sD5cQ0nJ6W9lJ2xQe0y2v9cN3m0tWqZ8kE=",
-        "IDP_ISSUER": "http://127.0.0.1:9",
-        "IDP_ARGON2_MEMORY_KIB": "1024",
-        "IDP_ARGON2_TIME_COST": "1",
-    }
+#: The command line on an instance folder of its own (test_cli.py's fixture).
+env = test_cli.env
 
 
 def idp(args, env):
-    return subprocess.run([*IDP, *args], env=env, capture_output=True, text=True, timeout=60)
+    return test_cli.run(args, env, check=False)
 
 
 def cli_audit(tmp_path, event):
