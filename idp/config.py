@@ -150,6 +150,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     settings = Settings(**values)
     if not settings.issuer.startswith(("http://", "https://")) or settings.issuer.endswith("/"):
         raise ConfigError("IDP_ISSUER must be an http(s) URL without a trailing slash")
+    if settings.cancelled_retention_days < 0:
+        raise ConfigError("IDP_CANCELLED_RETENTION_DAYS must be 0 or more")
     if not settings.secret_key and not settings.dev:
         raise ConfigError("IDP_SECRET_KEY is required (set IDP_DEV=1 for local development)")
     if not settings.encryption_key and not settings.dev:
