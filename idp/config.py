@@ -91,6 +91,9 @@ class Settings:
     metrics_allow: str = "127.0.0.0/8,::1/128"
     #: Bearer token that opens ``/metrics`` from anywhere; unset: no token access.
     metrics_token: str = ""
+    #: C3: days a cancelled contract's users and data are kept before ``idp purge`` deletes
+    #: them (the contract row, without its information, and the audit events stay).
+    cancelled_retention_days: int = 90
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -147,6 +150,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     settings = Settings(**values)
     if not settings.issuer.startswith(("http://", "https://")) or settings.issuer.endswith("/"):
         raise ConfigError("IDP_ISSUER must be an http(s) URL without a trailing slash")
+    if settings.cancelled_retention_days < 0:
+        raise ConfigError("IDP_CANCELLED_RETENTION_DAYS must be 0 or more")
     if not settings.secret_key and not settings.dev:
         raise ConfigError("IDP_SECRET_KEY is required (set IDP_DEV=1 for local development)")
     if not settings.encryption_key and not settings.dev:

@@ -1,20 +1,34 @@
 """Housekeeping (domain): the schema and keys at installation, and ``idp purge``, which a
-timer runs now and then so that nothing expired is kept for ever."""
+timer runs now and then so that nothing expired is kept for ever.
+
+C3 retention: a cancelled contract's users and everything hanging off them (second factors,
+upstream identities, remembered browsers, token families, mailed links), its line numbers
+and its AD connection are deleted ``IDP_CANCELLED_RETENTION_DAYS`` after the cancellation,
+and its contract information is cleared. What stays: the contract row (id, name, plan,
+status, dates) and the audit events, which hold ids and reason codes but no secret; the
+tamper-evident audit chain (X8) will decide their own retention."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from dataclasses import dataclass
 from datetime import datetime
+from datetime import timedelta
 
 from flask import Flask
 from sqlalchemy import delete
+from sqlalchemy import select
 
 from idp import audit
 from idp import extensions
 from idp.actor import Actor
+from idp.contracts.life import INFORMATION_FIELDS
+from idp.models import AdConnection
+from idp.models import Contract
+from idp.models import LineNumber
 from idp.models import MailLink
 from idp.models import RememberedBrowser
+from idp.models import User
 from idp.models import db
 from idp.models import rowcount
 from idp.models import utcnow
@@ -30,6 +44,10 @@ class PurgeReport:
     links: int
     #: Remembered browsers not used for 30 days (they can never count again, L3).
     remembered_browsers: int
+    #: Cancelled contracts whose retention period ended: their users and data are deleted.
+    cancelled_contracts: int = 0
+    #: The users those contracts had.
+    cancelled_users: int = 0
 
 
 def init_database(app: Flask) -> bool:
@@ -54,9 +72,38 @@ def purge(actor: Actor, now: datetime | None = None) -> PurgeReport:
         delete(RememberedBrowser).where(RememberedBrowser.last_used_at < now - REMEMBER_FOR)
     )
     db.session.commit()
-    report = PurgeReport(ephemeral, rowcount(links), rowcount(browsers))
+    contracts, users = _purge_cancelled_contracts(now)
+    report = PurgeReport(ephemeral, rowcount(links), rowcount(browsers), contracts, users)
     audit.record("purge", "ok", None, actor=actor, details=asdict(report))
     return report
+
+
+def _purge_cancelled_contracts(now: datetime) -> tuple[int, int]:
+    """C3: delete the users and data of contracts cancelled more than the retention period
+    ago (see the module's docstring for what stays). Returns (contracts, users)."""
+    retention = timedelta(days=extensions.settings().cancelled_retention_days)
+    ids = list(
+        db.session.scalars(
+            select(Contract.id).where(
+                Contract.status == "cancelled",
+                Contract.cancelled_at <= now - retention,
+                Contract.purged_at.is_(None),
+            )
+        )
+    )
+    if not ids:
+        return 0, 0
+    # The foreign keys cascade from users to their factors, identities, browsers, token
+    # families (and their refresh tokens) and mailed links.
+    users = db.session.execute(delete(User).where(User.contract_id.in_(ids)))
+    db.session.execute(delete(LineNumber).where(LineNumber.contract_id.in_(ids)))
+    db.session.execute(delete(AdConnection).where(AdConnection.contract_id.in_(ids)))
+    for contract in db.session.scalars(select(Contract).where(Contract.id.in_(ids))):
+        for field in INFORMATION_FIELDS:
+            setattr(contract, field, "")
+        contract.purged_at = now
+    db.session.commit()
+    return len(ids), rowcount(users)
 
 
 @audit.change("signing_key_rotate")

@@ -66,6 +66,17 @@ class Contract(db.Model):  # type: ignore[name-defined,misc]
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | cancelled
     trial_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: C3: when the contractor cancelled; ``idp purge`` deletes the users and data after the
+    #: retention period (``IDP_CANCELLED_RETENTION_DAYS``) and then sets ``purged_at``.
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: C4: contract information, shown in the account menu and changed on ``basic``.
+    company_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    department: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    contact_person: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    address: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    phone: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    billing_email: Mapped[str] = mapped_column(String(320), default="", server_default="")
 
 
 class User(db.Model):  # type: ignore[name-defined,misc]

@@ -39,6 +39,7 @@ READERS = {
     "idp.contracts.ad.find_connection": "reads",
     "idp.contracts.ad.list_ad_connections": "reads",
     "idp.contracts.ad.new_connection_id": "pure: a random ID",
+    "idp.contracts.contract.contract_state": "pure: what the rules know of a contract",
     "idp.contracts.contract.get_contract": "reads",
     "idp.contracts.lines.list_lines": "reads",
     "idp.maintenance.init_database": "creates the schema, the audit table included",
@@ -346,6 +347,43 @@ def _change_password(p: Provider, actor: Actor) -> None:
     change_password(actor, user, PASSWORD, "Neues-Passwort-2026", keep)
 
 
+def _contract_of(p: Provider, actor: Actor, **values: Any) -> str:
+    """A fresh contract whose contractor is ``actor`` (C2–C4 let only the contractor act)."""
+    contract_id = p.new_contract(**values)
+    email = f"c-{uuid.uuid4().hex[:8]}@example.jp"
+    session = p.db().session
+    session.add(
+        User(
+            id=actor.id,
+            contract_id=contract_id,
+            email=email,
+            email_key=email,
+            role="contractor",
+            login_method="google",
+        )
+    )
+    session.commit()
+    return contract_id
+
+
+def _change_plan(p: Provider, actor: Actor) -> None:
+    from idp.contracts.life import change_plan
+
+    change_plan(actor, _contract_of(p, actor, plan="trial"), "basic")
+
+
+def _cancel_contract(p: Provider, actor: Actor) -> None:
+    from idp.contracts.life import cancel_contract
+
+    cancel_contract(actor, _contract_of(p, actor))
+
+
+def _update_contract_information(p: Provider, actor: Actor) -> None:
+    from idp.contracts.life import update_contract_information
+
+    update_contract_information(actor, _contract_of(p, actor), company_name="Audited KK")
+
+
 def _purge(p: Provider, actor: Actor) -> None:
     from idp.maintenance import purge
 
@@ -365,6 +403,9 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.contracts.contract.add_contract": _add_contract,
     "idp.contracts.contract.set_access_route": _set_access_route,
     "idp.contracts.contract.set_two_factor": _set_two_factor,
+    "idp.contracts.life.cancel_contract": _cancel_contract,
+    "idp.contracts.life.change_plan": _change_plan,
+    "idp.contracts.life.update_contract_information": _update_contract_information,
     "idp.contracts.lines.add_line": _add_line,
     "idp.contracts.lines.remove_line": _remove_line,
     "idp.maintenance.purge": _purge,

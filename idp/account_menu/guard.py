@@ -22,8 +22,8 @@ from flask import url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp import extensions
+from idp.contracts.contract import contract_state
 from idp.i18n import gettext as _
-from idp.login.gate import contract_state
 from idp.models import Contract
 from idp.models import User
 from idp.models import db

@@ -12,13 +12,16 @@ from idp.cli.app import with_app
 @with_app
 def purge() -> None:
     """Delete expired ephemeral rows (SQL store), mailed links past their 14 days and
-    remembered browsers unused for 30 days; prints the counts."""
+    remembered browsers unused for 30 days, and the users and data of contracts cancelled
+    more than IDP_CANCELLED_RETENTION_DAYS ago (C3); prints the counts."""
     from idp.maintenance import purge as purge_expired
 
     report = purge_expired(Actor.cli())
     click.echo(
         f"ephemeral={report.ephemeral} links={report.links} "
-        f"remembered_browsers={report.remembered_browsers}"
+        f"remembered_browsers={report.remembered_browsers} "
+        f"cancelled_contracts={report.cancelled_contracts} "
+        f"cancelled_users={report.cancelled_users}"
     )
 
 

@@ -12,7 +12,9 @@ from idp.errors import ProvisioningError
 from idp.models import Contract
 from idp.models import db
 from idp.vocabulary import AccessRoute
+from idp.vocabulary import ContractStatus
 from idp.vocabulary import Plan
+from policies.plan import ContractState
 
 
 def get_contract(contract_id: str) -> Contract:
@@ -23,15 +25,24 @@ def get_contract(contract_id: str) -> Contract:
     return contract
 
 
+def contract_state(contract: Contract) -> ContractState:
+    """What the rules of ``policies/`` (C1–C3, U2) know of ``contract``."""
+    started = contract.trial_started_at
+    if started is not None and started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)  # SQLite hands back naive datetimes
+    return ContractState(Plan(contract.plan), ContractStatus(contract.status), started)
+
+
 @audit.change("contract_add")
 def add_contract(
     actor: Actor,
     name: str,
     plan: str = Plan.BASIC,
-    two_factor: bool = False,
+    two_factor: bool = True,
     access_route: str = AccessRoute.LINE_AND_INTERNET,
 ) -> Contract:
-    """A new contract; a trial starts now (C1)."""
+    """A new contract; a trial starts now (C1). Two-step verification is on unless the
+    caller turns it off explicitly (T3)."""
     if plan not in set(Plan):
         raise ProvisioningError(f"unknown plan {plan}")
     if access_route not in set(AccessRoute):

@@ -23,6 +23,7 @@ from flask import render_template
 from werkzeug.wrappers import Response
 
 from idp import audit
+from idp.contracts.contract import contract_state
 from idp.login.refusal import deny_with
 from idp.login.transaction import Transaction
 from idp.models import Contract
@@ -33,10 +34,8 @@ from idp.twofactor.remembered import aware
 from idp.twofactor.remembered import find_remembered
 from idp.twofactor.remembered import touch
 from idp.vocabulary import AccessRoute
-from idp.vocabulary import ContractStatus
 from idp.vocabulary import LoginMethod
 from idp.vocabulary import MenuItem
-from idp.vocabulary import Plan
 from idp.vocabulary import Role
 from idp.vocabulary import Target
 from policies.access_route import RouteContext
@@ -46,7 +45,6 @@ from policies.assurance import acr_for
 from policies.assurance import is_acr_met
 from policies.assurance import is_password_sign_in
 from policies.assurance import requested_acr
-from policies.contract import ContractState
 from policies.contract import check_contract
 from policies.decision import ALLOW
 from policies.decision import Decision
@@ -62,13 +60,6 @@ INTERNET: dict[str, Any] = {"kind": "internet"}
 def registered_lines(contract_id: str) -> frozenset[str]:
     rows = db.session.query(LineNumber.number).filter_by(contract_id=contract_id).all()
     return frozenset(number for (number,) in rows)
-
-
-def contract_state(contract: Contract) -> ContractState:
-    started = contract.trial_started_at
-    if started is not None and started.tzinfo is None:
-        started = started.replace(tzinfo=UTC)
-    return ContractState(Plan(contract.plan), ContractStatus(contract.status), started)
 
 
 def _line_of(route: dict[str, Any]) -> str | None:
