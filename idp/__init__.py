@@ -92,6 +92,12 @@ def setup_services(app: Flask, settings: Settings) -> None:
         raise ConfigError(str(error)) from error
 
 
+def setup_backchannel(app: Flask) -> None:
+    from idp.backchannel.delivery import setup_backchannel as setup
+
+    setup(app)
+
+
 def setup_brokers(app: Flask, settings: Settings) -> None:
     """Build every configured upstream now, so that a bad ``IDP_BROKER_*`` setting stops
     start-up naming the variable instead of failing at the first click; the login page's
@@ -167,6 +173,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     setup_database(app, settings)
     setup_store(app, settings)
     setup_services(app, settings)
+    setup_backchannel(app)
     setup_brokers(app, settings)
     setup_i18n(app)
     setup_web(app)

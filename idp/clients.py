@@ -45,11 +45,22 @@ def add_client(
     require_pkce: bool = True,
     refresh_tokens: bool = False,
     id_token_alg: str = "RS256",
+    backchannel_logout_uri: str | None = None,
+    backchannel_logout_session_required: bool = False,
 ) -> tuple[Client, str | None]:
     """Register a client; returns it and, for a confidential client, its secret (shown once:
-    only its SHA-256 is stored)."""
+    only its SHA-256 is stored).
+
+    :param backchannel_logout_uri: where logout tokens go (OIDC Back-Channel Logout 1.0
+        §2.2: absolute, no fragment; X7).
+    :param backchannel_logout_session_required: every logout token names the session."""
     for uri in [*redirect_uris, *post_logout_uris]:
         _check_uri(uri)
+    if backchannel_logout_uri is not None:
+        _check_uri(backchannel_logout_uri)
+    elif backchannel_logout_session_required:
+        # §2.2: "MAY only be present if backchannel_logout_uri is present".
+        raise ProvisioningError("a session-required client needs a back-channel logout URI")
     client_id = client_id or secrets.token_urlsafe(16)
     if db.session.get(Client, client_id) is not None:
         raise ProvisioningError(f"client {client_id} exists", "exists")
@@ -73,6 +84,8 @@ def add_client(
         require_pkce=require_pkce,
         receives_refresh_tokens=refresh_tokens,
         id_token_signed_response_alg=id_token_alg,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
     )
     db.session.add(client)
     db.session.commit()
@@ -82,6 +95,11 @@ def add_client(
         None,
         client_id=client_id,
         actor=actor,
-        details={"public": public, "trusted": trusted, "require_pkce": require_pkce},
+        details={
+            "public": public,
+            "trusted": trusted,
+            "require_pkce": require_pkce,
+            "backchannel_logout": backchannel_logout_uri is not None,
+        },
     )
     return client, None if public else secret

@@ -94,6 +94,11 @@ class Settings:
     #: C3: days a cancelled contract's users and data are kept before ``idp purge`` deletes
     #: them (the contract row, without its information, and the audit events stay).
     cancelled_retention_days: int = 90
+    #: Seconds to wait for a relying party's ``backchannel_logout_uri`` to answer (X7).
+    backchannel_logout_timeout: int = 5
+    #: Seconds between the worker thread's retries of undelivered logout tokens; 0: only
+    #: ``idp backchannel deliver`` retries them.
+    backchannel_retry_interval: int = 60
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

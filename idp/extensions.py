@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from authlib.integrations.flask_oauth2 import AuthorizationServer
 
     from brokers.base import Broker
+    from idp.backchannel.dispatcher import Dispatcher
     from idp.config import Settings
     from idp.mail.mailer import Mailer
     from idp.oidc.keys import KeyStore
@@ -74,5 +75,7 @@ sms: Service[SmsSender] = Service("idp.sms")
 brokers: Service[dict[str, Broker]] = Service("idp.brokers")
 #: authlib's authorization server (idp.oidc.server.IdpAuthorizationServer).
 oauth: Service[AuthorizationServer] = Service("idp.oauth")
+#: Delivers logout tokens to relying parties off the request thread, and retries them (X7).
+backchannel: Service[Dispatcher] = Service("idp.backchannel")
 #: The networks whose clients may read /metrics (IDP_METRICS_ALLOW, parsed at start-up).
 metrics_allow: Service[tuple[Network, ...]] = Service("idp.metrics_allow")

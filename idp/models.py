@@ -199,6 +199,10 @@ class Client(db.Model, OAuthClientMixin):  # type: ignore[name-defined,misc]
     #: Refresh tokens even without ``offline_access``.
     receives_refresh_tokens: Mapped[bool] = mapped_column(Boolean, default=False)
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(8), default="RS256")
+    #: OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed; None: not sent.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text)
+    #: §2.2: the client needs ``sid`` in every logout token (one token per session then).
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -230,6 +234,31 @@ class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
     issued_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
     used_at: Mapped[float | None] = mapped_column(Float)
+
+
+class BackchannelLogout(db.Model):  # type: ignore[name-defined,misc]
+    """X7: a logout token still to be delivered to a client's ``backchannel_logout_uri``
+    (OIDC Back-Channel Logout 1.0 §2.5), retried with backoff while the client is down.
+
+    The row holds no token: each attempt signs a fresh one (new ``jti``, short ``exp``).
+    ``subject`` is not a foreign key, so that a deleted user's clients are still told."""
+
+    __tablename__ = "backchannel_logouts"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.client_id", ondelete="CASCADE"), index=True
+    )
+    #: The user id (``sub``).
+    subject: Mapped[str] = mapped_column(String(32))
+    #: The session (``sid``); None: every session of ``subject`` at the client.
+    sid: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Due at or after this time; an attempt in progress pushes it out (a lease).
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    #: Why the last attempt failed (``HTTP 503``, ``ConnectionError``): never the token.
+    last_error: Mapped[str | None] = mapped_column(String(200))
 
 
 class MailLink(db.Model):  # type: ignore[name-defined,misc]

@@ -32,6 +32,7 @@ from werkzeug.wrappers import Response
 from idp import audit
 from idp import extensions
 from idp.actor import Actor
+from idp.backchannel.notify import notify_logout
 from idp.cookies import clear_cookie
 from idp.cookies import set_cookie
 from idp.models import TokenFamily
@@ -192,6 +193,7 @@ def sign_out_everywhere(actor: Actor, user: User, reason: str = "sign_out_everyw
     """
     ttl = extensions.settings().sso_session_ttl
     extensions.store().set(ENDED_PREFIX + user.id, repr(time.time()), ttl)
+    notify_logout(actor, user.id, reason=reason)  # X7: the clients end theirs too
     revoked = revoke_token_families(user.id, reason)
     audit.record(
         "sign_out_everywhere",

@@ -23,7 +23,7 @@ from tests.conftest import PASSWORD
 from tests.conftest import Provider
 from tests.conftest import build_provider
 
-DOMAIN_PACKAGES = ("idp.users", "idp.contracts", "idp.twofactor")
+DOMAIN_PACKAGES = ("idp.users", "idp.contracts", "idp.twofactor", "idp.backchannel")
 DOMAIN_MODULES = ("idp.clients", "idp.maintenance", "idp.sso")
 
 #: Public domain functions that change nothing, or cannot audit, and why.
@@ -35,6 +35,13 @@ READERS = {
     "idp.users.invitations.stage_password": "keeps a hash on an unused link; no account change",
     "idp.users.invitations.staged_password_hash": "reads",
     "idp.users.invitations.upstream_taken": "reads",
+    "idp.backchannel.delivery.backoff": "pure: the retry schedule",
+    "idp.backchannel.delivery.deliver": "sends queued logout tokens; each outcome is audited",
+    "idp.backchannel.delivery.deliver_due": "sends queued logout tokens; each outcome is audited",
+    "idp.backchannel.delivery.deliver_one": "sends a queued logout token; audits its outcome",
+    "idp.backchannel.delivery.setup_backchannel": "registers the dispatcher at start-up",
+    "idp.backchannel.logout_token.build_logout_token": "signs a token; changes nothing",
+    "idp.backchannel.logout_token.logout_token_claims": "builds claims; changes nothing",
     "idp.clients.get_client": "reads",
     "idp.contracts.ad.find_connection": "reads",
     "idp.contracts.ad.list_ad_connections": "reads",
@@ -382,6 +389,10 @@ def _update_contract_information(p: Provider, actor: Actor) -> None:
     from idp.contracts.life import update_contract_information
 
     update_contract_information(actor, _contract_of(p, actor), company_name="Audited KK")
+def _notify_logout(p: Provider, actor: Actor) -> None:
+    from idp.backchannel.notify import notify_logout
+
+    notify_logout(actor, _user(p).id, reason="sign_out_everywhere")
 
 
 def _purge(p: Provider, actor: Actor) -> None:
@@ -397,6 +408,7 @@ def _rotate_signing_key(p: Provider, actor: Actor) -> None:
 
 
 CALLS: dict[str, Callable[[Provider, Actor], None]] = {
+    "idp.backchannel.notify.notify_logout": _notify_logout,
     "idp.clients.add_client": _add_client,
     "idp.contracts.ad.add_ad_connection": _add_ad_connection,
     "idp.contracts.ad.remove_ad_connection": _remove_ad_connection,

@@ -48,6 +48,7 @@ DOMAIN = (
     "idp/twofactor/**/*.py",
     "idp/store/**/*.py",
     "idp/audit.py",
+    "idp/backchannel/**/*.py",
 )
 
 

@@ -24,6 +24,16 @@ def clients() -> None:
 @click.option("--no-pkce", is_flag=True, help="Legacy confidential client without PKCE.")
 @click.option("--refresh-tokens", is_flag=True, help="Refresh tokens without offline_access.")
 @click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256")
+@click.option(
+    "--backchannel-logout-uri",
+    default=None,
+    help="Where logout tokens are POSTed (OIDC Back-Channel Logout).",
+)
+@click.option(
+    "--backchannel-logout-session-required",
+    is_flag=True,
+    help="Every logout token names the session (sid).",
+)
 @with_app
 def clients_add(
     name: str,
@@ -36,6 +46,8 @@ def clients_add(
     no_pkce: bool,
     refresh_tokens: bool,
     id_token_alg: str,
+    backchannel_logout_uri: str | None,
+    backchannel_logout_session_required: bool,
 ) -> None:
     """Register a client; prints client_id and, for confidential clients, the secret."""
     from idp.clients import add_client
@@ -52,6 +64,8 @@ def clients_add(
         require_pkce=not no_pkce,
         refresh_tokens=refresh_tokens,
         id_token_alg=id_token_alg,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
     )
     click.echo(f"client_id={client.client_id}")
     if shown_secret:

@@ -11,6 +11,8 @@ from joserfc.jwk import KeySet
 
 from idp import audit
 from idp import extensions
+from idp.actor import Actor
+from idp.backchannel.notify import notify_logout
 from idp.sso import current_session
 from idp.sso import end_session
 
@@ -34,6 +36,10 @@ class EndSession(EndSessionEndpoint):  # type: ignore[misc]
             return
         end_session(session.sid)
         g.session_ended = True
+        # X7: the session's other clients hear of it by back-channel (one token each, sid).
+        notify_logout(
+            Actor.user(user.id, user.contract_id), user.id, sid=session.sid, reason="logout"
+        )
         audit.record(
             "logout",
             "ok",

@@ -74,7 +74,10 @@ def discovery() -> BaseResponse:
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        # OIDC Back-Channel Logout 1.0 §2.1 (X7): logout tokens, with ``sid`` (which every
+        # ID token carries, §2.3).
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
     response = jsonify(metadata)
     response.headers["Cache-Control"] = "public, max-age=300"

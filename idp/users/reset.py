@@ -9,6 +9,7 @@ from flask import current_app
 from idp import audit
 from idp import extensions
 from idp.actor import Actor
+from idp.backchannel.notify import notify_logout
 from idp.mail import send_mail
 from idp.models import User
 from idp.sso import revoke_token_families
@@ -63,6 +64,7 @@ def set_new_password(actor: Actor, user: User, password: str) -> None:
     user.failed_logins = 0
     user.state_version = user.state_version + 1
     reset_two_factor(actor, user, "password_reset")  # commits
+    notify_logout(actor, user.id, reason="password_reset")  # X7
     revoke_token_families(user.id, "password_reset")
     audit.record(
         "password_reset", "ok", None, user_id=user.id, contract_id=user.contract_id, actor=actor
