@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from idp.cli import ad
+from idp.cli import backchannel
 from idp.cli import clients
 from idp.cli import contracts
 from idp.cli import database
@@ -24,6 +25,17 @@ def main() -> None:
     """WORKSDRIVE identity provider."""
 
 
-for module in (database, contracts, lines, users, ad, clients, keys, maintenance, servers):
+for module in (
+    database,
+    contracts,
+    lines,
+    users,
+    ad,
+    clients,
+    backchannel,
+    keys,
+    maintenance,
+    servers,
+):
     for command in module.COMMANDS:
         main.add_command(command)
