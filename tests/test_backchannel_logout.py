@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from joserfc.jwk import RSAKey
 from sqlalchemy import select
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request
@@ -30,6 +32,8 @@ from idp import create_app
 from idp import extensions
 from idp.actor import Actor
 from idp.backchannel.delivery import deliver_due
+from idp.backchannel.logout_token import logout_token_claims
+from idp.demo.frontend import create_frontend_app
 from idp.errors import ProvisioningError
 from idp.models import AuditEvent
 from idp.models import BackchannelLogout
@@ -44,6 +48,7 @@ from tests.helpers import Browser
 from tests.helpers import RelyingParty
 from tests.helpers import redirect_params
 from tests.realservices import free_port
+from tests.test_demo_frontend import _sign_in
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 ACTOR = Actor.system("backchannel-test")
@@ -376,3 +381,105 @@ def test_X7_cli_registers_the_uri_and_delivers(tmp_path):
         assert client.backchannel_logout_uri == "https://rp.example/backchannel"
         assert client.backchannel_logout_session_required is True
         db.engine.dispose()
+
+
+# The demo storage frontend (idp/demo) as the relying party that is told.
+
+
+@pytest.fixture()
+def demo_frontend(provider: Any) -> Iterator[tuple[str, str]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    rp = provider.new_client(
+        redirect_uri=url + "/callback", backchannel_logout_uri=url + "/backchannel-logout"
+    )
+    app = create_frontend_app(provider.url, rp.client_id, rp.secret, url)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url, rp.client_id
+    server.shutdown()
+    thread.join(5)
+    server.server_close()
+
+
+def signed_in_home(session: requests.Session, frontend: str) -> str:
+    return session.get(frontend + "/", timeout=TIMEOUT).text
+
+
+def forged_token(
+    provider: Any, client_id: str, subject: str, session: str | None, **change: Any
+) -> str:
+    """A logout token signed with the provider's own key, then altered as ``change`` says:
+    claims to set (``None`` removes one), ``typ`` for the header, ``key`` to sign with."""
+    with provider.app.app_context():
+        client = provider.db().session.get(Client, client_id)
+        claims = logout_token_claims(client, subject, session)
+        key = change.pop("key", None) or extensions.keys().signing_key("RS256")
+    header = {"alg": "RS256", "kid": key.kid, "typ": change.pop("typ", "logout+jwt")}
+    for name, value in change.items():
+        if value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    return jwt.encode(header, claims, KeySet([key]), algorithms=["RS256"])
+
+
+@pytest.mark.covers("X7", "O1")
+def test_X7_demo_frontend_ends_its_session_when_told(provider, demo_frontend):
+    frontend, client_id = demo_frontend
+    user_id, email = provider.new_user()
+    with requests.Session() as session:
+        home = _sign_in(session, frontend, email)
+        assert f'id="user-email">{email}<' in home.text
+        with provider.app.app_context():
+            sign_out_everywhere(ACTOR, provider.db().session.get(User, user_id))
+        wait_for_deliveries(provider)
+        assert 'id="user-email"' not in signed_in_home(session, frontend)
+    (event,) = audit_details(provider, user_id, "backchannel_logout_sent")
+    assert event["outcome"] == "ok"
+
+
+FOREIGN_KEY = RSAKey.generate_key(2048, parameters={"kid": "foreign"}, private=True)
+
+INVALID = {
+    "wrong_aud": {"aud": "someone-else"},
+    "wrong_iss": {"iss": "https://evil.example"},
+    "expired": {"exp": 1_000_000_000, "iat": 999_999_900},
+    "no_events": {"events": None},
+    "other_event": {"events": {"https://schemas.example/other": {}}},
+    "nonce": {"nonce": "n-0S6_WzA2Mj"},
+    "id_token_typ": {"typ": "JWT"},
+    "neither_sub_nor_sid": {"sub": None, "sid": None},
+    "no_jti": {"jti": None},
+    "foreign_key": {"key": FOREIGN_KEY},
+}
+
+
+@pytest.mark.covers("X7")
+@pytest.mark.parametrize("case", sorted(INVALID))
+def test_X7_demo_frontend_refuses_an_invalid_logout_token(provider, demo_frontend, case):
+    frontend, client_id = demo_frontend
+    user_id, email = provider.new_user()
+    with requests.Session() as session:
+        home = _sign_in(session, frontend, email)
+        sid = re.search(r'<tr data-claim="sid">.*?class="value">&#34;([^<&]*)&#34;<', home.text)
+        assert sid, "the ID token carries sid"
+        token = forged_token(provider, client_id, user_id, sid.group(1), **dict(INVALID[case]))
+        answer = requests.post(
+            frontend + "/backchannel-logout", data={"logout_token": token}, timeout=TIMEOUT
+        )
+        assert answer.status_code == 400 and answer.json()["error"] == "invalid_request"
+        assert answer.headers["Cache-Control"] == "no-store"
+        assert f'id="user-email">{email}<' in signed_in_home(session, frontend)
+        # The same token, valid, ends the session: the case above was refused for its flaw.
+        valid = forged_token(provider, client_id, user_id, sid.group(1))
+        answer = requests.post(
+            frontend + "/backchannel-logout", data={"logout_token": valid}, timeout=TIMEOUT
+        )
+        assert answer.status_code == 200
+        assert 'id="user-email"' not in signed_in_home(session, frontend)
+        replayed = requests.post(
+            frontend + "/backchannel-logout", data={"logout_token": valid}, timeout=TIMEOUT
+        )
+        assert replayed.status_code == 400 and "jti" in replayed.json()["error_description"]

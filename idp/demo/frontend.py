@@ -3,7 +3,8 @@
 It stands in for the hosted storage service in ``make demo`` and in browser tests. It uses the
 authorization code flow with PKCE (S256), a nonce, ``state`` (handled by authlib), the RFC 9207
 ``iss`` check, discovery-issuer pinning, strict ID-token audience checks, the refresh-token grant
-(with the OIDC Core 12.2 checks on a refreshed ID token) and RP-initiated logout.
+(with the OIDC Core 12.2 checks on a refreshed ID token), RP-initiated logout and Back-Channel
+Logout (``/backchannel-logout`` ends the sessions a valid logout token names).
 
 Tokens are kept in a small in-process store keyed by a random id held in the signed session
 cookie: browsers drop cookies above 4 KB and a signed (not encrypted) cookie would also expose the
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 import flask
 import requests
 from authlib.integrations.flask_client import OAuth
+from joserfc.jwk import KeySet
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.demo.claims_table import claim_rows
@@ -34,6 +36,10 @@ from idp.demo.id_tokens import LEEWAY
 from idp.demo.id_tokens import check_refreshed_claims
 from idp.demo.id_tokens import claims_options
 from idp.demo.id_tokens import refreshed_claims_cls
+from idp.demo.logout_tokens import LogoutTokenError
+from idp.demo.logout_tokens import SeenTokens
+from idp.demo.logout_tokens import UnknownKeyError
+from idp.demo.logout_tokens import validate_logout_token
 from idp.demo.session_store import SessionStore
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -76,6 +82,7 @@ def create_frontend_app(
         SESSION_COOKIE_SECURE=base_url.startswith("https://"),
     )
     store = SessionStore()
+    seen_logout_tokens = SeenTokens()
 
     oauth = OAuth(app)
     idp = oauth.register(
@@ -369,6 +376,38 @@ def create_frontend_app(
             state=secrets.token_urlsafe(24),
         )
         return response
+
+    @app.post("/backchannel-logout")
+    def backchannel_logout() -> flask.Response:
+        """OIDC Back-Channel Logout 1.0 §2.5–2.8: end the sessions a valid logout token
+        names; 400 for an invalid token; 503 (the provider retries) when the provider's keys
+        cannot be fetched."""
+        token = flask.request.form.get("logout_token", "")
+        try:
+            if not token:
+                raise LogoutTokenError("missing logout_token")
+            try:
+                claims = validate(token, force_jwks=False)
+            except UnknownKeyError:
+                claims = validate(token, force_jwks=True)
+        except LogoutTokenError as exc:
+            response = flask.jsonify(error="invalid_request", error_description=str(exc))
+            response.status_code = 400
+        except PROTOCOL_ERRORS as exc:
+            response = flask.jsonify(error="temporarily_unavailable", error_description="JWKS")
+            response.status_code = 503
+            app.logger.warning("JWKS unavailable: %s", type(exc).__name__)
+        else:
+            store.end_sessions(claims.get("sub"), claims.get("sid"))
+            response = flask.make_response("", 200)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def validate(token: str, force_jwks: bool) -> dict[str, Any]:
+        """Validate against the provider's JWKS (cached by authlib; ``force_jwks`` fetches it
+        again, once, for a key it does not know: a rotation since the last fetch)."""
+        jwks = KeySet.import_key_set(idp.fetch_jwk_set(force=force_jwks))
+        return validate_logout_token(token, jwks, issuer, client_id, seen_logout_tokens)
 
     return app
 

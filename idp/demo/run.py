@@ -57,6 +57,8 @@ def prepare_demo(app: Any, frontend_url: str) -> dict[str, Any]:
             [f"{frontend_url}/"],
             client_id=DEMO_CLIENT_ID,
             trusted=True,
+            # X7: the frontend ends its own session when the provider's ends.
+            backchannel_logout_uri=f"{frontend_url}/backchannel-logout",
         )
     state = {
         "contract_id": contract_id,

@@ -35,6 +35,22 @@ class SessionStore:
             while len(self._data) > self._limit:
                 self._data.popitem(last=False)
 
+    def end_sessions(self, sub: str | None, sid: str | None) -> int:
+        """Forget every session of the provider's session ``sid`` (and ``sub`` when given),
+        or with ``sid`` None every session of ``sub`` (a logout token, §2.4)."""
+
+        def matches(data: dict[str, Any]) -> bool:
+            claims = data.get("claims") or {}
+            if sid is not None and claims.get("sid") != sid:
+                return False
+            return sub is None or claims.get("sub") == sub
+
+        with self._lock:
+            ended = [key for key, data in self._data.items() if matches(data)]
+            for key in ended:
+                del self._data[key]
+        return len(ended)
+
     def delete(self, sid: str | None) -> None:
         """Forget ``sid``."""
         if not sid:
