@@ -220,6 +220,7 @@ def sign_out_other_sessions(actor: Actor, user: User, keep: SsoSession, reason: 
     ended = time.time()
     ttl = extensions.settings().sso_session_ttl
     extensions.store().set(ENDED_PREFIX + user.id, repr(ended), ttl)
+    notify_logout(actor, user.id, keep_sid=keep.sid, reason=reason)  # X7: the others' clients
     revoked = revoke_token_families(user.id, reason)
     end_session(keep.sid)
     session = start_session(user, keep.amr, keep.acr, keep.route)

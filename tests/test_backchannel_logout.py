@@ -40,7 +40,9 @@ from idp.models import BackchannelLogout
 from idp.models import Client
 from idp.models import User
 from idp.models import db
+from idp.sso import SsoSession
 from idp.sso import sign_out_everywhere
+from idp.sso import sign_out_other_sessions
 from idp.users.reset import set_new_password
 from tests.clock import moved_clock
 from tests.conftest import PASSWORD
@@ -264,6 +266,34 @@ def test_X7_sign_out_everywhere_tells_each_client_of_the_user_once(provider, use
     assert rp_no_uri.client_id not in queued_event["clients"]
     sent = audit_details(provider, user_id, "backchannel_logout_sent")
     assert [e["outcome"] for e in sent] == ["ok"] * 3
+
+
+@pytest.mark.covers("X7", "P1")
+def test_X7_signing_out_the_other_sessions_tells_their_clients_only(provider, user, receivers):
+    """A password change keeps this browser signed in and ends the others: each client hears
+    of every other session by its ``sid``, never of the kept one."""
+    user_id, email = user
+    receiver = receivers()
+    rp = provider.new_client(backchannel_logout_uri=receiver.url)
+    kept, other = (
+        rp.id_token_claims(rp.login_tokens(Browser(provider.url), email, PASSWORD)["id_token"])
+        for _browser in range(2)
+    )
+    with provider.app.app_context():
+        keep = SsoSession(
+            sid=kept["sid"],
+            user_id=user_id,
+            auth_time=kept["auth_time"],
+            amr=kept["amr"],
+            acr=kept["acr"],
+            route={},
+            state_version=1,
+        )
+        sign_out_other_sessions(ACTOR, provider.db().session.get(User, user_id), keep, "test")
+    wait_for_deliveries(provider)
+    (token,) = receiver.tokens()
+    claims = validate_logout_token(provider, token, rp.client_id, set())
+    assert claims["sid"] == other["sid"] != kept["sid"] and claims["sub"] == user_id
 
 
 @pytest.mark.covers("X7", "K3")

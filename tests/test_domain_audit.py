@@ -389,6 +389,8 @@ def _update_contract_information(p: Provider, actor: Actor) -> None:
     from idp.contracts.life import update_contract_information
 
     update_contract_information(actor, _contract_of(p, actor), company_name="Audited KK")
+
+
 def _notify_logout(p: Provider, actor: Actor) -> None:
     from idp.backchannel.notify import notify_logout
 

@@ -19,7 +19,7 @@ from idp.models import db
 from idp.models import utcnow
 
 
-def _targets(user_id: str, sid: str | None) -> list[tuple[str, str | None]]:
+def _targets(user_id: str, sid: str | None, keep_sid: str | None) -> list[tuple[str, str | None]]:
     """(client id, sid) per logout token to send.
 
     Each sign-in at a client created a token family that recorded the session's ``sid``.
@@ -27,7 +27,8 @@ def _targets(user_id: str, sid: str | None) -> list[tuple[str, str | None]]:
     least the SSO session's). One session (``sid`` given): the clients of that session, each
     told its ``sid``. Every session: one token per client with ``sub`` alone (§2.4: every
     session of that user at the client), or one per session for a client that registered
-    ``backchannel_logout_session_required``."""
+    ``backchannel_logout_session_required``. Every session but ``keep_sid``: one token per
+    other session, each with its ``sid``."""
     settings = extensions.settings()
     since = utcnow() - timedelta(seconds=max(settings.refresh_token_ttl, settings.sso_session_ttl))
     rows = db.session.execute(
@@ -45,6 +46,9 @@ def _targets(user_id: str, sid: str | None) -> list[tuple[str, str | None]]:
         if sid is not None:
             if family_sid == sid:
                 targets.add((client_id, sid))
+        elif keep_sid is not None:
+            if family_sid and family_sid != keep_sid:
+                targets.add((client_id, family_sid))
         elif session_required:
             if family_sid:
                 targets.add((client_id, family_sid))
@@ -54,17 +58,26 @@ def _targets(user_id: str, sid: str | None) -> list[tuple[str, str | None]]:
 
 
 @audit.change("backchannel_logout")
-def notify_logout(actor: Actor, user_id: str, *, sid: str | None = None, reason: str) -> int:
+def notify_logout(
+    actor: Actor,
+    user_id: str,
+    *,
+    sid: str | None = None,
+    keep_sid: str | None = None,
+    reason: str,
+) -> int:
     """Tell the user's clients that their sessions (or the one session ``sid``) ended: queue
     one logout token per client (X7) and deliver them off the request thread.
 
     Call it before the user's token families are deleted (a deletion): they say which
     clients to tell. Revoked families still count.
 
+    :param sid: only this session ended (a logout).
+    :param keep_sid: every session but this one ended (the others signed out).
     :param reason: the reason code (``logout``, ``sign_out_everywhere``, ``password_reset``…),
         kept in the audit log, never sent.
     :returns: how many logout tokens were queued."""
-    targets = _targets(user_id, sid)
+    targets = _targets(user_id, sid, keep_sid)
     now = utcnow()
     rows = [
         BackchannelLogout(
@@ -89,6 +102,7 @@ def notify_logout(actor: Actor, user_id: str, *, sid: str | None = None, reason:
         details={
             "reason": reason,
             "session": sid is not None,
+            "kept_session": keep_sid is not None,
             "clients": sorted({client_id for client_id, _sid in targets}),
         },
         actor=actor,
