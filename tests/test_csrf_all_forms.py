@@ -352,6 +352,32 @@ def password_change(node: Any) -> Form:
     return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
 
 
+def _contractor_menu(node: Any) -> Browser:
+    contract_id = node.new_contract(two_factor=False)
+    _user_id, email = node.new_user(contract_id, role="contractor")
+    browser = Browser(node.url)
+    browser.submit(browser.get("/account/login"), "password-form", email=email, password=PASSWORD)
+    return browser
+
+
+def access_route(node: Any) -> Form:
+    browser = _contractor_menu(node)
+    page = browser.get("/account/access-route")
+    confirm = browser.submit(page, "access-route-form", route="line-only")
+    data = _form(confirm, "access-route-confirm-form")
+    url = f"{node.url}/account/access-route"
+    return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
+
+
+def two_factor_setting(node: Any) -> Form:
+    browser = _contractor_menu(node)
+    page = browser.get("/account/two-factor")
+    confirm = browser.submit(page, "two-factor-form", two_factor="on")
+    data = _form(confirm, "two-factor-confirm-form", confirmed="yes")
+    url = f"{node.url}/account/two-factor"
+    return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
+
+
 #: Form routes (URL rules) and the scenario that reaches a valid form on each.
 SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/login": login,
@@ -375,6 +401,8 @@ SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/links/<token>": mailed_link,
     "/logout": logout,
     "/account/password": password_change,
+    "/account/access-route": access_route,
+    "/account/two-factor": two_factor_setting,
 }
 
 

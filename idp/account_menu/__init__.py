@@ -7,6 +7,8 @@ from __future__ import annotations
 from idp.account_menu import menu as menu
 from idp.account_menu import password as password
 from idp.account_menu import pending as pending
+from idp.account_menu import route as route
+from idp.account_menu import two_factor as two_factor
 from idp.account_menu.guard import bp as bp
 
 __all__ = ["bp"]

@@ -18,8 +18,6 @@ from idp.vocabulary import MenuItem
 PENDING = {
     MenuItem.LOGIN_METHOD: "login-method",
     MenuItem.EMAIL_CHANGE: "email",
-    MenuItem.ACCESS_ROUTE: "access-route",
-    MenuItem.TWO_FACTOR: "two-factor",
     MenuItem.AD_SETTING: "ad",
     MenuItem.CONTRACT_INFORMATION: "contract",
     MenuItem.PLAN_CHANGE: "plan",
