@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+from idp.account_menu import cancellation as cancellation
+from idp.account_menu import contract_information as contract_information
 from idp.account_menu import menu as menu
 from idp.account_menu import password as password
 from idp.account_menu import pending as pending
+from idp.account_menu import plan as plan
 from idp.account_menu import route as route
 from idp.account_menu import two_factor as two_factor
 from idp.account_menu.guard import bp as bp

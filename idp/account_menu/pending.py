@@ -19,9 +19,6 @@ PENDING = {
     MenuItem.LOGIN_METHOD: "login-method",
     MenuItem.EMAIL_CHANGE: "email",
     MenuItem.AD_SETTING: "ad",
-    MenuItem.CONTRACT_INFORMATION: "contract",
-    MenuItem.PLAN_CHANGE: "plan",
-    MenuItem.CANCELLATION: "cancellation",
 }
 
 

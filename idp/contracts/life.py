@@ -160,6 +160,13 @@ def _clean(field: str, value: object) -> str:
     return text
 
 
+def clean_information_field(field: str, value: object) -> str:
+    """C4: one field as :func:`update_contract_information` would store it; a bad value
+    raises :class:`ProvisioningError` with reason ``invalid_<field>`` (pages check each
+    field on its own to show every error next to its field)."""
+    return _clean(field, value)
+
+
 @audit.change("contract_information")
 def update_contract_information(actor: Actor, /, contract_id: str, **fields: str) -> Contract:
     """C4: the contractor of a ``basic`` contract changes its information (U2). Every value
