@@ -49,6 +49,7 @@ READERS = {
     "idp.contracts.contract.contract_state": "pure: what the rules know of a contract",
     "idp.contracts.contract.get_contract": "reads",
     "idp.contracts.lines.list_lines": "reads",
+    "idp.contracts.life.clean_information_field": "pure: checks one C4 field",
     "idp.maintenance.init_database": "creates the schema, the audit table included",
     "idp.users.find.email_key": "pure: the L2 key",
     "idp.users.find.find_user_by_email": "reads",
