@@ -378,6 +378,40 @@ def two_factor_setting(node: Any) -> Form:
     return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
 
 
+def _contractor_menu_on(node: Any, plan: str) -> Browser:
+    contract_id = node.new_contract(plan=plan, two_factor=False)
+    _user_id, email = node.new_user(contract_id, role="contractor")
+    browser = Browser(node.url)
+    browser.submit(browser.get("/account/login"), "password-form", email=email, password=PASSWORD)
+    return browser
+
+
+def plan_change(node: Any) -> Form:
+    browser = _contractor_menu_on(node, "trial")
+    confirmation = browser.submit(browser.get("/account/plan"), "plan-form")
+    data = _form(confirmation, "plan-confirm-form")
+    url = f"{node.url}/account/plan"
+    return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
+
+
+def cancellation(node: Any) -> Form:
+    browser = _contractor_menu_on(node, "basic")
+    confirmation = browser.submit(browser.get("/account/cancellation"))
+    name = re.search(r'id="contract-name">([^<]+)<', confirmation.text)
+    assert name, confirmation.text[:300]
+    data = _form(confirmation, "cancellation-form", contract_name=name.group(1))
+    url = f"{node.url}/account/cancellation"
+    return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
+
+
+def contract_information(node: Any) -> Form:
+    browser = _contractor_menu_on(node, "basic")
+    page = browser.get("/account/contract")
+    data = _form(page, "contract-information-form", company_name="CSRF K.K.")
+    url = f"{node.url}/account/contract"
+    return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="saved"' in r.text)
+
+
 #: Form routes (URL rules) and the scenario that reaches a valid form on each.
 SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/login": login,
@@ -403,6 +437,9 @@ SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/account/password": password_change,
     "/account/access-route": access_route,
     "/account/two-factor": two_factor_setting,
+    "/account/plan": plan_change,
+    "/account/cancellation": cancellation,
+    "/account/contract": contract_information,
 }
 
 
