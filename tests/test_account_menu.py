@@ -103,7 +103,8 @@ def test_U2_every_cell_on_the_menu_and_by_direct_request(provider, plan, role):
     if plan == "basic" and role == "contractor":
         for path in PENDING.values():
             pending = browser.get(f"/account/{path}")
-            assert 'id="not-available"' in pending.text and "まだご利用いただけません" in pending.text
+            assert 'id="not-available"' in pending.text
+            assert "まだご利用いただけません" in pending.text
 
 
 @pytest.mark.covers("U1", "U2", "C1", "C2")
