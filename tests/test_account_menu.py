@@ -331,7 +331,7 @@ def test_U1_a_sensitive_item_asks_for_a_fresh_sign_in_after_5_minutes(provider):
         asked = browser.get("/account/password")
         assert 'id="password-form"' in asked.text and email in asked.text
         # ... a non-sensitive one does not ask.
-        assert 'id="not-available"' in browser.get("/account/contract").text
+        assert 'id="contract-information-form"' in browser.get("/account/contract").text
         back = browser.submit(asked, "password-form", email=email, password=PASSWORD)
         assert back.url == f"{provider.url}/account/password"
         assert 'id="password-change-form"' in back.text
