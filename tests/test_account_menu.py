@@ -337,6 +337,21 @@ def test_U1_a_sensitive_item_asks_for_a_fresh_sign_in_after_5_minutes(provider):
         assert 'id="password-change-form"' in back.text
 
 
+@pytest.mark.covers("U1", "C3")
+def test_C3_cancellation_asks_for_a_fresh_sign_in_too(provider):
+    """Destructive: the cancellation page, like the sensitive items, wants a recent sign-in."""
+    contract_id = provider.new_contract(two_factor=False)
+    _user_id, email = provider.new_user(contract_id, role="contractor")
+    start = datetime.now(UTC).replace(microsecond=0)
+    with time_machine.travel(start, tick=False):
+        browser, _menu = account_sign_in(provider, email)
+    with time_machine.travel(start + timedelta(minutes=5, seconds=1), tick=False):
+        asked = browser.get("/account/cancellation")
+        assert 'id="password-form"' in asked.text and email in asked.text
+        back = browser.submit(asked, "password-form", email=email, password=PASSWORD)
+        assert back.url == f"{provider.url}/account/cancellation"
+
+
 @pytest.mark.covers("U1")
 def test_U1_the_menu_sign_in_returns_only_to_a_page_of_the_menu(provider):
     contract_id = provider.new_contract(two_factor=False)

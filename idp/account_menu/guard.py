@@ -38,7 +38,8 @@ from policies.plan import ContractState
 bp = Blueprint("account_menu", __name__)
 
 #: Items that change how a person signs in or what protects the contract: they ask for a
-#: fresh sign-in (issue 11: method, email, password, 2FA setting, route, AD).
+#: fresh sign-in (issue 11: method, email, password, 2FA setting, route, AD), and the
+#: cancellation, which ends every session of the contract.
 SENSITIVE = frozenset(
     {
         MenuItem.LOGIN_METHOD,
@@ -47,6 +48,8 @@ SENSITIVE = frozenset(
         MenuItem.ACCESS_ROUTE,
         MenuItem.TWO_FACTOR,
         MenuItem.AD_SETTING,
+        # Destructive: the cancellation ends every session and token of the contract.
+        MenuItem.CANCELLATION,
     }
 )
 
