@@ -176,6 +176,21 @@ def test_U1_the_menu_is_its_own_place_in_japanese_and_english(provider):
     assert "Password change" in english.text and "パスワード変更" not in english.text
 
 
+@pytest.mark.covers("U1", "L1")
+def test_U1_the_menu_sign_in_is_visibly_the_menus_and_does_not_link_to_itself(provider, rp):
+    """Tried as a new user would: the menu's sign-in once looked exactly like the service's
+    and linked to itself."""
+    menu_login = Browser(provider.url).get("/account/login")
+    assert (
+        'id="account-band"' in menu_login.text and "認証・契約情報変更メニュー" in menu_login.text
+    )
+    assert 'id="password-form"' in menu_login.text
+    assert 'id="account-menu"' not in menu_login.text
+    service_login = Browser(provider.url).get(rp.authorize_url())
+    assert 'id="account-band"' not in service_login.text
+    assert 'id="account-menu"' in service_login.text  # L1: the service's page links the menu
+
+
 # --- P1, P2 ---------------------------------------------------------------------------------
 
 
