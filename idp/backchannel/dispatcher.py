@@ -9,11 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait
 
 from flask import Flask
+
+from idp.background import BackgroundJobs
 
 log = logging.getLogger("idp.backchannel")
 
@@ -33,8 +32,7 @@ class Dispatcher:
         self.retry_interval = retry_interval
         self._deliver = deliver
         self._deliver_due = deliver_due
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="backchannel")
-        self._pending: set[Future[None]] = set()
+        self._jobs = BackgroundJobs("backchannel", log)
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._swept = False
@@ -52,21 +50,10 @@ class Dispatcher:
 
     def _run(self, app: Flask, job: Callable[[], bool]) -> None:
         def run() -> None:
-            with app.app_context():
-                try:
-                    if job():
-                        self._ensure_worker(app)
-                except Exception:  # a failed delivery must not be lost silently
-                    log.exception("back-channel logout delivery failed")
+            if job():
+                self._ensure_worker(app)
 
-        future = self._pool.submit(run)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future[None]) -> None:
-        with self._lock:
-            self._pending.discard(future)
+        self._jobs.submit(app, run)
 
     def _ensure_worker(self, app: Flask) -> None:
         if self.retry_interval <= 0:
@@ -92,6 +79,4 @@ class Dispatcher:
 
     def wait_idle(self, timeout: float = 30) -> None:
         """Block until every submitted delivery has been attempted (CLI, tests)."""
-        with self._lock:
-            pending = set(self._pending)
-        wait(pending, timeout=timeout)
+        self._jobs.wait_idle(timeout)

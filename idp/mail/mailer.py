@@ -6,12 +6,8 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-import threading
 import time
 import uuid
-from concurrent.futures import Future
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait
 from email.message import EmailMessage
 from email.utils import formatdate
 from email.utils import make_msgid
@@ -21,6 +17,8 @@ from urllib.parse import unquote
 from urllib.parse import urlsplit
 
 from flask import Flask
+
+from idp.background import BackgroundJobs
 
 log = logging.getLogger("idp.mail")
 
@@ -32,9 +30,7 @@ class Mailer:
         self.sender = sender
         # Mails go out off the request thread, so that answers do not reveal by their
         # timing whether a mail was sent (K3, L2).
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mail")
-        self._pending: set[Future[None]] = set()
-        self._lock = threading.Lock()
+        self._jobs = BackgroundJobs("mail", log)
 
     def build(self, to: str, subject: str, body: str) -> EmailMessage:
         message = EmailMessage()
@@ -70,25 +66,8 @@ class Mailer:
 
     def submit(self, app: Flask, job: Any, *args: Any) -> None:
         """Run ``job(*args)`` (which renders and sends) in the app context off-thread."""
-
-        def run() -> None:
-            with app.app_context():
-                try:
-                    job(*args)
-                except Exception:  # a mail failure must not be lost silently
-                    log.exception("mail job failed")
-
-        future = self._pool.submit(run)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future[None]) -> None:
-        with self._lock:
-            self._pending.discard(future)
+        self._jobs.submit(app, lambda: job(*args))
 
     def wait_idle(self, timeout: float = 30) -> None:
         """Block until every queued mail job has finished (CLI, tests of the outbox)."""
-        with self._lock:
-            pending = set(self._pending)
-        wait(pending, timeout=timeout)
+        self._jobs.wait_idle(timeout)

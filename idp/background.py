@@ -1,0 +1,47 @@
+"""Jobs off the request thread, in the app context: a small pool that remembers what it has
+not finished, so that the CLI and the tests can wait for it (mail, back-channel logout)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
+
+from flask import Flask
+
+
+class BackgroundJobs:
+    def __init__(self, name: str, log: logging.Logger, workers: int = 2) -> None:
+        self._name = name
+        self._log = log
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._pending: set[Future[None]] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, app: Flask, job: Callable[[], object]) -> None:
+        """Run ``job()`` in ``app``'s context; a failure is logged, never lost silently."""
+
+        def run() -> None:
+            with app.app_context():
+                try:
+                    job()
+                except Exception:
+                    self._log.exception("%s job failed", self._name)
+
+        future = self._pool.submit(run)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def wait_idle(self, timeout: float = 30) -> None:
+        """Block until every job submitted so far has finished."""
+        with self._lock:
+            pending = set(self._pending)
+        wait(pending, timeout=timeout)
