@@ -1,8 +1,8 @@
 """SPEC's words for the application (DESIGN.md "Inside idp/"): import them from here.
 
 They are defined in ``policies/vocabulary.py`` because the pure rules use them too and
-``policies/`` must not import ``idp`` (importing any ``idp`` module loads Flask and
-SQLAlchemy through ``idp/__init__.py``); imports run surfaces → domain → rules.
+``policies/`` imports no application code (STYLE.md §4); imports run surfaces → domain →
+rules.
 """
 
 from __future__ import annotations

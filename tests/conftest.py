@@ -20,10 +20,10 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server
 
-from idp import create_app
 from idp.actor import Actor
 from idp.clients import add_client
 from idp.contracts.contract import add_contract
+from idp.factory import create_app
 from idp.maintenance import init_database
 from idp.users.add import add_user
 from tests.helpers import RelyingParty

@@ -28,13 +28,13 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response
 
-from idp import create_app
 from idp import extensions
 from idp.actor import Actor
 from idp.backchannel.delivery import deliver_due
 from idp.backchannel.logout_token import logout_token_claims
 from idp.demo.frontend import create_frontend_app
 from idp.errors import ProvisioningError
+from idp.factory import create_app
 from idp.models import AuditEvent
 from idp.models import BackchannelLogout
 from idp.models import Client

@@ -18,8 +18,8 @@ from werkzeug.serving import make_server
 
 from brokers.registry import UPSTREAMS
 from brokers.registry import render_upstream_tables
-from idp import create_app
 from idp.config import ConfigError
+from idp.factory import create_app
 from idp.i18n import TRANSLATIONS
 from idp.vocabulary import LoginMethod
 from tests.conftest import build_provider

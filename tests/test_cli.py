@@ -349,3 +349,20 @@ def test_X3_cli_changes_are_audited_with_the_cli_actor_and_purge_runs(env, tmp_p
     assert contract_id == contract and details["actor"]["kind"] == "cli"
     assert rows[("line_add", "refused", "not_a_line_number")][1]["actor"]["kind"] == "cli"
     assert rows[("purge", "ok", None)][1]["actor"]["kind"] == "cli"
+
+
+def test_cli_help_loads_neither_flask_nor_sqlalchemy():
+    """Issue 13 (``idp --help`` under 0.3 s): the command line's own modules import click and
+    the vocabulary only; the app, Flask and SQLAlchemy load inside the command that needs
+    them. Counted by module, not timed."""
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from idp.cli import main\n"
+        "result = CliRunner().invoke(main, ['--help'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(sorted({'flask', 'sqlalchemy', 'authlib', 'redis'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

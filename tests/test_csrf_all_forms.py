@@ -23,10 +23,10 @@ import pytest
 from cryptography.fernet import Fernet
 from werkzeug.serving import make_server
 
-from idp import create_app
 from idp.actor import Actor
 from idp.contracts.ad import add_ad_connection
 from idp.contracts.lines import add_line
+from idp.factory import create_app
 from idp.line.gateway import sign_line_headers
 from tests.conftest import PASSWORD
 from tests.conftest import build_provider

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from idp import create_app
 from idp import extensions
+from idp.factory import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -29,10 +29,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from werkzeug.routing import Rule
 
-from idp import create_app
 from idp.actor import Actor
 from idp.clients import add_client
 from idp.contracts.contract import add_contract
+from idp.factory import create_app
 from idp.maintenance import init_database
 from idp.users.add import add_user
 

@@ -170,7 +170,7 @@ def test_U1_menu_order_is_spec_order():
 
 def test_rules_and_words_load_no_framework():
     """STYLE.md §4: the rules (and the words they use) import no flask, sqlalchemy or redis,
-    not even through ``idp/__init__.py`` — which is why the words live in policies/."""
+    not even through an ``idp`` module — which is why the words live in policies/."""
     script = (
         "import sys, pkgutil, importlib, policies\n"
         "for m in pkgutil.iter_modules(policies.__path__):\n"

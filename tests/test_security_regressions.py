@@ -326,8 +326,8 @@ def test_L7_unconfigured_or_unknown_upstream_is_a_page_not_a_server_error(
 def test_X3_a_malformed_metrics_network_stops_start_up(tmp_path):
     from cryptography.fernet import Fernet
 
-    from idp import create_app
     from idp.config import ConfigError
+    from idp.factory import create_app
 
     with pytest.raises(ConfigError, match="IDP_METRICS_ALLOW"):
         create_app(

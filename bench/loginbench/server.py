@@ -34,7 +34,7 @@ def free_port() -> int:
 #: stdin, prints the contract ids and the client's credentials as one JSON line.
 PROVISION_SCRIPT = """
 import json, sys
-from idp import create_app
+from idp.factory import create_app
 from idp.actor import Actor
 from idp.clients import add_client
 from idp.contracts.contract import add_contract

@@ -20,8 +20,8 @@ R = TypeVar("R")
 
 def make_app() -> Flask:
     """The app from the environment; a configuration error is a clean message."""
-    from idp import create_app
     from idp.config import ConfigError
+    from idp.factory import create_app
 
     try:
         return create_app()

@@ -75,8 +75,8 @@ def prepare_demo(app: Any, frontend_url: str) -> dict[str, Any]:
 
 
 def run_demo(port: int, frontend_port: int, host: str = "127.0.0.1") -> None:
-    from idp import create_app
     from idp.demo.frontend import create_frontend_app
+    from idp.factory import create_app
 
     os.environ.setdefault("IDP_DEV", "1")
     os.environ.setdefault("IDP_ISSUER", f"http://{host}:{port}")

@@ -1,0 +1,181 @@
+"""The application factory of the WORKSDRIVE identity provider (Flask + authlib).
+
+``create_app`` follows Flask's factory pattern; each ``setup_*`` wires one concern.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from idp import extensions
+from idp.config import PROJECT_ROOT
+from idp.config import ConfigError
+from idp.config import Settings
+from idp.config import load_settings
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers proceed during a write; the busy timeout queues parallel writers.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # Under WAL, NORMAL syncs at checkpoints only; the database stays consistent after a
+    # crash (the last commits may be lost). Production runs PostgreSQL.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def setup_database(app: Flask, settings: Settings) -> None:
+    from idp.models import db
+
+    url = settings.effective_database_url
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    db.init_app(app)
+    if url.startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+def setup_store(app: Flask, settings: Settings) -> None:
+    if settings.redis_url:
+        from idp.store.redis import RedisStore
+
+        extensions.store.register(app, RedisStore(settings.redis_url))
+    else:
+        from idp.models import db
+        from idp.store.sql import SqlStore
+
+        with app.app_context():
+            engine: Engine = db.engine
+        extensions.store.register(app, SqlStore(engine))
+
+
+def setup_services(app: Flask, settings: Settings) -> None:
+    from idp.mail import Mailer
+    from idp.oidc.keys import KeyStore
+    from idp.sms import build_sms_sender
+    from idp.twofactor.secrets_box import SecretBox
+    from idp.users.passwords import PasswordHashing
+
+    extensions.passwords.register(
+        app,
+        PasswordHashing(
+            settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+        ),
+    )
+    extensions.mailer.register(
+        app, Mailer(settings.smtp_url, Path(settings.instance_dir) / "outbox", settings.mail_from)
+    )
+    # Keys stay published while tokens they signed may still be presented.
+    retention = max(settings.id_token_ttl, settings.access_token_ttl) + 3600
+    extensions.keys.register(app, KeyStore(settings.keys_dir, retention))
+    extensions.secretbox.register(
+        app,
+        SecretBox(settings.encryption_key)
+        if settings.encryption_key
+        else SecretBox.for_development(settings.secret_key or "development-only-secret-key"),
+    )
+    try:
+        extensions.sms.register(app, build_sms_sender(settings.sms, Path(settings.instance_dir)))
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+
+
+def setup_backchannel(app: Flask) -> None:
+    from idp.backchannel.delivery import setup_backchannel as setup
+
+    setup(app)
+
+
+def setup_brokers(app: Flask, settings: Settings) -> None:
+    """Build every configured upstream now, so that a bad ``IDP_BROKER_*`` setting stops
+    start-up naming the variable instead of failing at the first click; the login page's
+    buttons come from the same registry."""
+    from brokers.registry import UPSTREAMS
+    from brokers.registry import build_brokers
+
+    try:
+        extensions.brokers.register(app, build_brokers(settings.brokers))
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    app.jinja_env.globals["upstreams"] = UPSTREAMS
+
+
+def setup_views(app: Flask) -> None:
+    from idp import account_menu
+    from idp import dev
+    from idp import health
+    from idp import metrics
+    from idp.accounts import views as account_views
+    from idp.links import views as link_views
+    from idp.login import active_directory
+    from idp.login import brokered
+    from idp.login import second_factor
+    from idp.login import views as login_views
+    from idp.oidc.server import setup_oauth
+    from idp.oidc.views import setup_oidc_views
+
+    setup_oauth(app)
+    setup_oidc_views(app)
+    app.register_blueprint(login_views.bp)
+    app.register_blueprint(second_factor.bp)
+    app.register_blueprint(brokered.bp)
+    app.register_blueprint(active_directory.bp)
+    app.register_blueprint(account_views.bp)
+    app.register_blueprint(account_menu.bp)
+    app.register_blueprint(link_views.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
+    app.register_blueprint(dev.bp)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the provider. ``test_config`` overrides ``IDP_*`` settings (tests pass a dict)."""
+    from idp.i18n import setup_i18n
+    from idp.logs import setup_logging
+    from idp.web import setup_web
+
+    settings = load_settings(test_config)
+    Path(settings.instance_dir).mkdir(parents=True, exist_ok=True)
+    app = Flask(
+        __name__,
+        instance_path=settings.instance_dir,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    extensions.settings.register(app, settings)
+    app.config.update(
+        SECRET_KEY=settings.secret_key or "development-only-secret-key",
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookies_secure,
+        SESSION_COOKIE_NAME="idp_csrf",
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,
+    )
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
+    setup_logging(app)
+    setup_database(app, settings)
+    setup_store(app, settings)
+    setup_services(app, settings)
+    setup_backchannel(app)
+    setup_brokers(app, settings)
+    setup_i18n(app)
+    setup_web(app)
+    setup_views(app)
+    return app
