@@ -203,6 +203,15 @@ class Client(db.Model, OAuthClientMixin):  # type: ignore[name-defined,misc]
     backchannel_logout_uri: Mapped[str | None] = mapped_column(Text)
     #: §2.2: the client needs ``sid`` in every logout token (one token per session then).
     backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: RFC 6749 grants the client may use: a relying party ``authorization_code`` and
+    #: ``refresh_token``; a service client (the admin API's, G7) ``client_credentials`` only.
+    grant_types: Mapped[list[str]] = mapped_column(
+        JSON, default=lambda: ["authorization_code", "refresh_token"]
+    )
+    #: G7: a service client acts on this one contract and no other; None for relying parties.
+    contract_id: Mapped[str | None] = mapped_column(
+        ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -366,3 +366,19 @@ def test_cli_help_loads_neither_flask_nor_sqlalchemy():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_G7_cli_registers_a_service_client_of_one_contract(env):
+    """Issue 12's command: ``idp clients add --name NAME --contract ID --grant
+    client_credentials --scope "admin:read admin:write"`` prints client_id and secret."""
+    run(["init"], env)
+    contract = run(["contracts", "add", "Acme"], env).stdout.strip()
+    args = ["clients", "add", "--name", "Directory sync", "--grant", "client_credentials"]
+    printed = run([*args, "--contract", contract, "--scope", "admin:read admin:write"], env).stdout
+    lines = dict(line.split("=", 1) for line in printed.split())
+    assert set(lines) == {"client_id", "client_secret"} and len(lines["client_secret"]) >= 32
+    without_contract = run(args, env, check=False)
+    assert without_contract.returncode != 0 and "active contract" in without_contract.stderr
+    relying_party_without_uri = run(["clients", "add", "--name", "RP"], env, check=False)
+    assert relying_party_without_uri.returncode != 0
+    assert "redirect URI" in relying_party_without_uri.stderr

@@ -72,11 +72,11 @@ TOKEN_ROWS = [
         "unsupported_grant_type",
     ),
     Row(
-        "RFC 6749 §5.2 client_credentials not offered",
+        "RFC 6749 §5.2 client_credentials asked by a relying party",
         "/token",
         {"grant_type": "client_credentials", "code": MISSING},
         400,
-        "unsupported_grant_type",
+        "unauthorized_client",
     ),
     Row("RFC 6749 §4.1.3/§5.2 missing code", "/token", {"code": MISSING}, 400, "invalid_request"),
     Row("RFC 6749 §3.2 repeated code", "/token", {"code": [CODE, CODE]}, 400, "invalid_request"),

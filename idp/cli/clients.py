@@ -15,7 +15,12 @@ def clients() -> None:
 
 @clients.command("add")
 @click.option("--name", required=True)
-@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    help="Exact redirect URI (repeatable); required for a relying party.",
+)
 @click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True)
 @click.option("--public", is_flag=True, help="A public client (PKCE, no secret).")
 @click.option("--client-id", default=None)
@@ -34,6 +39,15 @@ def clients() -> None:
     is_flag=True,
     help="Every logout token names the session (sid).",
 )
+@click.option(
+    "--grant",
+    "grant_types",
+    multiple=True,
+    type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+    help="client_credentials alone registers a service client of --contract (admin API, G7).",
+)
+@click.option("--contract", "contract_id", default=None, help="A service client's contract.")
+@click.option("--scope", default=None, help="Space-separated scopes the client may ask for.")
 @with_app
 def clients_add(
     name: str,
@@ -48,6 +62,9 @@ def clients_add(
     id_token_alg: str,
     backchannel_logout_uri: str | None,
     backchannel_logout_session_required: bool,
+    grant_types: tuple[str, ...],
+    contract_id: str | None,
+    scope: str | None,
 ) -> None:
     """Register a client; prints client_id and, for confidential clients, the secret."""
     from idp.clients import add_client
@@ -66,6 +83,9 @@ def clients_add(
         id_token_alg=id_token_alg,
         backchannel_logout_uri=backchannel_logout_uri,
         backchannel_logout_session_required=backchannel_logout_session_required,
+        grant_types=list(grant_types) or None,
+        contract_id=contract_id,
+        scope=scope,
     )
     click.echo(f"client_id={client.client_id}")
     if shown_secret:

@@ -14,7 +14,6 @@ from authlib.oauth2.rfc6749.authenticate_client import (
 
 from idp.client_secrets import hash_client_secret
 
-GRANT_TYPES = ("authorization_code", "refresh_token")
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 
@@ -40,6 +39,8 @@ class OAuthClientMixin(ClientMixin):  # type: ignore[misc]  # authlib is untyped
     post_logout_redirect_uris: list[str]
     scope: str
     id_token_signed_response_alg: str
+    grant_types: list[str]
+    contract_id: str | None
 
     @property
     def is_public(self) -> bool:
@@ -80,7 +81,9 @@ class OAuthClientMixin(ClientMixin):  # type: ignore[misc]  # authlib is untyped
         return method in SECRET_AUTH_METHODS
 
     def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code"
+        """Only the code flow, and only for a client registered for it: a service client
+        (client credentials, G7) never sends a person to /authorize."""
+        return response_type == "code" and "authorization_code" in self.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type in GRANT_TYPES
+        return grant_type in self.grant_types

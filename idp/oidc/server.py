@@ -25,7 +25,9 @@ from flask import request as flask_request
 
 from idp import audit
 from idp import extensions
+from idp.clients import SERVICE_SCOPES
 from idp.models import Client
+from idp.models import Contract
 from idp.models import db
 from idp.oidc.claims import release_claims
 from idp.oidc.clients import authenticate_client_secret_basic
@@ -37,6 +39,7 @@ from idp.oidc.grants import S256CodeChallenge
 from idp.oidc.grants import family_of
 from idp.oidc.parameters import check_no_repeated_parameter
 from idp.oidc.parameters import is_error_safe
+from idp.oidc.service_grant import ClientCredentialsGrant
 from idp.oidc.tokens import IssuedToken
 from idp.oidc.tokens import find_access_token
 from idp.oidc.tokens import find_refresh_token
@@ -44,6 +47,8 @@ from idp.oidc.tokens import forget_access_token
 from idp.oidc.tokens import revoke_family
 from idp.oidc.tokens import store_access_token
 from idp.oidc.tokens import store_refresh_token
+from idp.oidc.tokens import store_service_access_token
+from idp.vocabulary import ContractStatus
 
 
 class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
@@ -108,13 +113,23 @@ class Issuer(IssuerParameter):  # type: ignore[misc]
 
 
 def query_client(client_id: str) -> Client | None:
+    """The registered client; a service client lives only while its contract does (C3: an
+    ended contract's directory sync authenticates no more: ``invalid_client``)."""
     if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
         return None
-    return db.session.get(Client, client_id)
+    client = db.session.get(Client, client_id)
+    if client is not None and client.contract_id is not None:
+        contract = db.session.get(Contract, client.contract_id)
+        if contract is None or contract.status != ContractStatus.ACTIVE:
+            return None
+    return client
 
 
 def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     settings = extensions.settings()
+    if request.payload.grant_type == ClientCredentialsGrant.GRANT_TYPE:
+        _save_service_token(token, request.client)
+        return
     if request.authorization_code is not None:
         family = family_of(request.authorization_code)
         event = "token_issued"
@@ -136,6 +151,18 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
         commit=False,
     )
     db.session.commit()
+
+
+def _save_service_token(token: dict[str, Any], client: Client) -> None:
+    store_service_access_token(token["access_token"], client, token["scope"], token["expires_in"])
+    audit.record(
+        "token_issued",
+        "ok",
+        None,
+        contract_id=client.contract_id,
+        client_id=client.client_id,
+        details={"grant": ClientCredentialsGrant.GRANT_TYPE, "scope": token["scope"]},
+    )
 
 
 class AccessTokenValidator(BearerTokenValidator):  # type: ignore[misc]
@@ -263,6 +290,19 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         return token.check_client(client)
 
     def introspect_token(self, token: IssuedToken) -> dict[str, Any]:
+        if token.is_service:
+            # No person behind it: no sub, no sign-in; the contract it acts on (G7).
+            return {
+                "active": True,
+                "client_id": token.client_id,
+                "token_type": "Bearer",
+                "scope": token.scope,
+                "iss": extensions.settings().issuer,
+                "aud": token.client_id,
+                "exp": int(token.expires_at),
+                "iat": int(token.issued_at),
+                "contract_id": token.contract_id,
+            }
         family = token.family
         session = family.session if family else {}
         return {
@@ -287,6 +327,7 @@ def setup_oauth(app: Flask) -> None:
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
         "authorization_code": settings.access_token_ttl,
         "refresh_token": settings.access_token_ttl,
+        "client_credentials": settings.access_token_ttl,
     }
     # Opaque random tokens (authlib's generators); stored hashed (idp/oidc/tokens.py).
     app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = True
@@ -297,11 +338,13 @@ def setup_oauth(app: Flask) -> None:
         "email",
         "offline_access",
         "contract",
+        *SERVICE_SCOPES,
     ]
     server = IdpAuthorizationServer(app, query_client=query_client, save_token=save_token)
     server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])
     server.register_grant(RefreshTokenGrant, [RefreshIdToken()])
+    server.register_grant(ClientCredentialsGrant)
     server.register_extension(Issuer())
     protector = ResourceProtector()
     protector.register_token_validator(AccessTokenValidator())

@@ -1,5 +1,8 @@
 """Issued tokens: access tokens in the ephemeral store, refresh tokens and token families in
-the database, all looked up by the SHA-256 of the token (a primary key, never a scan)."""
+the database, all looked up by the SHA-256 of the token (a primary key, never a scan).
+
+A service client's access token (client credentials, idp/oidc/service_grant.py) has no family
+and no user: it names the contract the client acts on."""
 
 from __future__ import annotations
 
@@ -14,12 +17,14 @@ from sqlalchemy import update
 
 from idp import extensions
 from idp.models import Client
+from idp.models import Contract
 from idp.models import RefreshToken
 from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
 from idp.models import rowcount
 from idp.models import utcnow
+from idp.vocabulary import ContractStatus
 
 ACCESS_PREFIX = "at:"
 
@@ -34,18 +39,27 @@ class IssuedToken(TokenMixin):  # type: ignore[misc]
 
     kind: str  # access_token | refresh_token
     token_hash: str
-    family_id: str
+    #: None for a service client's token (client credentials): no sign-in behind it.
+    family_id: str | None
     client_id: str
-    user_id: str
+    #: None for a service client's token.
+    user_id: str | None
     scope: str
     issued_at: float
     expires_at: float
     used_at: float | None = None
     _family: TokenFamily | None = field(default=None, repr=False)
+    #: The contract a service client's token acts on (G7); None for a person's token.
+    contract_id: str | None = None
+
+    @property
+    def is_service(self) -> bool:
+        """A client-credentials token: it acts for its client on ``contract_id``."""
+        return self.family_id is None
 
     @property
     def family(self) -> TokenFamily | None:
-        if self._family is None:
+        if self._family is None and self.family_id is not None:
             self._family = db.session.get(TokenFamily, self.family_id)
         return self._family
 
@@ -63,13 +77,25 @@ class IssuedToken(TokenMixin):  # type: ignore[misc]
 
     def is_family_revoked(self) -> bool:
         """Revoked, rotated or gone — without the route check (the refresh grant applies the
-        full policies itself, so it does not query the route twice)."""
+        full policies itself, so it does not query the route twice). A service token ends
+        with its client, or when the client no longer belongs to a live contract."""
+        if self.is_service:
+            return not self._is_service_client_live()
         family = self.family
         return family is None or family.revoked_at is not None or self.used_at is not None
+
+    def _is_service_client_live(self) -> bool:
+        client = self.get_client()
+        if client is None or client.contract_id is None or client.contract_id != self.contract_id:
+            return False
+        contract = db.session.get(Contract, client.contract_id)
+        return contract is not None and contract.status == ContractStatus.ACTIVE
 
     def is_revoked(self) -> bool:
         if self.is_family_revoked():
             return True
+        if self.is_service:
+            return False
         family = self.family
         assert family is not None
         # X5: a route that no longer holds (contract now line-only, line removed) ends it.
@@ -81,7 +107,7 @@ class IssuedToken(TokenMixin):  # type: ignore[misc]
         )
 
     def get_user(self) -> User | None:
-        return db.session.get(User, self.user_id)
+        return None if self.user_id is None else db.session.get(User, self.user_id)
 
     def get_client(self) -> Client | None:
         return db.session.get(Client, self.client_id)
@@ -103,6 +129,24 @@ def store_access_token(token: str, family: TokenFamily, scope: str, expires_in: 
     )
 
 
+def store_service_access_token(token: str, client: Client, scope: str, expires_in: int) -> None:
+    """A client-credentials token: no family, no user; the client's contract (``k``)."""
+    now = time.time()
+    extensions.store().set_json(
+        ACCESS_PREFIX + token_hash(token),
+        {
+            "f": None,
+            "c": client.client_id,
+            "u": None,
+            "k": client.contract_id,
+            "s": scope,
+            "i": now,
+            "e": now + expires_in,
+        },
+        expires_in,
+    )
+
+
 def find_access_token(token: str) -> IssuedToken | None:
     if not isinstance(token, str) or not token:
         return None
@@ -111,7 +155,15 @@ def find_access_token(token: str) -> IssuedToken | None:
     if not data:
         return None
     return IssuedToken(
-        "access_token", digest, data["f"], data["c"], data["u"], data["s"], data["i"], data["e"]
+        "access_token",
+        digest,
+        data["f"],
+        data["c"],
+        data["u"],
+        data["s"],
+        data["i"],
+        data["e"],
+        contract_id=data.get("k"),
     )
 
 
@@ -166,8 +218,11 @@ def claim_refresh_token(issued: IssuedToken) -> bool:
     return rowcount(result) == 1
 
 
-def revoke_family(family_id: str, reason: str) -> bool:
-    """Revoke everything issued from one authorization code; True if it was live."""
+def revoke_family(family_id: str | None, reason: str) -> bool:
+    """Revoke everything issued from one authorization code; True if it was live (a service
+    token has no family: nothing to revoke)."""
+    if family_id is None:
+        return False
     result = db.session.execute(
         update(TokenFamily)
         .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))

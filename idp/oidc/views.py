@@ -15,6 +15,7 @@ from flask import request
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp import extensions
+from idp.clients import SERVICE_SCOPES
 from idp.login.refusal import error_page
 from idp.login.start import handle_authorize
 from idp.oidc.claims import SUPPORTED_CLAIMS
@@ -42,10 +43,17 @@ def discovery() -> BaseResponse:
         "end_session_endpoint": f"{issuer}/logout",
         "revocation_endpoint": f"{issuer}/revoke",
         "introspection_endpoint": f"{issuer}/introspect",
-        "scopes_supported": ["openid", "profile", "email", "offline_access", "contract"],
+        "scopes_supported": [
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+            "contract",
+            *SERVICE_SCOPES,
+        ],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "token_endpoint_auth_methods_supported": [
