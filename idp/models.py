@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import UTC
 from datetime import datetime
@@ -18,6 +19,8 @@ from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import event
+from sqlalchemy import text
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.engine import Result
 from sqlalchemy.orm import DeclarativeBase
@@ -90,6 +93,9 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     email_key: Mapped[str] = mapped_column(String(320), unique=True)
     email_verified: Mapped[bool] = mapped_column(Boolean, default=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    #: G2: the name as searched (NFKC + casefold: ＴＡＮＡＫＡ, tanaka and Tanaka alike), kept
+    #: in step with ``name`` on every insert and update (``_keep_name_key`` below).
+    name_key: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(16), default="user")  # contractor | admin | user
     login_method: Mapped[str] = mapped_column(String(16), default="password")
     locale: Mapped[str] = mapped_column(String(8), default="ja")
@@ -103,6 +109,34 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     #: ``second_factors``.
     two_factor_enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    # G2, X9: the admin list's keyset orders within one contract (sort key, then id).
+    __table_args__ = (
+        Index("ix_users_contract_email", "contract_id", "email_key"),
+        Index("ix_users_contract_name", "contract_id", "name_key", "id"),
+        Index("ix_users_contract_created", "contract_id", "created_at", "id"),
+        # The rare filters (admins, locked accounts) and their capped count: an index each,
+        # so that neither scans the whole contract.
+        Index("ix_users_contract_role", "contract_id", "role"),
+        Index(
+            "ix_users_contract_locked",
+            "contract_id",
+            postgresql_where=text("locked_at IS NOT NULL"),
+            sqlite_where=text("locked_at IS NOT NULL"),
+        ),
+    )
+
+
+def name_key(name: str) -> str:
+    """G2: how a name is compared when searched: NFKC (full-width letters and half-width
+    kana fold to their usual forms) and casefold."""
+    return unicodedata.normalize("NFKC", name or "").casefold()
+
+
+@event.listens_for(User, "before_insert")
+@event.listens_for(User, "before_update")
+def _keep_name_key(_mapper: Any, _connection: Any, user: User) -> None:
+    user.name_key = name_key(user.name)
 
 
 class SecondFactor(db.Model):  # type: ignore[name-defined,misc]
