@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
@@ -111,6 +112,27 @@ def seed_contract(contract_id: str, count: int, rng: random.Random, prefix: str)
     db.session.commit()
 
 
+def explain(label: str, query: UserListQuery) -> None:
+    """The plans PostgreSQL chose for the case's statements (EXPLAIN ANALYZE)."""
+    statements: list[tuple[str, object]] = []
+
+    def keep(_conn: object, _cursor: object, sql: str, params: object, *_rest: object) -> None:
+        statements.append((sql, params))
+
+    event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        list_users(query)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+    print(f"--- {label}")
+    raw = db.session.connection().connection.dbapi_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            print("\n".join(row[0] for row in cursor.fetchall()))
+
+
 def timed(query: UserListQuery, runs: int) -> tuple[float, float, int]:
     list_users(query)  # warm-up
     samples = []
@@ -128,6 +150,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--others", type=int, default=3)
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--explain", action="store_true", help="print each case's plans")
     args = parser.parse_args()
     server = PostgresServer().start()
     try:
@@ -155,8 +178,13 @@ def main() -> int:
                 ids.append(contract.id)
                 size = args.users if index == 0 else 10_000
                 seed_contract(contract.id, size, rng, f"c{index}u")
-            db.session.execute(db.text("ANALYZE"))
             db.session.commit()
+            # What autovacuum does in production: statistics and the visibility map (without
+            # it PostgreSQL cannot answer from an index alone).
+            with db.engine.connect() as connection:
+                connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                    db.text("VACUUM ANALYZE")
+                )
             seeded = time.perf_counter() - started
             target = ids[0]
             deep_row = db.session.execute(
@@ -203,6 +231,8 @@ def main() -> int:
             )
             print(f"{'case':44} {'p50 ms':>8} {'p95 ms':>8} {'rows':>5}")
             for label, query in cases:
+                if args.explain:
+                    explain(label, query)
                 p50, p95, rows = timed(query, args.runs)
                 print(f"{label:44} {p50:8.1f} {p95:8.1f} {rows:5d}")
     finally:
