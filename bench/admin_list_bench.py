@@ -41,6 +41,7 @@ from idp.models import Contract  # noqa: E402
 from idp.models import Invitation  # noqa: E402
 from idp.models import User  # noqa: E402
 from idp.models import db  # noqa: E402
+from idp.models import index_search_grams  # noqa: E402
 from idp.models import name_key  # noqa: E402
 from idp.users.listing import UserFilters  # noqa: E402
 from idp.users.listing import UserListQuery  # noqa: E402
@@ -58,6 +59,18 @@ SURNAMES = (
 GIVEN = "太郎 花子 一郎 翔 陽菜 蓮 結衣 大翔 美咲 悠真 葵 湊 陽向 凛 樹 さくら 健 愛 誠 舞".split()
 ROMAJI = "Sato Suzuki Takahashi Tanaka Ito Watanabe Yamamoto Nakamura Kobayashi Kato".split()
 GIVEN_ROMAJI = "Ken Yui Aoi Ren Haruto Mio Sota Rin Kaito Hina".split()
+
+
+def _insert_users(batch: list[dict[str, object]]) -> None:
+    """Core inserts bypass the model's hooks: the search bigrams are written alongside."""
+    db.session.execute(insert(User), batch)
+    index_search_grams(
+        db.session.connection(),
+        [
+            (str(u["id"]), str(u["contract_id"]), str(u["name_key"]), str(u["email_key"]))
+            for u in batch
+        ],
+    )
 
 
 def seed_contract(contract_id: str, count: int, rng: random.Random, prefix: str) -> None:
@@ -103,10 +116,10 @@ def seed_contract(contract_id: str, count: int, rng: random.Random, prefix: str)
                 }
             )
         if len(batch) == 5000:
-            db.session.execute(insert(User), batch)
+            _insert_users(batch)
             batch = []
     if batch:
-        db.session.execute(insert(User), batch)
+        _insert_users(batch)
     if invitations:
         db.session.execute(insert(Invitation), invitations)
     db.session.commit()

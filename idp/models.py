@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from datetime import UTC
 from datetime import datetime
@@ -19,7 +18,10 @@ from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import delete
 from sqlalchemy import event
+from sqlalchemy import insert
+from sqlalchemy import inspect
 from sqlalchemy import text
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.engine import Result
@@ -28,6 +30,8 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from idp.oidc.clients import OAuthClientMixin
+from idp.search_grams import fold
+from idp.search_grams import user_grams
 
 
 class Base(DeclarativeBase):
@@ -128,15 +132,55 @@ class User(db.Model):  # type: ignore[name-defined,misc]
 
 
 def name_key(name: str) -> str:
-    """G2: how a name is compared when searched: NFKC (full-width letters and half-width
-    kana fold to their usual forms) and casefold."""
-    return unicodedata.normalize("NFKC", name or "").casefold()
+    """G2: how a name is compared when searched (``idp.search_grams.fold``)."""
+    return fold(name)
+
+
+class UserSearchGram(db.Model):  # type: ignore[name-defined,misc]
+    """G2, X9: one bigram a user is found by (``idp/search_grams.py``), kept in step with the
+    user's name and email by the listeners below on every ORM insert and update."""
+
+    __tablename__ = "user_search_grams"
+    contract_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    gram: Mapped[str] = mapped_column(String(8), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+def index_search_grams(connection: Any, users: list[tuple[str, str, str, str]]) -> None:
+    """(Re)write the bigrams of ``users`` — (id, contract id, name key, email key) each — in
+    the caller's transaction; bulk loads that bypass the ORM call it themselves."""
+    ids = [user_id for user_id, _contract, _name, _email in users]
+    if not ids:
+        return
+    table = UserSearchGram.__table__
+    connection.execute(delete(table).where(table.c.user_id.in_(ids)))
+    rows = [
+        {"contract_id": contract_id, "gram": gram, "user_id": user_id}
+        for user_id, contract_id, name, email in users
+        for gram in sorted(user_grams(name, email))
+    ]
+    if rows:
+        connection.execute(insert(table), rows)
 
 
 @event.listens_for(User, "before_insert")
 @event.listens_for(User, "before_update")
 def _keep_name_key(_mapper: Any, _connection: Any, user: User) -> None:
     user.name_key = name_key(user.name)
+
+
+@event.listens_for(User, "after_insert")
+def _index_new_user(_mapper: Any, connection: Any, user: User) -> None:
+    index_search_grams(connection, [(user.id, user.contract_id, user.name_key, user.email_key)])
+
+
+@event.listens_for(User, "after_update")
+def _reindex_changed_user(_mapper: Any, connection: Any, user: User) -> None:
+    state: Any = inspect(user)
+    if any(state.attrs[name].history.has_changes() for name in ("name", "email_key")):
+        index_search_grams(connection, [(user.id, user.contract_id, user.name_key, user.email_key)])
 
 
 class SecondFactor(db.Model):  # type: ignore[name-defined,misc]

@@ -54,6 +54,7 @@ READERS = {
     "idp.users.find.email_key": "pure: the L2 key",
     "idp.users.find.find_user_by_email": "reads",
     "idp.users.find.get_user": "reads",
+    "idp.users.listing.list_users": "reads",
     "idp.users.links.create_link": "a step of audited changes (the lock and reset mails)",
     "idp.users.links.consume_link": "a step of the audited change the link applies",
     "idp.users.links.find_link": "reads",

@@ -199,3 +199,24 @@ def test_X9_statements_per_page_do_not_grow_with_the_page_size(provider):
                 event.remove(engine, "before_cursor_execute", count)
             counts.append(len(statements))
     assert counts == [2, 2]
+
+
+def test_X9_the_search_index_follows_name_and_email_changes(provider):
+    """The bigram index is kept by the model itself: a renamed user is found by the new name
+    and no longer by the old one; an address changed likewise; a deleted user is gone."""
+    contract_id = provider.new_contract()
+    (user_id, _email, _name), *_ = people(provider, contract_id, ["旧姓 花子", "他人 太郎"])
+    with provider.app.app_context():
+        session = provider.db().session
+        user = session.get(User, user_id)
+        user.name = "新姓 花子"
+        user.email, user.email_key = "hanako.new@example.jp", "hanako.new@example.jp"
+        session.commit()
+    assert names_of(listed(provider, contract_id, search="旧姓")) == []
+    assert names_of(listed(provider, contract_id, search="新姓")) == ["新姓 花子"]
+    assert names_of(listed(provider, contract_id, search="hanako.new")) == ["新姓 花子"]
+    with provider.app.app_context():
+        session = provider.db().session
+        session.delete(session.get(User, user_id))
+        session.commit()
+    assert names_of(listed(provider, contract_id, search="花子")) == []

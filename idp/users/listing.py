@@ -30,8 +30,10 @@ from sqlalchemy import tuple_
 from idp.errors import ProvisioningError
 from idp.models import Invitation
 from idp.models import User
+from idp.models import UserSearchGram
 from idp.models import db
 from idp.models import name_key
+from idp.search_grams import search_grams
 from idp.vocabulary import LoginMethod
 from idp.vocabulary import Role
 
@@ -131,6 +133,20 @@ def _conditions(query: UserListQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [User.contract_id == query.contract_id]
     needle = name_key(query.search.strip())[:MAX_SEARCH_LENGTH]
     if needle:
+        grams = search_grams(needle)
+        if grams is not None:
+            # X9: first the few users holding every bigram of the search (an index lookup
+            # per bigram), then the real substring check on those alone.
+            candidates = (
+                select(UserSearchGram.user_id)
+                .where(
+                    UserSearchGram.contract_id == query.contract_id,
+                    UserSearchGram.gram.in_(sorted(grams)),
+                )
+                .group_by(UserSearchGram.user_id)
+                .having(func.count() == len(grams))
+            )
+            conditions.append(User.id.in_(candidates))
         pattern = f"%{_escape_like(needle)}%"
         conditions.append(
             or_(
