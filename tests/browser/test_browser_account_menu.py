@@ -212,7 +212,7 @@ def contractor(provider: Any, plan: str) -> tuple[str, str, str]:
 
 @pytest.mark.covers("U1", "U2", "P1", "P2")
 def test_U1_U2_P1_basic_contractor_menu_then_password_change_by_keyboard(
-    page, context_factory, browser_provider, frontend, snap
+    page, context_factory, browser_provider, frontend, shot, snap
 ):
     _contract, user_id, email = contractor(browser_provider, "basic")
     menu_sign_in(page, browser_provider, email, snap)
@@ -262,6 +262,7 @@ def test_U1_U2_P1_basic_contractor_menu_then_password_change_by_keyboard(
     open_login_from_frontend(other, frontend, browser_provider, lambda *_: None)
     submit_password(other, email, NEW_PASSWORD)
     wait_signed_in(other, frontend)
+    shot(other, "other-browser-frontend-claims")
     assert claim(other, "sub") == user_id
     other_watch.assert_none()
 
