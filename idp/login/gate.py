@@ -176,7 +176,8 @@ def admit(tx: Transaction, user: User, amr: list[str]) -> Response | None:
             contract_id=user.contract_id,
             details={"route": tx.route},
         )
-        return Response(render_template("login/refused.html", reason=decision.reason), 403)
+        page = render_template("login/refused.html", reason=decision.reason)
+        return Response(page, 403, mimetype="text/html")
     tx.needs_line_notice = decision.step == "line_notice"
     wanted = requested_acr(tx.params.get("acr_values"), tx.params.get("claims"))
     if by_password:

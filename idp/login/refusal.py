@@ -33,6 +33,7 @@ def error_page(error: OAuth2Error) -> Response:
     return Response(
         render_template("login/error.html", error=error.error, description=error.description),
         status=400,
+        mimetype="text/html",
     )
 
 
