@@ -39,7 +39,8 @@ def finish(tx: Transaction) -> Response:
         claims = tx.reused_session
     else:
         amr = amr_with_route(tx.amr, tx.route.get("kind") == "line")
-        new_session = start_session(user, amr, acr_for(amr), tx.route)
+        # Its sso_sessions row goes with the code's token family (one commit).
+        new_session = start_session(user, amr, acr_for(amr), tx.route, commit=False)
         claims = new_session.claims()
         audit.record(
             "login",
