@@ -134,18 +134,31 @@ def network_of(address: str | None) -> str:
 
 
 def start_session(
-    user: User, amr: list[str], acr: str, route: dict[str, Any], *, commit: bool = True
+    user: User,
+    amr: list[str],
+    acr: str,
+    route: dict[str, Any],
+    *,
+    commit: bool = True,
+    replacing: SsoSession | None = None,
 ) -> SsoSession:
     """Start a session (its cookie secret set, for :func:`set_session_cookie`) and write its
     ``sso_sessions`` row.
 
     :param commit: False to let the row go with the caller's next commit (the frontend's
         sign-in writes it with the authorization code's token family: one write, not two).
+    :param replacing: this browser's live session of the same user, signed in again
+        (``prompt=login``, the menu's own sign-in, a step up): the new sign-in keeps its
+        ``sid`` with a new cookie secret, so that one browser is one session in the list and
+        ending it tells the clients of both sign-ins. The old secret stops working.
     """
     secret = secrets.token_urlsafe(32)
     now = time.time()
+    continued = replacing is not None and replacing.user_id == user.id
+    if continued and replacing is not None:
+        _forget_handle(replacing.sid)
     session = SsoSession(
-        sid=secrets.token_urlsafe(24),
+        sid=replacing.sid if continued and replacing is not None else secrets.token_urlsafe(24),
         user_id=user.id,
         auth_time=int(now),
         amr=amr,
@@ -160,20 +173,29 @@ def start_session(
     return session
 
 
+def _forget_handle(sid: str) -> None:
+    """The store record behind ``sid`` goes (its cookie secret no longer signs in)."""
+    store = extensions.store()
+    handle = store.pop(SID_PREFIX + sid)
+    if handle:
+        store.delete(SSO_PREFIX + handle)
+
+
 def _record_start(session: SsoSession, commit: bool) -> None:
     user_agent = network = ""
     if has_request_context():
         user_agent = (request.headers.get("User-Agent") or "")[:MAX_USER_AGENT]
         network = network_of(request.remote_addr)
-    db.session.add(
-        SsoSessionRecord(
-            sid=session.sid,
-            user_id=session.user_id,
-            user_agent=user_agent,
-            network=network,
-            line_auth=session.route.get("kind") == "line",
-        )
-    )
+    record = db.session.get(SsoSessionRecord, session.sid)
+    if record is None:
+        record = SsoSessionRecord(sid=session.sid, user_id=session.user_id)
+        db.session.add(record)
+    now = utcnow()
+    record.user_agent = user_agent
+    record.network = network
+    record.line_auth = session.route.get("kind") == "line"
+    record.created_at = record.last_used_at = now
+    record.ended_at = None
     if commit:
         db.session.commit()
 
@@ -246,10 +268,7 @@ def end_session(sid: str | None) -> None:
     """End the session whose ``sid`` this is (logout, a session ended from the list)."""
     if not sid:
         return
-    store = extensions.store()
-    handle = store.pop(SID_PREFIX + sid)
-    if handle:
-        store.delete(SSO_PREFIX + handle)
+    _forget_handle(sid)
     db.session.execute(
         update(SsoSessionRecord)
         .where(SsoSessionRecord.sid == sid, SsoSessionRecord.ended_at.is_(None))
