@@ -274,6 +274,24 @@ def test_X2_english_page_and_bad_action(provider):
 
 
 @pytest.mark.covers("X2")
+def test_X2_purge_drops_ended_sessions_and_keeps_live_ones(provider, rp):
+    from idp.maintenance import purge
+
+    _user_id, email = provider.new_user()
+    ended, live = Browser(provider.url), Browser(provider.url)
+    ended_sid = sid_of(rp, rp.login_tokens(ended, email, PASSWORD))
+    live_sid = sid_of(rp, rp.login_tokens(live, email, PASSWORD))
+    me, _menu = account_sign_in(provider, email, browser=live)
+    page = me.get("/account/sessions")
+    me.submit(page, end_form(page, ended_sid))
+    with provider.app.app_context():
+        assert purge(Actor.system("test-purge")).sessions >= 1
+        assert provider.db().session.get(SsoSessionRecord, ended_sid) is None
+        assert provider.db().session.get(SsoSessionRecord, live_sid) is not None
+    assert [s["sid"] for s in listed(me.get("/account/sessions"))] == [live_sid]
+
+
+@pytest.mark.covers("X2")
 def test_X2_last_use_is_written_at_most_every_five_minutes(provider, rp):
     user_id, email = provider.new_user()
     browser = Browser(provider.url)
