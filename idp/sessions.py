@@ -100,10 +100,11 @@ def end_one_session(actor: Actor, user: User, sid: str) -> int:
     sign-ins are revoked and its relying parties get a logout token with its ``sid`` (X7).
 
     :raises NotFoundError: ``sid`` is not a session of ``user`` (another user's is "not
-        found" too, never "forbidden": its existence is not told).
+        found" too, never "forbidden": its existence is not told), or it ended already (its
+        clients were told then).
     :returns: how many token families were live and are now revoked."""
     record = db.session.get(SsoSessionRecord, sid) if 0 < len(sid) <= MAX_SID_LENGTH else None
-    if record is None or record.user_id != user.id:
+    if record is None or record.user_id != user.id or record.ended_at is not None:
         raise NotFoundError("No such session.", "session_not_found")
     end_session(sid)
     notify_logout(actor, user.id, sid=sid, reason=SESSION_ENDED)  # before the revocation

@@ -128,6 +128,9 @@ def test_X7_two_browsers_listed_then_the_other_one_signed_out(provider, receiver
     assert done.url.endswith("/account/sessions?done=session_ended")
     assert 'id="done"' in done.text
     assert [s["sid"] for s in listed(done)] == [laptop_sid]
+    # The same button again (a second click): it ended already, nothing more is sent.
+    again = laptop.session.post(page.url, data=_fields(page, end_form(page, phone_sid)))
+    assert again.status_code == 404 and 'data-reason="not_found"' in again.text
     # The phone is signed out: its next /authorize asks it to sign in; its refresh token died.
     assert _asks_for_login(phone, rp)
     assert rp.refresh(phone_tokens["refresh_token"])["error"] == "invalid_grant"
