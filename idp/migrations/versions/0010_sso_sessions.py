@@ -1,7 +1,7 @@
 """sso sessions listed per user (X2, X7)
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0014
 Create Date: 2026-12-02 14:20:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
