@@ -28,6 +28,7 @@ from idp.models import Contract
 from idp.models import LineNumber
 from idp.models import MailLink
 from idp.models import RememberedBrowser
+from idp.models import SsoSessionRecord
 from idp.models import User
 from idp.models import db
 from idp.models import rowcount
@@ -48,6 +49,8 @@ class PurgeReport:
     cancelled_contracts: int = 0
     #: The users those contracts had.
     cancelled_users: int = 0
+    #: Listed SSO sessions (X2) that ended or outlived the session lifetime.
+    sessions: int = 0
 
 
 def init_database(app: Flask) -> bool:
@@ -71,9 +74,18 @@ def purge(actor: Actor, now: datetime | None = None) -> PurgeReport:
     browsers = db.session.execute(
         delete(RememberedBrowser).where(RememberedBrowser.last_used_at < now - REMEMBER_FOR)
     )
+    session_lifetime = timedelta(seconds=extensions.settings().sso_session_ttl)
+    sessions = db.session.execute(
+        delete(SsoSessionRecord).where(
+            SsoSessionRecord.ended_at.is_not(None)
+            | (SsoSessionRecord.created_at < now - session_lifetime)
+        )
+    )
     db.session.commit()
     contracts, users = _purge_cancelled_contracts(now)
-    report = PurgeReport(ephemeral, rowcount(links), rowcount(browsers), contracts, users)
+    report = PurgeReport(
+        ephemeral, rowcount(links), rowcount(browsers), contracts, users, rowcount(sessions)
+    )
     audit.record("purge", "ok", None, actor=actor, details=asdict(report))
     return report
 

@@ -259,6 +259,28 @@ class RememberedBrowser(db.Model):  # type: ignore[name-defined,misc]
     revoked_reason: Mapped[str | None] = mapped_column(String(40))
 
 
+class SsoSessionRecord(db.Model):  # type: ignore[name-defined,misc]
+    """X2, X7: the durable trace of an SSO session, so that a person can list and end their
+    sessions one by one. Whether a session is live is the ephemeral store's answer (its
+    record, expiry and the "signed out everywhere" marker, :mod:`idp.sso`); this row only
+    says what to show: the device, an approximate place, when it was used. No address is
+    kept: ``network`` is the address cut to its network (IPv4 /24, IPv6 /48)."""
+
+    __tablename__ = "sso_sessions"
+    #: The session's ``sid`` (not a credential: tokens carry it).
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    #: ``203.0.113.x`` or ``2001:db8:1::/48``; empty when unknown.
+    network: Mapped[str] = mapped_column(String(64), default="")
+    #: The sign-in came through line authentication (the session's route, L9).
+    line_auth: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: Updated at most every few minutes when the session answers /authorize or the menu.
+    last_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Client(db.Model, OAuthClientMixin):  # type: ignore[name-defined,misc]
     """A registered relying party."""
 

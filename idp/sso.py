@@ -12,11 +12,18 @@ find and end a session by its ``sid``.
 "Sign out everywhere" needs no list of the user's sessions: it stores when it happened
 (``sso-ended:<user>``, kept as long as a session lives) and a session started at or before
 that moment no longer counts. One atomic write, so a sign-in racing with it cannot slip into
-an index after it was read."""
+an index after it was read.
+
+X2, X7: each session also leaves a row in ``sso_sessions`` (device, approximate place, last
+use) so that the account menu can list a person's sessions and end one. The store stays the
+source of truth for "is this session live": the listing (:mod:`idp.sessions`) keeps only the
+rows whose store record still answers, so nothing on the hot path reads the table; the only
+write there is the last-use touch, at most once per :data:`TOUCH_INTERVAL` per session."""
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import secrets
 import time
@@ -25,6 +32,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from flask import has_request_context
 from flask import request
 from sqlalchemy import update
 from werkzeug.wrappers import Response
@@ -35,11 +43,13 @@ from idp.actor import Actor
 from idp.backchannel.notify import notify_logout
 from idp.cookies import clear_cookie
 from idp.cookies import set_cookie
+from idp.models import SsoSessionRecord
 from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
 from idp.models import rowcount
 from idp.models import utcnow
+from idp.twofactor.remembered import revoke_all
 
 SSO_COOKIE = "idp_sso"
 #: Session records, keyed by the SHA-256 of the cookie's secret.
@@ -50,6 +60,12 @@ SID_PREFIX = "sso-sid:"
 ENDED_PREFIX = "sso-ended:"
 #: Longest cookie value we look up (``token_urlsafe(32)`` is 43 characters).
 MAX_COOKIE_LENGTH = 64
+#: ``sid`` → "touched": present while the session's last use was written recently.
+TOUCH_PREFIX = "sso-touch:"
+#: At most one write of a session's last use per this many seconds (keeps /authorize light).
+TOUCH_INTERVAL = 300
+#: The longest User-Agent kept for the session list.
+MAX_USER_AGENT = 300
 
 
 @dataclass
@@ -102,11 +118,47 @@ def _handle(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def start_session(user: User, amr: list[str], acr: str, route: dict[str, Any]) -> SsoSession:
+def network_of(address: str | None) -> str:
+    """An approximate place without a GeoIP database: the address cut to its network, IPv4
+    /24 as ``203.0.113.x`` and IPv6 /48 as ``2001:db8:1::/48``; empty when unknown. The
+    address itself is never kept."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ".".join(str(ip).split(".")[:3]) + ".x"
+    return str(ipaddress.IPv6Network((ip, 48), strict=False))
+
+
+def start_session(
+    user: User,
+    amr: list[str],
+    acr: str,
+    route: dict[str, Any],
+    *,
+    commit: bool = True,
+    replacing: SsoSession | None = None,
+) -> SsoSession:
+    """Start a session (its cookie secret set, for :func:`set_session_cookie`) and write its
+    ``sso_sessions`` row.
+
+    :param commit: False to let the row go with the caller's next commit (the frontend's
+        sign-in writes it with the authorization code's token family: one write, not two).
+    :param replacing: this browser's live session of the same user, signed in again
+        (``prompt=login``, the menu's own sign-in, a step up): the new sign-in keeps its
+        ``sid`` with a new cookie secret, so that one browser is one session in the list and
+        ending it tells the clients of both sign-ins. The old secret stops working.
+    """
     secret = secrets.token_urlsafe(32)
     now = time.time()
+    continued = replacing is not None and replacing.user_id == user.id
+    if continued and replacing is not None:
+        _forget_handle(replacing.sid)
     session = SsoSession(
-        sid=secrets.token_urlsafe(24),
+        sid=replacing.sid if continued and replacing is not None else secrets.token_urlsafe(24),
         user_id=user.id,
         auth_time=int(now),
         amr=amr,
@@ -117,7 +169,48 @@ def start_session(user: User, amr: list[str], acr: str, route: dict[str, Any]) -
         secret=secret,
     )
     _store_session(session)
+    _record_start(session, commit)
     return session
+
+
+def _forget_handle(sid: str) -> None:
+    """The store record behind ``sid`` goes (its cookie secret no longer signs in)."""
+    store = extensions.store()
+    handle = store.pop(SID_PREFIX + sid)
+    if handle:
+        store.delete(SSO_PREFIX + handle)
+
+
+def _record_start(session: SsoSession, commit: bool) -> None:
+    user_agent = network = ""
+    if has_request_context():
+        user_agent = (request.headers.get("User-Agent") or "")[:MAX_USER_AGENT]
+        network = network_of(request.remote_addr)
+    record = db.session.get(SsoSessionRecord, session.sid)
+    if record is None:
+        record = SsoSessionRecord(sid=session.sid, user_id=session.user_id)
+        db.session.add(record)
+    now = utcnow()
+    record.user_agent = user_agent
+    record.network = network
+    record.line_auth = session.route.get("kind") == "line"
+    record.created_at = record.last_used_at = now
+    record.ended_at = None
+    if commit:
+        db.session.commit()
+
+
+def touch_session(session: SsoSession) -> None:
+    """X2: note that the session was used (shown as "last used"), at most once per
+    :data:`TOUCH_INTERVAL`: one atomic add in the store, and a write only when it is due."""
+    if not extensions.store().add(TOUCH_PREFIX + session.sid, "1", TOUCH_INTERVAL):
+        return
+    db.session.execute(
+        update(SsoSessionRecord)
+        .where(SsoSessionRecord.sid == session.sid)
+        .values(last_used_at=utcnow())
+    )
+    db.session.commit()
 
 
 def _store_session(session: SsoSession) -> None:
@@ -141,23 +234,57 @@ def current_session() -> tuple[SsoSession, User] | None:
     if data is None:
         return None
     session = SsoSession(**data)
-    ended = store.get(ENDED_PREFIX + session.user_id)
-    if ended is not None and session.started_at <= float(ended):
-        return None  # signed out everywhere after this session started
+    if _ended_everywhere(session):
+        return None
     user = db.session.get(User, session.user_id)
     if user is None or user.state_version != session.state_version:
         return None
     return session, user
 
 
+def _ended_everywhere(session: SsoSession) -> bool:
+    """Signed out everywhere after this session started."""
+    ended = extensions.store().get(ENDED_PREFIX + session.user_id)
+    return ended is not None and session.started_at <= float(ended)
+
+
+def is_session_live(sid: str, user: User) -> bool:
+    """Whether ``user``'s session ``sid`` still signs a browser in (the store's answer, the
+    same checks as :func:`current_session`)."""
+    store = extensions.store()
+    handle = store.get(SID_PREFIX + sid)
+    data = store.get_json(SSO_PREFIX + handle) if handle else None
+    if data is None:
+        return False
+    session = SsoSession(**data)
+    return (
+        session.user_id == user.id
+        and session.state_version == user.state_version
+        and not _ended_everywhere(session)
+    )
+
+
 def end_session(sid: str | None) -> None:
-    """End the session whose ``sid`` this is (logout; later Back-Channel Logout)."""
+    """End the session whose ``sid`` this is (logout, a session ended from the list)."""
     if not sid:
         return
-    store = extensions.store()
-    handle = store.pop(SID_PREFIX + sid)
-    if handle:
-        store.delete(SSO_PREFIX + handle)
+    _forget_handle(sid)
+    db.session.execute(
+        update(SsoSessionRecord)
+        .where(SsoSessionRecord.sid == sid, SsoSessionRecord.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )
+    db.session.commit()
+
+
+def _mark_all_ended(user_id: str) -> None:
+    """Every listed session of the user ended (the store's marker is what ends them)."""
+    db.session.execute(
+        update(SsoSessionRecord)
+        .where(SsoSessionRecord.user_id == user_id, SsoSessionRecord.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )
+    db.session.commit()
 
 
 def set_session_cookie(response: Response, session: SsoSession) -> None:
@@ -172,29 +299,34 @@ def clear_session_cookie(response: Response) -> None:
     clear_cookie(response, SSO_COOKIE)
 
 
-def revoke_token_families(user_id: str, reason: str) -> int:
-    """Revoke every live token family of a user (password reset, sign out everywhere): their
-    refresh tokens stop working at once, access tokens at their next check."""
-    result = db.session.execute(
-        update(TokenFamily)
-        .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoked_reason=reason)
+def revoke_token_families(user_id: str, reason: str, sid: str | None = None) -> int:
+    """Revoke every live token family of a user (password reset, sign out everywhere), or
+    those of the one session ``sid``: their refresh tokens stop working at once, access
+    tokens at their next check."""
+    statement = update(TokenFamily).where(
+        TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None)
     )
+    if sid is not None:
+        statement = statement.where(TokenFamily.session["sid"].as_string() == sid)
+    result = db.session.execute(statement.values(revoked_at=utcnow(), revoked_reason=reason))
     db.session.commit()
     return rowcount(result)
 
 
 @audit.change("sign_out_everywhere")
 def sign_out_everywhere(actor: Actor, user: User, reason: str = "sign_out_everywhere") -> int:
-    """End every SSO session of ``user`` in every browser and revoke the refresh-token
-    families of every relying party; one audit event names the actor.
+    """End every SSO session of ``user`` in every browser, revoke the refresh-token
+    families of every relying party and forget the remembered browsers (X2); one audit
+    event names the actor.
 
     :returns: how many token families were live and are now revoked.
     """
     ttl = extensions.settings().sso_session_ttl
     extensions.store().set(ENDED_PREFIX + user.id, repr(time.time()), ttl)
+    _mark_all_ended(user.id)
     notify_logout(actor, user.id, reason=reason)  # X7: the clients end theirs too
     revoked = revoke_token_families(user.id, reason)
+    revoke_all(actor, user, reason)  # X2
     audit.record(
         "sign_out_everywhere",
         "ok",
@@ -220,6 +352,7 @@ def sign_out_other_sessions(actor: Actor, user: User, keep: SsoSession, reason: 
     ended = time.time()
     ttl = extensions.settings().sso_session_ttl
     extensions.store().set(ENDED_PREFIX + user.id, repr(ended), ttl)
+    _mark_all_ended(user.id)
     notify_logout(actor, user.id, keep_sid=keep.sid, reason=reason)  # X7: the others' clients
     revoked = revoke_token_families(user.id, reason)
     end_session(keep.sid)

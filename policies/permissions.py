@@ -36,12 +36,14 @@ NO = Grant.NO
 WINDOW = Grant.UNTIL_PLAN_CHANGE_DEADLINE
 
 #: U2 as SPEC prints it. Columns: basic: contractor, basic: others, trial: contractor,
-#: trial: others. "to top" is not in the table: everyone may leave the menu.
+#: trial: others. Two items are not in the table and are everyone's: "to top" (everyone may
+#: leave the menu) and X2/X7's sessions and browsers (each person's own security).
 U2: Mapping[MenuItem, tuple[Grant, Grant, Grant, Grant]] = MappingProxyType(
     {
         MenuItem.LOGIN_METHOD: (YES, NO, NO, NO),
         MenuItem.EMAIL_CHANGE: (YES, NO, NO, NO),
         MenuItem.PASSWORD_CHANGE: (YES, YES, YES, YES),
+        MenuItem.SESSIONS: (YES, YES, YES, YES),
         MenuItem.ACCESS_ROUTE: (YES, NO, YES, NO),
         MenuItem.TWO_FACTOR: (YES, NO, YES, NO),
         MenuItem.AD_SETTING: (YES, NO, YES, NO),

@@ -63,11 +63,14 @@ class Target(StrEnum):
 
 
 class MenuItem(StrEnum):
-    """The account menu's items (U1), in the order U1 lists them."""
+    """The account menu's items (U1), in the order U1 lists them, with X2's sessions and
+    browsers beside the password change."""
 
     LOGIN_METHOD = "login_method"
     EMAIL_CHANGE = "email_change"
     PASSWORD_CHANGE = "password_change"
+    #: X2, X7: the person's own sessions and remembered browsers (not one of U2's rows).
+    SESSIONS = "sessions"
     ACCESS_ROUTE = "access_route"
     TWO_FACTOR = "two_factor"
     AD_SETTING = "ad_setting"

@@ -32,6 +32,7 @@ PATHS = {
     "login_method": "/account/login-method",
     "email_change": "/account/email",
     "password_change": "/account/password",
+    "sessions": "/account/sessions",
     "access_route": "/account/access-route",
     "two_factor": "/account/two-factor",
     "ad_setting": "/account/ad",
@@ -40,18 +41,20 @@ PATHS = {
     "cancellation": "/account/cancellation",
 }
 ALL = list(PATHS)
-#: SPEC U2, column by column ("others" are admins and users alike).
+#: SPEC U2, column by column ("others" are admins and users alike), with X2's sessions and
+#: browsers, which are everyone's (not a row of U2).
 U2 = {
     ("basic", "contractor"): ALL,
-    ("basic", "others"): ["password_change"],
+    ("basic", "others"): ["password_change", "sessions"],
     ("trial", "contractor"): [
         "password_change",
+        "sessions",
         "access_route",
         "two_factor",
         "ad_setting",
         "plan_change",
     ],
-    ("trial", "others"): ["password_change"],
+    ("trial", "others"): ["password_change", "sessions"],
 }
 NEW_PASSWORD = "Hoshi-no-Kame-2027"
 
@@ -125,7 +128,7 @@ def test_C1_C2_U2_at_the_exact_trial_boundaries(provider):
         boss, menu = account_sign_in(provider, boss_email)
         assert_menu_and_urls(boss, menu, trial_contractor)
         admin, menu = account_sign_in(provider, admin_email)
-        assert_menu_and_urls(admin, menu, ["password_change"])
+        assert_menu_and_urls(admin, menu, ["password_change", "sessions"])
     # The trial has ended (C1): the admin no longer reaches the menu, even with the session
     # opened a second ago; the contractor still has the trial column (C2: plan change).
     with time_machine.travel(trial_end, tick=False):

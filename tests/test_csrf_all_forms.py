@@ -352,6 +352,20 @@ def password_change(node: Any) -> Form:
     return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
 
 
+def sessions(node: Any) -> Form:
+    _user_id, email = node.new_user()
+    browser = Browser(node.url)
+    browser.submit(browser.get("/account/login"), "password-form", email=email, password=PASSWORD)
+    data = _form(browser.get("/account/sessions"), "end-all-form")
+    url = f"{node.url}/account/sessions"
+    return Form(
+        browser,
+        url,
+        data,
+        lambda r: r.status_code == 303 and r.headers["Location"].endswith("/account/login"),
+    )
+
+
 def _contractor_menu(node: Any) -> Browser:
     contract_id = node.new_contract(two_factor=False)
     _user_id, email = node.new_user(contract_id, role="contractor")
@@ -435,6 +449,7 @@ SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/links/<token>": mailed_link,
     "/logout": logout,
     "/account/password": password_change,
+    "/account/sessions": sessions,
     "/account/access-route": access_route,
     "/account/two-factor": two_factor_setting,
     "/account/plan": plan_change,

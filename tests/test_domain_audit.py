@@ -24,7 +24,7 @@ from tests.conftest import Provider
 from tests.conftest import build_provider
 
 DOMAIN_PACKAGES = ("idp.users", "idp.contracts", "idp.twofactor", "idp.backchannel")
-DOMAIN_MODULES = ("idp.clients", "idp.maintenance", "idp.sso")
+DOMAIN_MODULES = ("idp.clients", "idp.maintenance", "idp.sessions", "idp.sso")
 
 #: Public domain functions that change nothing, or cannot audit, and why.
 READERS = {
@@ -96,6 +96,12 @@ READERS = {
     "idp.sso.set_session_cookie": "sets a response cookie",
     "idp.sso.clear_session_cookie": "clears a response cookie",
     "idp.sso.revoke_token_families": "a step of audited changes (reset, sign out everywhere)",
+    "idp.sso.network_of": "pure: an address cut to its network",
+    "idp.sso.is_session_live": "reads",
+    "idp.sso.touch_session": "a session's last use, part of a sign-in's use (like touch)",
+    "idp.sessions.describe_device": "pure: a User-Agent made short",
+    "idp.sessions.list_sessions": "reads",
+    "idp.twofactor.remembered.list_remembered": "reads",
 }
 
 
@@ -347,6 +353,38 @@ def _sign_out_other_sessions(p: Provider, actor: Actor) -> None:
     sign_out_other_sessions(actor, user, start_session(user, ["pwd"], "1", {}), "test")
 
 
+def _end_one_session(p: Provider, actor: Actor) -> None:
+    from idp.sessions import end_one_session
+    from idp.sso import start_session
+
+    user = _user(p)
+    end_one_session(actor, user, start_session(user, ["pwd"], "1", {}).sid)
+
+
+def _revoke_remembered(p: Provider, actor: Actor) -> None:
+    from werkzeug.wrappers import Response
+
+    from idp.twofactor.remembered import remember
+    from idp.twofactor.remembered import revoke_remembered
+
+    user = _user(p)
+    with p.app.test_request_context("/"):
+        record = remember(Actor.cli(), user, Response())
+    revoke_remembered(actor, user, record.id, "forgotten_by_user")
+
+
+def _lock_by_admin(p: Provider, actor: Actor) -> None:
+    from idp.users.lockout import lock_by_admin
+
+    lock_by_admin(actor, _user(p))
+
+
+def _delete_user(p: Provider, actor: Actor) -> None:
+    from idp.users.delete import delete_user
+
+    delete_user(actor, _user(p))
+
+
 def _change_password(p: Provider, actor: Actor) -> None:
     from idp.sso import start_session
     from idp.users.password_change import change_password
@@ -427,6 +465,10 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.maintenance.purge": _purge,
     "idp.maintenance.rotate_signing_key": _rotate_signing_key,
     "idp.sso.sign_out_everywhere": _sign_out_everywhere,
+    "idp.sessions.end_one_session": _end_one_session,
+    "idp.twofactor.remembered.revoke_remembered": _revoke_remembered,
+    "idp.users.lockout.lock_by_admin": _lock_by_admin,
+    "idp.users.delete.delete_user": _delete_user,
     "idp.twofactor.factors.add_factor": _add_factor,
     "idp.twofactor.factors.complete_enrollment": _complete_enrollment,
     "idp.twofactor.factors.discard_unfinished_enrollment": _discard_unfinished_enrollment,

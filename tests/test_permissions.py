@@ -64,10 +64,25 @@ def contract(plan: Plan, status: ContractStatus = ContractStatus.ACTIVE) -> Cont
     return ContractState(plan, status, START if plan == Plan.TRIAL else None)
 
 
-def test_U2_table_names_every_item_but_top():
+#: Items SPEC's table does not name, and who may use them: everyone, on any plan.
+BEYOND_U2 = {
+    MenuItem.TOP: "everyone may leave the menu",
+    MenuItem.SESSIONS: "X2, X7: each person's own sessions and remembered browsers",
+}
+
+
+def test_U2_table_names_every_item_but_top_and_sessions():
     covered = {item for items in ROW_ITEMS.values() for item in items}
-    assert covered == set(MenuItem) - {MenuItem.TOP}
+    assert covered == set(MenuItem) - set(BEYOND_U2)
     assert [row[0] for row in U2_AS_PRINTED] == list(ROW_ITEMS)
+
+
+@pytest.mark.covers("X2", "X7", "U1")
+@pytest.mark.parametrize("plan", list(Plan))
+@pytest.mark.parametrize("role", list(Role))
+def test_X2_items_beyond_U2_are_everyones(plan, role):
+    for item in BEYOND_U2:
+        assert may_use(item, role, contract(plan), DURING_TRIAL), (item, plan, role)
 
 
 @pytest.mark.covers("U2", "M1", "C3", "C4")
@@ -126,19 +141,24 @@ def test_U2_refusal_names_its_reason():
     assert decision == deny("not_permitted")
 
 
+#: What every signed-in person sees on any plan, in the menu's order.
+EVERYONES = (MenuItem.PASSWORD_CHANGE, MenuItem.SESSIONS, MenuItem.TOP)
+
+
 @pytest.mark.covers("U1", "U2")
 @pytest.mark.parametrize(
     ("plan", "role", "now", "items"),
     [
         (Plan.BASIC, Role.CONTRACTOR, DURING_TRIAL, list(MenuItem)),
-        (Plan.BASIC, Role.ADMIN, DURING_TRIAL, [MenuItem.PASSWORD_CHANGE, MenuItem.TOP]),
-        (Plan.BASIC, Role.USER, DURING_TRIAL, [MenuItem.PASSWORD_CHANGE, MenuItem.TOP]),
+        (Plan.BASIC, Role.ADMIN, DURING_TRIAL, [*EVERYONES]),
+        (Plan.BASIC, Role.USER, DURING_TRIAL, [*EVERYONES]),
         (
             Plan.TRIAL,
             Role.CONTRACTOR,
             DURING_TRIAL,
             [
                 MenuItem.PASSWORD_CHANGE,
+                MenuItem.SESSIONS,
                 MenuItem.ACCESS_ROUTE,
                 MenuItem.TWO_FACTOR,
                 MenuItem.AD_SETTING,
@@ -146,7 +166,7 @@ def test_U2_refusal_names_its_reason():
                 MenuItem.TOP,
             ],
         ),
-        (Plan.TRIAL, Role.USER, DURING_TRIAL, [MenuItem.PASSWORD_CHANGE, MenuItem.TOP]),
+        (Plan.TRIAL, Role.USER, DURING_TRIAL, [*EVERYONES]),
     ],
 )
 def test_U1_menu_lists_allowed_items_in_order(plan, role, now, items):
@@ -158,6 +178,7 @@ def test_U1_menu_order_is_spec_order():
         "login_method",
         "email_change",
         "password_change",
+        "sessions",
         "access_route",
         "two_factor",
         "ad_setting",

@@ -11,6 +11,7 @@ from idp.account_menu import password as password
 from idp.account_menu import pending as pending
 from idp.account_menu import plan as plan
 from idp.account_menu import route as route
+from idp.account_menu import sessions as sessions
 from idp.account_menu import two_factor as two_factor
 from idp.account_menu.guard import bp as bp
 

@@ -29,6 +29,7 @@ from idp.models import User
 from idp.models import db
 from idp.sso import SsoSession
 from idp.sso import current_session
+from idp.sso import touch_session
 from idp.vocabulary import LoginMethod
 from idp.vocabulary import MenuItem
 from idp.vocabulary import Role
@@ -85,6 +86,7 @@ def signed_in_person() -> Person | None:
     contract = db.session.get(Contract, user.contract_id)
     if contract is None:
         return None
+    touch_session(session)  # X2: "last used" in the session list (throttled)
     return Person(user, session, contract, contract_state(contract), datetime.now(UTC))
 
 
@@ -144,6 +146,7 @@ def menu_label(item: MenuItem) -> str:
         MenuItem.LOGIN_METHOD: _("Login method"),
         MenuItem.EMAIL_CHANGE: _("Email change"),
         MenuItem.PASSWORD_CHANGE: _("Password change"),
+        MenuItem.SESSIONS: _("Sessions and browsers"),
         MenuItem.ACCESS_ROUTE: _("Access route"),
         MenuItem.TWO_FACTOR: _("Two-step verification setting"),
         MenuItem.AD_SETTING: _("Active Directory setting"),

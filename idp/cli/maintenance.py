@@ -11,9 +11,10 @@ from idp.cli.app import with_app
 @click.command()
 @with_app
 def purge() -> None:
-    """Delete expired ephemeral rows (SQL store), mailed links past their 14 days and
-    remembered browsers unused for 30 days, and the users and data of contracts cancelled
-    more than IDP_CANCELLED_RETENTION_DAYS ago (C3); prints the counts."""
+    """Delete expired ephemeral rows (SQL store), mailed links past their 14 days,
+    remembered browsers unused for 30 days, listed sessions that ended (X2), and the users
+    and data of contracts cancelled more than IDP_CANCELLED_RETENTION_DAYS ago (C3); prints
+    the counts."""
     from idp.maintenance import purge as purge_expired
 
     report = purge_expired(Actor.cli())
@@ -21,7 +22,8 @@ def purge() -> None:
         f"ephemeral={report.ephemeral} links={report.links} "
         f"remembered_browsers={report.remembered_browsers} "
         f"cancelled_contracts={report.cancelled_contracts} "
-        f"cancelled_users={report.cancelled_users}"
+        f"cancelled_users={report.cancelled_users} "
+        f"sessions={report.sessions}"
     )
 
 

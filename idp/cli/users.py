@@ -1,6 +1,9 @@
-"""``idp users``: add a user, invite one (L10, G3), bind an upstream identity (L7)."""
+"""``idp users``: add a user, invite one (L10, G3), bind an upstream identity (L7); lock,
+unlock, sign out everywhere and delete one (G4, X7)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
@@ -8,6 +11,9 @@ from idp.actor import Actor
 from idp.cli.app import with_app
 from idp.vocabulary import LoginMethod
 from idp.vocabulary import Role
+
+if TYPE_CHECKING:
+    from idp.models import User
 
 
 @click.group()
@@ -104,6 +110,68 @@ def users_link(user_id: str, provider: str, issuer: str, subject: str) -> None:
 
     identity = link_identity(Actor.cli(), user_id, provider, issuer, subject)
     click.echo(identity.id)
+
+
+def _user_by_email(email: str) -> User:
+    from idp.errors import NotFoundError
+    from idp.users.find import find_user_by_email
+
+    user = find_user_by_email(email)
+    if user is None:
+        raise NotFoundError(f"No user with the email {email}.", "user_not_found")
+    return user
+
+
+@users.command("lock")
+@click.option("--email", required=True)
+@with_app
+def users_lock(email: str) -> None:
+    """Lock a user and sign them out everywhere, telling their clients (G4, X7)."""
+    from idp.users.lockout import lock_by_admin
+
+    revoked = lock_by_admin(Actor.cli(), _user_by_email(email))
+    click.echo(f"locked token_families_revoked={revoked}")
+
+
+@users.command("unlock")
+@click.option("--email", required=True)
+@with_app
+def users_unlock(email: str) -> None:
+    """Unlock a user (K1, G4)."""
+    from idp.users.lockout import unlock_account
+
+    unlock_account(Actor.cli(), _user_by_email(email))
+    click.echo("unlocked")
+
+
+@users.command("sign-out")
+@click.option("--email", required=True)
+@with_app
+def users_sign_out(email: str) -> None:
+    """Sign a user out everywhere, telling their clients (X2, X7)."""
+    from idp.sso import sign_out_everywhere
+
+    revoked = sign_out_everywhere(Actor.cli(), _user_by_email(email))
+    click.echo(f"signed_out token_families_revoked={revoked}")
+
+
+@users.command("delete")
+@click.option("--email", required=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def users_delete(email: str, yes: bool) -> None:
+    """Delete a user (not the contractor): every session and token ends and their clients are
+    told first (G4, X7)."""
+    if not yes:
+        click.confirm(f"Delete {email} and everything of theirs?", abort=True)
+    _delete_user(email)
+
+
+@with_app
+def _delete_user(email: str) -> None:
+    from idp.users.delete import delete_user
+
+    revoked = delete_user(Actor.cli(), _user_by_email(email))
+    click.echo(f"deleted token_families_revoked={revoked}")
 
 
 COMMANDS = [users]

@@ -15,6 +15,8 @@ from idp.login.transaction import Transaction
 from idp.models import User
 from idp.models import db
 from idp.sso import Principal
+from idp.sso import SsoSession
+from idp.sso import current_session
 from idp.sso import set_session_cookie
 from idp.sso import start_session
 from idp.vocabulary import Target
@@ -39,7 +41,10 @@ def finish(tx: Transaction) -> Response:
         claims = tx.reused_session
     else:
         amr = amr_with_route(tx.amr, tx.route.get("kind") == "line")
-        new_session = start_session(user, amr, acr_for(amr), tx.route)
+        # Its sso_sessions row goes with the code's token family (one commit).
+        new_session = start_session(
+            user, amr, acr_for(amr), tx.route, commit=False, replacing=_this_browsers(user)
+        )
         claims = new_session.claims()
         audit.record(
             "login",
@@ -58,10 +63,16 @@ def finish(tx: Transaction) -> Response:
     return response  # type: ignore[no-any-return]
 
 
+def _this_browsers(user: User) -> SsoSession | None:
+    """This browser's live session of ``user``, which the new sign-in continues (its sid)."""
+    found = current_session()
+    return found[0] if found is not None and found[1].id == user.id else None
+
+
 def _finish_account_menu(tx: Transaction, user: User) -> Response:
     """U1: the account menu's own sign-in ends in the menu, not at a relying party."""
     amr = amr_with_route(tx.amr, tx.route.get("kind") == "line")
-    session = start_session(user, amr, acr_for(amr), tx.route)
+    session = start_session(user, amr, acr_for(amr), tx.route, replacing=_this_browsers(user))
     audit.record(
         "login",
         "ok",

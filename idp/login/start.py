@@ -27,6 +27,7 @@ from idp.login.transaction import browser_for_transaction
 from idp.login.transaction import redirect_to_next_step
 from idp.sso import Principal
 from idp.sso import current_session
+from idp.sso import touch_session
 from idp.vocabulary import Target
 from policies.assurance import is_acr_met
 from policies.assurance import requested_acr
@@ -188,4 +189,5 @@ def _usable_session(
         return None  # a one-factor session cannot answer a two-factor request (step up)
     if not check_policies(user, Target.FRONTEND, session.route).is_allowed:
         return None
+    touch_session(session)  # X2: "last used" in the session list (throttled)
     return Principal(user, session.claims())

@@ -1,5 +1,6 @@
 """X2, L3: "remember this browser" — a signed HttpOnly cookie naming server-side records,
-one per (user, browser), so resets and "sign out everywhere" can revoke them."""
+one per (user, browser), so resets and "sign out everywhere" can revoke them, and the person
+can list them and forget one or all in the account menu."""
 
 from __future__ import annotations
 
@@ -13,17 +14,20 @@ from flask import current_app
 from flask import request
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeSerializer
+from sqlalchemy import select
 from sqlalchemy import update
 from werkzeug.wrappers import Response
 
 from idp import audit
 from idp.actor import Actor
 from idp.cookies import set_cookie
+from idp.errors import NotFoundError
 from idp.models import RememberedBrowser
 from idp.models import User
 from idp.models import db
 from idp.models import rowcount
 from idp.models import utcnow
+from policies.two_factor import REMEMBER_FOR
 
 COOKIE = "idp_rb"
 #: Several people may share a browser; keep the newest few.
@@ -117,3 +121,49 @@ def revoke_all(actor: Actor, user: User, reason: str) -> int:
         actor=actor,
     )
     return revoked
+
+
+def list_remembered(user: User) -> list[RememberedBrowser]:
+    """X2: the user's remembered browsers that still count (not revoked, used within the
+    last 30 days, L3), the most recently used first."""
+    return list(
+        db.session.scalars(
+            select(RememberedBrowser)
+            .where(
+                RememberedBrowser.user_id == user.id,
+                RememberedBrowser.revoked_at.is_(None),
+                RememberedBrowser.last_used_at >= utcnow() - REMEMBER_FOR,
+            )
+            .order_by(RememberedBrowser.last_used_at.desc())
+        ).all()
+    )
+
+
+@audit.change("remembered_browser_revoked")
+def revoke_remembered(actor: Actor, user: User, browser_id: str, reason: str) -> None:
+    """X2: forget one remembered browser of ``user``; its next sign-in asks for the second
+    factor again (L3).
+
+    :raises NotFoundError: no live record ``browser_id`` of ``user`` (another user's is
+        "not found" too)."""
+    result = db.session.execute(
+        update(RememberedBrowser)
+        .where(
+            RememberedBrowser.id == browser_id[:32],
+            RememberedBrowser.user_id == user.id,
+            RememberedBrowser.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+    db.session.commit()
+    if rowcount(result) != 1:
+        raise NotFoundError("No such remembered browser.", "browser_not_found")
+    audit.record(
+        "remembered_browser_revoked",
+        "ok",
+        reason,
+        user_id=user.id,
+        contract_id=user.contract_id,
+        details={"browser": browser_id},
+        actor=actor,
+    )

@@ -1,5 +1,5 @@
-"""K1, K2, T2: locking, the lock mail with its unlock link, unlocking, and clearing the
-second factor."""
+"""K1, K2, T2, X7: locking (after failures, or by an admin), the lock mail with its unlock
+link, unlocking, and clearing the second factor."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from idp.models import User
 from idp.models import db
 from idp.models import rowcount
 from idp.models import utcnow
+from idp.sso import sign_out_everywhere
 from idp.twofactor.remembered import revoke_all
 from idp.users.links import create_link
 from policies.lockout import MAX_FAILED_LOGINS
@@ -60,6 +61,29 @@ def lock_account(actor: Actor, user: User) -> None:
     )
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     extensions.mailer.of(app).submit(app, _send_lock_mail, user.id)
+
+
+#: The audit reason of a lock an admin (or the operator) asked for.
+ADMIN_LOCK = "admin_lock"
+
+
+@audit.change("lock")
+def lock_by_admin(actor: Actor, user: User) -> int:
+    """G4, X7: an admin locks the account: locked (no sign-in until an admin unlocks it or a
+    password reset, K2), mailed links sent before are void (X4: the account's state changed),
+    and the user is signed out everywhere with back-channel logout to every client.
+
+    No unlock link is mailed: the user did not cause this lock and cannot undo it by mail.
+
+    :returns: how many token families were live and are now revoked."""
+    user.locked_at = user.locked_at or utcnow()
+    user.state_version = user.state_version + 1  # voids older links (an unlock link too)
+    db.session.commit()
+    revoked = sign_out_everywhere(actor, user, ADMIN_LOCK)
+    audit.record(
+        "lock", "ok", ADMIN_LOCK, user_id=user.id, contract_id=user.contract_id, actor=actor
+    )
+    return revoked
 
 
 def _send_lock_mail(user_id: str) -> None:
