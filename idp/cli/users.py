@@ -1,4 +1,5 @@
-"""``idp users``: add a user, invite one (L10, G3), bind an upstream identity (L7)."""
+"""``idp users``: add a user, invite one (L10, G3), bind an upstream identity (L7), mail a
+login-method change link (M2, M6)."""
 
 from __future__ import annotations
 
@@ -104,6 +105,22 @@ def users_link(user_id: str, provider: str, issuer: str, subject: str) -> None:
 
     identity = link_identity(Actor.cli(), user_id, provider, issuer, subject)
     click.echo(identity.id)
+
+
+@users.command("method-link")
+@click.option("--email", required=True)
+@with_app
+def users_method_link(email: str) -> None:
+    """Mail the user a login-method change link (M2, M6: 14 days, single use); prints the
+    link's id (the URL is a secret: it goes only to the user's mailbox)."""
+    from idp.errors import NotFoundError
+    from idp.users.find import find_user_by_email
+    from idp.users.login_method import send_method_change_link
+
+    user = find_user_by_email(email)
+    if user is None:
+        raise NotFoundError(f"no user with the email {email}")
+    click.echo(send_method_change_link(Actor.cli(), user))
 
 
 COMMANDS = [users]
