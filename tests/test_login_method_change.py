@@ -296,6 +296,20 @@ def test_M4_facebook_to_password_signs_out_everywhere_then_the_password_signs_in
     assert events(node, user_id, "login_method_change") == [("ok", None)]
 
 
+@pytest.mark.covers("M4", "P2")
+def test_M4_P2_the_domain_hashes_only_a_password_that_meets_the_rule(node):
+    from idp.users.login_method import hash_new_password
+
+    user_id, email = node.new_user(password=None, method="google")
+    with node.app.app_context():
+        user = node.db().session.get(User, user_id)
+        for bad in ("Ab1-", "alllowercase", email, "Password1"):
+            with pytest.raises(MethodChangeError) as refused:
+                hash_new_password(user, bad)
+            assert refused.value.reason == "weak_password", bad
+        assert hash_new_password(user, NEW_PASSWORD).startswith("$argon2id$")
+
+
 @pytest.mark.covers("M4")
 def test_M4_the_confirmation_cannot_be_skipped_or_replayed(node, facebook):
     person = FacebookUser("Skip Per", "skip@example.jp")
