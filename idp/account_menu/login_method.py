@@ -69,12 +69,12 @@ def _choice_page(person: Person, errors: list[str], status: int) -> BaseResponse
     return Response(page, status)
 
 
-def _done(user: Any, method: str, upstream_email: str | None = None) -> BaseResponse:
+def _done(method: str, upstream_email: str | None = None) -> BaseResponse:
     """M4: done; this browser's session ended with every other one, so the page leads to
     the login page."""
     page = render_template(
         "account/login_method_done.html",
-        user=user,
+        user=None,  # signed out: the band no longer names anyone
         method=method,
         upstream_email=upstream_email,
         labels=method_labels(),
@@ -128,7 +128,7 @@ def _confirm(person: Person) -> BaseResponse:
         change_to_password(actor, person.user, str(staged["password_hash"]))
     except MethodChangeError:
         return _choice_page(person, [_("The login method could not be changed.")], 400)
-    return _done(person.user, LoginMethod.PASSWORD.value)
+    return _done(LoginMethod.PASSWORD.value)
 
 
 def bound_from_menu(
@@ -155,7 +155,7 @@ def bound_from_menu(
         if error.reason in ("identity_taken", "facebook_rebind"):
             return refusal_page(person.user, identity, error.reason)
         return forbidden(error.reason)
-    return _done(person.user, identity.provider, identity.email)
+    return _done(identity.provider, identity.email)
 
 
 CALLBACK_PURPOSES[PURPOSE] = bound_from_menu
