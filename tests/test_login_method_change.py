@@ -200,8 +200,16 @@ def test_M1_U2_only_the_basic_contractor_reaches_the_login_method_page(node):
         browser, menu = account_sign_in(node, email)
         assert PAGE not in menu.text
         refused = browser.session.get(node.url + PAGE, allow_redirects=False)
-        posted = browser.session.post(node.url + PAGE, data={"step": "password"})
-        assert refused.status_code == 403 and posted.status_code in (400, 403)
+        assert refused.status_code == 403
+        # U2 on the server: a well-formed POST (this browser's CSRF token) is refused too.
+        csrf = forms_in(browser.get("/account/password").text)[0].fields["csrf_token"]
+        form = {"csrf_token": csrf, "step": "password"}
+        posted = browser.session.post(
+            node.url + PAGE,
+            data={**form, "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD},
+            allow_redirects=False,
+        )
+        assert posted.status_code == 403 and 'data-reason="not_permitted"' in posted.text
 
 
 # -- M3: the current method, and never AD for the contractor ----------------------------
