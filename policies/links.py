@@ -23,12 +23,13 @@ LINK_VALIDITY = timedelta(days=14)
 
 class LinkPurpose(StrEnum):
     """What a mailed link does (``mail_links.purpose``); each has one handler in
-    ``idp/links/``. Email change (M7), method change (M6) and "this was
-    not me" (X6) come next, one handler each."""
+    ``idp/links/``. Email change (M7) and "this was not me" (X6) come next, one handler
+    each."""
 
     UNLOCK = "unlock"  # K1, K2
     RESET = "reset"  # K3
     INVITE = "invite"  # L10, G3: the registration link of the invitation mail
+    METHOD_CHANGE = "method_change"  # M2, M6: the login-method change mail
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""M1, M3, M5: who may change a login method, to which methods, and the Facebook rebind rule."""
+"""M1, M2, M3, M5: who may change a login method, to which methods, and the Facebook rebind
+rule."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from policies.decision import Decision
 from policies.decision import deny
 from policies.permissions import check_permission
 from policies.plan import ContractState
+from policies.plan import is_closed_after_trial
+from policies.vocabulary import ContractStatus
 from policies.vocabulary import LoginMethod
 from policies.vocabulary import MenuItem
 from policies.vocabulary import Role
@@ -24,6 +27,23 @@ def check_own_method_change(role: Role, contract: ContractState, now: datetime) 
 def check_own_email_change(role: Role, contract: ContractState, now: datetime) -> Decision:
     """M1: as for the login method, the email change is the basic contractor's alone."""
     return check_permission(MenuItem.EMAIL_CHANGE, role, contract, now)
+
+
+def check_method_change(role: Role, contract: ContractState, now: datetime) -> Decision:
+    """M1, M2, M6: whether ``role``'s login method may be changed at all (by the person in the
+    menu, or through the method-change link an admin or the contractor sends).
+
+    The contractor: only as M1 allows (``basic``), so a link never gives a trial's contractor
+    what the menu refuses. Everyone else: while the contract is active and not closed after
+    its trial (C1, C3); U2 keeps them out of the menu, M2 sends them a link instead.
+    """
+    if role == Role.CONTRACTOR:
+        return check_own_method_change(role, contract, now)
+    if contract.status != ContractStatus.ACTIVE:
+        return deny("contract_inactive")
+    if is_closed_after_trial(contract, now):
+        return deny("contract_closed")
+    return ALLOW
 
 
 def check_method_choice(method: LoginMethod, role: Role, *, has_ad: bool) -> Decision:

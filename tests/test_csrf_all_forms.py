@@ -426,6 +426,27 @@ def contract_information(node: Any) -> Form:
     return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="saved"' in r.text)
 
 
+def login_method(node: Any) -> Form:
+    """M4: the basic contractor's confirmation of a change to a password (a Google user)."""
+    contract_id = node.new_contract(two_factor=False)
+    user_id, email = node.new_user(contract_id, role="contractor")
+    browser = Browser(node.url)
+    browser.submit(browser.get("/account/login"), "password-form", email=email, password=PASSWORD)
+    with node.app.app_context():
+        from idp.models import User
+
+        # Now a Google user, so that a password is a new method (the session stays valid:
+        # the method alone changed, not the account's state version).
+        node.db().session.get(User, user_id).login_method = "google"
+        node.db().session.commit()
+    new = "Csrf-Checked-2026"
+    page = browser.get("/account/login-method")
+    confirm = browser.submit(page, "password-form", password=new, password_confirmation=new)
+    data = _form(confirm, "confirm-form")
+    url = f"{node.url}/account/login-method"
+    return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
+
+
 #: Form routes (URL rules) and the scenario that reaches a valid form on each.
 SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/login": login,
@@ -455,6 +476,7 @@ SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/account/plan": plan_change,
     "/account/cancellation": cancellation,
     "/account/contract": contract_information,
+    "/account/login-method": login_method,
 }
 
 

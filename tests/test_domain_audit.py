@@ -43,7 +43,9 @@ READERS = {
     "idp.backchannel.logout_token.build_logout_token": "signs a token; changes nothing",
     "idp.backchannel.logout_token.logout_token_claims": "builds claims; changes nothing",
     "idp.clients.get_client": "reads",
+    "idp.contracts.ad.ad_login_urls": "pure: URLs from the settings",
     "idp.contracts.ad.find_connection": "reads",
+    "idp.contracts.ad.mail_ad_login_urls": "a mail, part of the audited method change (D2)",
     "idp.contracts.ad.list_ad_connections": "reads",
     "idp.contracts.ad.new_connection_id": "pure: a random ID",
     "idp.contracts.contract.contract_state": "pure: what the rules know of a contract",
@@ -59,6 +61,12 @@ READERS = {
     "idp.users.links.consume_link": "a step of the audited change the link applies",
     "idp.users.links.find_link": "reads",
     "idp.users.links.hash_token": "pure: SHA-256 of a token",
+    "idp.users.links.new_link": "a step of audited changes (create_link with the row)",
+    "idp.users.login_method.binding_refusal": "reads",
+    "idp.users.login_method.has_ad": "reads",
+    "idp.users.login_method.hash_new_password": "P2 check and hash; changes nothing",
+    "idp.users.login_method.methods_for": "reads",
+    "idp.users.login_method.stage_new_password": "a hash on an unused link; no account change",
     "idp.users.links.resolve_link": "reads",
     "idp.users.lockout.reserve_password_attempt": "a step of audited attempts (login, P1)",
     "idp.users.passwords.common_passwords": "reads a word list",
@@ -449,6 +457,30 @@ def _rotate_signing_key(p: Provider, actor: Actor) -> None:
     rotate_signing_key(actor)
 
 
+def _member(p: Provider, actor: Actor, **values: Any) -> User:
+    """A user of the actor's own contract (an admin acts only there, G8)."""
+    return _user(p, contract_id=_actors_contract(p, actor), **values)
+
+
+def _change_to_password(p: Provider, actor: Actor) -> None:
+    from idp.users.login_method import change_to_password
+
+    change_to_password(actor, _member(p, actor, password=None, method="google"), "$argon2id$x")
+
+
+def _change_to_upstream(p: Provider, actor: Actor) -> None:
+    from idp.users.login_method import change_to_upstream
+
+    user = _member(p, actor)
+    change_to_upstream(actor, user, "google", "https://accounts.google.com", uuid.uuid4().hex)
+
+
+def _send_method_change_link(p: Provider, actor: Actor) -> None:
+    from idp.users.login_method import send_method_change_link
+
+    send_method_change_link(actor, _member(p, actor))
+
+
 CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.backchannel.notify.notify_logout": _notify_logout,
     "idp.clients.add_client": _add_client,
@@ -486,6 +518,9 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.users.lockout.lock_account": _lock_account,
     "idp.users.lockout.reset_two_factor": _reset_two_factor,
     "idp.users.lockout.unlock_account": _unlock_account,
+    "idp.users.login_method.change_to_password": _change_to_password,
+    "idp.users.login_method.change_to_upstream": _change_to_upstream,
+    "idp.users.login_method.send_method_change_link": _send_method_change_link,
     "idp.users.password_change.change_password": _change_password,
     "idp.users.reset.request_reset": _request_reset,
     "idp.users.reset.set_new_password": _set_new_password,

@@ -486,7 +486,7 @@ def adfs(fb_node, tmp_path_factory):
     double.stop()
 
 
-@pytest.mark.covers("L10", "L8", "D1")
+@pytest.mark.covers("L10", "L8", "D1", "D2")
 def test_L10_L8_active_directory_is_offered_with_its_connection_id_screen_then_ad_fs(
     fb_node, adfs, mailbox
 ):
@@ -548,3 +548,8 @@ def test_L10_L8_active_directory_is_offered_with_its_connection_id_screen_then_a
         assert user.login_method == "ad" and user.password_hash is None
         bound = fb_node.db().session.query(UpstreamIdentity).filter_by(user_id=user_id).one()
         assert bound.provider == "ad" and bound.issuer == adfs.issuer
+    # D2: the new AD user gets the login URLs and the connection ID too.
+    mail = mailbox.wait_for(to=email, subject_contains="Active Directory")
+    assert mail["Subject"] == "【WORKSDRIVE】Active Directoryアカウントのログイン用URL・接続ID通知"
+    body = mailbox.text_of(mail)
+    assert f"接続ID: {connection_id}" in body and f"/login/ad/{connection_id}" in body

@@ -10,6 +10,7 @@ import pytest
 
 from policies.decision import ALLOW
 from policies.decision import deny
+from policies.login_method import check_method_change
 from policies.login_method import check_method_choice
 from policies.login_method import check_own_email_change
 from policies.login_method import check_own_method_change
@@ -42,6 +43,29 @@ NOT_PERMITTED = deny("not_permitted")
 def test_M1_own_method_and_email_change(contract, role, decision):
     assert check_own_method_change(role, contract, NOW) == decision
     assert check_own_email_change(role, contract, NOW) == decision
+
+
+CANCELLED = ContractState(Plan.BASIC, ContractStatus.CANCELLED, None)
+#: A trial started 46 days ago: its 15-day plan-change window has passed (C1).
+CLOSED = ContractState(Plan.TRIAL, ContractStatus.ACTIVE, NOW - timedelta(days=46))
+
+
+@pytest.mark.covers("M1", "M2", "M6")
+@pytest.mark.parametrize(
+    ("contract", "role", "decision"),
+    [
+        (BASIC, Role.CONTRACTOR, ALLOW),  # M1: the menu, or a link
+        (TRIAL, Role.CONTRACTOR, NOT_PERMITTED),  # M1: not on trial, not by a link either
+        (BASIC, Role.ADMIN, ALLOW),  # M2: the others get a link
+        (BASIC, Role.USER, ALLOW),
+        (TRIAL, Role.USER, ALLOW),
+        (CANCELLED, Role.USER, deny("contract_inactive")),
+        (CANCELLED, Role.CONTRACTOR, deny("contract_inactive")),
+        (CLOSED, Role.ADMIN, deny("contract_closed")),
+    ],
+)
+def test_M1_M2_whose_method_may_change(contract, role, decision):
+    assert check_method_change(role, contract, NOW) == decision
 
 
 M = LoginMethod

@@ -85,5 +85,5 @@ def test_check_link(link, purpose, account_state_version, decision):
 
 
 def test_link_purposes_are_the_stored_strings():
-    assert [p.value for p in LinkPurpose] == ["unlock", "reset", "invite"]
+    assert [p.value for p in LinkPurpose] == ["unlock", "reset", "invite", "method_change"]
     assert LinkPurpose("unlock") == "unlock"

@@ -1,5 +1,5 @@
-"""``idp users``: add a user, invite one (L10, G3), bind an upstream identity (L7); lock,
-unlock, sign out everywhere and delete one (G4, X7)."""
+"""``idp users``: add a user, invite one (L10, G3), bind an upstream identity (L7), mail a
+login-method change link (M2, M6); lock, unlock, sign out everywhere and delete one (G4, X7)."""
 
 from __future__ import annotations
 
@@ -172,6 +172,17 @@ def _delete_user(email: str) -> None:
 
     revoked = delete_user(Actor.cli(), _user_by_email(email))
     click.echo(f"deleted token_families_revoked={revoked}")
+
+
+@users.command("method-link")
+@click.option("--email", required=True)
+@with_app
+def users_method_link(email: str) -> None:
+    """Mail the user a login-method change link (M2, M6: 14 days, single use); prints the
+    link's id (the URL is a secret: it goes only to the user's mailbox)."""
+    from idp.users.login_method import send_method_change_link
+
+    click.echo(send_method_change_link(Actor.cli(), _user_by_email(email)))
 
 
 COMMANDS = [users]

@@ -91,18 +91,43 @@ def add_ad_connection(
         db.session.query(User).filter_by(contract_id=contract_id, role=Role.CONTRACTOR).first()
     )
     if contractor is not None:
-        app_settings = extensions.settings()
-        line_base = app_settings.line_login_url or f"{app_settings.issuer}/line"
+        internet_url, line_url = ad_login_urls(connection.connection_id)
         send_mail(
             contractor.email,
             "ad_connection",
             contractor.locale,
             user=contractor,
             connection_id=connection.connection_id,
-            internet_url=f"{app_settings.issuer}/login/ad/{connection.connection_id}",
-            line_url=f"{line_base}/login/ad/{connection.connection_id}",
+            internet_url=internet_url,
+            line_url=line_url,
         )
     return connection
+
+
+def ad_login_urls(connection_id: str) -> tuple[str, str]:
+    """L8, D1: the AD login URLs of a connection, for the internet and for line
+    authentication (built from the configured issuer and line login URL, never a Host)."""
+    app_settings = extensions.settings()
+    line_base = app_settings.line_login_url or f"{app_settings.issuer}/line"
+    return (
+        f"{app_settings.issuer}/login/ad/{connection_id}",
+        f"{line_base}/login/ad/{connection_id}",
+    )
+
+
+def mail_ad_login_urls(user: User, connection: AdConnection) -> None:
+    """D2: a user whose login method has just become ``ad`` gets the same login URLs and
+    connection ID as the contractor's D1 mail, in the user's own wording and language."""
+    internet_url, line_url = ad_login_urls(connection.connection_id)
+    send_mail(
+        user.email,
+        "ad_login",
+        user.locale,
+        user=user,
+        connection_id=connection.connection_id,
+        internet_url=internet_url,
+        line_url=line_url,
+    )
 
 
 @audit.change("ad_connection_remove")

@@ -10,11 +10,13 @@ from __future__ import annotations
 from idp.errors import LinkError
 from idp.links.handler import LinkHandler
 from idp.links.invite import InviteHandler
+from idp.links.method_change import MethodChangeHandler
 from idp.links.reset import ResetHandler
 from idp.links.unlock import UnlockHandler
 
 HANDLERS: dict[str, LinkHandler] = {
-    handler.purpose: handler for handler in (UnlockHandler(), ResetHandler(), InviteHandler())
+    handler.purpose: handler
+    for handler in (UnlockHandler(), ResetHandler(), InviteHandler(), MethodChangeHandler())
 }
 
 

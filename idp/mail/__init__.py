@@ -25,6 +25,15 @@ SUBJECTS: dict[str, dict[str, str]] = {
         "ja": "【WORKSDRIVE】Active Directoryアカウントのログイン用URL・接続ID通知",
         "en": "[WORKSDRIVE] Active Directory login URLs and connection ID",
     },
+    # D2: the user's own copy of the D1 mail, under the same subject.
+    "ad_login": {
+        "ja": "【WORKSDRIVE】Active Directoryアカウントのログイン用URL・接続ID通知",
+        "en": "[WORKSDRIVE] Active Directory login URLs and connection ID",
+    },
+    "method_change": {
+        "ja": "【WORKSDRIVEログイン方法の設定変更】",
+        "en": "[WORKSDRIVE] Change your login method",
+    },
 }
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from idp import audit
 from idp import extensions
 from idp.actor import Actor
+from idp.contracts.ad import mail_ad_login_urls
 from idp.contracts.contract import get_contract
 from idp.errors import NotFoundError
 from idp.errors import ProvisioningError
@@ -255,6 +256,9 @@ def register_with_upstream(
         # Bound to someone else since the check (the unique key decides): nothing changed.
         db.session.rollback()
         raise ProvisioningError("this upstream account is already registered", "taken") from None
+    connection = ad_connection_of(user.contract_id) if provider == LoginMethod.AD else None
+    if connection is not None:
+        mail_ad_login_urls(user, connection)  # D2: the user's own copy of the login URLs
     audit.record(
         "user_register",
         "ok",

@@ -38,21 +38,25 @@ def hash_token(token: str) -> str:
 
 def create_link(user: User, purpose: str) -> str:
     """Store a new link and return its absolute URL, built from the issuer (never the Host)."""
+    return new_link(user, purpose)[1]
+
+
+def new_link(user: User, purpose: str) -> tuple[MailLink, str]:
+    """Store a new link; the stored row (its id may be shown to an operator) and the URL."""
     kind = LinkPurpose(purpose)  # ValueError for a purpose no handler serves
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    db.session.add(
-        MailLink(
-            token_hash=hash_token(token),
-            purpose=kind.value,
-            user_id=user.id,
-            state_version=user.state_version,
-            created_at=now,
-            expires_at=now + LINK_VALIDITY,
-        )
+    link = MailLink(
+        token_hash=hash_token(token),
+        purpose=kind.value,
+        user_id=user.id,
+        state_version=user.state_version,
+        created_at=now,
+        expires_at=now + LINK_VALIDITY,
     )
+    db.session.add(link)
     db.session.commit()
-    return f"{extensions.settings().issuer}/links/{token}"
+    return link, f"{extensions.settings().issuer}/links/{token}"
 
 
 def _aware(value: datetime | None) -> datetime | None:
