@@ -84,7 +84,12 @@ def language_switch_url(locale: str) -> str:
         return fallback
     if not path.startswith("/") or path.startswith(("//", "/\\")):
         return fallback
-    return f"{path}?{merge_lang(request.args.to_dict(), locale)}"
+    args = request.args.to_dict()
+    if request.method == "POST" and "tx" not in args and request.form.get("tx"):
+        # A page shown again after its form was sent (a wrong password): the sign-in's step is
+        # named by the form's ``tx``, which the switch must keep or the sign-in is lost.
+        args["tx"] = request.form["tx"]
+    return f"{path}?{merge_lang(args, locale)}"
 
 
 def setup_i18n(app: Flask) -> None:

@@ -137,6 +137,18 @@ def test_O1_language_switch_keeps_the_page_and_its_parameters(provider, rp):
     email = provider.new_user()[1]
     done = browser.submit(english, "password-form", email=email, password=PASSWORD)
     assert "code" in redirect_params(done)
+    # After a wrong password the page comes back from the POST: its switch still names the
+    # sign-in (it once linked to /login?lang=ja without it: "something went wrong").
+    other = Browser(provider.url)
+    page = other.get(rp.authorize_url())
+    wrong = other.submit(page, "password-form", email=email, password="Wrong-password-1")
+    assert 'id="password-form"' in wrong.text
+    link = re.search(r'id="lang-en" href="([^"]+)"', wrong.text)
+    assert link is not None
+    english = other.get(link.group(1).replace("&amp;", "&"))
+    assert 'id="password-form"' in english.text and 'lang="en"' in english.text
+    done = other.submit(english, "password-form", email=email, password=PASSWORD)
+    assert "code" in redirect_params(done)
     # On a page without a route the switch is the bare query, on the same (unknown) path.
     status, _headers, body = raw_get(provider.url, "/no/such/page")
     assert status == 404 and 'id="lang-en" href="?lang=en"' in body
