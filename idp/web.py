@@ -25,6 +25,8 @@ from werkzeug.wrappers import Response
 
 from idp import extensions
 from idp.errors import IdpError
+from idp.problems import Problem
+from idp.problems import problem_response
 
 log = logging.getLogger("idp.web")
 csrf = CSRFProtect()
@@ -47,7 +49,19 @@ CONTENT_SECURITY_POLICY = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 #: Machine endpoints answer JSON errors, never HTML.
-API_PATHS = ("/token", "/revoke", "/introspect", "/userinfo", "/jwks.json", "/.well-known/")
+API_PATHS = (
+    "/token",
+    "/revoke",
+    "/introspect",
+    "/userinfo",
+    "/jwks.json",
+    "/.well-known/",
+    "/api/",
+)
+
+
+#: JSON APIs whose errors are RFC 9457 problem details (idp/problems.py).
+PROBLEM_PATHS = ("/api/",)
 
 
 def _is_api() -> bool:
@@ -123,6 +137,9 @@ def setup_web(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response | str, int]:
         status = error.code or 500
+        if request.path.startswith(PROBLEM_PATHS):
+            problem = Problem(status, f"http_{status}", error.name, error.description or "")
+            return problem_response(problem), status
         if _is_api():
             return jsonify(
                 error="invalid_request" if status < 500 else "server_error",

@@ -110,6 +110,8 @@ READERS = {
     "idp.sessions.describe_device": "pure: a User-Agent made short",
     "idp.sessions.list_sessions": "reads",
     "idp.twofactor.remembered.list_remembered": "reads",
+    "idp.users.detail.find_contract_user": "reads",
+    "idp.users.detail.user_detail": "reads",
 }
 
 

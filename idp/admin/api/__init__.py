@@ -1,0 +1,10 @@
+"""G7: the admin API under ``<issuer>/api/admin/v1/`` — the console's operations as JSON for a
+service client of one contract, described by the OpenAPI document it serves."""
+
+from __future__ import annotations
+
+from idp.admin.api import openapi
+from idp.admin.api import users
+from idp.admin.api.blueprint import bp
+
+__all__ = ["bp", "openapi", "users"]

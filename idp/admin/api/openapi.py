@@ -1,0 +1,312 @@
+"""G7: the admin API's OpenAPI 3.1 document, served at ``<prefix>/openapi.json``. A test
+compares it with the routes the blueprint serves and checks every answer against it
+(tests/test_admin_api.py), so that the document cannot drift from the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask import jsonify
+
+from idp import extensions
+from idp.admin.api.auth import READ
+from idp.admin.api.auth import WRITE
+from idp.admin.api.blueprint import PREFIX
+from idp.admin.api.blueprint import bp
+from idp.users.listing import MAX_PAGE_SIZE
+from idp.users.listing import MAX_SEARCH_LENGTH
+from idp.users.listing import UserSort
+from idp.vocabulary import LoginMethod
+from idp.vocabulary import Role
+
+TIME = {"type": "string", "format": "date-time"}
+OPTIONAL_TIME = {"type": ["string", "null"], "format": "date-time"}
+PROBLEM = {"$ref": "#/components/responses/Problem"}
+#: No parameter holds NUL (every endpoint refuses it: PostgreSQL cannot store it in text).
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _schemas() -> dict[str, Any]:
+    summary_properties: dict[str, Any] = {
+        "id": {"type": "string"},
+        "email": {"type": "string"},
+        "name": {"type": "string"},
+        "role": {"enum": [r.value for r in Role]},
+        "login_method": {"enum": [m.value for m in LoginMethod]},
+        "locked": {"type": "boolean"},
+        "two_factor_enrolled": {"type": "boolean"},
+        "invited": {"type": "boolean", "description": "Invited, not registered yet (L10)."},
+        "created_at": TIME,
+    }
+    summary = {
+        "type": "object",
+        "required": [
+            "id",
+            "email",
+            "name",
+            "role",
+            "login_method",
+            "locked",
+            "two_factor_enrolled",
+            "invited",
+            "created_at",
+        ],
+        "properties": summary_properties,
+        "additionalProperties": False,
+    }
+    sign_in = {
+        "type": "object",
+        "required": ["at", "event", "outcome", "reason", "client_id"],
+        "properties": {
+            "at": TIME,
+            "event": {"type": "string"},
+            "outcome": {"enum": ["ok", "refused", "info"]},
+            "reason": {"type": ["string", "null"], "description": "The reason code (X3)."},
+            "client_id": {"type": ["string", "null"]},
+        },
+    }
+    detail_properties: dict[str, Any] = {
+        **{k: v for k, v in summary_properties.items() if k != "invited"},
+        "locale": {"enum": ["ja", "en"]},
+        "locked_at": OPTIONAL_TIME,
+        "two_factor_enrolled_at": OPTIONAL_TIME,
+        "second_factors": {"type": "array", "items": {"type": "string"}},
+        "upstream_accounts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["provider", "email", "last_used_at"],
+                "properties": {
+                    "provider": {"type": "string"},
+                    "email": {"type": ["string", "null"]},
+                    "last_used_at": OPTIONAL_TIME,
+                },
+            },
+        },
+        "invitation_sent_at": OPTIONAL_TIME,
+        "sessions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["device", "network", "line_auth", "created_at", "last_used_at"],
+                "properties": {
+                    "device": {"type": "string"},
+                    "network": {"type": "string"},
+                    "line_auth": {"type": "boolean"},
+                    "created_at": TIME,
+                    "last_used_at": TIME,
+                },
+            },
+        },
+        "remembered_browsers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "device", "last_used_at"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "device": {"type": "string"},
+                    "last_used_at": TIME,
+                },
+            },
+        },
+        "last_sign_in_at": OPTIONAL_TIME,
+        "recent_sign_ins": {"type": "array", "items": {"$ref": "#/components/schemas/SignIn"}},
+    }
+    return {
+        "UserSummary": summary,
+        "UserPage": {
+            "type": "object",
+            "required": ["users", "next_cursor", "total", "total_capped"],
+            "properties": {
+                "users": {"type": "array", "items": {"$ref": "#/components/schemas/UserSummary"}},
+                "next_cursor": {
+                    "type": ["string", "null"],
+                    "description": "Pass as `cursor` for the next page; null on the last.",
+                },
+                "total": {"type": "integer", "minimum": 0, "maximum": 1000},
+                "total_capped": {
+                    "type": "boolean",
+                    "description": "More users match than `total` (shown as 1,000+).",
+                },
+            },
+        },
+        "SignIn": sign_in,
+        "UserDetail": {
+            "type": "object",
+            "required": sorted(detail_properties),
+            "properties": detail_properties,
+            "additionalProperties": False,
+        },
+        "Problem": {
+            "type": "object",
+            "description": "RFC 9457 problem details.",
+            "required": ["type", "title", "status"],
+            "properties": {
+                "type": {"type": "string", "format": "uri"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+            },
+        },
+    }
+
+
+def _flag(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "description": description,
+        "schema": {"enum": ["true", "false"]},
+    }
+
+
+def document() -> dict[str, Any]:
+    issuer = extensions.settings().issuer
+    read = [{"admin": [READ]}]
+    errors = {"400": PROBLEM, "401": PROBLEM, "403": PROBLEM}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "WORKSDRIVE identity provider — admin API",
+            "version": "1",
+            "description": (
+                "The operations of the admin console for one contract (G7). Authorise with an "
+                "access token of a service client of that contract, obtained by the "
+                "client-credentials grant at the token endpoint. Errors are RFC 9457 problem "
+                "details."
+            ),
+        },
+        "servers": [{"url": f"{issuer}{PREFIX}"}],
+        "components": {
+            "securitySchemes": {
+                "admin": {
+                    "type": "oauth2",
+                    "flows": {
+                        "clientCredentials": {
+                            "tokenUrl": f"{issuer}/token",
+                            "scopes": {
+                                READ: "Read the contract's users and settings.",
+                                WRITE: "Change the contract's users and settings.",
+                            },
+                        }
+                    },
+                }
+            },
+            "schemas": _schemas(),
+            "responses": {
+                "Problem": {
+                    "description": "A problem (RFC 9457).",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                }
+            },
+        },
+        "paths": {
+            "/users": {
+                "get": {
+                    "operationId": "listUsers",
+                    "summary": "One page of the contract's users (G2, keyset paging).",
+                    "security": read,
+                    "parameters": [
+                        {
+                            "name": "search",
+                            "in": "query",
+                            "description": "Part of the name or email (width and case ignored).",
+                            "schema": {
+                                "type": "string",
+                                "maxLength": MAX_SEARCH_LENGTH,
+                                "pattern": NO_NUL,
+                            },
+                        },
+                        {
+                            "name": "method",
+                            "in": "query",
+                            "schema": {"enum": [m.value for m in LoginMethod]},
+                        },
+                        {
+                            "name": "role",
+                            "in": "query",
+                            "schema": {"enum": [r.value for r in Role]},
+                        },
+                        _flag("locked", "Locked accounts (K1) or the others."),
+                        _flag("two_factor_enrolled", "Enrolled in 2FA or not."),
+                        _flag("invited", "Invited and not registered yet, or the others."),
+                        {
+                            "name": "sort",
+                            "in": "query",
+                            "schema": {"enum": [s.value for s in UserSort], "default": "email"},
+                        },
+                        {
+                            "name": "order",
+                            "in": "query",
+                            "schema": {"enum": ["asc", "desc"], "default": "asc"},
+                        },
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "description": "`next_cursor` of the page before.",
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 1000},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": MAX_PAGE_SIZE,
+                                "default": 50,
+                            },
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "A page of users.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/UserPage"}
+                                }
+                            },
+                        },
+                        **errors,
+                    },
+                }
+            },
+            "/users/{user_id}": {
+                "get": {
+                    "operationId": "getUser",
+                    "summary": "One user of the contract (G2); another contract's is 404 (G8).",
+                    "security": read,
+                    "parameters": [
+                        {
+                            "name": "user_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The user.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/UserDetail"}
+                                }
+                            },
+                        },
+                        "404": PROBLEM,
+                        **errors,
+                    },
+                }
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(document())
