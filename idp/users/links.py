@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from datetime import UTC
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 
@@ -36,13 +37,18 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_link(user: User, purpose: str) -> str:
+def create_link(user: User, purpose: str, data: dict[str, Any] | None = None) -> str:
     """Store a new link and return its absolute URL, built from the issuer (never the Host)."""
-    return new_link(user, purpose)[1]
+    return new_link(user, purpose, data)[1]
 
 
-def new_link(user: User, purpose: str) -> tuple[MailLink, str]:
-    """Store a new link; the stored row (its id may be shown to an operator) and the URL."""
+def new_link(user: User, purpose: str, data: dict[str, Any] | None = None) -> tuple[MailLink, str]:
+    """Store a new link bound to the account's current ``state_version``.
+
+    :param data: what the link's use needs (the new address of an email change, what a
+        "this was not me" link reverts); never a secret.
+    :returns: the stored row and the link's URL (the token is in the URL only).
+    """
     kind = LinkPurpose(purpose)  # ValueError for a purpose no handler serves
     token = secrets.token_urlsafe(32)
     now = utcnow()
@@ -51,6 +57,7 @@ def new_link(user: User, purpose: str) -> tuple[MailLink, str]:
         purpose=kind.value,
         user_id=user.id,
         state_version=user.state_version,
+        data=dict(data or {}),
         created_at=now,
         expires_at=now + LINK_VALIDITY,
     )
