@@ -40,7 +40,8 @@ class LinkState:
     purpose: str
     created_at: datetime
     used_at: datetime | None
-    #: The account's ``state_version`` when the link was sent.
+    #: The account's version when the link was sent: ``state_version`` (any password, email
+    #: or method change voids the link), for X6's link its ``identity_version``.
     state_version: int
 
 

@@ -475,6 +475,32 @@ def test_X6_the_not_me_link_is_void_once_the_account_changed_again(provider, mai
         assert Browser(provider.url).get(second_notice).status_code == 400
 
 
+@pytest.mark.covers("X6", "X4", "K3")
+def test_X6_whoever_made_the_change_cannot_void_the_link_by_resetting_the_password(
+    provider, rp, mailbox
+):
+    user_id, email = contractor(provider)
+    new_email = new_address()
+    change_email(provider, mailbox, user_id, new_email)
+    link = mailed_link(mailbox, email, NOT_ME_SUBJECT)
+    # The other party resets the password of the changed address (K3, which voids the
+    # account's other links) ...
+    browser = Browser(provider.url)
+    browser.submit(browser.get("/password/forgot"), email=new_email)
+    reset = mailed_link(mailbox, new_email, "【WORKSDRIVE】パスワードリセット")
+    browser.submit(
+        browser.get(reset), password="Kumo-no-Ue-2029", password_confirmation="Kumo-no-Ue-2029"
+    )
+    assert rp.login_tokens(Browser(provider.url), new_email, "Kumo-no-Ue-2029")["id_token"]
+    # ... and the "this was not me" link still works.
+    owner = Browser(provider.url)
+    done = owner.submit(owner.get(link), "not-me-form")
+    assert done.status_code == 200 and 'id="done"' in done.text
+    row = user_row(provider, user_id)
+    assert row.email == email and row.locked_at is not None
+    assert password_sign_in(provider, rp, email, "Kumo-no-Ue-2029").status_code == 401
+
+
 @pytest.mark.covers("X6", "K3")
 def test_X6_a_method_change_reverts_to_the_upstream_locked_until_a_reset(provider, rp, mailbox):
     """The interface the login-method change (M4–M6) calls: the method and identities go

@@ -15,9 +15,10 @@ forgets remembered browsers (X2) and locks the account until a password reset:
   (idp/login/gate.py) and the reset makes ``password`` the method: the upstream account may be
   how the other party got in; the user can choose an upstream again afterwards (M1, M2).
 
-Validity: the link is created after the change is committed, so it carries the account's
-post-change ``state_version`` and is void as soon as the account changes again (a later
-change sends its own notice, from the address current then).
+Validity: the link is bound to the account's ``identity_version``, which each notice (and
+each revert) bumps: it is void once the email or method changes again (the later change sends
+its own notice, to the address current then), but not by a password change or reset, so that
+whoever made the change cannot void the link by changing the password next.
 
 The caller of :func:`tell_old_address` passes what changed; the link's ``data`` keeps what a
 revert needs (never a secret): ``kind``, the old and new address and method, and with a
@@ -98,8 +99,8 @@ def tell_old_address(
 ) -> MailLink:
     """X6: mail the old address what changed and a "this was not me" link.
 
-    Call after the change is committed (its ``state_version`` bump included), so that the
-    link carries the post-change version.
+    Call after the change is committed. Bumps ``identity_version``: the link of any older
+    notice is void, this one stays valid until the next identity change (or its 14 days).
 
     :param kind: what changed.
     :param old_email: the address before the change; the mail goes there.
@@ -119,6 +120,8 @@ def tell_old_address(
         data["old_identities"] = [
             {name: identity.get(name) for name in IDENTITY_FIELDS} for identity in old_identities
         ]
+    user.identity_version = user.identity_version + 1  # older notices' links are void
+    db.session.commit()
     link, url = new_link(user, LinkPurpose.NOT_ME, data)
     send_mail(
         old_email,
@@ -198,6 +201,7 @@ def _apply_revert(user: User, data: dict[str, Any], *, with_email: bool) -> bool
     user.password_hash = None  # whatever the other party set: a reset sets a new one
     user.locked_at = utcnow()
     user.state_version = user.state_version + 1  # voids every other link and session
+    user.identity_version = user.identity_version + 1  # and every other notice's link
     db.session.commit()
     return restored
 
