@@ -285,6 +285,35 @@ def test_X4_a_later_change_voids_the_email_change_link(provider, mailbox):
     assert user_row(provider, user_id).email == second
 
 
+@pytest.mark.covers("M7", "X4")
+def test_X4_two_email_change_links_used_at_once_change_the_address_once(provider, mailbox):
+    user_id, _email = provider.new_user(password=None, method="google")
+    addresses = [new_address() for _ in range(4)]
+    for address in addresses:
+        ask_by_cli_path(provider, user_id, address)
+    pages = []
+    for address in addresses:
+        browser = Browser(provider.url)
+        link = mailed_link(mailbox, address)
+        pages.append((browser, link, browser.get(link)))
+    results: list[int] = []
+
+    def use(browser, link, page) -> None:
+        (form,) = [f for f in forms_in(page.text) if f.id == "email-change-confirm-form"]
+        results.append(browser.session.post(link, data=form.fields).status_code)
+
+    threads = [threading.Thread(target=use, args=opened) for opened in pages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [200, 400, 400, 400]
+    assert user_row(provider, user_id).email in addresses
+    with provider.app.app_context():
+        notices = provider.db().session.query(MailLink).filter_by(user_id=user_id, purpose="not_me")
+        assert notices.count() == 1
+
+
 @pytest.mark.covers("M7", "T2", "X2", "X7")
 def test_M7_resets_2fa_forgets_browsers_and_signs_out_everywhere(provider, rp, mailbox, receiver):
     user_id, email = contractor(provider)

@@ -18,6 +18,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.actor import Actor
+from idp.errors import LinkError
 from idp.links.handler import LinkHandler
 from idp.links.reset import MAX_PASSWORD_FIELD
 from idp.links.reset import password_errors
@@ -77,6 +78,8 @@ class EmailChangeHandler(LinkHandler):
         except EmailChangeError as error:
             if error.reason == "email_unavailable":
                 return _taken(user, pending_email(link))
+            if error.reason == "void":
+                raise LinkError("void") from error
             raise
         page = render_template(self.done_template, user=user, new_email=user.email)
         return Response(page)

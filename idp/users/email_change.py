@@ -15,8 +15,11 @@ relying parties hear of it (X7), and the old address is told with a "this was no
 
 from __future__ import annotations
 
+from typing import Any
+
 from email_validator import EmailNotValidError
 from email_validator import validate_email
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit
@@ -28,6 +31,7 @@ from idp.mail import send_mail
 from idp.models import MailLink
 from idp.models import User
 from idp.models import db
+from idp.models import rowcount
 from idp.sso import sign_out_everywhere
 from idp.users.add import MAX_EMAIL
 from idp.users.find import email_key
@@ -134,28 +138,42 @@ def complete_email_change(
     :param password: the new password of a ``password`` user (P2, checked against the new
         address); ignored for other methods.
     :raises EmailChangeError: ``email_unavailable`` when another account took the address
-        since the link was sent (nothing changed), ``weak_password``.
+        since the link was sent, ``void`` when the account changed since (another link used
+        at the same time), ``weak_password``; nothing changed.
     """
     address = pending_email(link)
     if not is_address_free(user, address):
         raise EmailChangeError("this address cannot be used", "email_unavailable")
-    hashing = extensions.passwords()
+    values: dict[str, Any] = {
+        "email": address,
+        "email_key": email_key(address),
+        "email_verified": True,
+        # Voids older links and sessions (X4).
+        "state_version": User.state_version + 1,
+    }
     if needs_password(user):
         if password is None or password_problems(password, address):
             raise EmailChangeError("the password breaks the password rule", "weak_password")
-        user.password_hash = hashing.hash(password)
-        user.failed_logins = 0
+        values["password_hash"] = extensions.passwords().hash(password)
+        values["failed_logins"] = 0
     old_email, old_method = user.email, user.login_method
-    user.email = address
-    user.email_key = email_key(address)
-    user.email_verified = True
-    user.state_version = user.state_version + 1  # voids older links and sessions (X4)
     try:
+        # Only on the account state the link was sent for: of two links used at once (or
+        # a link and another change), one applies and the other changes nothing.
+        result = db.session.execute(
+            update(User)
+            .where(User.id == user.id, User.state_version == link.state_version)
+            .values(**values)
+        )
+        if rowcount(result) != 1:
+            db.session.rollback()
+            raise EmailChangeError("the account changed since the link was sent", "void")
         db.session.commit()
     except IntegrityError:
         # Taken between the check and now: the unique key decides, nothing changed.
         db.session.rollback()
         raise EmailChangeError("this address cannot be used", "email_unavailable") from None
+    db.session.refresh(user)
     reset_two_factor(actor, user, REASON)  # T2; forgets remembered browsers too (X2)
     sign_out_everywhere(actor, user, REASON)  # every session, token family, and X7
     audit.record(
