@@ -403,6 +403,23 @@ def test_M2_cli_mails_the_link_and_prints_its_id_not_the_token(provider, mailbox
     assert taken.returncode == 1 and "Error:" in taken.stderr
 
 
+@pytest.mark.covers("M2", "L10")
+def test_M2_an_invited_user_who_has_not_registered_gets_no_email_change(provider, mailbox):
+    from idp.errors import DomainError
+    from idp.users.email_change import request_email_change
+    from idp.users.invitations import invite_user
+
+    contract_id = provider.new_contract()
+    with provider.app.app_context():
+        invitation = invite_user(Actor.cli(), contract_id, new_address())
+        user = provider.db().session.get(User, invitation.user_id)
+        with pytest.raises(DomainError) as refused:
+            request_email_change(Actor.cli(), user, new_address())
+        assert refused.value.reason == "not_registered"
+        links = provider.db().session.query(MailLink).filter_by(purpose="email_change")
+        assert links.filter_by(user_id=user.id).count() == 0
+
+
 # X6: "this was not me"
 
 

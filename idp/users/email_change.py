@@ -36,6 +36,7 @@ from idp.sso import sign_out_everywhere
 from idp.users.add import MAX_EMAIL
 from idp.users.find import email_key
 from idp.users.find import find_user_by_email
+from idp.users.invitations import pending_invitation
 from idp.users.links import new_link
 from idp.users.lockout import reset_two_factor
 from idp.users.not_me import IdentityChange
@@ -51,7 +52,8 @@ REASON = "email_change"
 
 class EmailChangeError(DomainError):
     """Reasons: ``invalid_email``, ``same_email``, ``email_unavailable`` (used by any
-    account, whose is never said), ``weak_password``, ``no_pending_change``."""
+    account, whose is never said), ``not_registered``, ``weak_password``, ``void``,
+    ``no_pending_change``."""
 
     default_reason = "email_change_refused"
 
@@ -87,12 +89,17 @@ def _check_new_address(user: User, text: str) -> str:
 def request_email_change(actor: Actor, user: User, new_email: str) -> MailLink:
     """M7, M2: mail the email-change link to the new address; the account is unchanged.
 
-    :raises EmailChangeError: ``invalid_email``, ``same_email`` or ``email_unavailable``.
+    :raises EmailChangeError: ``invalid_email``, ``same_email``, ``email_unavailable`` or
+        ``not_registered`` (an invited user who has not registered yet).
     :raises NotFoundError: the actor is of another contract (G8).
     :returns: the stored link (its id for the CLI; the token is only in the mail).
     """
     if actor.contract_id is not None and actor.contract_id != user.contract_id:
         raise NotFoundError(f"no user {user.id}")
+    if pending_invitation(user) is not None:
+        # L10: the invited person registers through the invitation; a wrong address is
+        # fixed by revoking it and inviting the right one.
+        raise EmailChangeError("the user has not registered yet", "not_registered")
     address = _check_new_address(user, new_email)
     link, url = new_link(user, LinkPurpose.EMAIL_CHANGE, {"new_email": address})
     send_mail(
