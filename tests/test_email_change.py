@@ -440,6 +440,8 @@ def test_X6_not_me_reverts_signs_out_everywhere_and_locks_until_a_reset(
     with provider.app.app_context():
         db = provider.db()
         db.session.add(RememberedBrowser(user_id=user_id, token_hash="y" * 64))
+        # A factor enrolled after the change, perhaps by the other party.
+        db.session.add(SecondFactor(user_id=user_id, kind="sms", data={}))
         db.session.commit()
 
     link = mailed_link(mailbox, email, NOT_ME_SUBJECT)
@@ -460,6 +462,7 @@ def test_X6_not_me_reverts_signs_out_everywhere_and_locks_until_a_reset(
     with provider.app.app_context():
         browsers = provider.db().session.query(RememberedBrowser).filter_by(user_id=user_id)
         assert all(b.revoked_at is not None for b in browsers)
+        assert provider.db().session.query(SecondFactor).filter_by(user_id=user_id).count() == 0
     # Locked: neither the other party's password nor the original one signs in.
     for address, password in [(email, NEW_PASSWORD), (email, PASSWORD), (new_email, NEW_PASSWORD)]:
         refused = password_sign_in(provider, rp, address, password)

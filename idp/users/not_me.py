@@ -2,7 +2,8 @@
 (M4–M6), the old address is told what changed and gets a 14-day "this was not me" link.
 
 Using it reverts the change, signs the account out everywhere (X7: relying parties hear),
-forgets remembered browsers (X2) and locks the account until a password reset:
+resets the 2FA registration (T2: a factor enrolled since may be the other party's) with the
+remembered browsers (X2) and locks the account until a password reset:
 
 - the email goes back, unless another account has taken the old address meanwhile (then the
   page says so and the account is still locked; no reset link goes to the changed address,
@@ -44,10 +45,10 @@ from idp.models import User
 from idp.models import db
 from idp.models import utcnow
 from idp.sso import sign_out_everywhere
-from idp.twofactor.remembered import revoke_all
 from idp.users.find import email_key
 from idp.users.find import find_user_by_email
 from idp.users.links import new_link
+from idp.users.lockout import reset_two_factor
 from idp.users.reset import mail_reset_link
 from policies.links import LINK_VALIDITY
 from policies.links import LinkPurpose
@@ -222,7 +223,8 @@ def revert_identity_change(actor: Actor, user: User, link: MailLink) -> Reverted
         db.session.rollback()
         db.session.refresh(user)
         restored = _apply_revert(user, data, with_email=False)
-    revoke_all(actor, user, REASON)  # X2
+    # The factors enrolled since the change may be the other party's: T2, and X2 with it.
+    reset_two_factor(actor, user, REASON)
     sign_out_everywhere(actor, user, REASON)  # X7
     reset_to = None
     if restored:
