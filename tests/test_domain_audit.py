@@ -58,7 +58,6 @@ READERS = {
     "idp.users.find.get_user": "reads",
     "idp.users.listing.list_users": "reads",
     "idp.users.links.create_link": "a step of audited changes (the lock and reset mails)",
-    "idp.users.links.new_link": "a step of audited changes (the mails that carry a link)",
     "idp.users.links.bound_version": "pure: the account version a link is bound to",
     "idp.users.reset.mail_reset_link": "a step of audited changes (reset request, X6 revert)",
     "idp.users.email_change.normalise_email": "pure: the stored form of an address",

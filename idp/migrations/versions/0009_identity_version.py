@@ -1,7 +1,7 @@
 """identity version: what a "this was not me" link (X6) is bound to
 
 Revision ID: 0009
-Revises: 0014
+Revises: 0010
 Create Date: 2026-12-02 14:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0014"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
