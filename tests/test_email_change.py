@@ -619,3 +619,47 @@ def test_X6_a_method_change_reverts_to_the_upstream_locked_until_a_reset(provide
     row = user_row(provider, user_id)
     assert row.locked_at is None and row.login_method == "password"
     assert rp.login_tokens(Browser(provider.url), email, NEW_PASSWORD)["id_token"]
+
+
+@pytest.mark.covers("X6", "M4")
+def test_X6_a_login_method_change_in_the_menu_tells_the_address_and_reverts(provider, mailbox):
+    """The login-method change (M4, idp/users/login_method.py) calls the X6 notice: a Google
+    contractor who switched to a password gets the link, which restores Google and its
+    identity, clears the password and locks the account."""
+    contract_id = provider.new_contract(plan="basic", two_factor=False)
+    user_id, email = provider.new_user(contract_id, role="contractor")
+    browser, _menu = account_sign_in(provider, email)
+    subject = uuid.uuid4().hex
+    with provider.app.app_context():
+        db = provider.db()
+        # Now a Google user (the session stays valid: the method alone changed).
+        db.session.get(User, user_id).login_method = "google"
+        db.session.add(
+            UpstreamIdentity(
+                user_id=user_id,
+                provider="google",
+                issuer="https://accounts.google.com",
+                subject=subject,
+            )
+        )
+        db.session.commit()
+    page = browser.get("/account/login-method")
+    confirm_page = browser.submit(
+        page, "password-form", password=NEW_PASSWORD, password_confirmation=NEW_PASSWORD
+    )
+    done = browser.submit(confirm_page, "confirm-form")
+    assert done.status_code == 200 and 'id="done"' in done.text
+    assert user_row(provider, user_id).login_method == "password"
+
+    notice = mailbox.wait_for(to=email, subject_contains="アカウント情報変更のお知らせ")
+    assert "ログイン方法が変更されました" in mailbox.text_of(notice)
+    link = [u for u in mailbox.links_in(notice) if "/links/" in u][0]
+    owner = Browser(provider.url)
+    reverted = owner.submit(owner.get(link), "not-me-form")
+    assert reverted.status_code == 200 and 'id="reset-sent"' in reverted.text
+    row = user_row(provider, user_id)
+    assert row.login_method == "google" and row.locked_at is not None
+    assert row.password_hash is None
+    with provider.app.app_context():
+        identities = provider.db().session.query(UpstreamIdentity).filter_by(user_id=user_id)
+        assert [(i.provider, i.subject) for i in identities] == [("google", subject)]
