@@ -109,6 +109,10 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: Bumped on every password or email change: mailed links sent before are void (X4).
     state_version: Mapped[int] = mapped_column(Integer, default=1)
+    #: Bumped by each "this was not me" notice and its revert (X6): the notice's link is
+    #: bound to it, so that only a later email or method change voids it, not a password
+    #: change or reset (which would otherwise let whoever made the change void the link).
+    identity_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     #: Set when the user completed 2FA enrollment; cleared by resets (T2). Devices live in
     #: ``second_factors``.
     two_factor_enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

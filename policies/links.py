@@ -23,13 +23,14 @@ LINK_VALIDITY = timedelta(days=14)
 
 class LinkPurpose(StrEnum):
     """What a mailed link does (``mail_links.purpose``); each has one handler in
-    ``idp/links/``. Email change (M7) and "this was not me" (X6) come next, one handler
-    each."""
+    ``idp/links/``."""
 
     UNLOCK = "unlock"  # K1, K2
     RESET = "reset"  # K3
     INVITE = "invite"  # L10, G3: the registration link of the invitation mail
     METHOD_CHANGE = "method_change"  # M2, M6: the login-method change mail
+    EMAIL_CHANGE = "email_change"  # M7, M2: mailed to the new address
+    NOT_ME = "not_me"  # X6: mailed to the old address after an email or method change
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class LinkState:
     purpose: str
     created_at: datetime
     used_at: datetime | None
-    #: The account's ``state_version`` when the link was sent.
+    #: The account's version when the link was sent: ``state_version`` (any password, email
+    #: or method change voids the link), for X6's link its ``identity_version``.
     state_version: int
 
 

@@ -447,6 +447,46 @@ def login_method(node: Any) -> Form:
     return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
 
 
+def email_change(node: Any) -> Form:
+    browser = _contractor_menu_on(node, "basic")
+    new = f"csrf-{time.time_ns()}@example.jp"
+    page = browser.get("/account/email")
+    data = _form(page, "email-change-form", new_email=new, new_email_confirmation=new)
+    url = f"{node.url}/account/email"
+    return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="sent"' in r.text)
+
+
+def email_change_link(node: Any) -> Form:
+    """M7: the link page of a ``password`` user (new password and its confirmation)."""
+    from idp.models import User
+    from idp.users.links import create_link
+
+    user_id, _email = node.new_user()
+    new_email = f"csrf-{time.time_ns()}@example.jp"
+    with node.app.app_context():
+        user = node.db().session.get(User, user_id)
+        link = create_link(user, "email_change", {"new_email": new_email})
+    browser = Browser(node.url)
+    new = "Csrf-Checked-2026"
+    page = browser.get(link)
+    data = _form(page, "email-change-confirm-form", password=new, password_confirmation=new)
+    return Form(browser, link, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
+
+
+def not_me_link(node: Any) -> Form:
+    """X6: the "this was not me" confirmation."""
+    from idp.models import User
+    from idp.users.links import create_link
+
+    user_id, email = node.new_user()
+    data = {"kind": "email", "old_email": email, "new_email": email, "old_method": "password"}
+    with node.app.app_context():
+        link = create_link(node.db().session.get(User, user_id), "not_me", data)
+    browser = Browser(node.url)
+    form = _form(browser.get(link), "not-me-form")
+    return Form(browser, link, form, lambda r: r.status_code == 200 and 'id="done"' in r.text)
+
+
 #: Form routes (URL rules) and the scenario that reaches a valid form on each.
 SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/login": login,
@@ -477,6 +517,12 @@ SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/account/cancellation": cancellation,
     "/account/contract": contract_information,
     "/account/login-method": login_method,
+    "/account/email": email_change,
+}
+#: Link purposes whose confirm page holds a form of its own (one URL rule, /links/<token>).
+LINK_SCENARIOS: dict[str, Callable[[Any], Form]] = {
+    "email_change": email_change_link,
+    "not_me": not_me_link,
 }
 
 
@@ -497,7 +543,16 @@ def test_every_post_form_refuses_a_missing_or_wrong_csrf_token(node, rule):
             f"POST route {rule} has no CSRF scenario: add one to SCENARIOS (a form) or an "
             "entry with its reason to MACHINE_ENDPOINTS (not a form)"
         )
-    form = scenario(node)
+    _check_csrf(node, rule, scenario(node))
+
+
+@pytest.mark.covers("O2", "X4", "M7", "X6")
+@pytest.mark.parametrize("purpose", sorted(LINK_SCENARIOS))
+def test_each_link_form_refuses_a_missing_or_wrong_csrf_token(node, purpose):
+    _check_csrf(node, f"/links/<token> ({purpose})", LINK_SCENARIOS[purpose](node))
+
+
+def _check_csrf(node: Any, rule: str, form: Form) -> None:
     assert form.data.get("csrf_token"), f"the form of {rule} carries no CSRF token"
     other = Browser(node.url)
     others_token = _form(other.get("/password/forgot"))["csrf_token"]

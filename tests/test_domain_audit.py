@@ -58,6 +58,14 @@ READERS = {
     "idp.users.find.get_user": "reads",
     "idp.users.listing.list_users": "reads",
     "idp.users.links.create_link": "a step of audited changes (the lock and reset mails)",
+    "idp.users.links.bound_version": "pure: the account version a link is bound to",
+    "idp.users.reset.mail_reset_link": "a step of audited changes (reset request, X6 revert)",
+    "idp.users.email_change.normalise_email": "pure: the stored form of an address",
+    "idp.users.email_change.is_address_free": "reads",
+    "idp.users.email_change.pending_email": "reads a link's data",
+    "idp.users.email_change.needs_password": "pure: M7's password step",
+    "idp.users.not_me.identity_snapshot": "reads",
+    "idp.users.not_me.change_of": "reads a link's data",
     "idp.users.links.consume_link": "a step of the audited change the link applies",
     "idp.users.links.find_link": "reads",
     "idp.users.links.hash_token": "pure: SHA-256 of a token",
@@ -404,6 +412,49 @@ def _change_password(p: Provider, actor: Actor) -> None:
     change_password(actor, user, PASSWORD, "Neues-Passwort-2026", keep)
 
 
+def _email_link(p: Provider, user: User) -> Any:
+    from idp.users.email_change import request_email_change
+
+    return request_email_change(Actor.cli(), user, f"n-{uuid.uuid4().hex[:8]}@example.jp")
+
+
+def _request_email_change(p: Provider, actor: Actor) -> None:
+    from idp.users.email_change import request_email_change
+
+    user = _user(p, contract_id=_actors_contract(p, actor))
+    request_email_change(actor, user, f"n-{uuid.uuid4().hex[:8]}@example.jp")
+
+
+def _complete_email_change(p: Provider, actor: Actor) -> None:
+    from idp.users.email_change import complete_email_change
+
+    user = _user(p)
+    complete_email_change(actor, user, _email_link(p, user), "Neues-Passwort-2026")
+
+
+def _tell_old_address(p: Provider, actor: Actor) -> None:
+    from idp.users.not_me import IdentityChange
+    from idp.users.not_me import tell_old_address
+
+    user = _user(p)
+    tell_old_address(
+        actor, user, kind=IdentityChange.EMAIL, old_email="old@example.jp", old_method="password"
+    )
+
+
+def _revert_identity_change(p: Provider, actor: Actor) -> None:
+    from idp.users.not_me import IdentityChange
+    from idp.users.not_me import revert_identity_change
+    from idp.users.not_me import tell_old_address
+
+    user = _user(p)
+    old = f"o-{uuid.uuid4().hex[:8]}@example.jp"
+    link = tell_old_address(
+        Actor.cli(), user, kind=IdentityChange.EMAIL, old_email=old, old_method="password"
+    )
+    revert_identity_change(actor, user, link)
+
+
 def _contract_of(p: Provider, actor: Actor, **values: Any) -> str:
     """A fresh contract whose contractor is ``actor`` (C2–C4 let only the contractor act)."""
     contract_id = p.new_contract(**values)
@@ -513,6 +564,10 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.sso.sign_out_other_sessions": _sign_out_other_sessions,
     "idp.users.add.add_user": _add_user,
     "idp.users.identities.link_identity": _link_identity,
+    "idp.users.email_change.complete_email_change": _complete_email_change,
+    "idp.users.email_change.request_email_change": _request_email_change,
+    "idp.users.not_me.revert_identity_change": _revert_identity_change,
+    "idp.users.not_me.tell_old_address": _tell_old_address,
     "idp.users.invitations.invite_user": _invite_user,
     "idp.users.invitations.register_with_password": _register_with_password,
     "idp.users.invitations.register_with_upstream": _register_with_upstream,

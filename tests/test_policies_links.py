@@ -85,5 +85,12 @@ def test_check_link(link, purpose, account_state_version, decision):
 
 
 def test_link_purposes_are_the_stored_strings():
-    assert [p.value for p in LinkPurpose] == ["unlock", "reset", "invite", "method_change"]
+    assert [p.value for p in LinkPurpose] == [
+        "unlock",
+        "reset",
+        "invite",
+        "method_change",
+        "email_change",
+        "not_me",
+    ]
     assert LinkPurpose("unlock") == "unlock"

@@ -1,5 +1,6 @@
 """``idp users``: add a user, invite one (L10, G3), bind an upstream identity (L7), mail a
-login-method change link (M2, M6); lock, unlock, sign out everywhere and delete one (G4, X7)."""
+login-method change link (M2, M6) or an email-change link (M2, M7); lock, unlock, sign out
+everywhere and delete one (G4, X7)."""
 
 from __future__ import annotations
 
@@ -183,6 +184,19 @@ def users_method_link(email: str) -> None:
     from idp.users.login_method import send_method_change_link
 
     click.echo(send_method_change_link(Actor.cli(), _user_by_email(email)))
+
+
+@users.command("email-link")
+@click.option("--email", required=True, help="The user's current address.")
+@click.option("--new-email", required=True)
+@with_app
+def users_email_link(email: str, new_email: str) -> None:
+    """Mail the email-change link to the new address (M2, M7); prints the link's id (the
+    token is only in the mail). The address changes when the link is used."""
+    from idp.users.email_change import request_email_change
+
+    link = request_email_change(Actor.cli(), _user_by_email(email), new_email)
+    click.echo(link.id)
 
 
 COMMANDS = [users]

@@ -29,6 +29,11 @@ class LinkHandler:
         """Extra values for the confirm page."""
         return {}
 
+    def link_context(self, link: MailLink, user: User) -> dict[str, Any]:
+        """Extra values for the confirm page that depend on the link (its ``data``); by
+        default ``context``."""
+        return self.context(user)
+
     def errors(self, user: User, form: MultiDict[str, str]) -> list[str]:
         """Messages, in the user's language, that refuse the confirm form; the link stays
         unused."""

@@ -8,15 +8,24 @@ under ``templates/links/``.
 from __future__ import annotations
 
 from idp.errors import LinkError
+from idp.links.email_change import EmailChangeHandler
 from idp.links.handler import LinkHandler
 from idp.links.invite import InviteHandler
 from idp.links.method_change import MethodChangeHandler
+from idp.links.not_me import NotMeHandler
 from idp.links.reset import ResetHandler
 from idp.links.unlock import UnlockHandler
 
 HANDLERS: dict[str, LinkHandler] = {
     handler.purpose: handler
-    for handler in (UnlockHandler(), ResetHandler(), InviteHandler(), MethodChangeHandler())
+    for handler in (
+        UnlockHandler(),
+        ResetHandler(),
+        InviteHandler(),
+        MethodChangeHandler(),
+        EmailChangeHandler(),
+        NotMeHandler(),
+    )
 }
 
 

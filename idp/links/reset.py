@@ -18,8 +18,12 @@ from policies.links import LinkPurpose
 MAX_PASSWORD_FIELD = 1024
 
 
-def password_errors(user: User, password: str, confirmation: str) -> list[str]:
-    """P2: what is wrong with the new password and its confirmation, in the user's language."""
+def password_errors(
+    user: User, password: str, confirmation: str, email: str | None = None
+) -> list[str]:
+    """P2: what is wrong with the new password and its confirmation, in the user's language.
+
+    :param email: the address the password must differ from (default the user's)."""
     messages = {
         "too_short": _("Use at least 8 characters."),
         "too_long": _("Use at most 128 characters."),
@@ -29,7 +33,7 @@ def password_errors(user: User, password: str, confirmation: str) -> list[str]:
         "common": _("This password is too common. Choose another."),
         "is_email": _("Do not use your email address as the password."),
     }
-    errors = [messages[p] for p in password_problems(password, user.email)]
+    errors = [messages[p] for p in password_problems(password, email or user.email)]
     if password != confirmation:
         errors.append(_("The two passwords do not match."))
     return errors

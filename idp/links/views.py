@@ -30,17 +30,23 @@ def _open(token: str) -> tuple[MailLink, User, LinkHandler]:
     return link, user, handler
 
 
-def _confirm_page(handler: LinkHandler, token: str, user: User, errors: list[str]) -> str:
+def _confirm_page(
+    handler: LinkHandler, token: str, link: MailLink, user: User, errors: list[str]
+) -> str:
     return render_template(
-        handler.confirm_template, token=token, user=user, errors=errors, **handler.context(user)
+        handler.confirm_template,
+        token=token,
+        user=user,
+        errors=errors,
+        **handler.link_context(link, user),
     )
 
 
 @bp.get("/links/<token>")
 def open_link(token: str) -> Response:
     """Show the link's confirm page; changes nothing."""
-    _link, user, handler = _open(token)
-    return Response(_confirm_page(handler, token, user, []))
+    link, user, handler = _open(token)
+    return Response(_confirm_page(handler, token, link, user, []))
 
 
 @bp.post("/links/<token>")
@@ -49,7 +55,7 @@ def use_link(token: str) -> BaseResponse:
     link, user, handler = _open(token)
     errors = handler.errors(user, request.form)
     if errors:
-        return Response(_confirm_page(handler, token, user, errors), 400)
+        return Response(_confirm_page(handler, token, link, user, errors), 400)
     step = handler.review(link, user, request.form)
     if step is not None:
         return step

@@ -10,7 +10,9 @@ introspection (X5) by ``session_route_still_valid``.
 The lock guards password entry first: the identify step refuses a locked account before its
 password is checked (idp/login/identify.py), and sessions and tokens from before a lock go on
 (a lock caused by someone guessing must not sign the real user out). The gate states K1 again
-for the password sign-in it admits, so that no path reaches the second factor locked."""
+for the password sign-in it admits, so that no path reaches the second factor locked. An
+account whose method is an upstream is locked only by a "this was not me" revert (X6), which
+refuses every sign-in until the password reset."""
 
 from __future__ import annotations
 
@@ -111,7 +113,9 @@ def check_policies(
     route_answer = _route(contract, user, target, route or INTERNET)
     if route_answer.outcome == "deny":
         return route_answer
-    if by_password and user.locked_at is not None:
+    if user.locked_at is not None and (by_password or user.login_method != LoginMethod.PASSWORD):
+        # K1 locks only ``password`` users, so a locked upstream user was locked by a "this
+        # was not me" revert (X6): every sign-in is refused until the reset.
         return deny("locked")
     if target == Target.ACCOUNT_MENU:
         decision = check_permission(MenuItem.TOP, Role(user.role), state, now)

@@ -21,6 +21,14 @@ SUBJECTS: dict[str, dict[str, str]] = {
         "ja": "【WORKSDRIVE】利用者登録のご案内",
         "en": "[WORKSDRIVE] Invitation to register",
     },
+    "email_change": {
+        "ja": "【WORKSDRIVE】メールアドレス変更登録",
+        "en": "[WORKSDRIVE] Confirm your new email address",
+    },
+    "not_me": {
+        "ja": "【WORKSDRIVE】アカウント情報変更のお知らせ",
+        "en": "[WORKSDRIVE] Your account was changed",
+    },
     "ad_connection": {
         "ja": "【WORKSDRIVE】Active Directoryアカウントのログイン用URL・接続ID通知",
         "en": "[WORKSDRIVE] Active Directory login URLs and connection ID",

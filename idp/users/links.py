@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from datetime import UTC
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 
@@ -36,13 +37,25 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_link(user: User, purpose: str) -> str:
+def bound_version(user: User, purpose: str) -> int:
+    """The account version a link of ``purpose`` is bound to (X4): ``state_version`` (any
+    password, email or method change voids the link), except the "this was not me" link
+    (X6), bound to ``identity_version`` so that only a later identity change voids it."""
+    return user.identity_version if purpose == LinkPurpose.NOT_ME else user.state_version
+
+
+def create_link(user: User, purpose: str, data: dict[str, Any] | None = None) -> str:
     """Store a new link and return its absolute URL, built from the issuer (never the Host)."""
-    return new_link(user, purpose)[1]
+    return new_link(user, purpose, data)[1]
 
 
-def new_link(user: User, purpose: str) -> tuple[MailLink, str]:
-    """Store a new link; the stored row (its id may be shown to an operator) and the URL."""
+def new_link(user: User, purpose: str, data: dict[str, Any] | None = None) -> tuple[MailLink, str]:
+    """Store a new link bound to the account's current ``state_version``.
+
+    :param data: what the link's use needs (the new address of an email change, what a
+        "this was not me" link reverts); never a secret.
+    :returns: the stored row and the link's URL (the token is in the URL only).
+    """
     kind = LinkPurpose(purpose)  # ValueError for a purpose no handler serves
     token = secrets.token_urlsafe(32)
     now = utcnow()
@@ -50,7 +63,8 @@ def new_link(user: User, purpose: str) -> tuple[MailLink, str]:
         token_hash=hash_token(token),
         purpose=kind.value,
         user_id=user.id,
-        state_version=user.state_version,
+        state_version=bound_version(user, kind),
+        data=dict(data or {}),
         created_at=now,
         expires_at=now + LINK_VALIDITY,
     )
@@ -85,7 +99,7 @@ def resolve_link(link: MailLink, purpose: str) -> User:
     """The user ``link`` may be used on now, for ``purpose``; raises ``LinkError`` with the
     reason otherwise (``policies.links.check_link``). Changes nothing."""
     user = db.session.get(User, link.user_id)
-    version = user.state_version if user is not None else None
+    version = bound_version(user, link.purpose) if user is not None else None
     state = _state(link)
     decision = check_link(state, purpose=purpose, account_state_version=version, now=utcnow())
     if decision.reason == "void":

@@ -19,8 +19,10 @@ parties included (X7). A change to ``ad`` mails the user the AD login URLs and c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import UTC
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -44,6 +46,9 @@ from idp.twofactor.remembered import revoke_all
 from idp.users.invitations import ad_connection_of
 from idp.users.invitations import pending_invitation
 from idp.users.links import new_link
+from idp.users.not_me import IdentityChange
+from idp.users.not_me import identity_snapshot
+from idp.users.not_me import tell_old_address
 from idp.users.passwords import password_problems
 from idp.vocabulary import LoginMethod
 from idp.vocabulary import Role
@@ -71,6 +76,8 @@ class IdentityBefore:
 
     email: str
     login_method: str
+    #: The upstream identities, as :func:`idp.users.not_me.identity_snapshot` gives them.
+    identities: list[dict[str, Any]] = field(default_factory=list)
 
 
 def has_ad(user: User) -> bool:
@@ -139,12 +146,22 @@ def _finish(actor: Actor, user: User, before: IdentityBefore) -> None:
 
 
 def _after_identity_change(actor: Actor, user: User, before: IdentityBefore) -> None:
-    """X6 hook point: the old address is told and gets the "this was not me" link
-    (``idp/users/not_me.py``, wired in at merge). Nothing here yet."""
+    """X6: the old address is told and gets the "this was not me" link, which reverts to
+    the method and identities of ``before`` (:mod:`idp.users.not_me`)."""
+    tell_old_address(
+        actor,
+        user,
+        kind=IdentityChange.LOGIN_METHOD,
+        old_email=before.email,
+        old_method=before.login_method,
+        old_identities=before.identities,
+    )
 
 
 def _before(user: User) -> IdentityBefore:
-    return IdentityBefore(email=user.email, login_method=user.login_method)
+    return IdentityBefore(
+        email=user.email, login_method=user.login_method, identities=identity_snapshot(user)
+    )
 
 
 @audit.change("login_method_change")

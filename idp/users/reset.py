@@ -11,7 +11,9 @@ from idp import extensions
 from idp.actor import Actor
 from idp.backchannel.notify import notify_logout
 from idp.mail import send_mail
+from idp.models import UpstreamIdentity
 from idp.models import User
+from idp.models import db
 from idp.sso import revoke_token_families
 from idp.users.find import email_key
 from idp.users.find import find_user_by_email
@@ -49,16 +51,31 @@ def _send_reset_mail(actor: Actor, email: str) -> None:
     if store.incr("reset-mails:" + digest, 3600) > RESET_MAILS_PER_HOUR:
         audit.record("reset_requested", "refused", "rate_limited", user_id=user.id, actor=actor)
         return
-    url = create_link(user, "reset")
-    send_mail(user.email, "reset", user.locale, user=user, url=url, days=14)
+    mail_reset_link(user)
     audit.record(
         "reset_requested", "ok", None, user_id=user.id, contract_id=user.contract_id, actor=actor
     )
 
 
+def mail_reset_link(user: User, *, reverted: bool = False) -> None:
+    """Mail a reset link (14 days) to the account's address: a step of an audited change
+    (the forgot-password request, the "this was not me" revert of X6).
+
+    :param reverted: the mail says that a change was reverted and the account locked."""
+    url = create_link(user, "reset")
+    send_mail(user.email, "reset", user.locale, user=user, url=url, days=14, reverted=reverted)
+
+
 @audit.change("password_reset")
 def set_new_password(actor: Actor, user: User, password: str) -> None:
-    """Set the password, unlock, clear 2FA, void older links and end sessions and tokens."""
+    """Set the password, unlock, clear 2FA, void older links and end sessions and tokens.
+
+    An account whose method is an upstream gets here only from the reset link of a "this
+    was not me" revert (X6; the forgot-password request mails ``password`` users alone):
+    the reset makes ``password`` its method and unbinds its upstream identities."""
+    if user.login_method != LoginMethod.PASSWORD:
+        user.login_method = LoginMethod.PASSWORD
+        db.session.query(UpstreamIdentity).filter_by(user_id=user.id).delete()
     user.password_hash = extensions.passwords().hash(password)
     user.locked_at = None
     user.failed_logins = 0
