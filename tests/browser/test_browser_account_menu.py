@@ -32,6 +32,7 @@ LABELS = {
     "login_method": "ログイン方法",
     "email_change": "メールアドレス変更",
     "password_change": "パスワード変更",
+    "sessions": "ログイン中のセッションとブラウザ",
     "access_route": "アクセス経路",
     "two_factor": "2段階認証設定",
     "ad_setting": "Active Directory設定",
@@ -40,16 +41,18 @@ LABELS = {
     "cancellation": "解約",
     "top": "トップへ",
 }
-#: SPEC U2, written out as SPEC prints it (the menu must show exactly these).
+#: SPEC U2, written out as SPEC prints it (the menu must show exactly these), with X2/X7's
+#: sessions and browsers, everyone's, beside the password change.
 U2_BASIC_CONTRACTOR = [item for item in LABELS if item != "top"]
 U2_TRIAL_CONTRACTOR = [
     "password_change",
+    "sessions",
     "access_route",
     "two_factor",
     "ad_setting",
     "plan_change",
 ]
-U2_OTHERS = ["password_change"]
+U2_OTHERS = ["password_change", "sessions"]
 PHONE_WIDTH = 375
 #: Chromium logs a page answered with 4xx as a console error; that page is what the test
 #: reads (and asserts on), so only such a line about the page itself is not a problem.
@@ -268,7 +271,7 @@ def test_U1_U2_P1_basic_contractor_menu_then_password_change_by_keyboard(
 
 
 @pytest.mark.covers("U1", "U2", "P1")
-def test_U2_a_plain_user_sees_only_password_change_and_a_403_page_elsewhere(
+def test_U2_a_plain_user_sees_only_password_change_and_sessions_and_a_403_page_elsewhere(
     page, browser_provider, snap
 ):
     contract_id = browser_provider.new_contract(plan="basic", two_factor=False)
