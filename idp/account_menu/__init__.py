@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from idp.account_menu import ad_setting as ad_setting
 from idp.account_menu import cancellation as cancellation
 from idp.account_menu import contract_information as contract_information
 from idp.account_menu import login_method as login_method

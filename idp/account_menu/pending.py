@@ -17,7 +17,6 @@ from idp.vocabulary import MenuItem
 #: Item → path under /account.
 PENDING = {
     MenuItem.EMAIL_CHANGE: "email",
-    MenuItem.AD_SETTING: "ad",
 }
 
 
