@@ -639,6 +639,12 @@ def test_L10_L8_a_directory_reached_by_ldap_registers_after_its_password_is_chec
         assert ("user_register", "refused", "ldap_invalid_credentials") in {
             (e.event, e.outcome, e.reason) for e in events
         }
+    # D2: the user is mailed the connection ID and the login URLs.
+    mail = mailbox.wait_for(to=email, subject_contains="Active Directory")
+    assert mail["Subject"] == "【WORKSDRIVE】Active Directoryアカウントのログイン用URL・接続ID通知"
+    body = mailbox.text_of(mail)
+    assert connection_id in body and f"{provider.url}/login/ad/{connection_id}" in body
+    assert f"{provider.url}/line/login/ad/{connection_id}" in body
     # The link is used: once only (X4).
     used = Browser(provider.url).get(link)
     assert used.status_code == 400 and "すでに使用されています" in used.text
