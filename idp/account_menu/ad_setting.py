@@ -74,7 +74,8 @@ def _values(kind: str) -> dict[str, Any]:
     for name in FIELDS[kind]:
         limit = MAX_CA_PEM if name == "ca_pem" else MAX_FIELD
         value = request.form.get(name, "")[: limit + 1]
-        values[name] = value if name == "ca_pem" else value.strip()
+        # PEM from a textarea arrives with CRLF line ends (HTML form submission).
+        values[name] = value.replace("\r\n", "\n") if name == "ca_pem" else value.strip()
     if kind == "ldap":
         values["start_tls"] = request.form.get("start_tls") == "1"
     return values
