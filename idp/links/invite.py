@@ -32,6 +32,7 @@ from brokers.base import BrokerError
 from brokers.registry import UPSTREAMS
 from idp import audit
 from idp.actor import Actor
+from idp.contracts.ad import contract_connection
 from idp.errors import LinkError
 from idp.errors import ProvisioningError
 from idp.i18n import gettext as _
@@ -55,7 +56,6 @@ from idp.models import AdConnection
 from idp.models import MailLink
 from idp.models import User
 from idp.models import db
-from idp.users.invitations import ad_connection_of
 from idp.users.invitations import contractor_email
 from idp.users.invitations import register_with_password
 from idp.users.invitations import register_with_upstream
@@ -96,7 +96,7 @@ class InviteHandler(LinkHandler):
         return {
             "methods": [LoginMethod.PASSWORD.value],
             "upstreams": upstreams(),
-            "ad_connection": ad_connection_of(user.contract_id),
+            "ad_connection": contract_connection(user.contract_id),
             "contractor_email": contractor_email(user.contract_id),
         }
 
@@ -111,9 +111,11 @@ class InviteHandler(LinkHandler):
         if step == STEP_CONFIRM:
             return []
         if step in (STEP_AD, STEP_AD_CONFIRM):
-            return [] if ad_connection_of(user.contract_id) else [_("Choose how you will sign in.")]
+            return (
+                [] if contract_connection(user.contract_id) else [_("Choose how you will sign in.")]
+            )
         if step == STEP_AD_LDAP:
-            connection = ad_connection_of(user.contract_id)
+            connection = contract_connection(user.contract_id)
             is_ldap = connection is not None and connection.kind == "ldap"
             return [] if is_ldap else [_("Choose how you will sign in.")]
         if step == STEP_UPSTREAM:
@@ -125,7 +127,7 @@ class InviteHandler(LinkHandler):
         if _step(form) == STEP_UPSTREAM:
             return _send_upstream(link, user, form.get("provider", ""))
         if _step(form) == STEP_AD:
-            connection = ad_connection_of(user.contract_id)
+            connection = contract_connection(user.contract_id)
             page = render_template("links/invite_ad.html", user=user, connection=connection)
             return Response(page)
         if _step(form) == STEP_AD_CONFIRM:
@@ -175,7 +177,7 @@ def _send_upstream(link: MailLink, user: User, name: str) -> BaseResponse:
 def _send_to_ad(link: MailLink, user: User) -> BaseResponse:
     """L10, L8: after the connection-ID confirmation, the contract's AD FS, or the form for
     the directory's user name and password."""
-    connection = ad_connection_of(user.contract_id)
+    connection = contract_connection(user.contract_id)
     assert connection is not None  # errors() let the step through only with one
     if connection.kind == "ldap":
         page = render_template("links/invite_ldap.html", user=user, connection=connection)
@@ -207,7 +209,7 @@ def _register_with_directory(link: MailLink, user: User, form: MultiDict[str, st
     """L10, L8: check the directory user name and password by a bind (as the LDAP sign-in
     does, with its limit of wrong passwords per directory account), then use the link and
     bind the identity. A refusal shows the form again; the link stays unused."""
-    connection = ad_connection_of(user.contract_id)
+    connection = contract_connection(user.contract_id)
     assert connection is not None and connection.kind == "ldap"  # errors() checked it
     login_name = form.get("login", "").strip()[:256]
     password = form.get("password", "")[:1024]

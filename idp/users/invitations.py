@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from idp import audit
 from idp import extensions
 from idp.actor import Actor
+from idp.contracts.ad import contract_connection
 from idp.contracts.ad import mail_ad_login_urls
 from idp.contracts.contract import get_contract
 from idp.errors import NotFoundError
@@ -304,7 +305,7 @@ def register_with_upstream(
         # Bound to someone else since the check (the unique key decides): nothing changed.
         db.session.rollback()
         raise ProvisioningError("this upstream account is already registered", "taken") from None
-    connection = ad_connection_of(user.contract_id) if provider == LoginMethod.AD else None
+    connection = contract_connection(user.contract_id) if provider == LoginMethod.AD else None
     if connection is not None:
         mail_ad_login_urls(user, connection)  # D2: the user's own copy of the login URLs
     audit.record(
@@ -319,9 +320,12 @@ def register_with_upstream(
 
 
 def ad_connection_of(contract_id: str) -> AdConnection | None:
-    """The contract's AD connection (D1), which the registration page offers (L10): through
-    its AD FS, or a direct LDAP bind to its directory."""
-    return db.session.query(AdConnection).filter_by(contract_id=contract_id).one_or_none()
+    """The contract's AD FS connection (D1), which the login-method change offers (M3; a
+    directory reached by LDAP is not offered there yet). The registration page offers either
+    kind (``idp.contracts.ad.contract_connection``)."""
+    return (
+        db.session.query(AdConnection).filter_by(contract_id=contract_id, kind="adfs").one_or_none()
+    )
 
 
 def upstream_taken(provider: str, issuer: str, subject: str) -> bool:
