@@ -690,6 +690,27 @@ def test_L10_L8_wrong_directory_passwords_are_limited_as_at_the_login(provider, 
         assert provider.db().session.get(User, user_id).login_method == "password"
 
 
+@pytest.mark.covers("L10", "L8")
+def test_L10_an_unreachable_directory_says_so_and_leaves_the_link_unused(provider, mailbox):
+    from idp.contracts.ad import add_ad_connection
+
+    contract_id, _owner = _contract_with_contractor(provider)
+    # Nothing listens there.
+    settings = {"url": "ldaps://127.0.0.1:1", "base_dn": "dc=example", "bind_dn": "cn=svc"}
+    with provider.app.app_context():
+        add_ad_connection(Actor.cli(), contract_id, "ldap", settings, "service-password")
+    _inv, user_id, email = _invite(provider, contract_id)
+    link = _link(mailbox, email)
+    browser = Browser(provider.url)
+    form = _directory_form(browser, link)
+    failed = browser.submit(form, "ldap-form", login="someone", password="Their-Pa55-word")
+    assert failed.status_code == 502 and "ディレクトリに接続できませんでした" in failed.text
+    assert 'id="ldap-form"' in failed.text
+    assert Browser(provider.url).get(link).status_code == 200
+    with provider.app.app_context():
+        assert provider.db().session.get(User, user_id).login_method == "password"
+
+
 # -- G3: revoking, and the command line -----------------------------------------------------
 
 
