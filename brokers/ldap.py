@@ -89,6 +89,15 @@ RESULT_INVALID_CREDENTIALS = 49
 USER_ATTRIBUTES = ("objectGUID", "entryUUID", "mail", "displayName", "cn", "userAccountControl")
 
 
+def default_issuer(url: str, base_dn: str) -> str:
+    """The identity key's issuer of a directory reached at ``url`` under ``base_dn``:
+    ``scheme://host:port/base_dn`` (the port made explicit, so ``ldaps://h`` and
+    ``ldaps://h:636`` are one directory)."""
+    parts = urlsplit(url)
+    port = parts.port or (636 if parts.scheme == "ldaps" else 389)
+    return f"{parts.scheme}://{parts.hostname}:{port}/{base_dn}"
+
+
 class LdapDirectory:
     """One contract's directory (provider ``ad``).
 
@@ -147,7 +156,7 @@ class LdapDirectory:
         self.bind_password = bind_password
         self.timeout = timeout
         self.user_filter = user_filter or ""
-        self.issuer = issuer or f"{parts.scheme}://{self.host}:{self.port}/{base_dn}"
+        self.issuer = issuer or default_issuer(url, base_dn)
         try:  # fail at startup, not at the first sign-in, for a missing file or bad PEM
             ssl.create_default_context(cafile=ca_certs_file, cadata=ca_certs_data)
         except OSError as error:  # ssl.SSLError is an OSError

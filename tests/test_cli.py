@@ -324,7 +324,11 @@ def test_D1_L8_M3_ad_connection_by_cli_mails_the_contractor(env, tmp_path):
         check=False,
     )
     assert wrong.returncode != 0 and "login method" in wrong.stderr
-    assert run(["ad", "remove", first], env).stdout.strip() == f"removed {first}"
+    # The contract's AD user could not sign in without the connection: refused unless --force.
+    in_use = run(["ad", "remove", first], env, check=False)
+    assert in_use.returncode != 0 and "1 user(s)" in in_use.stderr
+    assert first in run(["ad", "list"], env).stdout
+    assert run(["ad", "remove", first, "--force"], env).stdout.strip() == f"removed {first}"
     assert first not in run(["ad", "list"], env).stdout
 
 

@@ -192,7 +192,7 @@ def _ad_connection(node: Any) -> str:
             node.new_contract(),
             "ldap",
             # Nothing listens there: the right token reaches the directory and gets its error.
-            {"url": "ldap://127.0.0.1:1", "base_dn": "dc=example", "bind_dn": "cn=svc"},
+            {"url": "ldaps://127.0.0.1:1", "base_dn": "dc=example", "bind_dn": "cn=svc"},
             "service-password",
         )
         return connection.connection_id
@@ -392,6 +392,16 @@ def two_factor_setting(node: Any) -> Form:
     return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
 
 
+def ad_setting(node: Any) -> Form:
+    browser = _contractor_menu(node)
+    page = browser.get("/account/ad")
+    values = {"issuer": "https://fs.example.co.jp/adfs", "client_id": "wd", "secret": "s3cret"}
+    confirm = browser.submit(page, "adfs-form", **values)
+    data = _form(confirm, "ad-confirm-form")
+    url = f"{node.url}/account/ad"
+    return Form(browser, url, data, lambda r: r.status_code == 200 and 'id="done"' in r.text)
+
+
 def _contractor_menu_on(node: Any, plan: str) -> Browser:
     contract_id = node.new_contract(plan=plan, two_factor=False)
     _user_id, email = node.new_user(contract_id, role="contractor")
@@ -513,6 +523,7 @@ SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/account/sessions": sessions,
     "/account/access-route": access_route,
     "/account/two-factor": two_factor_setting,
+    "/account/ad": ad_setting,
     "/account/plan": plan_change,
     "/account/cancellation": cancellation,
     "/account/contract": contract_information,

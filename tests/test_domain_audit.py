@@ -31,6 +31,7 @@ READERS = {
     "idp.users.invitations.ad_connection_of": "reads",
     "idp.users.invitations.contractor_email": "reads",
     "idp.users.invitations.get_invitation": "reads",
+    "idp.users.invitations.list_pending_invitations": "reads",
     "idp.users.invitations.pending_invitation": "reads",
     "idp.users.invitations.stage_password": "keeps a hash on an unused link; no account change",
     "idp.users.invitations.staged_password_hash": "reads",
@@ -46,6 +47,9 @@ READERS = {
     "idp.contracts.ad.ad_login_urls": "pure: URLs from the settings",
     "idp.contracts.ad.find_connection": "reads",
     "idp.contracts.ad.mail_ad_login_urls": "a mail, part of the audited method change (D2)",
+    "idp.contracts.ad.ad_user_count": "reads",
+    "idp.contracts.ad.check_settings": "pure: refuses settings that cannot work",
+    "idp.contracts.ad.contract_connection": "reads",
     "idp.contracts.ad.list_ad_connections": "reads",
     "idp.contracts.ad.new_connection_id": "pure: a random ID",
     "idp.contracts.contract.contract_state": "pure: what the rules know of a contract",
@@ -160,11 +164,14 @@ def _user(p: Provider, **values: Any) -> User:
     return p.db().session.get(User, user_id)
 
 
-def _connection(p: Provider, actor: Actor) -> str:
+def _connection(p: Provider, actor: Actor, by: Actor | None = None) -> str:
+    """An AD connection in ``actor``'s contract (G8: one acts on one's own), added by ``by``
+    (default: ``actor``)."""
     from idp.contracts.ad import add_ad_connection
 
     settings = {"issuer": "https://fs.example/adfs", "client_id": "wd"}
-    return add_ad_connection(actor, p.new_contract(), "adfs", settings, "s3cret").connection_id
+    contract_id = _actors_contract(p, actor)
+    return add_ad_connection(by or actor, contract_id, "adfs", settings, "s3cret").connection_id
 
 
 def _add_contract(p: Provider, actor: Actor) -> None:
@@ -207,7 +214,14 @@ def _add_ad_connection(p: Provider, actor: Actor) -> None:
 def _remove_ad_connection(p: Provider, actor: Actor) -> None:
     from idp.contracts.ad import remove_ad_connection
 
-    remove_ad_connection(actor, _connection(p, Actor.cli()))
+    remove_ad_connection(actor, _connection(p, actor, by=Actor.cli()))
+
+
+def _update_ad_connection(p: Provider, actor: Actor) -> None:
+    from idp.contracts.ad import update_ad_connection
+
+    settings = {"issuer": "https://fs2.example/adfs", "client_id": "wd"}
+    update_ad_connection(actor, _connection(p, actor, by=Actor.cli()), settings)
 
 
 def _add_client(p: Provider, actor: Actor) -> None:
@@ -258,6 +272,12 @@ def _resend_invitation(p: Provider, actor: Actor) -> None:
     from idp.users.invitations import resend_invitation
 
     resend_invitation(actor, _invite(p, actor).id)
+
+
+def _revoke_invitation(p: Provider, actor: Actor) -> None:
+    from idp.users.invitations import revoke_invitation
+
+    revoke_invitation(actor, _invite(p, actor).id)
 
 
 def _register_with_password(p: Provider, actor: Actor) -> None:
@@ -539,6 +559,7 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.clients.add_client": _add_client,
     "idp.contracts.ad.add_ad_connection": _add_ad_connection,
     "idp.contracts.ad.remove_ad_connection": _remove_ad_connection,
+    "idp.contracts.ad.update_ad_connection": _update_ad_connection,
     "idp.contracts.contract.add_contract": _add_contract,
     "idp.contracts.contract.set_access_route": _set_access_route,
     "idp.contracts.contract.set_two_factor": _set_two_factor,
@@ -572,6 +593,7 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.users.invitations.register_with_password": _register_with_password,
     "idp.users.invitations.register_with_upstream": _register_with_upstream,
     "idp.users.invitations.resend_invitation": _resend_invitation,
+    "idp.users.invitations.revoke_invitation": _revoke_invitation,
     "idp.users.lockout.lock_account": _lock_account,
     "idp.users.lockout.reset_two_factor": _reset_two_factor,
     "idp.users.lockout.unlock_account": _unlock_account,

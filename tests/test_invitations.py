@@ -553,3 +553,289 @@ def test_L10_L8_active_directory_is_offered_with_its_connection_id_screen_then_a
     assert mail["Subject"] == "【WORKSDRIVE】Active Directoryアカウントのログイン用URL・接続ID通知"
     body = mailbox.text_of(mail)
     assert f"接続ID: {connection_id}" in body and f"/login/ad/{connection_id}" in body
+
+
+# -- registering through a directory reached by LDAP (the real slapd of tests/slapd.py) ------
+
+
+def ldap_contract(provider, slapd) -> tuple[str, str]:
+    """A contract (with its contractor) whose AD is a direct LDAP bind to the test slapd;
+    (contract id, connection ID)."""
+    from idp.contracts.ad import add_ad_connection
+
+    contract_id, _owner = _contract_with_contractor(provider)
+    settings = {
+        "url": slapd.url_ldaps,
+        "base_dn": slapd.base_dn,
+        "bind_dn": slapd.service_dn,
+        "ca_pem": slapd.ca_file.read_text(),
+    }
+    with provider.app.app_context():
+        connection = add_ad_connection(
+            Actor.cli(), contract_id, "ldap", settings, slapd.service_password
+        )
+        return contract_id, connection.connection_id
+
+
+def _directory_form(browser, link, connection_id=None):
+    """Registration page → Active Directory → the connection-ID screen → the directory form."""
+    page = browser.get(link)
+    assert 'id="broker-ad"' in page.text, page.text[:500]
+    screen = browser.submit(page, "upstream-ad")
+    assert screen.status_code == 200 and '<code id="connection-id">' in screen.text
+    if connection_id:
+        assert f'<code id="connection-id">{connection_id}</code>' in screen.text
+    form = browser.submit(screen, "ad-confirm-form")
+    assert form.status_code == 200 and 'id="ldap-form"' in form.text, form.text[:500]
+    return form
+
+
+def register_with_directory(provider, mailbox, contract_id, slapd, login, password=None):
+    """Invite a user into ``contract_id`` (an LDAP connection) and register them with the
+    directory account ``login``; (user id, the page the registration answered)."""
+    _inv, user_id, email = _invite(provider, contract_id)
+    browser = Browser(provider.url)
+    form = _directory_form(browser, _link(mailbox, email))
+    person = slapd.users[login]
+    done = browser.submit(form, "ldap-form", login=person.upn, password=password or person.password)
+    return user_id, done
+
+
+@pytest.mark.covers("L10", "L8", "X4")
+def test_L10_L8_a_directory_reached_by_ldap_registers_after_its_password_is_checked(
+    provider, rp, mailbox, slapd
+):
+    from idp.models import UpstreamIdentity
+
+    contract_id, connection_id = ldap_contract(provider, slapd)
+    grace = slapd.users["grace"]
+    _inv, user_id, email = _invite(provider, contract_id)
+    link = _link(mailbox, email)
+    browser = Browser(provider.url)
+    form = _directory_form(browser, link, connection_id)
+    assert email in form.text and "WORKSDRIVE には保存しません" in form.text
+
+    # A wrong directory password: the form again with the message, the link still unused.
+    wrong = browser.submit(form, "ldap-form", login=grace.upn, password="Not-Her-Password1")
+    assert wrong.status_code == 401 and 'id="error"' in wrong.text
+    assert "ユーザー名またはパスワードが正しくない" in wrong.text and 'id="ldap-form"' in wrong.text
+    # A disabled directory account says so.
+    bob = slapd.users["bob"]
+    disabled = browser.submit(form, "ldap-form", login=bob.upn, password=bob.password)
+    assert disabled.status_code == 401 and "無効" in disabled.text
+    assert Browser(provider.url).get(link).status_code == 200
+    with provider.app.app_context():
+        assert provider.db().session.get(User, user_id).login_method == "password"
+
+    done = browser.submit(form, "ldap-form", login=grace.upn, password=grace.password)
+    assert done.status_code == 200 and 'id="done"' in done.text, done.text[:500]
+    assert grace.mail in done.text  # the registered directory account
+    with provider.app.app_context():
+        user = provider.db().session.get(User, user_id)
+        assert user.login_method == "ad" and user.password_hash is None
+        bound = provider.db().session.query(UpstreamIdentity).filter_by(user_id=user_id).one()
+        assert bound.provider == "ad" and bound.subject == str(grace.object_guid)
+        events = provider.db().session.query(AuditEvent).filter_by(user_id=user_id).all()
+        assert ("user_register", "refused", "ldap_invalid_credentials") in {
+            (e.event, e.outcome, e.reason) for e in events
+        }
+    # D2: the user is mailed the connection ID and the login URLs.
+    mail = mailbox.wait_for(to=email, subject_contains="Active Directory")
+    assert mail["Subject"] == "【WORKSDRIVE】Active Directoryアカウントのログイン用URL・接続ID通知"
+    body = mailbox.text_of(mail)
+    assert connection_id in body and f"{provider.url}/login/ad/{connection_id}" in body
+    assert f"{provider.url}/line/login/ad/{connection_id}" in body
+    # The link is used: once only (X4).
+    used = Browser(provider.url).get(link)
+    assert used.status_code == 400 and "すでに使用されています" in used.text
+
+    # Another invited user cannot register the same directory account: the link stays usable.
+    _inv, _other_id, other_email = _invite(provider, contract_id)
+    other_link = _link(mailbox, other_email)
+    other_browser = Browser(provider.url)
+    other_form = _directory_form(other_browser, other_link)
+    taken = other_browser.submit(other_form, "ldap-form", login=grace.upn, password=grace.password)
+    assert taken.status_code == 409 and 'data-reason="identity_taken"' in taken.text
+    assert Browser(provider.url).get(other_link).status_code == 200
+
+
+@pytest.mark.covers("L10", "L8")
+def test_L10_L8_wrong_directory_passwords_are_limited_as_at_the_login(provider, mailbox, slapd):
+    """The login's counter of wrong passwords per directory account (below the directory's
+    own lockout). The account typed is not in the directory, so that the directory's
+    lockout (ppolicy, shared by the whole session) never answers first."""
+    contract_id, _connection_id = ldap_contract(provider, slapd)
+    account = f"ghost-{uuid.uuid4().hex[:8]}"
+    _inv, user_id, email = _invite(provider, contract_id)
+    link = _link(mailbox, email)
+    browser = Browser(provider.url)
+    form = _directory_form(browser, link)
+    maximum = provider.app.extensions["idp.settings"].ldap_failures_per_hour
+    for attempt in range(maximum):
+        wrong = browser.submit(
+            form, "ldap-form", login=f"{account}@example.co.jp", password=f"Wrong-{attempt}-Pw"
+        )
+        assert wrong.status_code == 401, attempt
+    # Past the limit the directory is not asked again, for the account however it is typed.
+    for typed in (f"{account}@example.co.jp", account.upper(), f"EXAMPLE\\{account}"):
+        refused = browser.submit(form, "ldap-form", login=typed, password="Any-Pa55-word")
+        assert refused.status_code == 429, typed
+        assert 'data-reason="ldap_too_many_failures"' in refused.text
+        assert refused.headers["Retry-After"]
+    # Another account is not limited by it; the link is still unused.
+    other = browser.submit(form, "ldap-form", login="someone-else", password="Any-Pa55-word")
+    assert other.status_code == 401
+    assert Browser(provider.url).get(link).status_code == 200
+    with provider.app.app_context():
+        assert provider.db().session.get(User, user_id).login_method == "password"
+
+
+@pytest.mark.covers("L10", "L8")
+def test_L10_an_unreachable_directory_says_so_and_leaves_the_link_unused(provider, mailbox):
+    from idp.contracts.ad import add_ad_connection
+
+    contract_id, _owner = _contract_with_contractor(provider)
+    # Nothing listens there.
+    settings = {"url": "ldaps://127.0.0.1:1", "base_dn": "dc=example", "bind_dn": "cn=svc"}
+    with provider.app.app_context():
+        add_ad_connection(Actor.cli(), contract_id, "ldap", settings, "service-password")
+    _inv, user_id, email = _invite(provider, contract_id)
+    link = _link(mailbox, email)
+    browser = Browser(provider.url)
+    form = _directory_form(browser, link)
+    failed = browser.submit(form, "ldap-form", login="someone", password="Their-Pa55-word")
+    assert failed.status_code == 502 and "ディレクトリに接続できませんでした" in failed.text
+    assert 'id="ldap-form"' in failed.text
+    assert Browser(provider.url).get(link).status_code == 200
+    with provider.app.app_context():
+        assert provider.db().session.get(User, user_id).login_method == "password"
+
+
+# -- G3: revoking, and the command line -----------------------------------------------------
+
+
+@pytest.mark.covers("G3", "X4", "L10")
+def test_G3_revoked_invitation_link_says_no_longer_valid_and_the_address_can_be_invited_again(
+    provider, rp, mailbox
+):
+    from idp.users.invitations import revoke_invitation
+
+    contract_id, _owner = _contract_with_contractor(provider)
+    invitation_id, user_id, email = _invite(provider, contract_id)
+    link = _link(mailbox, email)
+    mailbox.clear()
+    with provider.app.app_context():
+        revoke_invitation(Actor.admin("a1", contract_id), invitation_id)
+    page = Browser(provider.url).get(link)
+    assert page.status_code == 400
+    assert "このリンクは無効です" in page.text and "招待が取り消された" in page.text
+    assert ADVICE in page.text  # how to ask for a new one
+    with provider.app.app_context():
+        assert provider.db().session.get(User, user_id) is None
+        assert provider.db().session.get(Invitation, invitation_id) is None
+        [event] = (
+            provider.db()
+            .session.query(AuditEvent)
+            .filter_by(event="invitation_revoke", user_id=user_id)
+        )
+        assert event.outcome == "ok" and event.details["actor"]["kind"] == "admin"
+        assert event.details["invitation"] == invitation_id
+    # The address can be invited again, and the new link registers.
+    with provider.app.app_context():
+        again = invite_user(Actor.cli(), contract_id, email, "再招待").id
+    done = _register(Browser(provider.url), _link(mailbox, email))
+    assert done.status_code == 200 and 'id="done"' in done.text
+    assert Browser(provider.url).get(link).status_code == 400  # the old link stays void
+    assert rp.login_tokens(Browser(provider.url), email, NEW_PASSWORD)["id_token"]
+    with provider.app.app_context():
+        assert provider.db().session.get(Invitation, again).registered_at is not None
+
+
+@pytest.mark.covers("G3", "G8")
+def test_G3_G8_a_registered_or_foreign_invitation_cannot_be_revoked(provider, mailbox):
+    from idp.errors import NotFoundError
+    from idp.users.invitations import revoke_invitation
+
+    contract_id, _owner = _contract_with_contractor(provider)
+    invitation_id, user_id, email = _invite(provider, contract_id)
+    with provider.app.app_context(), pytest.raises(NotFoundError):
+        revoke_invitation(Actor.admin("a1", provider.new_contract()), invitation_id)
+    _register(Browser(provider.url), _link(mailbox, email))
+    with provider.app.app_context():
+        with pytest.raises(ProvisioningError) as refused:
+            revoke_invitation(Actor.cli(), invitation_id)
+        assert refused.value.reason == "already_registered"
+        assert provider.db().session.get(User, user_id) is not None
+
+
+def _cli_runner(tmp_path):
+    from tests.test_cli import IDP
+
+    env = {
+        **os.environ,
+        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
+        "IDP_KEYS_DIR": str(tmp_path / "keys"),
+        "IDP_SECRET_KEY": "cli-test-secret",
+        "IDP_ENCRYPTION_KEY": "x2rqoV0T3sD5cQ0nJ6W9lJ2xQe0y2v9cN3m0tWqZ8kE=",
+        "IDP_ISSUER": "http://127.0.0.1:9",
+        "IDP_ARGON2_MEMORY_KIB": "1024",
+        "IDP_ARGON2_TIME_COST": "1",
+    }
+
+    def run(*args, check=True):
+        result = subprocess.run([*IDP, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert not check or result.returncode == 0, result.stderr
+        return result
+
+    return run
+
+
+def _outbox_links(tmp_path, to):
+    import email as email_lib
+    from email import policy
+
+    links = []
+    for path in sorted((tmp_path / "instance" / "outbox").glob("*.eml")):
+        mail = email_lib.message_from_bytes(path.read_bytes(), policy=policy.default)
+        if mail["To"] == to:
+            body = mail.get_body(("plain",)).get_content()
+            links += re.findall(r"http://127\.0\.0\.1:9/links/[A-Za-z0-9_-]+", body)
+    return links
+
+
+@pytest.mark.covers("G3")
+def test_cli_G3_invitations_list_resend_and_revoke(tmp_path):
+    run = _cli_runner(tmp_path)
+    run("init")
+    contract = run("contracts", "add", "Invite Corp").stdout.strip()
+    run("users", "add", "--contract", contract, "--email", "owner@invite.example",
+        "--password", PASSWORD, "--role", "contractor")  # fmt: skip
+    first = run("users", "invite", "--contract", contract, "--email", "a@invite.example",
+                "--name", "A").stdout.strip()  # fmt: skip
+    second = run("users", "invite", "--contract", contract, "--email", "b@invite.example",
+                 "--role", "admin").stdout.strip()  # fmt: skip
+
+    listed = run("users", "invitations", "--contract", contract).stdout.splitlines()
+    rows = [line.split("\t") for line in listed]
+    assert [(r[0], r[1]) for r in rows] == [
+        (first, "a@invite.example"),
+        (second, "b@invite.example"),
+    ]
+    for row in rows:
+        assert row[2].startswith("cli:")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\+00:00)?", row[3]), row
+    unknown = run("users", "invitations", "--contract", "no-such-contract", check=False)
+    assert unknown.returncode != 0 and "no contract" in unknown.stderr
+
+    # Resend: a second mail with a new link (the older one is void: test_G3_resend_voids_…).
+    assert run("users", "resend-invitation", first).stdout.strip() == f"resent {first}"
+    links = _outbox_links(tmp_path, "a@invite.example")
+    assert len(links) == 2 and links[0] != links[1]
+
+    # Revoke: gone from the list; the address can be invited again.
+    assert run("users", "revoke-invitation", second).stdout.strip() == f"revoked {second}"
+    listed = run("users", "invitations", "--contract", contract).stdout
+    assert second not in listed and "b@invite.example" not in listed and first in listed
+    again = run("users", "revoke-invitation", second, check=False)
+    assert again.returncode != 0 and "no invitation" in again.stderr
+    assert run("users", "invite", "--contract", contract, "--email", "b@invite.example").stdout

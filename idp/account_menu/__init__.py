@@ -4,13 +4,13 @@
 
 from __future__ import annotations
 
+from idp.account_menu import ad_setting as ad_setting
 from idp.account_menu import cancellation as cancellation
 from idp.account_menu import contract_information as contract_information
 from idp.account_menu import email as email
 from idp.account_menu import login_method as login_method
 from idp.account_menu import menu as menu
 from idp.account_menu import password as password
-from idp.account_menu import pending as pending
 from idp.account_menu import plan as plan
 from idp.account_menu import route as route
 from idp.account_menu import sessions as sessions

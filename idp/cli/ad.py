@@ -84,12 +84,18 @@ def ad_list() -> None:
 
 @ad.command("remove")
 @click.argument("connection_id")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Remove it even while users sign in with it (they cannot sign in afterwards).",
+)
 @with_app
-def ad_remove(connection_id: str) -> None:
-    """Remove a connection: its login URLs stop working at once."""
+def ad_remove(connection_id: str, force: bool) -> None:
+    """Remove a connection: its login URLs stop working at once. Refused while users of the
+    contract sign in with Active Directory, unless --force."""
     from idp.contracts.ad import remove_ad_connection
 
-    remove_ad_connection(Actor.cli(), connection_id)
+    remove_ad_connection(Actor.cli(), connection_id, allow_in_use=force)
     click.echo(f"removed {connection_id}")
 
 

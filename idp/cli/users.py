@@ -1,6 +1,6 @@
-"""``idp users``: add a user, invite one (L10, G3), bind an upstream identity (L7), mail a
-login-method change link (M2, M6) or an email-change link (M2, M7); lock, unlock, sign out
-everywhere and delete one (G4, X7)."""
+"""``idp users``: add a user, invite one (L10, G3), list, resend and revoke pending
+invitations (G3), bind an upstream identity (L7), mail a login-method change link (M2, M6) or
+an email-change link (M2, M7); lock, unlock, sign out everywhere and delete one (G4, X7)."""
 
 from __future__ import annotations
 
@@ -91,6 +91,44 @@ def users_invite(contract_id: str, email: str, name: str, role: str, locale: str
 
     invitation = invite_user(Actor.cli(), contract_id, email, name, role, locale=locale)
     click.echo(invitation.id)
+
+
+@users.command("invitations")
+@click.option("--contract", "contract_id", required=True)
+@with_app
+def users_invitations(contract_id: str) -> None:
+    """The contract's pending invitations (G3), oldest first, one a line:
+    invitation id, email, invited by, sent at (UTC, ISO 8601)."""
+    from idp.contracts.contract import get_contract
+    from idp.users.invitations import list_pending_invitations
+
+    get_contract(contract_id)  # an unknown contract is an error, not an empty list
+    for invitation, user in list_pending_invitations(contract_id):
+        sent_at = invitation.sent_at.replace(microsecond=0).isoformat()
+        click.echo(f"{invitation.id}\t{user.email}\t{invitation.invited_by}\t{sent_at}")
+
+
+@users.command("resend-invitation")
+@click.argument("invitation_id")
+@with_app
+def users_resend_invitation(invitation_id: str) -> None:
+    """Mail a new registration link (G3); every link sent before is void."""
+    from idp.users.invitations import resend_invitation
+
+    invitation = resend_invitation(Actor.cli(), invitation_id)
+    click.echo(f"resent {invitation.id}")
+
+
+@users.command("revoke-invitation")
+@click.argument("invitation_id")
+@with_app
+def users_revoke_invitation(invitation_id: str) -> None:
+    """Withdraw an invitation not registered yet (G3): the pending user and every link sent
+    are removed; the address can be invited again."""
+    from idp.users.invitations import revoke_invitation
+
+    revoke_invitation(Actor.cli(), invitation_id)
+    click.echo(f"revoked {invitation_id}")
 
 
 @users.command("link")

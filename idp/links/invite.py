@@ -3,8 +3,10 @@
 GET shows the registration page (changes nothing: mail scanners open links) with the methods
 the contract allows: the password (P2 policy text, password and confirmation) and every
 configured upstream (Google, Facebook, Microsoft, d account), and Active Directory when the
-contract has an AD FS connection: its connection-ID confirmation screen first, then AD FS
-(a directory reached by LDAP is not offered yet). The password form leads to a confirmation
+contract has an AD connection: its connection-ID confirmation screen first, then AD FS, or,
+for a directory reached by LDAP, a form for the directory user name and password, checked by a
+bind as the login does (same per-account limit of wrong passwords; a wrong one shows the form
+again and leaves the link unused). The password form leads to a confirmation
 screen (method and email, the password not shown; the hash waits on the unused link), whose
 POST uses the link and registers; then the completion screen, and the user signs in normally
 at the service.
@@ -26,8 +28,11 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
 from brokers.base import BrokeredIdentity
+from brokers.base import BrokerError
 from brokers.registry import UPSTREAMS
+from idp import audit
 from idp.actor import Actor
+from idp.contracts.ad import contract_connection
 from idp.errors import LinkError
 from idp.errors import ProvisioningError
 from idp.i18n import gettext as _
@@ -35,16 +40,22 @@ from idp.links.handler import LinkHandler
 from idp.links.reset import MAX_PASSWORD_FIELD
 from idp.links.reset import password_errors
 from idp.login.active_directory import adfs_broker_for
+from idp.login.active_directory import ldap_directory_for
+from idp.login.active_directory import ldap_limit
+from idp.login.active_directory import ldap_refusal_message
+from idp.login.active_directory import ldap_subject
 from idp.login.brokered import CALLBACK_PURPOSES
 from idp.login.brokered import configured_broker
 from idp.login.brokered import send_upstream
+from idp.login.limits import reserve
+from idp.login.limits import too_many
 from idp.login.transaction import Transaction
 from idp.login.transaction import bind_browser
 from idp.login.transaction import browser_for_transaction
+from idp.models import AdConnection
 from idp.models import MailLink
 from idp.models import User
 from idp.models import db
-from idp.users.invitations import ad_connection_of
 from idp.users.invitations import contractor_email
 from idp.users.invitations import register_with_password
 from idp.users.invitations import register_with_upstream
@@ -62,6 +73,7 @@ STEP_CONFIRM = "confirm"
 STEP_UPSTREAM = "upstream"
 STEP_AD = "ad"
 STEP_AD_CONFIRM = "ad_confirm"
+STEP_AD_LDAP = "ad_ldap"
 #: ``tx.data["broker"]["purpose"]`` of a registration through an upstream.
 PURPOSE = "invite"
 
@@ -84,7 +96,7 @@ class InviteHandler(LinkHandler):
         return {
             "methods": [LoginMethod.PASSWORD.value],
             "upstreams": upstreams(),
-            "ad_connection": ad_connection_of(user.contract_id),
+            "ad_connection": contract_connection(user.contract_id),
             "contractor_email": contractor_email(user.contract_id),
         }
 
@@ -99,7 +111,13 @@ class InviteHandler(LinkHandler):
         if step == STEP_CONFIRM:
             return []
         if step in (STEP_AD, STEP_AD_CONFIRM):
-            return [] if ad_connection_of(user.contract_id) else [_("Choose how you will sign in.")]
+            return (
+                [] if contract_connection(user.contract_id) else [_("Choose how you will sign in.")]
+            )
+        if step == STEP_AD_LDAP:
+            connection = contract_connection(user.contract_id)
+            is_ldap = connection is not None and connection.kind == "ldap"
+            return [] if is_ldap else [_("Choose how you will sign in.")]
         if step == STEP_UPSTREAM:
             names = {u.name for u in upstreams()}
             return [] if form.get("provider", "") in names else [_("Choose how you will sign in.")]
@@ -109,11 +127,13 @@ class InviteHandler(LinkHandler):
         if _step(form) == STEP_UPSTREAM:
             return _send_upstream(link, user, form.get("provider", ""))
         if _step(form) == STEP_AD:
-            connection = ad_connection_of(user.contract_id)
+            connection = contract_connection(user.contract_id)
             page = render_template("links/invite_ad.html", user=user, connection=connection)
             return Response(page)
         if _step(form) == STEP_AD_CONFIRM:
             return _send_to_ad(link, user)
+        if _step(form) == STEP_AD_LDAP:
+            return _register_with_directory(link, user, form)
         if _step(form) == STEP_PASSWORD:
             stage_password(link, form.get("password", "")[:MAX_PASSWORD_FIELD])
             return Response(
@@ -155,9 +175,13 @@ def _send_upstream(link: MailLink, user: User, name: str) -> BaseResponse:
 
 
 def _send_to_ad(link: MailLink, user: User) -> BaseResponse:
-    """L10, L8: after the connection-ID confirmation, the contract's AD FS."""
-    connection = ad_connection_of(user.contract_id)
+    """L10, L8: after the connection-ID confirmation, the contract's AD FS, or the form for
+    the directory's user name and password."""
+    connection = contract_connection(user.contract_id)
     assert connection is not None  # errors() let the step through only with one
+    if connection.kind == "ldap":
+        page = render_template("links/invite_ldap.html", user=user, connection=connection)
+        return Response(page)
     broker = adfs_broker_for(connection.connection_id)
     assert broker is not None
     browser, fresh = browser_for_transaction()
@@ -176,20 +200,52 @@ def _send_to_ad(link: MailLink, user: User) -> BaseResponse:
     return response
 
 
-def registered_upstream(
-    tx: Transaction, identity: BrokeredIdentity, kept: dict[str, Any]
-) -> BaseResponse:
-    """The upstream's callback for a registration: the link (checked again: it may have been
-    used or expired meanwhile) is used and the identity bound; an identity already
-    registered leaves the link usable and says to sign out upstream first."""
-    link = db.session.get(MailLink, str(kept.get("link", "")))
-    if link is None:
-        raise LinkError("unknown")
-    user = resolve_link(link, LinkPurpose.INVITE)
-    g.locale = user.locale
-    tx.close()
-    if kept.get("contract_id") not in (None, user.contract_id):
-        raise LinkError("void")  # another contract's directory never registers this user
+def _directory_form(user: User, connection: AdConnection, error: str, status: int) -> Response:
+    page = render_template("links/invite_ldap.html", user=user, connection=connection, error=error)
+    return Response(page, status)
+
+
+def _register_with_directory(link: MailLink, user: User, form: MultiDict[str, str]) -> BaseResponse:
+    """L10, L8: check the directory user name and password by a bind (as the LDAP sign-in
+    does, with its limit of wrong passwords per directory account), then use the link and
+    bind the identity. A refusal shows the form again; the link stays unused."""
+    connection = contract_connection(user.contract_id)
+    assert connection is not None and connection.kind == "ldap"  # errors() checked it
+    login_name = form.get("login", "").strip()[:256]
+    password = form.get("password", "")[:1024]
+    attempt = reserve(ldap_limit(), ldap_subject(connection, login_name))
+    if not attempt.allowed:
+        audit.record(
+            "user_register",
+            "refused",
+            "ldap_too_many_failures",
+            user_id=user.id,
+            contract_id=user.contract_id,
+        )
+        return too_many(attempt.key, "ldap_too_many_failures")
+    try:
+        identity = ldap_directory_for(connection).authenticate(login_name, password)
+    except BrokerError as error:
+        if error.reason != "invalid_credentials":
+            attempt.hand_back()
+        audit.record(
+            "user_register",
+            "refused",
+            f"ldap_{error.reason}",
+            user_id=user.id,
+            contract_id=user.contract_id,
+        )
+        if error.reason in ("unreachable", "timeout", "directory_error"):
+            message = _("Your company's directory could not be reached. Please try again later.")
+            return _directory_form(user, connection, message, 502)
+        return _directory_form(user, connection, ldap_refusal_message(error.reason), 401)
+    attempt.hand_back()
+    return _bind_identity(link, user, identity)
+
+
+def _bind_identity(link: MailLink, user: User, identity: BrokeredIdentity) -> BaseResponse:
+    """Use the link and bind the identity; an identity already registered leaves the link
+    usable and says to sign out upstream first."""
     args = (identity.provider, identity.issuer, identity.subject)
     if upstream_taken(*args):
         page = render_template("links/invite_taken.html", user=user, identity=identity)
@@ -205,6 +261,23 @@ def registered_upstream(
         raise LinkError("used") from error
     page = render_template(InviteHandler.done_template, user=user, upstream_email=identity.email)
     return Response(page)
+
+
+def registered_upstream(
+    tx: Transaction, identity: BrokeredIdentity, kept: dict[str, Any]
+) -> BaseResponse:
+    """The upstream's callback for a registration: the link (checked again: it may have been
+    used or expired meanwhile) is used and the identity bound; an identity already
+    registered leaves the link usable and says to sign out upstream first."""
+    link = db.session.get(MailLink, str(kept.get("link", "")))
+    if link is None:
+        raise LinkError("unknown")
+    user = resolve_link(link, LinkPurpose.INVITE)
+    g.locale = user.locale
+    tx.close()
+    if kept.get("contract_id") not in (None, user.contract_id):
+        raise LinkError("void")  # another contract's directory never registers this user
+    return _bind_identity(link, user, identity)
 
 
 CALLBACK_PURPOSES[PURPOSE] = registered_upstream

@@ -3,6 +3,7 @@ direct LDAP bind where the contract has no AD FS."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from typing import Any
 
 from flask import Blueprint
@@ -33,6 +34,9 @@ from idp.login.route import route_of_request
 from idp.login.steps import step
 from idp.login.transaction import Transaction
 from idp.models import AdConnection
+
+if TYPE_CHECKING:
+    from brokers.ldap import LdapDirectory
 
 bp = Blueprint("active_directory", __name__)
 
@@ -130,7 +134,7 @@ def _login_step(tx: Transaction, connection_id: str) -> BaseResponse:
     return response
 
 
-def _ldap_limit() -> Limit:
+def ldap_limit() -> Limit:
     """Wrong passwords per directory login per hour (``IDP_LDAP_FAILURES_PER_HOUR``), below the
     directory's lockout threshold so that we never drive a customer's AD lockout
     (UPSTREAMS.md)."""
@@ -138,7 +142,7 @@ def _ldap_limit() -> Limit:
     return Limit(LDAP_LIMIT_PREFIX, maximum, 3600)
 
 
-def _ldap_subject(connection: AdConnection, login_name: str) -> str:
+def ldap_subject(connection: AdConnection, login_name: str) -> str:
     """One counter per directory account, however its login is typed: ``user@domain``,
     ``DOMAIN\\user`` and ``user`` (any case) share it, as the directory finds one entry."""
     account = login_name.casefold().rpartition("\\")[2].partition("@")[0]
@@ -150,10 +154,10 @@ def _ldap_login(tx: Transaction, connection: AdConnection) -> BaseResponse:
         return Response(render_template("login/ad_ldap.html", tx=tx, connection=connection))
     login_name = request.form.get("login", "").strip()[:256]
     password = request.form.get("password", "")[:1024]
-    limit = _ldap_limit()
+    limit = ldap_limit()
     # Reserved before the bind, so that parallel wrong passwords cannot reach the directory
     # more often than the limit; only a wrong password keeps its reservation.
-    attempt = reserve(limit, _ldap_subject(connection, login_name))
+    attempt = reserve(limit, ldap_subject(connection, login_name))
     if not attempt.allowed:
         audit.record("login", "refused", "ldap_too_many_failures")
         return too_many(
@@ -162,20 +166,8 @@ def _ldap_login(tx: Transaction, connection: AdConnection) -> BaseResponse:
             tx=tx,
             back_url=url_for("login.identify", tx=tx.id),
         )
-    from brokers.ldap import LdapDirectory
-
-    settings = connection.settings
-    secret = extensions.secretbox().open(connection.secret_sealed)
-    directory = LdapDirectory(
-        url=settings["url"],
-        base_dn=settings["base_dn"],
-        bind_dn=settings["bind_dn"],
-        bind_password=secret,
-        start_tls=bool(settings.get("start_tls")),
-        ca_certs_data=settings.get("ca_pem") or None,
-    )
     try:
-        identity = directory.authenticate(login_name, password)
+        identity = ldap_directory_for(connection).authenticate(login_name, password)
     except BrokerError as error:
         if error.reason != "invalid_credentials":
             attempt.hand_back()
@@ -186,8 +178,25 @@ def _ldap_login(tx: Transaction, connection: AdConnection) -> BaseResponse:
     return identified(tx, identity, contract_id=connection.contract_id)
 
 
-def _ldap_refused(tx: Transaction, connection: AdConnection, reason: str) -> BaseResponse:
-    audit.record("login", "refused", f"ldap_{reason}")
+def ldap_directory_for(connection: AdConnection) -> LdapDirectory:
+    """The contract's directory (an LDAP connection), with its sealed bind password opened.
+    The identities' issuer is the one pinned when the URL was changed (D1), if any."""
+    from brokers.ldap import LdapDirectory
+
+    settings = connection.settings
+    return LdapDirectory(
+        url=settings["url"],
+        base_dn=settings["base_dn"],
+        bind_dn=settings["bind_dn"],
+        bind_password=extensions.secretbox().open(connection.secret_sealed),
+        start_tls=bool(settings.get("start_tls")),
+        ca_certs_data=settings.get("ca_pem") or None,
+        issuer=settings.get("directory_issuer") or None,
+    )
+
+
+def ldap_refusal_message(reason: str) -> str:
+    """What the person is told for a refused directory sign-in (``BrokerError.reason``)."""
     messages = {
         "password_expired": _(
             "Your password has expired. Change it in your company's system first."
@@ -206,9 +215,14 @@ def _ldap_refused(tx: Transaction, connection: AdConnection, reason: str) -> Bas
     }
     # The issue asks for clear messages for disabled, locked and expired accounts and
     # expired passwords; everything else gets the generic answer.
-    message = messages.get(
+    return messages.get(
         reason, _("The user name or password is not correct, or the account cannot sign in.")
     )
+
+
+def _ldap_refused(tx: Transaction, connection: AdConnection, reason: str) -> BaseResponse:
+    audit.record("login", "refused", f"ldap_{reason}")
+    message = ldap_refusal_message(reason)
     return Response(
         render_template("login/ad_ldap.html", tx=tx, connection=connection, error=message), 401
     )

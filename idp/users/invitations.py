@@ -7,7 +7,8 @@ cannot sign in — the password step answers exactly as for a wrong password (L2
 ``invitations`` row says the user is pending; the mail carries a link of purpose ``invite``
 (14 days, single use, stored hashed: ``idp/users/links.py``). Registering binds the method,
 marks the invitation registered and bumps ``state_version``, which voids every older link.
-Resending (a new link; older ones void) is here for the admin console (G3) to call.
+Resending (a new link; older ones void) and revoking (the pending user and its links are
+removed, so the address can be invited again) are here for the admin console and the CLI (G3).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from idp import audit
 from idp import extensions
 from idp.actor import Actor
+from idp.contracts.ad import contract_connection
 from idp.contracts.ad import mail_ad_login_urls
 from idp.contracts.contract import get_contract
 from idp.errors import NotFoundError
@@ -188,6 +190,53 @@ def resend_invitation(actor: Actor, invitation_id: str) -> Invitation:
     return invitation
 
 
+def list_pending_invitations(contract_id: str) -> list[tuple[Invitation, User]]:
+    """G3: the contract's invitations not registered yet, oldest sent first, with their
+    users."""
+    rows = (
+        db.session.query(Invitation, User)
+        .join(User, User.id == Invitation.user_id)
+        .filter(Invitation.contract_id == contract_id, Invitation.registered_at.is_(None))
+        .order_by(Invitation.sent_at, Invitation.id)
+    )
+    return [(invitation, user) for invitation, user in rows]
+
+
+@audit.change("invitation_revoke")
+def revoke_invitation(actor: Actor, invitation_id: str) -> None:
+    """G3: withdraw an invitation not yet registered. The pending user (who never had a
+    method bound) is removed with the invitation and its mailed links, so every link sent
+    for it shows the "no longer valid" page and the address can be invited again. A
+    registered user's invitation cannot be revoked (that is deleting a user, G4)."""
+    invitation = get_invitation(invitation_id)
+    if actor.contract_id is not None and actor.contract_id != invitation.contract_id:
+        raise NotFoundError(f"no invitation {invitation_id}")
+    if invitation.registered_at is not None:
+        raise ProvisioningError(
+            "the user has already registered; the invitation cannot be revoked",
+            "already_registered",
+        )
+    user = db.session.get(User, invitation.user_id)
+    assert user is not None  # the invitation is deleted with its user
+    details = {"invitation": invitation.id, "email": user.email, "role": user.role}
+    user_id, contract_id = user.id, invitation.contract_id
+    # Only the invitation (no password, no identity) ever belonged to this user; the links
+    # and the invitation go with it (ON DELETE CASCADE), explicitly too for the ORM session.
+    db.session.query(MailLink).filter_by(user_id=user_id).delete()
+    db.session.delete(invitation)
+    db.session.delete(user)
+    db.session.commit()
+    audit.record(
+        "invitation_revoke",
+        "ok",
+        None,
+        user_id=user_id,
+        contract_id=contract_id,
+        actor=actor,
+        details=details,
+    )
+
+
 def _mark_registered(user: User) -> None:
     """Mark the invitation registered, atomically: of two parallel registrations one wins."""
     result = db.session.execute(
@@ -256,7 +305,7 @@ def register_with_upstream(
         # Bound to someone else since the check (the unique key decides): nothing changed.
         db.session.rollback()
         raise ProvisioningError("this upstream account is already registered", "taken") from None
-    connection = ad_connection_of(user.contract_id) if provider == LoginMethod.AD else None
+    connection = contract_connection(user.contract_id) if provider == LoginMethod.AD else None
     if connection is not None:
         mail_ad_login_urls(user, connection)  # D2: the user's own copy of the login URLs
     audit.record(
@@ -271,8 +320,9 @@ def register_with_upstream(
 
 
 def ad_connection_of(contract_id: str) -> AdConnection | None:
-    """The contract's AD FS connection (D1), which the registration page offers (L10); a
-    directory without AD FS (LDAP) is not offered for registration yet."""
+    """The contract's AD FS connection (D1), which the login-method change offers (M3; a
+    directory reached by LDAP is not offered there yet). The registration page offers either
+    kind (``idp.contracts.ad.contract_connection``)."""
     return (
         db.session.query(AdConnection).filter_by(contract_id=contract_id, kind="adfs").one_or_none()
     )
