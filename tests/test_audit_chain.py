@@ -155,6 +155,15 @@ def test_X8_an_edited_event_is_named_by_verify(node, column, value):
 
 
 @pytest.mark.covers("X8")
+def test_X8_of_two_edited_events_verify_names_the_first(node):
+    contract_id, rows = contract_with_events(node)
+    for row in (rows[4], rows[2]):
+        tamper(node, update(AuditEvent).where(AuditEvent.id == row.id).values(reason="x"))
+    problem = check(node, contract_id).problem
+    assert (problem.kind, problem.event_id) == ("edited", rows[2].id)
+
+
+@pytest.mark.covers("X8")
 def test_X8_an_event_renumbered_to_another_id_is_detected(node):
     contract_id, rows = contract_with_events(node)
     new_id = rows[-1].id + 100_000
