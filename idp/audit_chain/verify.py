@@ -133,18 +133,31 @@ def verify_chain(chain: str) -> ChainReport:
 
 def _past_head(chain: str) -> Problem | None:
     """Sealed events past the head as it is now: a head set back to hide a tail, or no head
-    at all. (Read after the walk: a sealer that ran meanwhile moved the head first.)"""
-    head = db.session.get(AuditChainHead, chain, populate_existing=True)
-    query = select(func.min(AuditEvent.seq)).where(
-        in_chain(chain), AuditEvent.seq > (head.seq if head else 0)
+    at all. One statement, so that both are read at one moment (a sealer that ran meanwhile
+    moved the head with its events)."""
+    head_seq = select(AuditChainHead.seq).where(AuditChainHead.chain == chain).scalar_subquery()
+    query = select(func.min(AuditEvent.seq), head_seq).where(
+        in_chain(chain), AuditEvent.seq > func.coalesce(head_seq, 0)
     )
-    beyond = db.session.scalar(query)
+    beyond, seq_now = db.session.execute(query).one()
     if beyond is None:
         return None
-    if head is None:
+    if seq_now is None:
         return Problem("no_head", chain, None, None, f"{_name(chain)}: sealed events, no head")
-    text = f"{_name(chain)}: event seq={beyond} lies beyond the chain head (seq={head.seq})"
+    text = f"{_name(chain)}: event seq={beyond} lies beyond the chain head (seq={seq_now})"
     return Problem("beyond_head", chain, int(beyond), None, text)
+
+
+def _verify_chain_again_after_a_purge(chain: str) -> ChainReport:
+    """A purge that moved the checkpoint while the chain was read looks like missing events:
+    read the chain again from the new checkpoint."""
+    report = verify_chain(chain)
+    while report.problem is not None and report.problem.kind == "missing":
+        head = db.session.get(AuditChainHead, chain, populate_existing=True)
+        if head is None or head.checkpoint_seq <= report.checkpoint_seq:
+            break
+        report = verify_chain(chain)
+    return report
 
 
 def _chains() -> list[str]:
@@ -189,7 +202,7 @@ def verify(
         chains = [contract_id]
     else:
         chains = _chains()
-    reports = [verify_chain(chain) for chain in chains]
+    reports = [_verify_chain_again_after_a_purge(chain) for chain in chains]
     unsealed, stale = _unsealed(contract_id, now, grace)
     db.session.commit()  # end the read transaction
     return VerifyReport(reports, unsealed, stale)
