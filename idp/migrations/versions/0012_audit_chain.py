@@ -1,7 +1,7 @@
 """tamper-evident audit log (X8) and the columns and indexes of the contract's log (G6)
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0009
 Create Date: 2026-12-02 14:30:00
 
 Existing events keep ``actor`` NULL (it stays in ``details``) and start unsealed: the first
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
