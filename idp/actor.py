@@ -57,3 +57,8 @@ class Actor:
     def as_details(self) -> dict[str, str | None]:
         """The audit event's ``actor`` entry."""
         return {"kind": self.kind.value, "id": self.id, "contract_id": self.contract_id}
+
+    def as_text(self) -> str:
+        """The audit event's ``actor`` column: ``kind:id`` (``user:<id>``, ``cli:<OS user>``,
+        ``system:<job>``), or the kind alone when there is no id."""
+        return f"{self.kind.value}:{self.id}" if self.id else self.kind.value

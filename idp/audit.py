@@ -3,11 +3,16 @@ refusal; never a password, code or token. Each event is also logged as a JSON li
 
 Domain functions (DESIGN.md "Inside idp/") are marked with ``@audit.change(event)``: they
 take the actor first, write their own ``ok`` event naming it, and a refusal they raise
-(``DomainError``) is recorded here with its reason code."""
+(``DomainError``) is recorded here with its reason code.
+
+Every event names its contract where one is known (the user's, or the actor's), so that the
+contract's log (G6) shows it and it joins that contract's hash chain (X8): rows are written
+unsealed and chained after the commit, off the request thread (``idp.audit_chain``)."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -17,11 +22,15 @@ from typing import TypeVar
 
 from flask import has_request_context
 from flask import request
+from sqlalchemy.exc import SQLAlchemyError
 
 from idp.actor import Actor
+from idp.audit_chain.sealer import mark_unsealed
 from idp.errors import DomainError
 from idp.metrics import count_event
 from idp.models import AuditEvent
+from idp.models import Contract
+from idp.models import User
 from idp.models import db
 
 log = logging.getLogger("idp.audit")
@@ -51,6 +60,7 @@ def record(
 
     :param outcome: ``ok``, ``refused`` or ``info``.
     :param reason: reason code such as ``wrong_password``; required when refused.
+    :param contract_id: the contract concerned; default: the user's, else the actor's.
     :param actor: who asked (domain functions always name one).
     :param target: what was changed when no user/contract/client column says it (a line
         number, a connection ID).
@@ -58,6 +68,12 @@ def record(
     details = dict(details or {})
     if actor is not None:
         details["actor"] = actor.as_details()
+    if contract_id is None and user_id is not None:
+        # The identity map has the user on every path that names one (no extra query).
+        user = db.session.get(User, user_id)
+        contract_id = user.contract_id if user is not None else None
+    if contract_id is None and actor is not None:
+        contract_id = actor.contract_id
     if target is not None:
         details["target"] = target
     ip = request.remote_addr if has_request_context() else None
@@ -69,9 +85,11 @@ def record(
         contract_id=contract_id,
         client_id=client_id,
         ip=ip,
+        actor=actor.as_text() if actor is not None else None,
         details=details,
     )
     db.session.add(event_row)
+    mark_unsealed()
     if commit:
         db.session.commit()
     count_event(event, outcome, reason)
@@ -110,10 +128,34 @@ def change(
                 return function(actor, *args, **kwargs)
             except DomainError as error:
                 db.session.rollback()
-                record(event, "refused", error.reason, actor=actor)
+                contract_id = _target_contract(signature, actor, args, kwargs)
+                record(event, "refused", error.reason, actor=actor, contract_id=contract_id)
                 raise
 
+        signature = inspect.signature(function)
         DOMAIN_CHANGES[f"{function.__module__}.{function.__qualname__}"] = event
         return wrapper
 
     return decorate
+
+
+def _target_contract(
+    signature: inspect.Signature, actor: Actor, args: Any, kwargs: Any
+) -> str | None:
+    """The contract a refused change was aimed at, when its arguments name one (a
+    ``contract_id`` that exists, or a ``user``); else None (``record`` then takes the
+    actor's). A NotFound's made-up contract id never becomes a chain."""
+    try:
+        bound = signature.bind(actor, *args, **kwargs).arguments
+    except TypeError:
+        return None
+    contract_id = bound.get("contract_id")
+    if isinstance(contract_id, str) and db.session.get(Contract, contract_id) is not None:
+        return contract_id
+    user = bound.get("user")
+    if isinstance(user, User):
+        try:
+            return user.contract_id
+        except SQLAlchemyError:  # a user deleted meanwhile: its row cannot be reloaded
+            return None
+    return None

@@ -94,6 +94,9 @@ class Settings:
     #: C3: days a cancelled contract's users and data are kept before ``idp purge`` deletes
     #: them (the contract row, without its information, and the audit events stay).
     cancelled_retention_days: int = 90
+    #: X8: days audit events are kept; ``idp purge`` deletes older ones and each contract's
+    #: hash chain keeps a checkpoint so that ``idp audit verify`` still holds. 0: kept for ever.
+    audit_retention_days: int = 730
     #: Seconds to wait for a relying party's ``backchannel_logout_uri`` to answer (X7).
     backchannel_logout_timeout: int = 5
     #: Seconds between the worker thread's retries of undelivered logout tokens; 0: only
@@ -157,6 +160,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise ConfigError("IDP_ISSUER must be an http(s) URL without a trailing slash")
     if settings.cancelled_retention_days < 0:
         raise ConfigError("IDP_CANCELLED_RETENTION_DAYS must be 0 or more")
+    if settings.audit_retention_days < 0:
+        raise ConfigError("IDP_AUDIT_RETENTION_DAYS must be 0 or more")
     if not settings.secret_key and not settings.dev:
         raise ConfigError("IDP_SECRET_KEY is required (set IDP_DEV=1 for local development)")
     if not settings.encryption_key and not settings.dev:

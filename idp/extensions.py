@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from authlib.integrations.flask_oauth2 import AuthorizationServer
 
     from brokers.base import Broker
+    from idp.audit_chain.sealer import Sealer
     from idp.backchannel.dispatcher import Dispatcher
     from idp.config import Settings
     from idp.mail.mailer import Mailer
@@ -77,5 +78,7 @@ brokers: Service[dict[str, Broker]] = Service("idp.brokers")
 oauth: Service[AuthorizationServer] = Service("idp.oauth")
 #: Delivers logout tokens to relying parties off the request thread, and retries them (X7).
 backchannel: Service[Dispatcher] = Service("idp.backchannel")
+#: Chains audit events off the request thread after they are committed (X8).
+audit_sealer: Service[Sealer] = Service("idp.audit_sealer")
 #: The networks whose clients may read /metrics (IDP_METRICS_ALLOW, parsed at start-up).
 metrics_allow: Service[tuple[Network, ...]] = Service("idp.metrics_allow")

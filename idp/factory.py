@@ -98,6 +98,12 @@ def setup_backchannel(app: Flask) -> None:
     setup(app)
 
 
+def setup_audit_chain(app: Flask) -> None:
+    from idp.audit_chain.trigger import setup_audit_chain as setup
+
+    setup(app)
+
+
 def setup_brokers(app: Flask, settings: Settings) -> None:
     """Build every configured upstream now, so that a bad ``IDP_BROKER_*`` setting stops
     start-up naming the variable instead of failing at the first click; the login page's
@@ -176,6 +182,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     setup_store(app, settings)
     setup_services(app, settings)
     setup_backchannel(app)
+    setup_audit_chain(app)
     setup_brokers(app, settings)
     setup_i18n(app)
     setup_web(app)

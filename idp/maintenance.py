@@ -5,8 +5,11 @@ C3 retention: a cancelled contract's users and everything hanging off them (seco
 upstream identities, remembered browsers, token families, mailed links), its line numbers
 and its AD connection are deleted ``IDP_CANCELLED_RETENTION_DAYS`` after the cancellation,
 and its contract information is cleared. What stays: the contract row (id, name, plan,
-status, dates) and the audit events, which hold ids and reason codes but no secret; the
-tamper-evident audit chain (X8) will decide their own retention."""
+status, dates) and the audit events, which hold ids and reason codes but no secret.
+
+Audit retention (X8): events older than ``IDP_AUDIT_RETENTION_DAYS`` are deleted from each
+chain (a cancelled contract's too) and the chain keeps a checkpoint, so that
+``idp audit verify`` still holds (``idp.audit_chain.retention``)."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from sqlalchemy import select
 from idp import audit
 from idp import extensions
 from idp.actor import Actor
+from idp.audit_chain.retention import delete_events_before
 from idp.contracts.life import INFORMATION_FIELDS
 from idp.models import AdConnection
 from idp.models import Contract
@@ -51,6 +55,8 @@ class PurgeReport:
     cancelled_users: int = 0
     #: Listed SSO sessions (X2) that ended or outlived the session lifetime.
     sessions: int = 0
+    #: Audit events past ``IDP_AUDIT_RETENTION_DAYS`` (0 when that setting is 0: kept).
+    audit_events: int = 0
 
 
 def init_database(app: Flask) -> bool:
@@ -83,8 +89,16 @@ def purge(actor: Actor, now: datetime | None = None) -> PurgeReport:
     )
     db.session.commit()
     contracts, users = _purge_cancelled_contracts(now)
+    retention_days = extensions.settings().audit_retention_days
+    events = delete_events_before(now - timedelta(days=retention_days)) if retention_days else 0
     report = PurgeReport(
-        ephemeral, rowcount(links), rowcount(browsers), contracts, users, rowcount(sessions)
+        ephemeral,
+        rowcount(links),
+        rowcount(browsers),
+        contracts,
+        users,
+        rowcount(sessions),
+        events,
     )
     audit.record("purge", "ok", None, actor=actor, details=asdict(report))
     return report

@@ -23,7 +23,13 @@ from tests.conftest import PASSWORD
 from tests.conftest import Provider
 from tests.conftest import build_provider
 
-DOMAIN_PACKAGES = ("idp.users", "idp.contracts", "idp.twofactor", "idp.backchannel")
+DOMAIN_PACKAGES = (
+    "idp.users",
+    "idp.contracts",
+    "idp.twofactor",
+    "idp.backchannel",
+    "idp.audit_chain",
+)
 DOMAIN_MODULES = ("idp.clients", "idp.maintenance", "idp.sessions", "idp.sso")
 
 #: Public domain functions that change nothing, or cannot audit, and why.
@@ -43,6 +49,20 @@ READERS = {
     "idp.backchannel.delivery.setup_backchannel": "registers the dispatcher at start-up",
     "idp.backchannel.logout_token.build_logout_token": "signs a token; changes nothing",
     "idp.backchannel.logout_token.logout_token_claims": "builds claims; changes nothing",
+    "idp.audit_chain.canonical.canonical_event": "pure: what an event's hash covers",
+    "idp.audit_chain.canonical.chain_hash": "pure: SHA-256",
+    "idp.audit_chain.canonical.genesis_hash": "pure: SHA-256",
+    "idp.audit_chain.retention.delete_events_before": "a step of purge, which audits the count",
+    "idp.audit_chain.seal.chain_of": "pure: a chain's key",
+    "idp.audit_chain.seal.in_chain": "pure: a SQL condition",
+    "idp.audit_chain.seal.lock_head": "a step of sealing",
+    "idp.audit_chain.seal.seal_all": "chains audit events (auditing it would need sealing)",
+    "idp.audit_chain.seal.seal_chain": "chains audit events (auditing it would need sealing)",
+    "idp.audit_chain.seal.unsealed_chains": "reads",
+    "idp.audit_chain.sealer.mark_unsealed": "flags the session for the sealer",
+    "idp.audit_chain.trigger.setup_audit_chain": "registers the sealer at start-up",
+    "idp.audit_chain.verify.verify": "reads",
+    "idp.audit_chain.verify.verify_chain": "reads",
     "idp.clients.get_client": "reads",
     "idp.contracts.ad.ad_login_urls": "pure: URLs from the settings",
     "idp.contracts.ad.find_connection": "reads",

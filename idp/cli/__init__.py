@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from idp.cli import ad
+from idp.cli import audit
 from idp.cli import backchannel
 from idp.cli import clients
 from idp.cli import contracts
@@ -35,6 +36,7 @@ for module in (
     backchannel,
     keys,
     maintenance,
+    audit,
     servers,
 ):
     for command in module.COMMANDS:

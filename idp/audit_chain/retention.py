@@ -1,0 +1,58 @@
+"""X8 and retention: ``idp purge`` deletes each chain's events older than
+``IDP_AUDIT_RETENTION_DAYS`` and keeps a checkpoint, so that verification still holds.
+
+Per chain, under its lock: the newest sealed event older than the cutoff is found (seq S),
+every event up to S is deleted, and the head's checkpoint becomes (S, hash of S), from which
+``verify`` starts. Chains are cut by ``seq``, not by time, so that no gap can open: an event
+sealed before S but written a moment after the cutoff goes with it (seconds early, at most
+as late as the sealer ran)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlalchemy import func
+from sqlalchemy import select
+
+from idp.audit_chain.seal import chain_of
+from idp.audit_chain.seal import in_chain
+from idp.audit_chain.seal import lock_head
+from idp.audit_chain.seal import seal_all
+from idp.models import AuditEvent
+from idp.models import db
+from idp.models import rowcount
+
+
+def delete_events_before(cutoff: datetime) -> int:
+    """Delete the sealed events older than ``cutoff`` in every chain; returns how many."""
+    seal_all()  # chain what is old and still unsealed, so that it can go too
+    old = select(AuditEvent.contract_id).where(AuditEvent.at < cutoff, AuditEvent.seq.is_not(None))
+    chains = sorted({chain_of(contract_id) for contract_id in db.session.scalars(old.distinct())})
+    db.session.commit()
+    return sum(_delete_chain_before(chain, cutoff) for chain in chains)
+
+
+def _delete_chain_before(chain: str, cutoff: datetime) -> int:
+    try:
+        head = lock_head(chain)
+        last = db.session.scalar(
+            select(func.max(AuditEvent.seq)).where(
+                in_chain(chain), AuditEvent.at < cutoff, AuditEvent.seq <= head.seq
+            )
+        )
+        if last is None or last <= head.checkpoint_seq:
+            db.session.commit()
+            return 0
+        last_hash = db.session.scalar(
+            select(AuditEvent.hash).where(in_chain(chain), AuditEvent.seq == last)
+        )
+        deleted = db.session.execute(
+            delete(AuditEvent).where(in_chain(chain), AuditEvent.seq <= last)
+        )
+        head.checkpoint_seq, head.checkpoint_hash = int(last), str(last_hash)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return rowcount(deleted)
