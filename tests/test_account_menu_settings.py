@@ -34,7 +34,10 @@ def stored(provider, contract_id) -> Contract:
 def audit_events(provider, event, contract_id):
     with provider.app.app_context():
         rows = (
-            provider.db().session.query(AuditEvent).filter_by(event=event, contract_id=contract_id)
+            provider.db()
+            .session.query(AuditEvent)
+            .filter_by(event=event, contract_id=contract_id)
+            .order_by(AuditEvent.id)
         )
         return [(row.outcome, row.details) for row in rows]
 
