@@ -29,9 +29,14 @@ class TransactionError(IdpError):
 
 
 class LinkError(IdpError):
-    """A mailed link is unknown, used, expired or void."""
+    """A mailed link is unknown, used, expired or void. ``purpose`` (when the link was found)
+    lets the page say what to do for that kind of link."""
 
     code = "link_invalid"
+
+    def __init__(self, reason: str = "", purpose: str | None = None) -> None:
+        super().__init__(reason)
+        self.purpose = purpose
 
 
 class DomainError(IdpError):

@@ -123,7 +123,11 @@ def setup_web(app: Flask) -> None:
         error_id = secrets.token_hex(6)
         log.info("refused %s (%s) id=%s", error.code, error.reason, error_id)
         return _error_page(
-            error.status_code, error=error.code, reason=error.reason, error_id=error_id
+            error.status_code,
+            error=error.code,
+            reason=error.reason,
+            error_id=error_id,
+            purpose=getattr(error, "purpose", None),
         )
 
     @app.errorhandler(CSRFError)

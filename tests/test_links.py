@@ -88,3 +88,34 @@ def test_X4_a_link_whose_purpose_no_handler_serves_is_refused_not_used(provider,
     with provider.app.app_context():
         row = provider.db().session.query(MailLink).filter_by(user_id=user_id).one()
         assert row.used_at is None
+
+
+#: The advice each kind of link's error page gives (and no other kind's).
+ADVICE = {
+    LinkPurpose.UNLOCK: "unlock-link-advice",
+    LinkPurpose.RESET: "reset-link-advice",
+    LinkPurpose.INVITE: "link-advice",
+    LinkPurpose.METHOD_CHANGE: "method-link-advice",
+    LinkPurpose.EMAIL_CHANGE: "email-link-advice",
+    LinkPurpose.NOT_ME: "not-me-link-advice",
+}
+
+
+@pytest.mark.covers("X4")
+@pytest.mark.parametrize("purpose", list(LinkPurpose))
+def test_X4_a_used_links_page_gives_the_advice_of_its_own_kind(provider, user, purpose):
+    """An unlock link once told invitees to reset their password: each kind says its own next
+    step, and only that."""
+    user_id, _email = user
+    link = _stored_link(provider, user_id, purpose.value)
+    with provider.app.app_context():
+        session = provider.db().session
+        row = session.query(MailLink).filter_by(user_id=user_id, purpose=purpose.value).one()
+        row.used_at = utcnow()
+        session.commit()
+    shown = Browser(provider.url).get(link)
+    assert shown.status_code == 400 and 'data-error="link_invalid"' in shown.text
+    assert f'id="{ADVICE[purpose]}"' in shown.text
+    others = [advice for kind, advice in ADVICE.items() if kind != purpose]
+    assert not [advice for advice in others if f'id="{advice}"' in shown.text]
+    assert ("ロックされている場合" in shown.text) == (purpose == LinkPurpose.UNLOCK)

@@ -107,9 +107,9 @@ def resolve_link(link: MailLink, purpose: str) -> User:
         # read (it is marked used before the state changes): then say "used".
         db.session.refresh(link)
         if link.used_at is not None:
-            raise LinkError("used")
+            raise LinkError("used", link.purpose)
     if not decision.is_allowed or user is None:
-        raise LinkError(decision.reason or "void")
+        raise LinkError(decision.reason or "void", link.purpose)
     return user
 
 
