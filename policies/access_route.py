@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from policies.decision import ALLOW
 from policies.decision import Decision
 from policies.decision import deny
+from policies.decision import need
 from policies.vocabulary import AccessRoute
 from policies.vocabulary import Role
 from policies.vocabulary import Target
@@ -36,6 +37,23 @@ def route_decision(ctx: RouteContext) -> Decision:
         if ctx.role == Role.CONTRACTOR and ctx.target == Target.ACCOUNT_MENU:
             return ALLOW
         return deny("route_line_only")
+    return ALLOW
+
+
+def line_notice_decision(area: str | None, notification: str | None) -> Decision:
+    """L9: the first line-authenticated access from the West Japan area shows the "line
+    information notification" screen (``line_notice``) until the line's choice is made;
+    "do not notify" closes line authentication for that line (``line_notification_declined``).
+
+    :param area: the gateway's area of the line (``east`` or ``west``).
+    :param notification: the line's choice: ``notify``, ``do_not_notify`` or None (not asked).
+    """
+    if area != "west":
+        return ALLOW
+    if notification == "do_not_notify":
+        return deny("line_notification_declined")
+    if notification is None:
+        return need("line_notice", "line_west_first_access")
     return ALLOW
 
 

@@ -30,3 +30,8 @@ def deny(reason: str) -> Decision:
 
 def need(step: str, reason: str) -> Decision:
     return Decision("step", reason=reason, step=step)
+
+
+def allow_because(reason: str) -> Decision:
+    """Allowed, with the reason it needs nothing more (shown by the "what if" view, X3)."""
+    return Decision("allow", reason=reason)

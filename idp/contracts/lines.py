@@ -18,6 +18,15 @@ def list_lines(contract_id: str) -> list[LineNumber]:
     )
 
 
+def line_choices(contract_id: str) -> dict[str, str | None]:
+    """The contract's registered lines (A2), each with its L9 West Japan notification choice
+    (``notify``, ``do_not_notify``, or None while not asked)."""
+    rows = db.session.query(LineNumber.number, LineNumber.notification).filter_by(
+        contract_id=contract_id
+    )
+    return {number: notification for number, notification in rows}
+
+
 @audit.change("line_add")
 def add_line(actor: Actor, contract_id: str, raw_number: str) -> LineNumber:
     """A2: register a line number."""

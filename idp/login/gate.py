@@ -1,7 +1,8 @@
 """The policies step (DESIGN.md step 3, O2): the one gate every sign-in passes after it is
 identified, in order — contract state and plan (C1, C3), access route (A1, A3, L9), the lock
-(K1), permission for the target (U2), then the second-factor decision (L3, L7). The rules are
-the pure functions of ``policies/``; this module gathers their data and acts on the answer.
+(K1), permission for the target (U2), then the second-factor decision (L3, L7). The rules and
+their order are the pure functions of ``policies/`` (``policies.sign_in``, which the "what
+if" view of X3 composes too); this module gathers their data and acts on the answer.
 
 ``check_policies`` (contract, route, U2) is also what a reused session (``/authorize``) and
 every refresh (O2) are checked against; a session's route is re-checked at refresh and
@@ -26,10 +27,10 @@ from werkzeug.wrappers import Response
 
 from idp import audit
 from idp.contracts.contract import contract_state
+from idp.contracts.lines import line_choices
 from idp.login.refusal import deny_with
 from idp.login.transaction import Transaction
 from idp.models import Contract
-from idp.models import LineNumber
 from idp.models import User
 from idp.models import db
 from idp.twofactor.remembered import aware
@@ -37,22 +38,17 @@ from idp.twofactor.remembered import find_remembered
 from idp.twofactor.remembered import touch
 from idp.vocabulary import AccessRoute
 from idp.vocabulary import LoginMethod
-from idp.vocabulary import MenuItem
 from idp.vocabulary import Role
 from idp.vocabulary import Target
-from policies.access_route import RouteContext
 from policies.access_route import is_session_route_still_valid
-from policies.access_route import route_decision
 from policies.assurance import acr_for
 from policies.assurance import is_acr_met
 from policies.assurance import is_password_sign_in
 from policies.assurance import requested_acr
-from policies.contract import check_contract
-from policies.decision import ALLOW
 from policies.decision import Decision
 from policies.decision import deny
-from policies.decision import need
-from policies.permissions import check_permission
+from policies.sign_in import SignInContext
+from policies.sign_in import check_sign_in
 from policies.two_factor import TwoFactorContext
 from policies.two_factor import two_factor_decision
 
@@ -60,68 +56,42 @@ INTERNET: dict[str, Any] = {"kind": "internet"}
 
 
 def registered_lines(contract_id: str) -> frozenset[str]:
-    rows = db.session.query(LineNumber.number).filter_by(contract_id=contract_id).all()
-    return frozenset(number for (number,) in rows)
+    return frozenset(line_choices(contract_id))
 
 
 def _line_of(route: dict[str, Any]) -> str | None:
     return route.get("line") if route.get("kind") == "line" else None
 
 
-def _route(contract: Contract, user: User, target: str, route: dict[str, Any]) -> Decision:
-    """A1, A3, L9: the route the sign-in came by; a West Japan line passes the notification
-    screen once, and "do not notify" closes it (L9)."""
-    line = _line_of(route)
-    decision = route_decision(
-        RouteContext(
-            access_route=AccessRoute(contract.access_route),
-            line_number=line,
-            registered_lines=registered_lines(contract.id),
-            role=Role(user.role),
-            target=Target(target),
-        )
-    )
-    if not decision.is_allowed or line is None or route.get("area") != "west":
-        return decision
-    row = db.session.get(LineNumber, (contract.id, line))
-    if row is not None and row.notification == "do_not_notify":
-        return deny("line_notification_declined")
-    if row is not None and row.notification is None:
-        return need("line_notice", "line_west_first_access")
-    return ALLOW
-
-
 def check_policies(
     user: User, target: str, route: dict[str, Any] | None = None, *, by_password: bool = False
 ) -> Decision:
     """Contract state (C1, C3), access route (A1, A3, L9), the lock for a password sign-in
-    (K1) and permission for the target (U2), in that order: the first refusal wins; a step
-    that is needed (the L9 notice) is returned once everything else allows.
+    (K1) and permission for the target (U2), in that order (``policies.sign_in``): the first
+    refusal wins; a step that is needed (the L9 notice) is returned once everything else
+    allows.
 
     :param target: ``frontend`` or ``account`` (:class:`idp.vocabulary.Target`): after a
         trial the contractor still reaches the account menu for 15 days (C1).
     :param by_password: the sign-in being admitted was by password (K1 applies).
     """
-    now = datetime.now(UTC)
     contract = db.session.get(Contract, user.contract_id)
     if contract is None:
         return deny("contract_missing")
-    state = contract_state(contract)
-    decision = check_contract(state, Role(user.role), Target(target), now)
-    if not decision.is_allowed:
-        return decision
-    route_answer = _route(contract, user, target, route or INTERNET)
-    if route_answer.outcome == "deny":
-        return route_answer
-    if user.locked_at is not None and (by_password or user.login_method != LoginMethod.PASSWORD):
-        # K1 locks only ``password`` users, so a locked upstream user was locked by a "this
-        # was not me" revert (X6): every sign-in is refused until the reset.
-        return deny("locked")
-    if target == Target.ACCOUNT_MENU:
-        decision = check_permission(MenuItem.TOP, Role(user.role), state, now)
-        if not decision.is_allowed:
-            return decision
-    return route_answer
+    route = route or INTERNET
+    context = SignInContext(
+        contract=contract_state(contract),
+        access_route=AccessRoute(contract.access_route),
+        lines=line_choices(contract.id),
+        role=Role(user.role),
+        login_method=LoginMethod(user.login_method),
+        is_locked=user.locked_at is not None,
+        target=Target(target),
+        line_number=_line_of(route),
+        line_area=route.get("area"),
+        is_by_password=by_password,
+    )
+    return check_sign_in(context, datetime.now(UTC))
 
 
 def session_route_still_valid(user: User, route: dict[str, Any] | None) -> bool:

@@ -15,6 +15,7 @@ from idp.models import db
 from idp.models import rowcount
 from idp.models import utcnow
 from idp.twofactor import recovery
+from policies.two_factor import CHALLENGE_KINDS
 
 FACTOR_KINDS = ("sms", "totp", "passkey")
 
@@ -31,7 +32,7 @@ def factors_of(user_id: str) -> list[SecondFactor]:
 def primary_factor(user_id: str) -> SecondFactor | None:
     """The factor a challenge asks for first: the one enrolled first (SMS or app)."""
     for factor in factors_of(user_id):
-        if factor.kind in ("sms", "totp"):
+        if factor.kind in CHALLENGE_KINDS:
             return factor
     return None
 

@@ -29,19 +29,23 @@ from idp.models import User
 from idp.twofactor import totp
 from idp.twofactor.factors import add_factor
 from idp.twofactor.factors import discard_unfinished_enrollment
+from idp.twofactor.factors import factors_of
 from idp.twofactor.factors import is_enrolled
 from idp.twofactor.factors import primary_factor
 from idp.twofactor.factors import seal
 from idp.twofactor.factors import unseal
 from idp.twofactor.phone import normalise_phone
 from idp.twofactor.sms_codes import send_code
+from policies.two_factor import second_factor_mode
 
 
 @bp.get("/login/2fa")
 @step("second_factor", user=True)
 def start(tx: Transaction, user: User) -> BaseResponse:
     """Enrolled: challenge the first factor. Not yet: enroll, SMS first (L4)."""
-    factor = primary_factor(user.id) if is_enrolled(user) else None
+    kinds = [factor.kind for factor in factors_of(user.id)]
+    mode = second_factor_mode(user.two_factor_enrolled_at is not None, kinds)
+    factor = primary_factor(user.id) if mode == "challenge" else None
     if factor is None:
         if not tx.data.get("enrolling"):
             discard_unfinished_enrollment(Actor.user(user.id, user.contract_id), user)
