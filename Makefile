@@ -46,7 +46,7 @@ mutation: install system-packages
 coverage: install
 	$(BIN)/python -m pytest -q -p no:randomly tests/test_policies.py tests/test_policies_links.py \
 	  tests/test_policies_mutants.py tests/test_plan.py tests/test_permissions.py \
-	  tests/test_login_method_rules.py tests/test_assurance.py \
+	  tests/test_login_method_rules.py tests/test_assurance.py tests/test_what_if.py \
 	  --cov=policies --cov-branch --cov-report=term-missing --cov-fail-under=100
 
 bench: install
