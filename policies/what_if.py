@@ -180,6 +180,10 @@ def what_if(
     if gate.outcome == "deny":
         return identify, _because("refused", gate)
     steps = [identify]
+    if not by_password and not is_acr_met(request.requested_acr, acr_for(amr_for_upstream(()))):
+        # L7: our factor cannot be added to an upstream's; the upstream's amr decides, at
+        # once when the upstream answers (before the L9 notice).
+        steps.append(Step("upstream_mfa", REASON_RULES["acr_unmet"], "acr_unmet"))
     if gate.step == "line_notice":
         steps.append(_because("line_notice", gate))
     second = explain_two_factor(
@@ -200,7 +204,4 @@ def what_if(
         step = _because("second_factor", second, mode)
         steps.append(Step(step.name, (*step.rules, MODE_RULES[mode]), step.reason, mode))
         return (*steps, Step("done", ("O2",)))
-    if not by_password and not is_acr_met(request.requested_acr, acr_for(amr_for_upstream(()))):
-        # L7: our factor cannot be added to an upstream's; the upstream's amr decides.
-        steps.append(Step("upstream_mfa", REASON_RULES["acr_unmet"], "acr_unmet"))
     return (*steps, _because("done", second))

@@ -75,6 +75,7 @@ READERS = {
     "idp.contracts.contract.contract_state": "pure: what the rules know of a contract",
     "idp.contracts.contract.get_contract": "reads",
     "idp.contracts.lines.list_lines": "reads",
+    "idp.contracts.lines.line_choices": "reads",
     "idp.contracts.life.clean_information_field": "pure: checks one C4 field",
     "idp.maintenance.init_database": "creates the schema, the audit table included",
     "idp.users.find.email_key": "pure: the L2 key",
@@ -144,6 +145,7 @@ READERS = {
     "idp.twofactor.remembered.list_remembered": "reads",
     "idp.users.detail.find_contract_user": "reads",
     "idp.users.detail.user_detail": "reads",
+    "idp.users.what_if.what_if_for_user": "reads (X3: the rules over what the login reads)",
 }
 
 

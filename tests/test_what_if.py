@@ -221,6 +221,19 @@ CHALLENGE_NEW = ("second_factor", "2fa_new_browser", "challenge", ("L3", "L6"))
                 ("done", "2fa_upstream", None, ("L7",)),
             ],
         ),
+        # L7, L9: the upstream's answer comes at its callback, before the West Japan notice.
+        (
+            {
+                "user": {"login_method": LoginMethod.FACEBOOK},
+                "route": RouteFacts(LINE, "west"),
+                "request": RequestFacts(requested_acr=ACR_2FA),
+            },
+            [
+                ("upstream_mfa", "acr_unmet", None, ("L7", "O1")),
+                ("line_notice", "line_west_first_access", None, ("L9",)),
+                ("done", "2fa_upstream", None, ("L7",)),
+            ],
+        ),
         # C3: a cancelled contract refuses everyone.
         (
             {"contract": {"state": ContractState(Plan.BASIC, ContractStatus.CANCELLED, None)}},

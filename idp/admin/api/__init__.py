@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from idp.admin.api import openapi
 from idp.admin.api import users
+from idp.admin.api import what_if
 from idp.admin.api.blueprint import bp
 
-__all__ = ["bp", "openapi", "users"]
+__all__ = ["bp", "openapi", "users", "what_if"]

@@ -5,6 +5,7 @@ compares it with the routes the blueprint serves and checks every answer against
 from __future__ import annotations
 
 from typing import Any
+from typing import get_args
 
 from flask import Response
 from flask import jsonify
@@ -14,11 +15,16 @@ from idp.admin.api.auth import READ
 from idp.admin.api.auth import WRITE
 from idp.admin.api.blueprint import PREFIX
 from idp.admin.api.blueprint import bp
+from idp.admin.api.what_if import MAX_ACR_LENGTH
+from idp.admin.api.what_if import MAX_BROWSER_ID_LENGTH
+from idp.admin.api.what_if import MAX_LINE_LENGTH
 from idp.users.listing import MAX_PAGE_SIZE
 from idp.users.listing import MAX_SEARCH_LENGTH
 from idp.users.listing import UserSort
+from idp.users.what_if import AREAS
 from idp.vocabulary import LoginMethod
 from idp.vocabulary import Role
+from policies.what_if import StepName
 
 TIME = {"type": "string", "format": "date-time"}
 OPTIONAL_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -137,6 +143,63 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": sorted(detail_properties),
             "properties": detail_properties,
+            "additionalProperties": False,
+        },
+        "WhatIfStep": {
+            "type": "object",
+            "required": ["step", "rules", "reason", "detail"],
+            "properties": {
+                "step": {"enum": list(get_args(StepName))},
+                "rules": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The SPEC requirements behind the step (e.g. L3, K1).",
+                },
+                "reason": {
+                    "type": ["string", "null"],
+                    "description": (
+                        "refused, second_factor, line_notice, upstream_mfa: the reason code "
+                        "the login audits (X3); done: why no second factor of ours is needed."
+                    ),
+                },
+                "detail": {
+                    "type": ["string", "null"],
+                    "description": (
+                        "identify: the login method; second_factor: enroll or challenge."
+                    ),
+                },
+            },
+            "additionalProperties": False,
+        },
+        "WhatIf": {
+            "type": "object",
+            "required": ["steps", "line", "line_registered", "remembered_browser"],
+            "properties": {
+                "steps": {
+                    "type": "array",
+                    "minItems": 2,
+                    "items": {"$ref": "#/components/schemas/WhatIfStep"},
+                    "description": "In order: identify first, refused or done last.",
+                },
+                "line": {
+                    "type": ["string", "null"],
+                    "description": "The line as registered; null for the internet.",
+                },
+                "line_registered": {"type": "boolean"},
+                "remembered_browser": {
+                    "type": ["object", "null"],
+                    "description": (
+                        "The remembered browser assumed (null: a new browser; id null: none "
+                        "on record, one remembered now)."
+                    ),
+                    "required": ["id", "remembered_at", "last_used_at"],
+                    "properties": {
+                        "id": {"type": ["string", "null"]},
+                        "remembered_at": TIME,
+                        "last_used_at": TIME,
+                    },
+                },
+            },
             "additionalProperties": False,
         },
         "Problem": {
@@ -303,6 +366,77 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/users/{user_id}/what-if": {"get": _what_if_operation(read, errors)},
+        },
+    }
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
+def _what_if_operation(read: list[Any], errors: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "operationId": "whatIf",
+        "summary": (
+            "X3: which steps a sign-in of this user would need and why, for a route and a "
+            "browser state, computed by the rules the login uses; another contract's user is "
+            "404 (G8)."
+        ),
+        "security": read,
+        "parameters": [
+            {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}},
+            _query(
+                "route",
+                {"enum": ["internet", "line"], "default": "internet"},
+                "The internet, or line authentication (then `line` is required).",
+            ),
+            _query(
+                "line",
+                {"type": "string", "minLength": 1, "maxLength": MAX_LINE_LENGTH, "pattern": NO_NUL},
+                "The line number (A2: CAF + 10 or COP + 8), with route=line only.",
+            ),
+            _query(
+                "area",
+                {"enum": list(AREAS), "default": "east"},
+                "The line's area (L9: West Japan shows the line notice once).",
+            ),
+            _query(
+                "browser",
+                {"enum": ["new", "remembered"], "default": "new"},
+                "A new browser, or one remembered for this user (L3, X2).",
+            ),
+            _query(
+                "browser_id",
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_BROWSER_ID_LENGTH,
+                    "pattern": NO_NUL,
+                },
+                "Which remembered browser (an id of the user's `remembered_browsers`), with "
+                "browser=remembered only; default: the one used last.",
+            ),
+            _query(
+                "target",
+                {"enum": ["frontend", "account"], "default": "frontend"},
+                "The storage frontend, or the account menu's own sign-in (A3, C1).",
+            ),
+            _query(
+                "acr_values",
+                {"type": "string", "minLength": 1, "maxLength": MAX_ACR_LENGTH, "pattern": NO_NUL},
+                "acr_values as a relying party would send them (space-separated).",
+            ),
+        ],
+        "responses": {
+            "200": {
+                "description": "The steps, in order.",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/WhatIf"}}
+                },
+            },
+            "404": PROBLEM,
+            **errors,
         },
     }
 

@@ -45,7 +45,7 @@ def _choice(name: str, allowed: dict[str, Any]) -> Any:
     return allowed[value]
 
 
-def _time(value: datetime | None) -> str | None:
+def iso_time(value: datetime | None) -> str | None:
     """RFC 3339 with its offset (SQLite hands back naive UTC values)."""
     if value is None:
         return None
@@ -62,7 +62,7 @@ def user_summary(row: UserRow) -> dict[str, Any]:
         "locked": row.is_locked,
         "two_factor_enrolled": row.has_two_factor,
         "invited": row.is_invited,
-        "created_at": _time(row.created_at),
+        "created_at": iso_time(row.created_at),
     }
 
 
@@ -118,32 +118,32 @@ def detail_json(detail: UserDetail) -> dict[str, Any]:
         "login_method": detail.login_method,
         "locale": detail.locale,
         "locked": detail.locked_at is not None,
-        "locked_at": _time(detail.locked_at),
-        "two_factor_enrolled_at": _time(detail.two_factor_enrolled_at),
+        "locked_at": iso_time(detail.locked_at),
+        "two_factor_enrolled_at": iso_time(detail.two_factor_enrolled_at),
         "second_factors": detail.second_factors,
         "upstream_accounts": [
-            {"provider": u.provider, "email": u.email, "last_used_at": _time(u.last_used_at)}
+            {"provider": u.provider, "email": u.email, "last_used_at": iso_time(u.last_used_at)}
             for u in detail.upstream_accounts
         ],
-        "invitation_sent_at": _time(detail.invitation_sent_at),
+        "invitation_sent_at": iso_time(detail.invitation_sent_at),
         "sessions": [
             {
                 "device": s.device,
                 "network": s.network,
                 "line_auth": s.line_auth,
-                "created_at": _time(s.created_at),
-                "last_used_at": _time(s.last_used_at),
+                "created_at": iso_time(s.created_at),
+                "last_used_at": iso_time(s.last_used_at),
             }
             for s in detail.sessions
         ],
         "remembered_browsers": [
-            {"id": b.id, "device": b.device, "last_used_at": _time(b.last_used_at)}
+            {"id": b.id, "device": b.device, "last_used_at": iso_time(b.last_used_at)}
             for b in detail.remembered_browsers
         ],
-        "last_sign_in_at": _time(detail.last_sign_in_at),
+        "last_sign_in_at": iso_time(detail.last_sign_in_at),
         "recent_sign_ins": [
             {
-                "at": _time(e.at),
+                "at": iso_time(e.at),
                 "event": e.event,
                 "outcome": e.outcome,
                 "reason": e.reason,
@@ -151,7 +151,7 @@ def detail_json(detail: UserDetail) -> dict[str, Any]:
             }
             for e in detail.recent_sign_ins
         ],
-        "created_at": _time(detail.created_at),
+        "created_at": iso_time(detail.created_at),
     }
 
 
