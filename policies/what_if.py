@@ -23,6 +23,8 @@ from policies.assurance import is_acr_met
 from policies.decision import Decision
 from policies.lockout import may_attempt
 from policies.plan import ContractState
+from policies.reasons import REASON_RULES
+from policies.reasons import rules_of
 from policies.sign_in import SignInContext
 from policies.sign_in import check_sign_in
 from policies.two_factor import TwoFactorContext
@@ -35,27 +37,6 @@ from policies.vocabulary import Target
 
 StepName = Literal["identify", "refused", "line_notice", "second_factor", "upstream_mfa", "done"]
 
-#: The SPEC rule behind each reason code (X3).
-REASON_RULES: Mapping[str, tuple[str, ...]] = {
-    "contract_inactive": ("C3",),
-    "trial_ended": ("C1",),
-    "contract_closed": ("C1",),
-    "route_line_only": ("A1",),
-    "line_not_registered": ("L9",),
-    "line_notification_declined": ("L9",),
-    "line_west_first_access": ("L9",),
-    "locked": ("K1",),
-    "not_permitted": ("U2",),
-    "2fa_new_browser": ("L3",),
-    "2fa_browser_stale": ("L3", "X2"),
-    "2fa_acr_requested": ("L3", "O1"),
-    "2fa_upstream": ("L7",),
-    "2fa_off": ("T1",),
-    "2fa_off_line_only": ("A4",),
-    "2fa_line": ("L9",),
-    "2fa_remembered": ("L3", "X2"),
-    "acr_unmet": ("L7", "O1"),
-}
 #: The rule of each way of identifying (L2 password, L7 upstreams, L8 Active Directory).
 IDENTIFY_RULES: Mapping[LoginMethod, str] = {
     LoginMethod.PASSWORD: "L2",
@@ -139,8 +120,7 @@ class Step:
 
 
 def _because(name: StepName, decision: Decision, detail: str | None = None) -> Step:
-    reason = decision.reason or ""
-    return Step(name, REASON_RULES.get(reason, ()), decision.reason, detail)
+    return Step(name, rules_of(decision.reason), decision.reason, detail)
 
 
 def what_if(

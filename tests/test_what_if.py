@@ -19,6 +19,7 @@ from policies.decision import deny
 from policies.decision import need
 from policies.lockout import is_sign_in_locked
 from policies.plan import ContractState
+from policies.reasons import rules_of
 from policies.sign_in import SignInContext
 from policies.sign_in import check_sign_in
 from policies.two_factor import second_factor_mode
@@ -375,3 +376,16 @@ def test_O2_policies_step_order(values, decision):
 def test_X3_allow_because_is_allowed_with_its_reason():
     decision = allow_because("2fa_off")
     assert decision.is_allowed and decision.reason == "2fa_off"
+
+
+@pytest.mark.parametrize(
+    ("reason", "rules"),
+    [
+        ("wrong_password", ("L2", "K1")),
+        ("route_line_only", ("A1",)),
+        ("upstream_x", ()),
+        (None, ()),
+    ],
+)
+def test_X3_rules_behind_a_reason(reason, rules):
+    assert rules_of(reason) == rules

@@ -519,3 +519,25 @@ def test_X3_G8_what_if_refuses_bad_input_and_other_contracts(node):
     assert_problem(api(node, path, None), 401)
     write_only = token_for(node, world.contract_id, scope="admin:write")
     assert_problem(api(node, path, write_only), 403, "insufficient_scope")
+
+
+@pytest.mark.covers("X3", "G2", "L2", "K1", "L3")
+def test_X3_recent_sign_ins_name_the_rule_behind_each_reason(node):
+    case = Case(
+        "password", "user", False, False, "basic", True, False, "internet", "new", "frontend"
+    )
+    world = set_up(node, case)
+    rp = node.new_client()
+    browser = Browser(node.url)
+    page = browser.get(rp.authorize_url())
+    browser.submit(page, "password-form", email=world.email, password="Wrong-password-9")
+    page = browser.get(rp.authorize_url())
+    assert (
+        "/login/2fa/"
+        in browser.submit(page, "password-form", email=world.email, password=PASSWORD).url
+    )
+    token = token_for(node, world.contract_id, scope="admin:read")
+    events = api(node, f"/users/{world.user_id}", token).json()["recent_sign_ins"]
+    rules = {(e["outcome"], e["reason"]): e["rules"] for e in events}
+    assert rules[("refused", "wrong_password")] == ["L2", "K1"]
+    assert rules[("info", "2fa_new_browser")] == ["L3"]

@@ -1,6 +1,7 @@
 """G2: one user as an administrator of their contract sees them: method, email, role, lock
 state, 2FA devices, upstream identities, a pending invitation, sessions, remembered browsers,
-the last sign-in and the recent sign-ins and refusals with their reason codes (X3).
+the last sign-in and the recent sign-ins and refusals with their reason codes and the rules
+behind them (X3).
 
 Reading changes nothing. Another contract's user is "not found" (G8): the caller names the
 contract it acts for, and a user of any other contract does not exist for it."""
@@ -23,6 +24,7 @@ from idp.sessions import ListedSession
 from idp.sessions import describe_device
 from idp.sessions import list_sessions
 from idp.twofactor.remembered import list_remembered
+from policies.reasons import rules_of
 
 #: The audit events that tell how a user's sign-ins went (X3).
 SIGN_IN_EVENTS = ("login", "second_factor", "acr_unmet")
@@ -38,6 +40,8 @@ class SignInEvent:
     #: The reason code of a refusal or a challenge (X3), e.g. ``wrong_password``.
     reason: str | None
     client_id: str | None
+    #: The SPEC rules behind the reason (X3), e.g. ``("L2", "K1")``.
+    rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,10 @@ def user_detail(contract_id: str, user_id: str) -> UserDetail:
         ],
         last_sign_in_at=last_ok,
         recent_sign_ins=[
-            SignInEvent(row.at, row.event, row.outcome, row.reason, row.client_id) for row in events
+            SignInEvent(
+                row.at, row.event, row.outcome, row.reason, row.client_id, rules_of(row.reason)
+            )
+            for row in events
         ],
         created_at=user.created_at,
     )

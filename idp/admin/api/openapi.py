@@ -63,13 +63,18 @@ def _schemas() -> dict[str, Any]:
     }
     sign_in = {
         "type": "object",
-        "required": ["at", "event", "outcome", "reason", "client_id"],
+        "required": ["at", "event", "outcome", "reason", "client_id", "rules"],
         "properties": {
             "at": TIME,
             "event": {"type": "string"},
             "outcome": {"enum": ["ok", "refused", "info"]},
             "reason": {"type": ["string", "null"], "description": "The reason code (X3)."},
             "client_id": {"type": ["string", "null"]},
+            "rules": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The SPEC rules behind the reason (X3), e.g. L2, K1.",
+            },
         },
     }
     detail_properties: dict[str, Any] = {

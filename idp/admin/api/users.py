@@ -148,6 +148,7 @@ def detail_json(detail: UserDetail) -> dict[str, Any]:
                 "outcome": e.outcome,
                 "reason": e.reason,
                 "client_id": e.client_id,
+                "rules": list(e.rules),
             }
             for e in detail.recent_sign_ins
         ],
