@@ -61,6 +61,11 @@ class UserFacts:
     is_two_factor_enrolled: bool = False
     #: The enrolled factors' kinds in the order enrolled (``sms``, ``totp``, ``passkey``).
     factor_kinds: tuple[str, ...] = ()
+    #: A password is set (an invited user has none until registering, L10; a "this was not
+    #: me" revert clears it until a reset, X6, K3).
+    has_password: bool = True
+    #: Invited and not registered yet (L10).
+    is_invited: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,8 @@ class Step:
     """One step of the sign-in.
 
     - ``identify``: ``detail`` is the login method;
-    - ``refused``: ``reason`` is the code the login audits;
+    - ``refused``: ``reason`` is the code the login audits; ``detail`` ``invitation_pending``
+      or ``no_password`` when no password can be right yet;
     - ``line_notice``: the L9 West Japan screen;
     - ``second_factor``: ``detail`` ``enroll`` or ``challenge``, ``reason`` the audited L3 code;
     - ``upstream_mfa``: the relying party asked for two factors; the upstream must report
@@ -138,6 +144,12 @@ def what_if(
     if by_password and not may_attempt(user.failed_logins, user.is_locked):
         # K1: a locked account's password is not even checked.
         return identify, Step("refused", ("K1",), "locked")
+    if by_password and not user.has_password:
+        # Any password is wrong until the invitation's registration (L10) or a reset (K3)
+        # sets one; the login audits it as a wrong password.
+        if user.is_invited:
+            return identify, Step("refused", ("L10",), "wrong_password", "invitation_pending")
+        return identify, Step("refused", ("K3",), "wrong_password", "no_password")
     gate = check_sign_in(
         SignInContext(
             contract=contract.state,

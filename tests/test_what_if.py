@@ -194,6 +194,21 @@ CHALLENGE_NEW = ("second_factor", "2fa_new_browser", "challenge", ("L3", "L6"))
         ),
         ({"user": {"failed_logins": 10}}, [("refused", "locked", None, ("K1",))]),
         ({"user": {"failed_logins": 9}, "browser": REMEMBERED}, [DONE_REMEMBERED]),
+        # L10: an invited user has no password until registering; nor, until a reset (K3),
+        # an account whose password a "this was not me" revert cleared. The login audits a
+        # wrong password.
+        (
+            {"user": {"has_password": False, "is_invited": True}},
+            [("refused", "wrong_password", "invitation_pending", ("L10",))],
+        ),
+        (
+            {"user": {"has_password": False}},
+            [("refused", "wrong_password", "no_password", ("K3",))],
+        ),
+        (
+            {"user": {"has_password": False, "is_invited": True, "is_locked": True}},
+            [("refused", "locked", None, ("K1",))],
+        ),
         # X6: a locked upstream user (a "this was not me" revert) is refused after the route.
         (
             {"user": {"login_method": LoginMethod.GOOGLE, "is_locked": True}},

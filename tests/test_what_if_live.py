@@ -45,6 +45,7 @@ from idp.twofactor.factors import seal
 from idp.twofactor.remembered import COOKIE
 from idp.twofactor.remembered import remember
 from idp.users.identities import link_identity
+from idp.users.invitations import invite_user
 from idp.users.lockout import lock_account
 from idp.users.what_if import WhatIfQuery
 from idp.users.what_if import what_if_for_user
@@ -104,7 +105,7 @@ def node(
 
 @dataclass(frozen=True)
 class Case:
-    method: str  # password | facebook
+    method: str  # password | facebook | invited (L10: not registered yet)
     role: str  # user | admin | contractor
     locked: bool
     enrolled: bool  # a TOTP factor with the enrollment completed (L4, L5)
@@ -119,7 +120,7 @@ class Case:
 
 CASES = st.builds(
     Case,
-    method=st.sampled_from(["password", "password", "facebook"]),
+    method=st.sampled_from(["password", "password", "password", "facebook", "invited"]),
     role=st.sampled_from(["user", "admin", "contractor"]),
     locked=st.sampled_from([False, False, False, True]),
     enrolled=st.booleans(),
@@ -175,6 +176,11 @@ def set_up(node: Any, case: Case) -> World:
                 node.db().session.commit()
     if case.method == "password":
         user_id, email = node.new_user(contract_id, role=case.role)
+    elif case.method == "invited":
+        email = f"i-{uuid.uuid4().hex[:10]}@example.jp"
+        role = "admin" if case.role == "admin" else "user"  # the contractor is never invited
+        with node.app.app_context():
+            user_id = invite_user(Actor.cli(), contract_id, email, "招待 者", role).user_id
     else:
         user_id, email = node.new_user(
             contract_id, password=None, method="facebook", role=case.role
@@ -307,7 +313,7 @@ def expected(step: tuple[str, str | None, str | None]) -> tuple[str, str | None,
     if name == "done":
         return ("done", None, None)
     if name == "refused":
-        return (name, reason, None)
+        return (name, reason, None)  # its detail explains; the browser sees the refusal
     return step
 
 
@@ -336,7 +342,7 @@ def run_case(node: Any, facebook: FacebookDouble, case: Case) -> None:
 
 @pytest.mark.covers("X3", "L3", "L4", "L6", "L7", "L9", "A1", "A3", "A4", "K1", "C1", "C3")
 @settings(
-    max_examples=30,
+    max_examples=49,
     derandomize=True,
     deadline=None,
     database=None,
@@ -384,6 +390,7 @@ def run_case(node: Any, facebook: FacebookDouble, case: Case) -> None:
     Case("password", "user", True, True, "trial_closed", True, False, "internet", "new", "frontend")
 )
 @example(Case("facebook", "user", True, False, "basic", True, False, "internet", "new", "frontend"))
+@example(Case("invited", "user", False, False, "basic", True, False, "east", "new", "frontend"))
 @example(
     Case("facebook", "user", False, False, "basic", True, False, "east", "new", "frontend_2fa")
 )

@@ -24,6 +24,7 @@ from idp.models import SecondFactor
 from idp.models import User
 from idp.models import db
 from idp.users.detail import find_contract_user
+from idp.users.invitations import pending_invitation
 from idp.vocabulary import AccessRoute
 from idp.vocabulary import LoginMethod
 from idp.vocabulary import Role
@@ -89,6 +90,8 @@ def _user_facts(user: User) -> UserFacts:
         failed_logins=user.failed_logins,
         is_two_factor_enrolled=user.two_factor_enrolled_at is not None,
         factor_kinds=tuple(kinds),
+        has_password=user.password_hash is not None,
+        is_invited=pending_invitation(user) is not None,
     )
 
 
