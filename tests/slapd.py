@@ -129,7 +129,10 @@ def _person(
 
 
 #: alice: normal; bob: disabled (514); carol: for the lockout test; dave and erin share a mail
-#: address; grace has an AD objectGUID; henry: for wrong-password tests (stays below lockout).
+#: address; grace has an AD objectGUID; henry: for wrong-password tests (stays below lockout);
+#: ivy: registered through the account menu's AD page test. An identity binds to one user of the
+#: whole provider, so each test that binds one on the shared provider uses its own person
+#: (alice: tests/test_security_limits.py, grace: tests/test_invitations.py).
 USERS: dict[str, DirectoryUser] = {
     u.login: u
     for u in (
@@ -140,6 +143,7 @@ USERS: dict[str, DirectoryUser] = {
         _person("erin", "Erin Shared", mail="shared@example.co.jp"),
         _person("grace", "Grace Guid", object_guid=GRACE_GUID),
         _person("henry", "Henry Typo"),
+        _person("ivy", "Ivy Register"),
     )
 }
 

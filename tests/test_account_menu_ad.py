@@ -258,10 +258,10 @@ def test_D1_L10_ldap_directory_set_in_the_menu_then_an_invited_user_registers_an
     assert connection.settings["ca_pem"] == slapd.ca_file.read_text()
 
     # L10: the invited user registers with their directory account ...
-    user_id, registered = register_with_directory(provider, mailbox, contract_id, slapd, "alice")
+    user_id, registered = register_with_directory(provider, mailbox, contract_id, slapd, "ivy")
     assert registered.status_code == 200 and 'id="done"' in registered.text
     # ... and signs in with it (L8), by the connection ID.
-    claims = sign_in_with_directory(provider, connection_id, slapd.users["alice"])
+    claims = sign_in_with_directory(provider, connection_id, slapd.users["ivy"])
     assert claims["sub"] == user_id and claims["login_method"] == "ad"
 
     # D1: the directory moves to another URL (StartTLS on the plain port): the identity the
@@ -277,7 +277,7 @@ def test_D1_L10_ldap_directory_set_in_the_menu_then_an_invited_user_registers_an
     assert changed.status_code == 200 and 'id="ad-confirm-form"' in changed.text, changed.text[:500]
     assert 'id="done"' in browser.submit(changed, "ad-confirm-form").text
     assert connection_of(provider, contract_id).settings["url"] == slapd.url_ldap
-    claims = sign_in_with_directory(provider, connection_id, slapd.users["alice"])
+    claims = sign_in_with_directory(provider, connection_id, slapd.users["ivy"])
     assert claims["sub"] == user_id
 
 
