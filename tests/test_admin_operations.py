@@ -6,6 +6,7 @@ domain functions the console calls (a person's actor): who may do what to whom
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
@@ -34,7 +35,9 @@ from idp.users.invitations import invite_user
 from idp.users.roles import set_admin_privilege
 from idp.vocabulary import Role
 from tests.conftest import PASSWORD
+from tests.facebook_double import FacebookUser
 from tests.helpers import Browser
+from tests.helpers import redirect_params
 from tests.test_admin_api import PREFIX
 from tests.test_admin_api import TIMEOUT
 from tests.test_admin_api import assert_problem
@@ -42,6 +45,10 @@ from tests.test_admin_api import token_for
 from tests.test_backchannel_logout import receivers  # noqa: F401 (a fixture)
 from tests.test_backchannel_logout import validate_logout_token
 from tests.test_backchannel_logout import wait_for_deliveries
+from tests.test_brokered_login import facebook  # noqa: F401 (a fixture)
+from tests.test_brokered_login import facebook_user
+from tests.test_brokered_login import node  # noqa: F401 (a fixture)
+from tests.test_brokered_login import through_facebook
 
 #: Every write operation of the API on a user: (method, path after /users/{id}, body).
 USER_OPERATIONS = [
@@ -436,3 +443,57 @@ def test_G4_X7_a_disabled_user_signs_in_nowhere_and_the_relying_party_is_told(
     assert ("login", "refused", "disabled") in seen
     assert ("sign_out_everywhere", "ok", "user_disabled") in seen
     assert ("user_disable", "ok", None) in seen and ("user_enable", "ok", None) in seen
+
+
+@pytest.mark.covers("G4", "L7")
+def test_G4_a_disabled_user_cannot_sign_in_through_an_upstream_either(
+    node,  # noqa: F811
+    facebook,  # noqa: F811
+):
+    person = FacebookUser("Jiro Suzuki", f"jiro-{uuid.uuid4().hex[:6]}@example.jp")
+    user_id = facebook_user(node, person)
+    rp = node.new_client()
+    act(node, disable_user, Actor.cli(), user_id)
+    refused, _callback = through_facebook(node, facebook, person, Browser(node.url), rp)
+    assert refused_with(refused, "disabled"), refused.text[:500]
+    act(node, enable_user, Actor.cli(), user_id)
+    admitted, _callback = through_facebook(node, facebook, person, Browser(node.url), rp)
+    claims = rp.id_token_claims(rp.exchange(redirect_params(admitted)["code"])["id_token"])
+    assert claims["sub"] == user_id
+
+
+@pytest.mark.covers("G4", "T2")
+def test_G4_the_operator_commands(tmp_path):
+    """``idp users role|disable|enable|reset-2fa``: the operator is bound by SPEC's rules
+    (never the contractor's role), not by the contract-admin ones."""
+    from tests.test_cli import run
+
+    env = {
+        **os.environ,
+        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
+        "IDP_KEYS_DIR": str(tmp_path / "keys"),
+        "IDP_SECRET_KEY": "cli-test-secret",
+        "IDP_ENCRYPTION_KEY": "x2rqoV0T3sD5cQ0nJ6W9lJ2xQe0y2v9cN3m0tWqZ8kE=",
+        "IDP_ISSUER": "http://127.0.0.1:9",
+        "IDP_ARGON2_MEMORY_KIB": "1024",
+        "IDP_ARGON2_TIME_COST": "1",
+    }
+    run(["init"], env)
+    contract = run(["contracts", "add", "Acme"], env).stdout.strip()
+    for email, role in (("boss@acme.example", "contractor"), ("kim@acme.example", "user")):
+        add = ["users", "add", "--contract", contract, "--email", email, "--role", role]
+        run([*add, "--password", "Acme-Boss-2026"], env)
+
+    def users(*args, check=True):
+        return run(["users", *args], env, check=check)
+
+    assert users("role", "--email", "kim@acme.example", "--admin").stdout.strip() == "admin"
+    again = users("role", "--email", "kim@acme.example", "--admin", check=False)
+    assert again.returncode == 1 and "already" in again.stderr
+    assert users("disable", "--email", "kim@acme.example").stdout.startswith("disabled")
+    assert users("enable", "--email", "kim@acme.example").stdout.strip() == "enabled"
+    assert users("reset-2fa", "--email", "kim@acme.example").stdout.strip() == "two_factor_reset"
+    assert users("role", "--email", "kim@acme.example", "--no-admin").stdout.strip() == "user"
+    for command in (("role", "--admin"), ("role", "--no-admin"), ("disable",)):
+        refused = users(command[0], "--email", "boss@acme.example", *command[1:], check=False)
+        assert refused.returncode == 1 and "Error" in refused.stderr, refused.stderr
