@@ -356,7 +356,7 @@ def test_G8_another_contracts_user_is_not_found_for_every_operation(provider):
     # The domain functions the console calls refuse the same way, whatever the actor's role.
     actor = mine["actors"]["contractor"]
     client = Actor.client("svc", mine["contract_id"])
-    for who in (actor, client):
+    for who in (client, actor):
         for function, args in (
             (admin_unlock, ()),
             (admin_reset_two_factor, ()),
