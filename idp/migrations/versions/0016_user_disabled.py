@@ -1,7 +1,7 @@
 """user disabled: an administrator disables an account (G4)
 
 Revision ID: 0016
-Revises: 0009
+Revises: 0012
 Create Date: 2026-12-02 15:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0009"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
