@@ -26,6 +26,7 @@ from idp.users.admin_operations import admin_delete_user
 from idp.users.admin_operations import admin_invite_user
 from idp.users.admin_operations import admin_resend_invitation
 from idp.users.admin_operations import admin_reset_two_factor
+from idp.users.admin_operations import admin_revoke_invitation
 from idp.users.admin_operations import admin_sign_out_everywhere
 from idp.users.admin_operations import admin_unlock
 from idp.users.admin_operations import send_change_link
@@ -181,6 +182,10 @@ def test_G3_G7_invite_and_resend_through_the_api(provider, mailbox):
     assert resent.status_code == 204
     mailbox.wait_for(to=email)
     assert_problem(call(provider, "POST", "/invitations", token, body), 400, "already_invited")
+    assert call(provider, "DELETE", f"/invitations/{invitation['id']}", token).status_code == 204
+    assert load(provider, invitation["user_id"]) is None  # the address may be invited again
+    gone = call(provider, "POST", f"/invitations/{invitation['id']}/resend", token)
+    assert_problem(gone, 404, "not_found")
     as_contractor = {"email": f"c-{uuid.uuid4().hex[:8]}@example.jp", "role": "contractor"}
     refused = call(provider, "POST", "/invitations", token, as_contractor)
     assert_problem(refused, 403, "forbidden")
@@ -332,8 +337,13 @@ def test_G3_invitations_follow_the_same_rules(provider):
         )
         with pytest.raises(NotFoundError):
             admin_resend_invitation(actors["admin"], other.id)
+        with pytest.raises(NotFoundError):
+            admin_revoke_invitation(actors["admin"], other.id)
+        mine = invite(actors["admin"], "user")
         with pytest.raises(ForbiddenError):
-            admin_resend_invitation(actors["user"], invite(actors["admin"], "user").id)
+            admin_resend_invitation(actors["user"], mine.id)
+        with pytest.raises(ForbiddenError):
+            admin_revoke_invitation(actors["user"], mine.id)
 
 
 # --- isolation (G8) and scope ----------------------------------------------------------
@@ -353,6 +363,7 @@ def test_G8_another_contracts_user_is_not_found_for_every_operation(provider):
         )
     answer = call(provider, "POST", f"/invitations/{invitation.id}/resend", token)
     assert_problem(answer, 404, "not_found")
+    assert_problem(call(provider, "DELETE", f"/invitations/{invitation.id}", token), 404)
     # The domain functions the console calls refuse the same way, whatever the actor's role.
     actor = mine["actors"]["contractor"]
     client = Actor.client("svc", mine["contract_id"])

@@ -666,6 +666,13 @@ def _admin_resend_invitation(p: Provider, actor: Actor) -> None:
     admin_resend_invitation(actor, _invite(p, actor).id)
 
 
+def _admin_revoke_invitation(p: Provider, actor: Actor) -> None:
+    from idp.users.admin_operations import admin_revoke_invitation
+
+    _managed(p, actor)
+    admin_revoke_invitation(actor, _invite(p, actor).id)
+
+
 CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.users.roles.set_admin_privilege": _set_admin_privilege,
     "idp.users.disable.disable_user": _disable_user,
@@ -677,6 +684,7 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.users.admin_operations.send_change_link": _send_change_link,
     "idp.users.admin_operations.admin_invite_user": _admin_invite_user,
     "idp.users.admin_operations.admin_resend_invitation": _admin_resend_invitation,
+    "idp.users.admin_operations.admin_revoke_invitation": _admin_revoke_invitation,
     "idp.backchannel.notify.notify_logout": _notify_logout,
     "idp.clients.add_client": _add_client,
     "idp.contracts.ad.add_ad_connection": _add_ad_connection,

@@ -27,6 +27,7 @@ from idp.users.find import email_key
 from idp.users.invitations import get_invitation
 from idp.users.invitations import invite_user
 from idp.users.invitations import resend_invitation
+from idp.users.invitations import revoke_invitation
 from idp.users.lockout import reset_two_factor
 from idp.users.lockout import unlock_account
 from idp.users.login_method import send_method_change_link
@@ -120,11 +121,9 @@ def admin_invite_user(
     return invite_user(actor, contract_id, email, name, role, locale=locale)
 
 
-@audit.change("invitation_resend")
-def admin_resend_invitation(actor: Actor, invitation_id: str) -> Invitation:
-    """G3: a new registration link for a pending invitation of the actor's contract.
-
-    :raises NotFoundError: no such invitation in the actor's contract (G8)."""
+def _authorise_invitation(actor: Actor, invitation_id: str) -> None:
+    """The invitation's contract must be the actor's (else not found, G8), and the actor
+    may invite a user of the invited user's role."""
     invitation = get_invitation(invitation_id)
     user = db.session.get(User, invitation.user_id)
     if user is None:  # pragma: no cover - the invitation is deleted with its user
@@ -133,4 +132,21 @@ def admin_resend_invitation(actor: Actor, invitation_id: str) -> Invitation:
         authorise_invite(actor, invitation.contract_id, user.role)
     except NotFoundError:
         raise NotFoundError(f"no invitation {invitation_id}") from None
+
+
+@audit.change("invitation_resend")
+def admin_resend_invitation(actor: Actor, invitation_id: str) -> Invitation:
+    """G3: a new registration link for a pending invitation of the actor's contract.
+
+    :raises NotFoundError: no such invitation in the actor's contract (G8)."""
+    _authorise_invitation(actor, invitation_id)
     return resend_invitation(actor, invitation_id)
+
+
+@audit.change("invitation_revoke")
+def admin_revoke_invitation(actor: Actor, invitation_id: str) -> None:
+    """G3: withdraw a pending invitation of the actor's contract (the pending user goes).
+
+    :raises NotFoundError: no such invitation in the actor's contract (G8)."""
+    _authorise_invitation(actor, invitation_id)
+    revoke_invitation(actor, invitation_id)

@@ -611,6 +611,14 @@ def _operations() -> dict[str, Any]:
                 "parameters": [],
             }
         },
+        "/invitations/{invitation_id}": {
+            "delete": _operation(
+                "revokeInvitation",
+                "Withdraw a pending invitation; the invited user goes with it (G3).",
+                "Revoked.",
+                path_parameter=invitation_id,
+            )
+        },
         "/invitations/{invitation_id}/resend": {
             "post": _operation(
                 "resendInvitation",

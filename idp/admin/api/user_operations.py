@@ -23,6 +23,7 @@ from idp.users.admin_operations import admin_delete_user
 from idp.users.admin_operations import admin_invite_user
 from idp.users.admin_operations import admin_resend_invitation
 from idp.users.admin_operations import admin_reset_two_factor
+from idp.users.admin_operations import admin_revoke_invitation
 from idp.users.admin_operations import admin_sign_out_everywhere
 from idp.users.admin_operations import admin_unlock
 from idp.users.admin_operations import send_change_link
@@ -159,4 +160,11 @@ def invitations_create() -> Response:
 @requires(WRITE)
 def invitations_resend(invitation_id: str) -> Response:
     admin_resend_invitation(_actor(), invitation_id)
+    return _done()
+
+
+@bp.delete("/invitations/<invitation_id>")
+@requires(WRITE)
+def invitations_revoke(invitation_id: str) -> Response:
+    admin_revoke_invitation(_actor(), invitation_id)
     return _done()
