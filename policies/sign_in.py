@@ -71,8 +71,8 @@ def route_answer(ctx: SignInContext) -> Decision:
 
 def check_sign_in(ctx: SignInContext, now: datetime) -> Decision:
     """Contract state (C1, C3), a disabled account (G4), access route (A1, A3, L9), the lock
-    (K1, X6) and permission for the target (U2), in that order: the first refusal wins; a step that is needed (the
-    L9 notice) is returned once everything else allows."""
+    (K1, X6) and permission for the target (U2), in that order: the first refusal wins; a
+    step that is needed (the L9 notice) is returned once everything else allows."""
     decision = check_contract(ctx.contract, ctx.role, ctx.target, now)
     if not decision.is_allowed:
         return decision

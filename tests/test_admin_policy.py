@@ -4,12 +4,26 @@ A cell is ``ok`` or the reason code of the refusal."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
+
 import pytest
 
 from policies.admin import AdminCaller
 from policies.admin import AdminOperation
 from policies.admin import check_admin_operation
+from policies.decision import deny
+from policies.plan import ContractState
+from policies.reasons import rules_of
+from policies.sign_in import SignInContext
+from policies.sign_in import check_sign_in
+from policies.vocabulary import AccessRoute
+from policies.vocabulary import ContractStatus
+from policies.vocabulary import LoginMethod
+from policies.vocabulary import Plan
 from policies.vocabulary import Role
+from policies.vocabulary import Target
 
 C, A, U = AdminCaller.CONTRACTOR, AdminCaller.ADMIN, AdminCaller.USER
 S, O = AdminCaller.SERVICE_CLIENT, AdminCaller.OPERATOR  # noqa: E741
@@ -80,3 +94,27 @@ def test_G4_nobody_raises_their_own_privilege_or_changes_the_contractors_role(ca
         for is_self in (True, False):
             decision = check_admin_operation(operation, caller, Role.CONTRACTOR, is_self)
             assert not decision.is_allowed
+
+
+@pytest.mark.covers("G4", "O2")
+@pytest.mark.parametrize("method", [LoginMethod.PASSWORD, LoginMethod.GOOGLE])
+@pytest.mark.parametrize("target", list(Target))
+def test_G4_a_disabled_account_passes_no_sign_in(method, target):
+    """The sign-in rule (the gate and the what-if view): disabled is refused after the
+    contract's state and before everything else, whatever the method and the target."""
+    now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    context = SignInContext(
+        contract=ContractState(Plan.BASIC, ContractStatus.ACTIVE, None),
+        access_route=AccessRoute.LINE_ONLY,  # would refuse with route_line_only otherwise
+        lines={},
+        role=Role.USER,
+        login_method=method,
+        is_locked=True,
+        target=target,
+        is_by_password=method == LoginMethod.PASSWORD,
+        is_disabled=True,
+    )
+    assert check_sign_in(context, now) == deny("disabled")
+    assert rules_of("disabled") == ("G4",)
+    cancelled = replace(context, contract=ContractState(Plan.BASIC, ContractStatus.CANCELLED, None))
+    assert check_sign_in(cancelled, now) == deny("contract_inactive")
