@@ -19,12 +19,16 @@ class ActorKind(StrEnum):
     SYSTEM = "system"
     #: A person not signed in (the forgot-password page).
     ANONYMOUS = "anonymous"
+    #: A service client of one contract (the admin API's client-credentials caller, G7): no
+    #: person behind it.
+    CLIENT = "client"
 
 
 @dataclass(frozen=True)
 class Actor:
     kind: ActorKind
-    #: The user id for USER/ADMIN, the OS account for CLI, the rule or job for SYSTEM.
+    #: The user id for USER/ADMIN, the OS account for CLI, the rule or job for SYSTEM, the
+    #: client_id for CLIENT.
     id: str | None = None
     #: The actor's own contract (users and contract administrators).
     contract_id: str | None = None
@@ -45,6 +49,11 @@ class Actor:
         except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (containers)
             name = None
         return cls(ActorKind.CLI, name)
+
+    @classmethod
+    def client(cls, client_id: str, contract_id: str) -> Actor:
+        """A service client acting on its one contract (G7, G8)."""
+        return cls(ActorKind.CLIENT, client_id, contract_id)
 
     @classmethod
     def system(cls, job: str) -> Actor:

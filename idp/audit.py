@@ -128,8 +128,12 @@ def change(
                 return function(actor, *args, **kwargs)
             except DomainError as error:
                 db.session.rollback()
-                contract_id = _target_contract(signature, actor, args, kwargs)
-                record(event, "refused", error.reason, actor=actor, contract_id=contract_id)
+                # A nested domain function (an admin operation over the plain one) records
+                # the refusal once, under the innermost, most specific event.
+                if not getattr(error, "is_audited", False):
+                    contract_id = _target_contract(signature, actor, args, kwargs)
+                    record(event, "refused", error.reason, actor=actor, contract_id=contract_id)
+                    error.is_audited = True  # type: ignore[attr-defined]
                 raise
 
         signature = inspect.signature(function)

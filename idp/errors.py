@@ -6,6 +6,8 @@
     refused a change; its message says why, ``reason`` is the audit reason code.
     - ``ProvisioningError`` — bad input for creating or changing a resource.
     - ``NotFoundError`` — the resource named does not exist.
+  - ``ForbiddenError`` — the caller may not do this to this target (G8: 403).
+  - ``ConflictError`` — the target's state already is what was asked, or forbids it (409).
 """
 
 from __future__ import annotations
@@ -64,3 +66,19 @@ class NotFoundError(ProvisioningError):
     """The contract, user, client, line or connection named does not exist."""
 
     default_reason = "not_found"
+
+
+class ForbiddenError(DomainError):
+    """The caller may not do this operation to this target (G4, G8); ``reason`` is the
+    rule's code (``policies/admin.py``)."""
+
+    status_code = 403
+    default_reason = "forbidden"
+
+
+class ConflictError(DomainError):
+    """The target's state conflicts with the operation (already disabled, already an
+    admin…)."""
+
+    status_code = 409
+    default_reason = "conflict"

@@ -117,6 +117,8 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     #: Set when the user completed 2FA enrollment; cleared by resets (T2). Devices live in
     #: ``second_factors``.
     two_factor_enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: G4: set while an administrator has disabled the account; no sign-in passes the gate.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     # G2, X9: the admin list's keyset orders within one contract (sort key, then id).
@@ -132,6 +134,12 @@ class User(db.Model):  # type: ignore[name-defined,misc]
             "contract_id",
             postgresql_where=text("locked_at IS NOT NULL"),
             sqlite_where=text("locked_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_users_contract_disabled",
+            "contract_id",
+            postgresql_where=text("disabled_at IS NOT NULL"),
+            sqlite_where=text("disabled_at IS NOT NULL"),
         ),
     )
 

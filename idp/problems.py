@@ -22,6 +22,7 @@ class Problem(Exception):
         title: str,
         detail: str = "",
         headers: dict[str, str] | None = None,
+        extensions: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail or title)
         self.status = status
@@ -29,6 +30,8 @@ class Problem(Exception):
         self.title = title
         self.detail = detail
         self.headers = headers or {}
+        #: RFC 9457 §3.2 extension members (``reason`` of a refused operation).
+        self.extensions = extensions or {}
 
 
 def problem_type(code: str) -> str:
@@ -43,6 +46,7 @@ def problem_response(problem: Problem) -> Response:
     }
     if problem.detail:
         body["detail"] = problem.detail
+    body.update(problem.extensions)
     response = Response(json.dumps(body), problem.status, mimetype=PROBLEM_JSON)
     for name, value in problem.headers.items():
         response.headers[name] = value

@@ -20,6 +20,7 @@ REASON_RULES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "contract_inactive": ("C3",),
         "trial_ended": ("C1",),
         "contract_closed": ("C1",),
+        "disabled": ("G4",),
         "route_line_only": ("A1",),
         "line_not_registered": ("L9",),
         "line_notification_declined": ("L9",),

@@ -1,6 +1,7 @@
 """O2: the policies step of a sign-in (DESIGN.md, The login transaction, step 3) — the rules
-every identified sign-in passes, in their order: contract state and plan (C1, C3), access
-route (A1, A3, L9), the lock (K1, X6), permission for the target (U2).
+every identified sign-in passes, in their order: contract state and plan (C1, C3), a
+disabled account (G4), access route (A1, A3, L9), the lock (K1, X6), permission for the
+target (U2).
 
 One composition for the live gate (idp/login/gate.py) and the "what if" view
 (``policies/what_if.py``, X3), so that the two cannot disagree on the order."""
@@ -47,6 +48,8 @@ class SignInContext:
     line_area: str | None = None
     #: The sign-in being admitted was by password (K1 applies to it).
     is_by_password: bool = False
+    #: An administrator disabled the account (G4): no sign-in passes.
+    is_disabled: bool = False
 
 
 def route_answer(ctx: SignInContext) -> Decision:
@@ -67,12 +70,14 @@ def route_answer(ctx: SignInContext) -> Decision:
 
 
 def check_sign_in(ctx: SignInContext, now: datetime) -> Decision:
-    """Contract state (C1, C3), access route (A1, A3, L9), the lock (K1, X6) and permission
-    for the target (U2), in that order: the first refusal wins; a step that is needed (the
-    L9 notice) is returned once everything else allows."""
+    """Contract state (C1, C3), a disabled account (G4), access route (A1, A3, L9), the lock
+    (K1, X6) and permission for the target (U2), in that order: the first refusal wins; a
+    step that is needed (the L9 notice) is returned once everything else allows."""
     decision = check_contract(ctx.contract, ctx.role, ctx.target, now)
     if not decision.is_allowed:
         return decision
+    if ctx.is_disabled:
+        return deny("disabled")
     route = route_answer(ctx)
     if route.outcome == "deny":
         return route

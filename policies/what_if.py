@@ -66,6 +66,8 @@ class UserFacts:
     has_password: bool = True
     #: Invited and not registered yet (L10).
     is_invited: bool = False
+    #: Disabled by an administrator (G4).
+    is_disabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ def what_if(
             line_number=route.line_number,
             line_area=route.area,
             is_by_password=by_password,
+            is_disabled=user.is_disabled,
         ),
         now,
     )

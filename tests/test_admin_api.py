@@ -13,6 +13,7 @@ from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from idp.actor import Actor
 from idp.users.invitations import invite_user
@@ -184,14 +185,59 @@ def test_G7_fuzzed_against_its_own_openapi_document(provider):
         schema.config.update(base_url=f"{provider.url}{PREFIX}")
         for result in schema.get_all_operations():
             operation = result.ok()
+            if operation.method.upper() != "GET":
+                continue  # the write operations: test_G7_write_operations_fuzzed
             if mode == GenerationMode.NEGATIVE and operation.path != "/users":
                 continue  # a free-form path id has no invalid value to generate
             fuzz(operation.as_strategy(generation_mode=mode), headers)
 
 
-def fuzz(strategy, headers):
+#: The write operations whose body schemathesis can make invalid.
+WITH_BODY = {"/users/{user_id}/role", "/users/{user_id}/change-link", "/invitations"}
+
+
+def test_G7_write_operations_fuzzed(provider):
+    """G4, G3 through the API, fuzzed on a fresh contract: the path ids are drawn from the
+    contract's real users and invitation (and one of another contract), so that the bodies
+    reach the domain; no 5xx, only documented answers."""
+    contract_id = provider.new_contract()
+    users = [provider.new_user(contract_id, role=role)[0] for role in Role]
+    users.append(provider.new_user(provider.new_contract())[0])
+    with provider.app.app_context():
+        invitation = invite_user(Actor.cli(), contract_id, f"fz-{contract_id[:8]}@example.jp")
+    token = token_for(provider, contract_id)
+    document = requests.get(f"{provider.url}{PREFIX}/openapi.json", timeout=TIMEOUT).json()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "user_id":
+                    parameter["schema"] = {"enum": users}
+                if parameter["name"] == "invitation_id":
+                    parameter["schema"] = {"enum": [invitation.id, "no-such-invitation"]}
+    headers = {"Authorization": f"Bearer {token}"}
+    schema = schemathesis.openapi.from_dict(document)
+    schema.config.update(base_url=f"{provider.url}{PREFIX}")
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.method.upper() == "GET":
+            continue
+        modes = [GenerationMode.POSITIVE]
+        if operation.path in WITH_BODY:
+            modes.append(GenerationMode.NEGATIVE)
+        for mode in modes:
+            # A body can be schema-valid and still refused with 400 by a rule no JSON schema
+            # states (an address that is not one, or already invited): not a fault here.
+            fuzz(
+                operation.as_strategy(generation_mode=mode),
+                headers,
+                examples=15,
+                excluded_checks=[positive_data_acceptance],
+            )
+
+
+def fuzz(strategy, headers, examples=40, excluded_checks=None):
     @settings(
-        max_examples=40,
+        max_examples=examples,
         derandomize=True,
         deadline=None,
         database=None,
@@ -200,6 +246,6 @@ def fuzz(strategy, headers):
     @given(case=strategy)
     def check(case):
         response = case.call(headers=headers)
-        case.validate_response(response, headers=headers)
+        case.validate_response(response, headers=headers, excluded_checks=excluded_checks)
 
     check()

@@ -46,6 +46,20 @@ MACHINE_ENDPOINTS = {
     "/revoke": "client-authenticated back channel (RFC 7009)",
     "/introspect": "client-authenticated back channel (RFC 7662)",
     "/userinfo": "bearer token in the form body (RFC 6750 §2.2, OIDC Core §5.3.1)",
+    # G7: the admin API reads a bearer token from the Authorization header and no cookie.
+    **{
+        f"/api/admin/v1{path}": "admin API: JSON with a bearer token in the header (G7)"
+        for path in (
+            "/invitations",
+            "/invitations/<invitation_id>/resend",
+            "/users/<user_id>/change-link",
+            "/users/<user_id>/disable",
+            "/users/<user_id>/enable",
+            "/users/<user_id>/reset-two-factor",
+            "/users/<user_id>/sign-out",
+            "/users/<user_id>/unlock",
+        )
+    },
 }
 LINE_SECRET = "csrf-line-secret"
 

@@ -146,6 +146,8 @@ READERS = {
     "idp.users.detail.find_contract_user": "reads",
     "idp.users.detail.user_detail": "reads",
     "idp.users.what_if.what_if_for_user": "reads (X3: the rules over what the login reads)",
+    "idp.users.authority.authorise": "reads; raises the admin rule's refusal (G4, G8)",
+    "idp.users.authority.authorise_invite": "reads; raises the admin rule's refusal (G3, G8)",
 }
 
 
@@ -576,7 +578,113 @@ def _send_method_change_link(p: Provider, actor: Actor) -> None:
     send_method_change_link(actor, _member(p, actor))
 
 
+def _managed(p: Provider, actor: Actor, **values: Any) -> User:
+    """A user of the actor's contract, the actor being its contractor (G4's operations)."""
+    contract_id = _actors_contract(p, actor)
+    session = p.db().session
+    if session.get(User, actor.id) is None:
+        email = f"c-{uuid.uuid4().hex[:8]}@example.jp"
+        session.add(
+            User(
+                id=actor.id,
+                contract_id=contract_id,
+                email=email,
+                email_key=email,
+                role="contractor",
+                login_method="google",
+            )
+        )
+        session.commit()
+    return _user(p, contract_id=contract_id, **values)
+
+
+def _set_admin_privilege(p: Provider, actor: Actor) -> None:
+    from idp.users.roles import set_admin_privilege
+
+    set_admin_privilege(actor, _managed(p, actor), True)
+
+
+def _disable_user(p: Provider, actor: Actor) -> None:
+    from idp.users.disable import disable_user
+
+    disable_user(actor, _managed(p, actor))
+
+
+def _enable_user(p: Provider, actor: Actor) -> None:
+    from idp.users.disable import disable_user
+    from idp.users.disable import enable_user
+
+    user = _managed(p, actor)
+    disable_user(Actor.cli(), user)
+    enable_user(actor, user)
+
+
+def _admin_unlock(p: Provider, actor: Actor) -> None:
+    from idp.users.admin_operations import admin_unlock
+    from idp.users.lockout import lock_by_admin
+
+    user = _managed(p, actor)
+    lock_by_admin(Actor.cli(), user)
+    admin_unlock(actor, user)
+
+
+def _admin_reset_two_factor(p: Provider, actor: Actor) -> None:
+    from idp.users.admin_operations import admin_reset_two_factor
+
+    admin_reset_two_factor(actor, _managed(p, actor))
+
+
+def _admin_sign_out_everywhere(p: Provider, actor: Actor) -> None:
+    from idp.users.admin_operations import admin_sign_out_everywhere
+
+    admin_sign_out_everywhere(actor, _managed(p, actor))
+
+
+def _admin_delete_user(p: Provider, actor: Actor) -> None:
+    from idp.users.admin_operations import admin_delete_user
+
+    admin_delete_user(actor, _managed(p, actor))
+
+
+def _send_change_link(p: Provider, actor: Actor) -> None:
+    from idp.users.admin_operations import send_change_link
+
+    send_change_link(actor, _managed(p, actor), None)
+
+
+def _admin_invite_user(p: Provider, actor: Actor) -> None:
+    from idp.users.admin_operations import admin_invite_user
+
+    _managed(p, actor)
+    admin_invite_user(actor, actor.contract_id or "", f"i-{uuid.uuid4().hex[:8]}@example.jp")
+
+
+def _admin_resend_invitation(p: Provider, actor: Actor) -> None:
+    from idp.users.admin_operations import admin_resend_invitation
+
+    _managed(p, actor)
+    admin_resend_invitation(actor, _invite(p, actor).id)
+
+
+def _admin_revoke_invitation(p: Provider, actor: Actor) -> None:
+    from idp.users.admin_operations import admin_revoke_invitation
+
+    _managed(p, actor)
+    admin_revoke_invitation(actor, _invite(p, actor).id)
+
+
 CALLS: dict[str, Callable[[Provider, Actor], None]] = {
+    "idp.users.roles.set_admin_privilege": _set_admin_privilege,
+    "idp.users.disable.disable_user": _disable_user,
+    "idp.users.disable.enable_user": _enable_user,
+    "idp.users.admin_operations.admin_unlock": _admin_unlock,
+    "idp.users.admin_operations.admin_reset_two_factor": _admin_reset_two_factor,
+    "idp.users.admin_operations.admin_sign_out_everywhere": _admin_sign_out_everywhere,
+    "idp.users.admin_operations.admin_delete_user": _admin_delete_user,
+    "idp.users.admin_operations.send_change_link": _send_change_link,
+    "idp.users.admin_operations.admin_invite_user": _admin_invite_user,
+    "idp.users.admin_operations.admin_resend_invitation": _admin_resend_invitation,
+    "idp.users.admin_operations.admin_revoke_invitation": _admin_revoke_invitation,
     "idp.backchannel.notify.notify_logout": _notify_logout,
     "idp.clients.add_client": _add_client,
     "idp.contracts.ad.add_ad_connection": _add_ad_connection,

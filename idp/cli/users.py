@@ -1,6 +1,10 @@
 """``idp users``: add a user, invite one (L10, G3), list, resend and revoke pending
 invitations (G3), bind an upstream identity (L7), mail a login-method change link (M2, M6) or
-an email-change link (M2, M7); lock, unlock, sign out everywhere and delete one (G4, X7)."""
+an email-change link (M2, M7); lock, unlock, sign out everywhere and delete one (G4, X7);
+grant or revoke the admin privilege, disable, enable and reset the 2FA registration (G4, T2).
+The operator passes the admin domain functions as ``Actor.cli()``: not bound by the
+contract-admin rules, but by SPEC's (never the contractor's role; the contractor is neither
+disabled nor deleted)."""
 
 from __future__ import annotations
 
@@ -235,6 +239,51 @@ def users_email_link(email: str, new_email: str) -> None:
 
     link = request_email_change(Actor.cli(), _user_by_email(email), new_email)
     click.echo(link.id)
+
+
+@users.command("role")
+@click.option("--email", required=True)
+@click.option("--admin/--no-admin", "is_admin", required=True, help="Grant or revoke.")
+@with_app
+def users_role(email: str, is_admin: bool) -> None:
+    """Grant (--admin) or revoke (--no-admin) the admin privilege (G4)."""
+    from idp.users.roles import set_admin_privilege
+
+    set_admin_privilege(Actor.cli(), _user_by_email(email), is_admin)
+    click.echo(Role.ADMIN.value if is_admin else Role.USER.value)
+
+
+@users.command("disable")
+@click.option("--email", required=True)
+@with_app
+def users_disable(email: str) -> None:
+    """Disable a user: no sign-in; every session and token ends, clients told (G4, X7)."""
+    from idp.users.disable import disable_user
+
+    revoked = disable_user(Actor.cli(), _user_by_email(email))
+    click.echo(f"disabled token_families_revoked={revoked}")
+
+
+@users.command("enable")
+@click.option("--email", required=True)
+@with_app
+def users_enable(email: str) -> None:
+    """Let a disabled user sign in again (G4)."""
+    from idp.users.disable import enable_user
+
+    enable_user(Actor.cli(), _user_by_email(email))
+    click.echo("enabled")
+
+
+@users.command("reset-2fa")
+@click.option("--email", required=True)
+@with_app
+def users_reset_two_factor(email: str) -> None:
+    """Reset the user's 2FA registration and remembered browsers (T2, X2)."""
+    from idp.users.admin_operations import admin_reset_two_factor
+
+    admin_reset_two_factor(Actor.cli(), _user_by_email(email))
+    click.echo("two_factor_reset")
 
 
 COMMANDS = [users]

@@ -1,8 +1,9 @@
 """The policies step (DESIGN.md step 3, O2): the one gate every sign-in passes after it is
-identified, in order — contract state and plan (C1, C3), access route (A1, A3, L9), the lock
-(K1), permission for the target (U2), then the second-factor decision (L3, L7). The rules and
-their order are the pure functions of ``policies/`` (``policies.sign_in``, which the "what
-if" view of X3 composes too); this module gathers their data and acts on the answer.
+identified, in order — contract state and plan (C1, C3), a disabled account (G4), access
+route (A1, A3, L9), the lock (K1), permission for the target (U2), then the second-factor
+decision (L3, L7). The rules and their order are the pure functions of ``policies/``
+(``policies.sign_in``, which the "what if" view of X3 composes too); this module gathers
+their data and acts on the answer.
 
 ``check_policies`` (contract, route, U2) is also what a reused session (``/authorize``) and
 every refresh (O2) are checked against; a session's route is re-checked at refresh and
@@ -86,6 +87,7 @@ def check_policies(
         role=Role(user.role),
         login_method=LoginMethod(user.login_method),
         is_locked=user.locked_at is not None,
+        is_disabled=user.disabled_at is not None,
         target=Target(target),
         line_number=_line_of(route),
         line_area=route.get("area"),

@@ -68,6 +68,8 @@ class UserDetail:
     login_method: str
     locale: str
     locked_at: datetime | None
+    #: G4: when an administrator disabled the account; None while it may sign in.
+    disabled_at: datetime | None
     two_factor_enrolled_at: datetime | None
     #: Enrolled second factors by kind (``sms``, ``totp``, ``passkey``, ``recovery``).
     second_factors: list[str]
@@ -122,6 +124,7 @@ def user_detail(contract_id: str, user_id: str) -> UserDetail:
         login_method=user.login_method,
         locale=user.locale,
         locked_at=user.locked_at,
+        disabled_at=user.disabled_at,
         two_factor_enrolled_at=user.two_factor_enrolled_at,
         second_factors=list(kinds),
         upstream_accounts=[

@@ -70,6 +70,8 @@ class UserFilters:
     has_two_factor: bool | None = None
     #: Invited and not registered yet (L10).
     is_invited: bool | None = None
+    #: Disabled by an administrator (G4).
+    is_disabled: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ class UserRow:
     has_two_factor: bool
     is_invited: bool
     created_at: datetime
+    #: Disabled by an administrator (G4).
+    is_disabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,9 @@ def _conditions(query: UserListQuery) -> list[ColumnElement[bool]]:
     if filters.has_two_factor is not None:
         enrolled = User.two_factor_enrolled_at.is_not(None)
         conditions.append(enrolled if filters.has_two_factor else ~enrolled)
+    if filters.is_disabled is not None:
+        is_disabled = User.disabled_at.is_not(None)
+        conditions.append(is_disabled if filters.is_disabled else ~is_disabled)
     if filters.is_invited is not None:
         # Through the invitations of this contract (few), not a check per user row.
         invited = User.id.in_(
@@ -241,6 +248,7 @@ def list_users(query: UserListQuery) -> UserPage:
             User.two_factor_enrolled_at.is_not(None),
             _is_pending_invitation(),
             User.created_at,
+            User.disabled_at.is_not(None),
             column.label("sort_key"),
         )
         .where(and_(*conditions, *([after] if after is not None else [])))
@@ -248,7 +256,7 @@ def list_users(query: UserListQuery) -> UserPage:
         .limit(query.limit + 1)
     )
     found = db.session.execute(statement).all()
-    rows = [UserRow(*row[:-1]) for row in found[: query.limit]]
+    rows = [UserRow(*tuple(row)[:-1]) for row in found[: query.limit]]
     has_more = len(found) > query.limit
     counted = select(User.id).where(*conditions).limit(COUNT_CAP + 1).subquery()
     total = db.session.execute(select(func.count()).select_from(counted)).scalar_one()

@@ -92,6 +92,7 @@ def _user_facts(user: User) -> UserFacts:
         factor_kinds=tuple(kinds),
         has_password=user.password_hash is not None,
         is_invited=pending_invitation(user) is not None,
+        is_disabled=user.disabled_at is not None,
     )
 
 

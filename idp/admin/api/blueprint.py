@@ -7,7 +7,9 @@ from flask import Blueprint
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from idp.errors import ConflictError
 from idp.errors import DomainError
+from idp.errors import ForbiddenError
 from idp.errors import NotFoundError
 from idp.problems import Problem
 from idp.problems import problem_response
@@ -26,9 +28,25 @@ def problem(error: Problem) -> BaseResponse:
 
 @bp.errorhandler(DomainError)
 def refused(error: DomainError) -> BaseResponse:
-    """A domain refusal: 404 for what this caller cannot see (G8), else 400 with the reason."""
+    """A domain refusal: 404 for what this caller cannot see (G8), 403 for what it may not do
+    (the rule's reason in the detail), 409 for a state conflict, else 400 with the reason."""
     if isinstance(error, NotFoundError):
         return problem_response(Problem(404, "not_found", "Not found.", str(error)))
+    if isinstance(error, ForbiddenError):
+        # G8: the rule's reason code as an extension member (RFC 9457 §3.2).
+        return problem_response(
+            Problem(
+                403,
+                "forbidden",
+                "The operation is forbidden.",
+                str(error),
+                extensions={"reason": error.reason},
+            )
+        )
+    if isinstance(error, ConflictError):
+        return problem_response(
+            Problem(409, error.reason, "The user's state conflicts with it.", str(error))
+        )
     return problem_response(Problem(400, error.reason, "The request was refused.", str(error)))
 
 

@@ -15,6 +15,7 @@ from idp.admin.api.auth import READ
 from idp.admin.api.auth import WRITE
 from idp.admin.api.blueprint import PREFIX
 from idp.admin.api.blueprint import bp
+from idp.admin.api.user_operations import MAX_FIELD
 from idp.admin.api.what_if import MAX_ACR_LENGTH
 from idp.admin.api.what_if import MAX_BROWSER_ID_LENGTH
 from idp.admin.api.what_if import MAX_LINE_LENGTH
@@ -29,6 +30,8 @@ from policies.what_if import StepName
 TIME = {"type": "string", "format": "date-time"}
 OPTIONAL_TIME = {"type": ["string", "null"], "format": "date-time"}
 PROBLEM = {"$ref": "#/components/responses/Problem"}
+#: A string member of a request body (at most ``MAX_FIELD`` characters, no NUL).
+SHORT_TEXT = {"maxLength": MAX_FIELD, "pattern": "^[^\\u0000]*$"}
 #: No parameter holds NUL (every endpoint refuses it: PostgreSQL cannot store it in text).
 NO_NUL = "^[^\\u0000]*$"
 
@@ -43,6 +46,7 @@ def _schemas() -> dict[str, Any]:
         "locked": {"type": "boolean"},
         "two_factor_enrolled": {"type": "boolean"},
         "invited": {"type": "boolean", "description": "Invited, not registered yet (L10)."},
+        "disabled": {"type": "boolean", "description": "Disabled by an administrator (G4)."},
         "created_at": TIME,
     }
     summary = {
@@ -56,6 +60,7 @@ def _schemas() -> dict[str, Any]:
             "locked",
             "two_factor_enrolled",
             "invited",
+            "disabled",
             "created_at",
         ],
         "properties": summary_properties,
@@ -81,6 +86,7 @@ def _schemas() -> dict[str, Any]:
         **{k: v for k, v in summary_properties.items() if k != "invited"},
         "locale": {"enum": ["ja", "en"]},
         "locked_at": OPTIONAL_TIME,
+        "disabled_at": OPTIONAL_TIME,
         "two_factor_enrolled_at": OPTIONAL_TIME,
         "second_factors": {"type": "array", "items": {"type": "string"}},
         "upstream_accounts": {
@@ -216,7 +222,52 @@ def _schemas() -> dict[str, Any]:
                 "title": {"type": "string"},
                 "status": {"type": "integer"},
                 "detail": {"type": "string"},
+                "reason": {
+                    "type": "string",
+                    "description": "For 403 `forbidden`: the rule's reason code (G4, G8).",
+                },
             },
+        },
+        "RoleChange": {
+            "type": "object",
+            "required": ["role"],
+            "properties": {"role": {"enum": [Role.ADMIN.value, Role.USER.value]}},
+            "additionalProperties": False,
+        },
+        "Role": {
+            "type": "object",
+            "required": ["id", "role"],
+            "properties": {"id": {"type": "string"}, "role": {"enum": [r.value for r in Role]}},
+        },
+        "ChangeLinkRequest": {
+            "type": "object",
+            "description": (
+                "M2: without `email`, or with the user's own, a login-method change link goes "
+                "to the user; with a new address, an email-change link goes to that address."
+            ),
+            "properties": {"email": {"type": ["string", "null"], **SHORT_TEXT}},
+            "additionalProperties": False,
+        },
+        "ChangeLinkSent": {
+            "type": "object",
+            "required": ["sent"],
+            "properties": {"sent": {"enum": ["method_change", "email_change"]}},
+        },
+        "InvitationRequest": {
+            "type": "object",
+            "required": ["email"],
+            "properties": {
+                "email": {"type": "string", **SHORT_TEXT},
+                "name": {"type": ["string", "null"], **SHORT_TEXT},
+                "role": {"enum": [Role.USER.value, Role.ADMIN.value, None], "default": "user"},
+                "locale": {"enum": ["ja", "en", None], "default": "ja"},
+            },
+            "additionalProperties": False,
+        },
+        "Invitation": {
+            "type": "object",
+            "required": ["id", "user_id"],
+            "properties": {"id": {"type": "string"}, "user_id": {"type": "string"}},
         },
     }
 
@@ -243,7 +294,9 @@ def document() -> dict[str, Any]:
                 "The operations of the admin console for one contract (G7). Authorise with an "
                 "access token of a service client of that contract, obtained by the "
                 "client-credentials grant at the token endpoint. Errors are RFC 9457 problem "
-                "details."
+                "details. A service client has no person behind it: it acts as the "
+                "contractor's delegate on every user but the contractor, whose account it "
+                "never touches (G4: 403 `forbidden`, reason `target_contractor`)."
             ),
         },
         "servers": [{"url": f"{issuer}{PREFIX}"}],
@@ -304,6 +357,7 @@ def document() -> dict[str, Any]:
                         _flag("locked", "Locked accounts (K1) or the others."),
                         _flag("two_factor_enrolled", "Enrolled in 2FA or not."),
                         _flag("invited", "Invited and not registered yet, or the others."),
+                        _flag("disabled", "Disabled by an administrator (G4), or the others."),
                         {
                             "name": "sort",
                             "in": "query",
@@ -344,7 +398,13 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            **_operations(),
             "/users/{user_id}": {
+                "delete": _operation(
+                    "deleteUser",
+                    "Delete the user after ending every session and token (G4, X7).",
+                    "Deleted.",
+                ),
                 "get": {
                     "operationId": "getUser",
                     "summary": "One user of the contract (G2); another contract's is 404 (G8).",
@@ -369,7 +429,7 @@ def document() -> dict[str, Any]:
                         "404": PROBLEM,
                         **errors,
                     },
-                }
+                },
             },
             "/users/{user_id}/what-if": {"get": _what_if_operation(read, errors)},
         },
@@ -442,6 +502,130 @@ def _what_if_operation(read: list[Any], errors: dict[str, Any]) -> dict[str, Any
             },
             "404": PROBLEM,
             **errors,
+        },
+    }
+
+
+USER_ID = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
+#: Every write operation's possible refusals (G8: 404 for another contract's ids, 403 with
+#: the rule's reason, 409 for a state conflict).
+WRITE_ERRORS = {code: PROBLEM for code in ("400", "401", "403", "404", "409")}
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    done: str,
+    *,
+    path_parameter: dict[str, Any] = USER_ID,
+    body: str | None = None,
+    answer: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """A write operation: 204 when done, or ``answer`` (status, schema name)."""
+    responses: dict[str, Any]
+    if answer is None:
+        responses = {"204": {"description": done}}
+    else:
+        status, schema = answer
+        responses = {
+            status: {
+                "description": done,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+                },
+            }
+        }
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": summary,
+        "security": [{"admin": [WRITE]}],
+        "parameters": [path_parameter],
+        "responses": {**responses, **WRITE_ERRORS},
+    }
+    if body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+        }
+    return operation
+
+
+def _operations() -> dict[str, Any]:
+    """G4, G3, M2: the per-user operations and invitations (scope admin:write)."""
+    invitation_id = {**USER_ID, "name": "invitation_id"}
+    return {
+        "/users/{user_id}/unlock": {
+            "post": _operation("unlockUser", "Unlock the account (K1, G4).", "Unlocked.")
+        },
+        "/users/{user_id}/reset-two-factor": {
+            "post": _operation(
+                "resetTwoFactor",
+                "Reset the 2FA registration and the remembered browsers (T2, X2).",
+                "Reset; the next sign-in enrolls again.",
+            )
+        },
+        "/users/{user_id}/sign-out": {
+            "post": _operation(
+                "signOutEverywhere",
+                "End every session and token; relying parties are told (X2, X7).",
+                "Signed out everywhere.",
+            )
+        },
+        "/users/{user_id}/disable": {
+            "post": _operation(
+                "disableUser",
+                "Disable the account: no sign-in; every session and token ends (G4, X7).",
+                "Disabled.",
+            )
+        },
+        "/users/{user_id}/enable": {
+            "post": _operation("enableUser", "Let a disabled user sign in again (G4).", "Enabled.")
+        },
+        "/users/{user_id}/role": {
+            "put": _operation(
+                "setRole",
+                "Grant or revoke the admin privilege (G4; never the contractor's role).",
+                "The user's role now.",
+                body="RoleChange",
+                answer=("200", "Role"),
+            )
+        },
+        "/users/{user_id}/change-link": {
+            "post": _operation(
+                "sendChangeLink",
+                "M2's email change screen: a method-change or an email-change link.",
+                "The link was mailed.",
+                body="ChangeLinkRequest",
+                answer=("202", "ChangeLinkSent"),
+            )
+        },
+        "/invitations": {
+            "post": {
+                **_operation(
+                    "inviteUser",
+                    "Invite one user into the contract (G3, L10).",
+                    "Invited; the registration mail is sent.",
+                    body="InvitationRequest",
+                    answer=("201", "Invitation"),
+                ),
+                "parameters": [],
+            }
+        },
+        "/invitations/{invitation_id}": {
+            "delete": _operation(
+                "revokeInvitation",
+                "Withdraw a pending invitation; the invited user goes with it (G3).",
+                "Revoked.",
+                path_parameter=invitation_id,
+            )
+        },
+        "/invitations/{invitation_id}/resend": {
+            "post": _operation(
+                "resendInvitation",
+                "A new registration link; older ones are void (G3).",
+                "Resent.",
+                path_parameter=invitation_id,
+            )
         },
     }
 

@@ -62,6 +62,7 @@ def user_summary(row: UserRow) -> dict[str, Any]:
         "locked": row.is_locked,
         "two_factor_enrolled": row.has_two_factor,
         "invited": row.is_invited,
+        "disabled": row.is_disabled,
         "created_at": iso_time(row.created_at),
     }
 
@@ -89,6 +90,7 @@ def _query() -> UserListQuery:
             is_locked=_choice("locked", BOOLEANS),
             has_two_factor=_choice("two_factor_enrolled", BOOLEANS),
             is_invited=_choice("invited", BOOLEANS),
+            is_disabled=_choice("disabled", BOOLEANS),
         ),
         sort=_choice("sort", {s.value: s for s in UserSort}) or UserSort.EMAIL,
         is_descending=bool(order),
@@ -119,6 +121,7 @@ def detail_json(detail: UserDetail) -> dict[str, Any]:
         "locale": detail.locale,
         "locked": detail.locked_at is not None,
         "locked_at": iso_time(detail.locked_at),
+        "disabled_at": iso_time(detail.disabled_at),
         "two_factor_enrolled_at": iso_time(detail.two_factor_enrolled_at),
         "second_factors": detail.second_factors,
         "upstream_accounts": [
