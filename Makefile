@@ -47,7 +47,7 @@ coverage: install
 	$(BIN)/python -m pytest -q -p no:randomly tests/test_policies.py tests/test_policies_links.py \
 	  tests/test_policies_mutants.py tests/test_plan.py tests/test_permissions.py \
 	  tests/test_login_method_rules.py tests/test_assurance.py tests/test_what_if.py \
-	  tests/test_admin_policy.py \
+	  tests/test_admin_policy.py tests/test_policies_console.py \
 	  --cov=policies --cov-branch --cov-report=term-missing --cov-fail-under=100
 
 bench: install

@@ -125,6 +125,7 @@ def setup_views(app: Flask) -> None:
     from idp import metrics
     from idp.accounts import views as account_views
     from idp.admin import api as admin_api
+    from idp.admin import console as admin_console
     from idp.links import views as link_views
     from idp.login import active_directory
     from idp.login import brokered
@@ -146,6 +147,7 @@ def setup_views(app: Flask) -> None:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(dev.bp)
     app.register_blueprint(admin_api.bp)
+    app.register_blueprint(admin_console.bp)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -56,10 +56,13 @@ class AccessRoute(StrEnum):
 
 class Target(StrEnum):
     """What a sign-in is for (the login transaction's ``target``): the storage frontend, or
-    the account menu's own login page (U1)."""
+    the account menu's own login page (U1); and what a session is used for (the console)."""
 
     FRONTEND = "frontend"
     ACCOUNT_MENU = "account"
+    #: G1: the admin console, reached with a session of the account menu's sign-in but held
+    #: to the contract's rules without the contractor's A3/C1 exceptions.
+    ADMIN_CONSOLE = "admin"
 
 
 class MenuItem(StrEnum):

@@ -12,6 +12,7 @@ from idp.account_menu.guard import Person
 from idp.account_menu.guard import applies_to
 from idp.account_menu.guard import bp
 from idp.account_menu.guard import menu_item
+from idp.admin.console.guard import console_decision
 from idp.vocabulary import MenuItem
 from policies.permissions import menu_items
 
@@ -24,6 +25,14 @@ def menu(person: Person) -> BaseResponse:
         for item in menu_items(person.role, person.state, person.now)
         if item != MenuItem.TOP and applies_to(item, person.user)
     ]
+    # G1: the console is linked for those who may use it (its guard asks the same).
+    has_console = console_decision(person.user, person.contract, person.session, person.now)
     return Response(
-        render_template("account/menu.html", person=person, user=person.user, items=items)
+        render_template(
+            "account/menu.html",
+            person=person,
+            user=person.user,
+            items=items,
+            has_console=has_console.is_allowed,
+        )
     )

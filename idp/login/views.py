@@ -41,6 +41,9 @@ bp = Blueprint("login", __name__)
 MAX_EMAIL = 320
 #: Pages of the account menu a sign-in may return to.
 ACCOUNT_PATH = re.compile(r"/account(/[a-z][a-z-]{0,40})?")
+#: Pages of the admin console (G1) a sign-in may return to: each segment starts with a
+#: letter or digit, so the path never becomes ``//host`` or ``/\host`` (another site).
+CONSOLE_PATH = re.compile(r"/admin(/[a-z0-9][a-z0-9-]{0,40}){0,3}")
 #: Above policies.password.MAX_LENGTH so that an over-long password still gets one honest
 #: verification; bounded so that the hashing cost is bounded.
 MAX_PASSWORD = 1024
@@ -143,10 +146,10 @@ def line_notice(tx: Transaction, user: User) -> BaseResponse:
 
 
 def account_return_path() -> str | None:
-    """The ``next`` of the account menu's sign-in when it is a page of the menu (never
-    another site: an open redirect)."""
+    """The ``next`` of the account menu's sign-in when it is a page of the menu or of the
+    admin console (never another site: an open redirect)."""
     value = request.args.get("next", "")
-    return value if ACCOUNT_PATH.fullmatch(value) else None
+    return value if ACCOUNT_PATH.fullmatch(value) or CONSOLE_PATH.fullmatch(value) else None
 
 
 @bp.get("/account/login")

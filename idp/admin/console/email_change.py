@@ -1,0 +1,73 @@
+"""M2: the detail page's "email change" screen. The address is shown filled in: sent
+unchanged, the user is mailed a login-method-change link
+(:func:`idp.users.login_method.send_method_change_link`); sent with a new address, the
+email-change link goes to the new address (:func:`idp.users.email_change.request_email_change`).
+Both at once is not possible: the email first, then the method."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from idp.admin.console.guard import Admin
+from idp.admin.console.guard import bp
+from idp.admin.console.guard import console_page
+from idp.admin.console.guard import contract_user
+from idp.errors import DomainError
+from idp.errors import NotFoundError
+from idp.i18n import gettext as _
+from idp.models import User
+from idp.users.add import MAX_EMAIL
+from idp.users.email_change import request_email_change
+from idp.users.find import email_key
+from idp.users.login_method import send_method_change_link
+
+
+def _refusal(error: DomainError) -> str:
+    messages = {
+        "invalid_email": _("Enter a valid email address."),
+        # The same words whoever uses the address (L2, G8).
+        "email_unavailable": _("This address cannot be used. Enter another address."),
+        "not_registered": _(
+            "This user has not registered yet. Revoke the invitation and invite the right "
+            "address, or resend the invitation."
+        ),
+        "not_permitted": _("The login method of this user cannot be changed now."),
+        "contract_inactive": _("The contract is not active."),
+        "contract_closed": _("The contract is closed."),
+    }
+    return messages.get(error.reason, _("The mail could not be sent."))
+
+
+def _page(admin: Admin, user: User, email: str, error: str | None, status: int) -> BaseResponse:
+    page = render_template(
+        "admin/email_change.html", admin=admin, target=user, email=email, error=error
+    )
+    return Response(page, status)
+
+
+@bp.route("/users/<user_id>/email", methods=["GET", "POST"])
+@console_page()
+def email_change(admin: Admin, user_id: str) -> BaseResponse:
+    target = contract_user(admin, user_id)
+    if request.method == "GET":
+        return _page(admin, target, target.email, None, 200)
+    email = request.form.get("email", "").strip()[: MAX_EMAIL + 1]
+    if not email:
+        return _page(admin, target, email, _("Enter the email address."), 400)
+    try:
+        if email_key(email) == target.email_key:
+            send_method_change_link(admin.actor, target)
+            done = "link_sent"
+        else:
+            request_email_change(admin.actor, target, email)
+            done = "email_link_sent"
+    except NotFoundError:
+        raise
+    except DomainError as error:
+        return _page(admin, target, email, _refusal(error), 400)
+    return redirect(url_for("admin_console.user", user_id=target.id, done=done), code=303)
