@@ -511,6 +511,81 @@ def not_me_link(node: Any) -> Form:
     return Form(browser, link, form, lambda r: r.status_code == 200 and 'id="done"' in r.text)
 
 
+def _console(node: Any) -> tuple[Browser, str]:
+    """G1: a contractor signed in to the admin console (through the menu's sign-in)."""
+    contract_id = node.new_contract(two_factor=False)
+    _user_id, email = node.new_user(contract_id, role="contractor")
+    browser = Browser(node.url)
+    browser.submit(browser.get("/admin"), "password-form", email=email, password=PASSWORD)
+    return browser, contract_id
+
+
+def _console_form(node: Any, page_path: str, form_id: str, post_path: str, **values: str) -> Form:
+    browser, _contract_id = _console(node)
+    data = _form(browser.get(page_path), form_id, **values)
+    return Form(browser, f"{node.url}{post_path}", data, _redirect)
+
+
+def console_invite(node: Any) -> Form:
+    email = f"csrf-{time.time_ns()}@example.jp"
+    return _console_form(
+        node,
+        "/admin/invitations",
+        "invite-form",
+        "/admin/invitations",
+        email=email,
+        role="user",
+        locale="ja",
+    )
+
+
+def console_resend(node: Any) -> Form:
+    from idp.users.invitations import invite_user
+
+    browser, contract_id = _console(node)
+    with node.app.app_context():
+        invited = invite_user(Actor.cli(), contract_id, f"csrf-{time.time_ns()}@example.jp")
+    data = _form(browser.get("/admin/invitations"), "resend-1")
+    url = f"{node.url}/admin/invitations/{invited.user_id}/resend"
+    return Form(browser, url, data, _redirect)
+
+
+def console_add_lines(node: Any) -> Form:
+    return _console_form(
+        node, "/admin/lines", "add-lines-form", "/admin/lines", numbers="CAF0000000042"
+    )
+
+
+def console_remove_line(node: Any) -> Form:
+    browser, contract_id = _console(node)
+    with node.app.app_context():
+        add_line(Actor.cli(), contract_id, "COP00000042")
+    data = _form(browser.get("/admin/lines"), "remove-1")
+    return Form(browser, f"{node.url}/admin/lines/remove", data, _redirect)
+
+
+def console_route(node: Any) -> Form:
+    browser, _contract_id = _console(node)
+    confirm = browser.submit(browser.get("/admin/route"), "route-form", route="line+internet")
+    data = _form(confirm, "route-confirm-form")
+    return Form(browser, f"{node.url}/admin/route", data, _redirect)
+
+
+def _console_user_form(node: Any, operation: str, form_id: str, locked: bool = False) -> Form:
+    from idp.models import User
+    from idp.users.lockout import lock_by_admin
+
+    browser, contract_id = _console(node)
+    user_id, _email = node.new_user(contract_id)
+    if locked:
+        with node.app.app_context():
+            lock_by_admin(Actor.cli(), node.db().session.get(User, user_id))
+    page_path = f"/admin/users/{user_id}" + (f"/{operation}" if operation != "unlock" else "")
+    data = _form(browser.get(page_path), form_id)
+    url = f"{node.url}/admin/users/{user_id}/{operation}"
+    return Form(browser, url, data, _redirect)
+
+
 #: Form routes (URL rules) and the scenario that reaches a valid form on each.
 SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/login": login,
@@ -543,6 +618,23 @@ SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/account/contract": contract_information,
     "/account/login-method": login_method,
     "/account/email": email_change,
+    "/admin/invitations": console_invite,
+    "/admin/invitations/<user_id>/resend": console_resend,
+    "/admin/lines": console_add_lines,
+    "/admin/lines/remove": console_remove_line,
+    "/admin/route": console_route,
+    "/admin/users/<user_id>/delete": lambda node: _console_user_form(
+        node, "delete", "confirm-form"
+    ),
+    "/admin/users/<user_id>/email": lambda node: _console_user_form(
+        node, "email", "email-change-form"
+    ),
+    "/admin/users/<user_id>/sign-out": lambda node: _console_user_form(
+        node, "sign-out", "confirm-form"
+    ),
+    "/admin/users/<user_id>/unlock": lambda node: _console_user_form(
+        node, "unlock", "unlock-form", locked=True
+    ),
 }
 #: Link purposes whose confirm page holds a form of its own (one URL rule, /links/<token>).
 LINK_SCENARIOS: dict[str, Callable[[Any], Form]] = {
