@@ -286,7 +286,19 @@ def test_G3_invite_one_user_then_resend_from_the_pending_list(provider, mailbox)
     resent = browser.submit(done, f"resend-{1}")
     assert resent.url.endswith("?done=resent")
     mailbox.wait_for(to=email, subject_contains="利用者登録")
-    # Bad input: the page again, with the message in the user's language.
+    # G3: revoked after its confirmation page: the link is void and the person gone.
+    link = [u for u in mailbox.links_in(mailbox.wait_for(to=email)) if "/links/" in u][-1]
+    confirmation = browser.get(f"/admin/invitations/{invited}/revoke")
+    assert email in confirmation.text and 'id="confirm-form"' in confirmation.text
+    revoked = browser.submit(confirmation, "confirm-form")
+    assert revoked.url.endswith("?done=revoked") and email not in revoked.text
+    assert user_row(provider, invited) is None
+    assert Browser(provider.url).get(link).status_code == 400
+    assert browser.get(f"/admin/invitations/{invited}/revoke").status_code == 404
+    # The address can be invited again; then a second invitation is refused in words.
+    invite_page = browser.get("/admin/invitations")
+    reinvited = browser.submit(invite_page, "invite-form", email=email, role="user", locale="ja")
+    assert reinvited.url.endswith("?done=invited")
     again = browser.submit(
         browser.get("/admin/invitations"), "invite-form", email=email, role="user", locale="ja"
     )
@@ -438,6 +450,7 @@ def test_G5_D2_the_ad_setting_is_shown_read_only(provider):
         )
     page = browser.get("/admin/lines")
     assert connection.connection_id in page.text and 'id="ad-read-only"' in page.text
+    assert 'data-kind="adfs"' in page.text and 'id="to-ad-setting"' not in page.text
     assert "secret" not in page.text and 'action="/account/ad"' not in page.text
 
 
@@ -467,6 +480,7 @@ def test_G8_another_contracts_user_or_line_is_not_found_on_every_page_and_operat
         f"/admin/users/{victim_id}/email",
         f"/admin/users/{victim_id}/sign-out",
         f"/admin/users/{victim_id}/delete",
+        f"/admin/invitations/{invited.user_id}/revoke",
     ):
         page = browser.session.get(provider.url + path, allow_redirects=False)
         assert page.status_code == 404 and 'data-reason="not_found"' in page.text, path
@@ -478,6 +492,7 @@ def test_G8_another_contracts_user_or_line_is_not_found_on_every_page_and_operat
         (f"/admin/users/{victim_id}/email", {"email": victim_email}),
         (f"/admin/users/{victim_id}/email", {"email": "elsewhere@example.jp"}),
         (f"/admin/invitations/{invited.user_id}/resend", {}),
+        (f"/admin/invitations/{invited.user_id}/revoke", {}),
         ("/admin/lines/remove", {"number": "CAF9999999999"}),
     ):
         answer = browser.session.post(
@@ -486,6 +501,7 @@ def test_G8_another_contracts_user_or_line_is_not_found_on_every_page_and_operat
         assert answer.status_code == 404 and 'data-reason="not_found"' in answer.text, path
     victim = user_row(provider, victim_id)
     assert victim is not None and victim.locked_at is not None
+    assert user_row(provider, invited.user_id) is not None
     with provider.app.app_context():
         assert provider.db().session.get(LineNumber, (other_contract, "CAF9999999999"))
     assert not mailbox.messages

@@ -550,6 +550,17 @@ def console_resend(node: Any) -> Form:
     return Form(browser, url, data, _redirect)
 
 
+def console_revoke(node: Any) -> Form:
+    from idp.users.invitations import invite_user
+
+    browser, contract_id = _console(node)
+    with node.app.app_context():
+        invited = invite_user(Actor.cli(), contract_id, f"csrf-{time.time_ns()}@example.jp")
+    path = f"/admin/invitations/{invited.user_id}/revoke"
+    data = _form(browser.get(path), "confirm-form")
+    return Form(browser, f"{node.url}{path}", data, _redirect)
+
+
 def console_add_lines(node: Any) -> Form:
     return _console_form(
         node, "/admin/lines", "add-lines-form", "/admin/lines", numbers="CAF0000000042"
@@ -620,6 +631,7 @@ SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/account/email": email_change,
     "/admin/invitations": console_invite,
     "/admin/invitations/<user_id>/resend": console_resend,
+    "/admin/invitations/<user_id>/revoke": console_revoke,
     "/admin/lines": console_add_lines,
     "/admin/lines/remove": console_remove_line,
     "/admin/route": console_route,

@@ -1,6 +1,7 @@
 """G3: invite one user (email, name, role, language) through
 :func:`idp.users.invitations.invite_user`, and the pending invitations (invited, not
-registered: the user list's ``invited`` filter, with its paging) each with "resend". The
+registered: the user list's ``invited`` filter, with its paging) each with "resend" and
+"revoke" (:func:`idp.users.invitations.revoke_invitation`, after a confirmation page). The
 invitation is found through its user in the admin's contract (G8: another contract's id is
 the 404 page)."""
 
@@ -24,12 +25,15 @@ from idp.errors import NotFoundError
 from idp.errors import ProvisioningError
 from idp.i18n import SUPPORTED_LOCALES
 from idp.i18n import gettext as _
+from idp.models import Invitation
+from idp.models import User
 from idp.users.add import MAX_EMAIL
 from idp.users.invitations import INVITABLE_ROLES
 from idp.users.invitations import MAX_NAME
 from idp.users.invitations import invite_user
 from idp.users.invitations import pending_invitation
 from idp.users.invitations import resend_invitation
+from idp.users.invitations import revoke_invitation
 from idp.users.listing import ListingError
 from idp.users.listing import UserFilters
 from idp.users.listing import UserListQuery
@@ -133,12 +137,32 @@ def invitations(admin: Admin) -> BaseResponse:
     return redirect(url_for("admin_console.invitations", done="invited"), code=303)
 
 
-@bp.post("/invitations/<user_id>/resend")
-@console_page()
-def resend(admin: Admin, user_id: str) -> BaseResponse:
+def _pending(admin: Admin, user_id: str) -> tuple[User, Invitation]:
+    """The pending invitation of ``user_id`` in the admin's contract; ``NotFoundError`` (the
+    404 page) for another contract's user and for a user who has registered."""
     target = contract_user(admin, user_id)
     invitation = pending_invitation(target)
     if invitation is None:
         raise NotFoundError("no pending invitation", "invitation_not_found")
+    return target, invitation
+
+
+@bp.post("/invitations/<user_id>/resend")
+@console_page()
+def resend(admin: Admin, user_id: str) -> BaseResponse:
+    _target, invitation = _pending(admin, user_id)
     resend_invitation(admin.actor, invitation.id)
     return redirect(url_for("admin_console.invitations", done="resent"), code=303)
+
+
+@bp.route("/invitations/<user_id>/revoke", methods=["GET", "POST"])
+@console_page()
+def revoke(admin: Admin, user_id: str) -> BaseResponse:
+    """G3: a confirmation page, then the invitation and its pending user are gone and every
+    link sent for it is void (:func:`idp.users.invitations.revoke_invitation`)."""
+    target, invitation = _pending(admin, user_id)
+    if request.method == "GET":
+        page = render_template("admin/confirm.html", admin=admin, target=target, operation="revoke")
+        return Response(page)
+    revoke_invitation(admin.actor, invitation.id)
+    return redirect(url_for("admin_console.invitations", done="revoked"), code=303)

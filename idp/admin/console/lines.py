@@ -20,12 +20,12 @@ from idp.admin.console.guard import bp
 from idp.admin.console.guard import console_page
 from idp.admin.console.route import route_labels
 from idp.contracts.ad import ad_login_urls
+from idp.contracts.ad import contract_connection
 from idp.contracts.lines import add_line
 from idp.contracts.lines import list_lines
 from idp.contracts.lines import remove_line
 from idp.errors import ProvisioningError
 from idp.i18n import gettext as _
-from idp.users.invitations import ad_connection_of
 from policies.line_numbers import MAX_INPUT_LENGTH
 from policies.line_numbers import normalise_line_number
 
@@ -40,7 +40,7 @@ DONE = ("added", "removed", "route")
 def _page(
     admin: Admin, numbers: str = "", errors: list[str] | None = None, status: int = 200
 ) -> BaseResponse:
-    connection = ad_connection_of(admin.contract.id)
+    connection = contract_connection(admin.contract.id)
     urls = ad_login_urls(connection.connection_id) if connection else None
     done = request.args.get("done")
     return Response(
