@@ -24,6 +24,7 @@ from idp.contracts.lines import add_line
 from idp.models import Contract
 from idp.models import LineNumber
 from idp.models import User
+from idp.models import utcnow
 from idp.users.invitations import invite_user
 from idp.users.listing import COUNT_CAP
 from idp.users.lockout import lock_by_admin
@@ -70,8 +71,18 @@ def rows_of(page) -> list[str]:
     return re.findall(r'class="user-row" data-user="([0-9a-f]+)"', page.text)
 
 
-def text_of(page) -> str:
-    return unescape(re.sub(r"<[^>]+>", " ", page.text))
+def contractor_of(provider, contract_id) -> str:
+    with provider.app.app_context():
+        users = provider.db().session.query(User).filter_by(contract_id=contract_id)
+        return users.filter_by(role="contractor").one().id
+
+
+def post(browser, path, **data):
+    """A POST as a tampering browser would send it: its own CSRF token, any values."""
+    csrf = forms_in(browser.get("/admin/invitations").text)[0].fields["csrf_token"]
+    return browser.session.post(
+        browser.provider_url + path, data={"csrf_token": csrf, **data}, allow_redirects=False
+    )
 
 
 # --- G1: who gets in ---------------------------------------------------------------------------
@@ -152,7 +163,7 @@ def test_G1_after_the_trial_the_contractor_has_the_menu_but_not_the_console(prov
 
 
 @pytest.mark.covers("G1", "G4")
-@pytest.mark.parametrize("operation", ["sign-out", "delete"])
+@pytest.mark.parametrize("operation", ["sign-out", "delete", "reset-two-factor", "disable", "role"])
 def test_G1_destructive_operations_ask_for_a_fresh_sign_in(provider, operation):
     contract_id, _admin_id, email = contract_with(provider)
     user_id, _user_email = provider.new_user(contract_id)
@@ -355,21 +366,114 @@ def test_G4_delete_revokes_every_token_and_the_user_is_gone(provider, rp):
     assert user_row(provider, user_id) is None
     assert rp.refresh(tokens["refresh_token"])["error"] == "invalid_grant"
     assert browser.get(f"/admin/users/{user_id}").status_code == 404
-    # Nobody deletes themselves here, and the contractor is never deleted.
+    # Nobody deletes themselves, and the contractor is never deleted (policies/admin.py).
     own = browser.get(f"/admin/users/{admin_id}/delete")
     assert own.status_code == 403 and 'id="confirm-form"' not in own.text
+    assert 'data-reason="self"' in own.text
+    refused = post(browser, f"/admin/users/{admin_id}/delete")
+    assert refused.status_code == 403 and user_row(provider, admin_id) is not None
+    boss_id = contractor_of(provider, contract_id)
+    refused = post(browser, f"/admin/users/{boss_id}/delete")
+    assert refused.status_code == 403 and 'data-reason="contractor_account"' in refused.text
+    assert "契約者のアカウントは無効化・削除できません" in refused.text
+    assert user_row(provider, boss_id) is not None
+
+
+@pytest.mark.covers("G4", "T2", "X2")
+def test_G4_T2_reset_two_factor(provider):
+    browser, contract_id, _admin_id = signed_in_admin(provider)
+    user_id, _email = provider.new_user(contract_id)
     with provider.app.app_context():
-        boss = provider.db().session.query(User).filter_by(contract_id=contract_id)
-        boss_id = boss.filter_by(role="contractor").one().id
-    refused = browser.session.post(
-        f"{provider.url}/admin/users/{boss_id}/delete",
-        data={
-            "csrf_token": forms_in(browser.get("/admin/invitations").text)[0].fields["csrf_token"]
-        },
+        user = provider.db().session.get(User, user_id)
+        user.two_factor_enrolled_at = utcnow()
+        provider.db().session.commit()
+    detail = browser.get(f"/admin/users/{user_id}")
+    assert 'id="reset-two-factor"' in detail.text
+    confirmation = browser.get(f"/admin/users/{user_id}/reset-two-factor")
+    done = browser.submit(confirmation, "confirm-form")
+    assert 'data-done="two_factor_reset"' in done.text
+    assert user_row(provider, user_id).two_factor_enrolled_at is None
+    assert 'id="reset-two-factor"' not in done.text  # nothing left to reset
+
+
+@pytest.mark.covers("G4")
+def test_G4_the_contractor_grants_and_revokes_the_admin_privilege(provider):
+    browser, contract_id, _boss_id = signed_in_admin(provider, role="contractor")
+    user_id, email = provider.new_user(contract_id)
+    detail = browser.get(f"/admin/users/{user_id}")
+    granted = browser.submit(browser.get(f"/admin/users/{user_id}/role?admin=yes"), "confirm-form")
+    assert 'data-done="role_changed"' in granted.text and 'data-role="admin"' in granted.text
+    assert 'id="grant-admin"' in detail.text and 'id="revoke-admin"' in granted.text
+    # The new admin gets in.
+    _other, page = console_sign_in(provider, email)
+    assert page.status_code == 200 and 'id="users-heading"' in page.text
+    revoked = browser.submit(browser.get(f"/admin/users/{user_id}/role?admin=no"), "confirm-form")
+    assert 'data-role="user"' in revoked.text
+    # From their next page on, the console is closed to them (the role is read each time).
+    assert _other.get("/admin/users").status_code == 403
+    again = post(browser, f"/admin/users/{user_id}/role", admin="no")
+    assert again.status_code == 409 and 'data-reason="already_user"' in again.text
+
+
+@pytest.mark.covers("G4", "G8")
+def test_G4_privilege_escalation_attempts_are_refused(provider):
+    """Nobody raises their own privilege; the contractor's role never changes; an admin does
+    not demote, disable or delete another admin (the contractor's), whatever is posted."""
+    browser, contract_id, admin_id = signed_in_admin(provider)
+    boss_id = contractor_of(provider, contract_id)
+    peer_id, _peer = provider.new_user(contract_id, role="admin")
+    user_id, user_email = provider.new_user(contract_id)
+    for path, data, reason in (
+        (f"/admin/users/{boss_id}/role", {"admin": "no"}, "contractor_role"),
+        (f"/admin/users/{boss_id}/role", {"admin": "yes"}, "contractor_role"),
+        (f"/admin/users/{boss_id}/disable", {}, "contractor_account"),
+        (f"/admin/users/{boss_id}/reset-two-factor", {}, "target_contractor"),
+        (f"/admin/users/{peer_id}/role", {"admin": "no"}, "peer_admin"),
+        (f"/admin/users/{peer_id}/disable", {}, "peer_admin"),
+        (f"/admin/users/{peer_id}/delete", {}, "peer_admin"),
+        (f"/admin/users/{admin_id}/disable", {}, "self"),
+        (f"/admin/users/{admin_id}/role", {"admin": "yes"}, "self_raise"),
+    ):
+        refused = post(browser, path, **data)
+        assert refused.status_code == 403, (path, refused.status_code)
+        assert f'data-reason="{reason}"' in refused.text, (path, refused.text[-300:])
+    assert [user_row(provider, i).role for i in (boss_id, peer_id)] == ["contractor", "admin"]
+    assert user_row(provider, peer_id).disabled_at is None
+    # A plain user raises their own privilege: they never reach the console at all.
+    other, page = console_sign_in(provider, user_email)
+    assert page.status_code == 403
+    csrf = forms_in(other.get("/account/password").text)[0].fields["csrf_token"]
+    attempt = other.session.post(
+        f"{provider.url}/admin/users/{user_id}/role",
+        data={"csrf_token": csrf, "admin": "yes"},
         allow_redirects=False,
     )
-    assert refused.status_code == 403 and "契約者は削除できません。" in refused.text
-    assert user_row(provider, boss_id) is not None
+    assert attempt.status_code == 403 and user_row(provider, user_id).role == "user"
+    # The buttons follow the same rule: none to raise oneself or touch the contractor's role.
+    own = browser.get(f"/admin/users/{admin_id}")
+    assert 'id="grant-admin"' not in own.text and 'id="disable"' not in own.text
+    boss = browser.get(f"/admin/users/{boss_id}")
+    assert 'id="revoke-admin"' not in boss.text and 'id="delete"' not in boss.text
+
+
+@pytest.mark.covers("G4", "X7")
+def test_G4_disable_refuses_sign_in_and_enable_restores_it(provider, rp):
+    browser, contract_id, _admin_id = signed_in_admin(provider)
+    user_id, email = provider.new_user(contract_id)
+    tokens = rp.login_tokens(Browser(provider.url), email, PASSWORD)
+    done = browser.submit(browser.get(f"/admin/users/{user_id}/disable"), "confirm-form")
+    assert 'data-done="disabled"' in done.text and 'data-disabled="yes"' in done.text
+    assert rp.refresh(tokens["refresh_token"])["error"] == "invalid_grant"
+    refused = Browser(provider.url)
+    page = refused.submit(
+        refused.get(rp.authorize_url()), "password-form", email=email, password=PASSWORD
+    )
+    assert page.status_code == 403 and 'data-reason="disabled"' in page.text
+    listed = browser.get("/admin/users", params={"disabled": "yes"})
+    assert rows_of(listed) == [user_id]
+    enabled = browser.submit(done, "enable-form")
+    assert 'data-done="enabled"' in enabled.text and 'data-disabled="no"' in enabled.text
+    assert rp.login_tokens(Browser(provider.url), email, PASSWORD)["access_token"]
 
 
 @pytest.mark.covers("M2", "G4", "M6", "M7")
@@ -480,6 +584,9 @@ def test_G8_another_contracts_user_or_line_is_not_found_on_every_page_and_operat
         f"/admin/users/{victim_id}/email",
         f"/admin/users/{victim_id}/sign-out",
         f"/admin/users/{victim_id}/delete",
+        f"/admin/users/{victim_id}/reset-two-factor",
+        f"/admin/users/{victim_id}/role",
+        f"/admin/users/{victim_id}/disable",
         f"/admin/invitations/{invited.user_id}/revoke",
     ):
         page = browser.session.get(provider.url + path, allow_redirects=False)
@@ -489,6 +596,10 @@ def test_G8_another_contracts_user_or_line_is_not_found_on_every_page_and_operat
         (f"/admin/users/{victim_id}/unlock", {}),
         (f"/admin/users/{victim_id}/sign-out", {}),
         (f"/admin/users/{victim_id}/delete", {}),
+        (f"/admin/users/{victim_id}/reset-two-factor", {}),
+        (f"/admin/users/{victim_id}/role", {"admin": "yes"}),
+        (f"/admin/users/{victim_id}/disable", {}),
+        (f"/admin/users/{victim_id}/enable", {}),
         (f"/admin/users/{victim_id}/email", {"email": victim_email}),
         (f"/admin/users/{victim_id}/email", {"email": "elsewhere@example.jp"}),
         (f"/admin/invitations/{invited.user_id}/resend", {}),
@@ -501,6 +612,7 @@ def test_G8_another_contracts_user_or_line_is_not_found_on_every_page_and_operat
         assert answer.status_code == 404 and 'data-reason="not_found"' in answer.text, path
     victim = user_row(provider, victim_id)
     assert victim is not None and victim.locked_at is not None
+    assert victim.role == "user" and victim.disabled_at is None
     assert user_row(provider, invited.user_id) is not None
     with provider.app.app_context():
         assert provider.db().session.get(LineNumber, (other_contract, "CAF9999999999"))

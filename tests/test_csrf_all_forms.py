@@ -561,6 +561,18 @@ def console_revoke(node: Any) -> Form:
     return Form(browser, f"{node.url}{path}", data, _redirect)
 
 
+def console_enable(node: Any) -> Form:
+    from idp.models import User
+    from idp.users.disable import disable_user
+
+    browser, contract_id = _console(node)
+    user_id, _email = node.new_user(contract_id)
+    with node.app.app_context():
+        disable_user(Actor.cli(), node.db().session.get(User, user_id))
+    data = _form(browser.get(f"/admin/users/{user_id}"), "enable-form")
+    return Form(browser, f"{node.url}/admin/users/{user_id}/enable", data, _redirect)
+
+
 def console_add_lines(node: Any) -> Form:
     return _console_form(
         node, "/admin/lines", "add-lines-form", "/admin/lines", numbers="CAF0000000042"
@@ -582,7 +594,9 @@ def console_route(node: Any) -> Form:
     return Form(browser, f"{node.url}/admin/route", data, _redirect)
 
 
-def _console_user_form(node: Any, operation: str, form_id: str, locked: bool = False) -> Form:
+def _console_user_form(
+    node: Any, operation: str, form_id: str, locked: bool = False, query: str = ""
+) -> Form:
     from idp.models import User
     from idp.users.lockout import lock_by_admin
 
@@ -592,6 +606,7 @@ def _console_user_form(node: Any, operation: str, form_id: str, locked: bool = F
         with node.app.app_context():
             lock_by_admin(Actor.cli(), node.db().session.get(User, user_id))
     page_path = f"/admin/users/{user_id}" + (f"/{operation}" if operation != "unlock" else "")
+    page_path += query
     data = _form(browser.get(page_path), form_id)
     url = f"{node.url}/admin/users/{user_id}/{operation}"
     return Form(browser, url, data, _redirect)
@@ -647,6 +662,16 @@ SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/admin/users/<user_id>/unlock": lambda node: _console_user_form(
         node, "unlock", "unlock-form", locked=True
     ),
+    "/admin/users/<user_id>/reset-two-factor": lambda node: _console_user_form(
+        node, "reset-two-factor", "confirm-form"
+    ),
+    "/admin/users/<user_id>/role": lambda node: _console_user_form(
+        node, "role", "confirm-form", query="?admin=yes"
+    ),
+    "/admin/users/<user_id>/disable": lambda node: _console_user_form(
+        node, "disable", "confirm-form"
+    ),
+    "/admin/users/<user_id>/enable": console_enable,
 }
 #: Link purposes whose confirm page holds a form of its own (one URL rule, /links/<token>).
 LINK_SCENARIOS: dict[str, Callable[[Any], Form]] = {

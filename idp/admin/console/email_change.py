@@ -1,8 +1,8 @@
 """M2: the detail page's "email change" screen. The address is shown filled in: sent
 unchanged, the user is mailed a login-method-change link
-(:func:`idp.users.login_method.send_method_change_link`); sent with a new address, the
-email-change link goes to the new address (:func:`idp.users.email_change.request_email_change`).
-Both at once is not possible: the email first, then the method."""
+; sent with a new address, the email-change link goes to the new address — both through
+:func:`idp.users.admin_operations.send_change_link`, which checks the admin rule. Both at once
+is not possible: the email first, then the method."""
 
 from __future__ import annotations
 
@@ -17,14 +17,16 @@ from idp.admin.console.guard import Admin
 from idp.admin.console.guard import bp
 from idp.admin.console.guard import console_page
 from idp.admin.console.guard import contract_user
+from idp.admin.console.user_actions import refusal
+from idp.admin.console.user_actions import refused
 from idp.errors import DomainError
+from idp.errors import ForbiddenError
 from idp.errors import NotFoundError
 from idp.i18n import gettext as _
 from idp.models import User
 from idp.users.add import MAX_EMAIL
-from idp.users.email_change import request_email_change
-from idp.users.find import email_key
-from idp.users.login_method import send_method_change_link
+from idp.users.admin_operations import ChangeLink
+from idp.users.admin_operations import send_change_link
 
 
 def _refusal(error: DomainError) -> str:
@@ -54,20 +56,21 @@ def _page(admin: Admin, user: User, email: str, error: str | None, status: int) 
 @console_page()
 def email_change(admin: Admin, user_id: str) -> BaseResponse:
     target = contract_user(admin, user_id)
+    reason = refusal(admin, target, "email_change")
+    if reason:
+        return refused(target, reason)
     if request.method == "GET":
         return _page(admin, target, target.email, None, 200)
     email = request.form.get("email", "").strip()[: MAX_EMAIL + 1]
     if not email:
         return _page(admin, target, email, _("Enter the email address."), 400)
     try:
-        if email_key(email) == target.email_key:
-            send_method_change_link(admin.actor, target)
-            done = "link_sent"
-        else:
-            request_email_change(admin.actor, target, email)
-            done = "email_link_sent"
+        sent = send_change_link(admin.actor, target, email)
     except NotFoundError:
         raise
+    except ForbiddenError as error:
+        return refused(target, error.reason)
     except DomainError as error:
         return _page(admin, target, email, _refusal(error), 400)
+    done = "link_sent" if sent.kind == ChangeLink.METHOD_CHANGE else "email_link_sent"
     return redirect(url_for("admin_console.user", user_id=target.id, done=done), code=303)

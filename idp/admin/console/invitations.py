@@ -1,5 +1,5 @@
 """G3: invite one user (email, name, role, language) through
-:func:`idp.users.invitations.invite_user`, and the pending invitations (invited, not
+:func:`idp.users.admin_operations.admin_invite_user`, and the pending invitations (invited, not
 registered: the user list's ``invited`` filter, with its paging) each with "resend" and
 "revoke" (:func:`idp.users.invitations.revoke_invitation`, after a confirmation page). The
 invitation is found through its user in the admin's contract (G8: another contract's id is
@@ -21,6 +21,7 @@ from idp.admin.console.guard import bp
 from idp.admin.console.guard import console_page
 from idp.admin.console.guard import contract_user
 from idp.admin.console.words import role_labels
+from idp.errors import ForbiddenError
 from idp.errors import NotFoundError
 from idp.errors import ProvisioningError
 from idp.i18n import SUPPORTED_LOCALES
@@ -28,11 +29,11 @@ from idp.i18n import gettext as _
 from idp.models import Invitation
 from idp.models import User
 from idp.users.add import MAX_EMAIL
+from idp.users.admin_operations import admin_invite_user
+from idp.users.admin_operations import admin_resend_invitation
 from idp.users.invitations import INVITABLE_ROLES
 from idp.users.invitations import MAX_NAME
-from idp.users.invitations import invite_user
 from idp.users.invitations import pending_invitation
-from idp.users.invitations import resend_invitation
 from idp.users.invitations import revoke_invitation
 from idp.users.listing import ListingError
 from idp.users.listing import UserFilters
@@ -123,7 +124,7 @@ def invitations(admin: Admin) -> BaseResponse:
     if errors:
         return _page(admin, form, errors, 400)
     try:
-        invite_user(
+        admin_invite_user(
             admin.actor,
             admin.contract.id,
             form["email"],
@@ -131,6 +132,8 @@ def invitations(admin: Admin) -> BaseResponse:
             form["role"],
             locale=form["locale"],
         )
+    except ForbiddenError:
+        return _page(admin, form, {"role": [_("You may not invite a user with this role.")]}, 403)
     except ProvisioningError as error:
         field, message = _refusal(error)
         return _page(admin, form, {field: [message]}, 400)
@@ -151,7 +154,7 @@ def _pending(admin: Admin, user_id: str) -> tuple[User, Invitation]:
 @console_page()
 def resend(admin: Admin, user_id: str) -> BaseResponse:
     _target, invitation = _pending(admin, user_id)
-    resend_invitation(admin.actor, invitation.id)
+    admin_resend_invitation(admin.actor, invitation.id)
     return redirect(url_for("admin_console.invitations", done="resent"), code=303)
 
 

@@ -14,6 +14,8 @@ from idp.admin.console.guard import Admin
 from idp.admin.console.guard import bp
 from idp.admin.console.guard import console_page
 from idp.admin.console.guard import contract_user
+from idp.admin.console.user_actions import OPERATIONS
+from idp.admin.console.user_actions import refusal
 from idp.admin.console.words import event_labels
 from idp.admin.console.words import method_labels
 from idp.admin.console.words import outcome_labels
@@ -22,7 +24,16 @@ from idp.admin.console.words import role_labels
 from idp.users.detail import user_detail
 
 #: What the page says after an operation (``?done=``); anything else says nothing.
-DONE = ("unlocked", "signed_out", "link_sent", "email_link_sent", "invitation_resent")
+DONE = (
+    "unlocked",
+    "signed_out",
+    "link_sent",
+    "email_link_sent",
+    "two_factor_reset",
+    "role_changed",
+    "disabled",
+    "enabled",
+)
 
 
 @bp.get("/users/<user_id>")
@@ -37,6 +48,8 @@ def user(admin: Admin, user_id: str) -> BaseResponse:
             admin=admin,
             detail=detail,
             is_self=target.id == admin.user.id,
+            # G4: the buttons this admin may use on this user (the POST checks again).
+            allowed={op for op in OPERATIONS if refusal(admin, target, op) is None},
             methods=method_labels(),
             roles=role_labels(),
             reasons=reason_texts(),

@@ -1,8 +1,8 @@
 """G2: the contract's users — search (email, name; Japanese names too), filters (method,
-role, locked, 2FA enrolled, invited), sort and order, keyset paging (next page and first page
-links carry the cursor; :func:`idp.users.listing.list_users`), and the total capped at
-"1,000+". A bad parameter (a cursor of another list, an unknown filter) shows the page again
-with a message, never an error."""
+role, locked, 2FA enrolled, invited, disabled), sort and order, keyset paging (next page and
+first page links carry the cursor; :func:`idp.users.listing.list_users`), and the total capped
+at "1,000+". A bad parameter (a cursor of another list, an unknown filter) shows the page
+again with a message, never an error."""
 
 from __future__ import annotations
 
@@ -37,7 +37,12 @@ from idp.vocabulary import Role
 #: Users per page of the console.
 PAGE_SIZE = 50
 #: The yes/no filters: query parameter → ``UserFilters`` field.
-FLAGS = {"locked": "is_locked", "two_factor": "has_two_factor", "invited": "is_invited"}
+FLAGS = {
+    "locked": "is_locked",
+    "two_factor": "has_two_factor",
+    "invited": "is_invited",
+    "disabled": "is_disabled",
+}
 #: What the page says after an operation (``?done=``).
 DONE = ("deleted",)
 #: The parameters a page link carries (the cursor is added to the next-page link).

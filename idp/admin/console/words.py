@@ -81,3 +81,27 @@ def event_labels() -> dict[str, str]:
 
 def outcome_labels() -> dict[str, str]:
     return {"ok": _("Succeeded"), "refused": _("Refused"), "info": _("Challenge")}
+
+
+def refusal_texts() -> dict[str, str]:
+    """G4: why an operation on a user is refused (``policies/admin.py``'s reason codes) or
+    would change nothing (the domain's conflicts)."""
+    return {
+        "forbidden": _("You may not do this to this user."),
+        "not_admin": _("Only the contractor and administrators may do this."),
+        "contractor_role": _("The contractor's role never changes."),
+        "contractor_account": _(
+            "The contractor's account is not disabled or deleted: it ends with the contract."
+        ),
+        "target_contractor": _("Only the contractor does this to the contractor's account."),
+        "self_raise": _("Nobody can raise their own privilege."),
+        "self": _(
+            "You cannot do this to your own account. Ask the contractor or another administrator."
+        ),
+        "peer_admin": _("Only the contractor does this to an administrator."),
+        "not_locked": _("The account is not locked."),
+        "already_disabled": _("The account is already disabled."),
+        "not_disabled": _("The account is not disabled."),
+        "already_admin": _("The user already has the admin privilege."),
+        "already_user": _("The user does not have the admin privilege."),
+    }
