@@ -1,9 +1,9 @@
 """G3: invite one user (email, name, role, language) through
 :func:`idp.users.admin_operations.admin_invite_user`, and the pending invitations (invited, not
 registered: the user list's ``invited`` filter, with its paging) each with "resend" and
-"revoke" (:func:`idp.users.invitations.revoke_invitation`, after a confirmation page). The
-invitation is found through its user in the admin's contract (G8: another contract's id is
-the 404 page)."""
+"revoke" (:func:`idp.users.admin_operations.admin_revoke_invitation`, after a confirmation
+page). The invitation is found through its user in the admin's contract (G8: another
+contract's id is the 404 page)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from idp.admin.console.guard import Admin
 from idp.admin.console.guard import bp
 from idp.admin.console.guard import console_page
 from idp.admin.console.guard import contract_user
+from idp.admin.console.user_actions import refused
 from idp.admin.console.words import role_labels
 from idp.errors import ForbiddenError
 from idp.errors import NotFoundError
@@ -31,10 +32,10 @@ from idp.models import User
 from idp.users.add import MAX_EMAIL
 from idp.users.admin_operations import admin_invite_user
 from idp.users.admin_operations import admin_resend_invitation
+from idp.users.admin_operations import admin_revoke_invitation
 from idp.users.invitations import INVITABLE_ROLES
 from idp.users.invitations import MAX_NAME
 from idp.users.invitations import pending_invitation
-from idp.users.invitations import revoke_invitation
 from idp.users.listing import ListingError
 from idp.users.listing import UserFilters
 from idp.users.listing import UserListQuery
@@ -153,8 +154,11 @@ def _pending(admin: Admin, user_id: str) -> tuple[User, Invitation]:
 @bp.post("/invitations/<user_id>/resend")
 @console_page()
 def resend(admin: Admin, user_id: str) -> BaseResponse:
-    _target, invitation = _pending(admin, user_id)
-    admin_resend_invitation(admin.actor, invitation.id)
+    target, invitation = _pending(admin, user_id)
+    try:
+        admin_resend_invitation(admin.actor, invitation.id)
+    except ForbiddenError as error:
+        return refused(target, error.reason)
     return redirect(url_for("admin_console.invitations", done="resent"), code=303)
 
 
@@ -162,10 +166,13 @@ def resend(admin: Admin, user_id: str) -> BaseResponse:
 @console_page()
 def revoke(admin: Admin, user_id: str) -> BaseResponse:
     """G3: a confirmation page, then the invitation and its pending user are gone and every
-    link sent for it is void (:func:`idp.users.invitations.revoke_invitation`)."""
+    link sent for it is void (:func:`idp.users.admin_operations.admin_revoke_invitation`)."""
     target, invitation = _pending(admin, user_id)
     if request.method == "GET":
         page = render_template("admin/confirm.html", admin=admin, target=target, operation="revoke")
         return Response(page)
-    revoke_invitation(admin.actor, invitation.id)
+    try:
+        admin_revoke_invitation(admin.actor, invitation.id)
+    except ForbiddenError as error:
+        return refused(target, error.reason)
     return redirect(url_for("admin_console.invitations", done="revoked"), code=303)
