@@ -22,13 +22,15 @@ class ActorKind(StrEnum):
     #: A service client of one contract (the admin API's client-credentials caller, G7): no
     #: person behind it.
     CLIENT = "client"
+    #: A contract's directory provisioning users through SCIM (G7), named by its token's id.
+    SCIM = "scim"
 
 
 @dataclass(frozen=True)
 class Actor:
     kind: ActorKind
     #: The user id for USER/ADMIN, the OS account for CLI, the rule or job for SYSTEM, the
-    #: client_id for CLIENT.
+    #: client_id for CLIENT, the token id for SCIM.
     id: str | None = None
     #: The actor's own contract (users and contract administrators).
     contract_id: str | None = None
@@ -58,6 +60,11 @@ class Actor:
     @classmethod
     def system(cls, job: str) -> Actor:
         return cls(ActorKind.SYSTEM, job)
+
+    @classmethod
+    def scim(cls, token_id: str, contract_id: str) -> Actor:
+        """A SCIM client of ``contract_id``, by the id (never the value) of its token."""
+        return cls(ActorKind.SCIM, token_id, contract_id)
 
     @classmethod
     def anonymous(cls) -> Actor:

@@ -119,6 +119,9 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     two_factor_enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: G4: set while an administrator has disabled the account; no sign-in passes the gate.
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: G7: the id the customer's directory knows the user by (SCIM ``externalId``, RFC 7643
+    #: §3.1), set and read by SCIM only; case-exact and not unique.
+    external_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     # G2, X9: the admin list's keyset orders within one contract (sort key, then id).
@@ -326,6 +329,21 @@ class Client(db.Model, OAuthClientMixin):  # type: ignore[name-defined,misc]
         ForeignKey("contracts.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScimToken(db.Model):  # type: ignore[name-defined,misc]
+    """G7: a bearer token of one contract's SCIM client (a customer's directory provisioning
+    its users, RFC 7644 §2). Only its SHA-256 is kept (256 random bits: a hash lookup, no
+    password hash); the token itself is shown once by ``idp scim token``."""
+
+    __tablename__ = "scim_tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TokenFamily(db.Model):  # type: ignore[name-defined,misc]

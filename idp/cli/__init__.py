@@ -17,6 +17,7 @@ from idp.cli import database
 from idp.cli import keys
 from idp.cli import lines
 from idp.cli import maintenance
+from idp.cli import scim
 from idp.cli import servers
 from idp.cli import users
 
@@ -33,6 +34,7 @@ for module in (
     users,
     ad,
     clients,
+    scim,
     backchannel,
     keys,
     maintenance,
