@@ -123,6 +123,7 @@ def setup_views(app: Flask) -> None:
     from idp import dev
     from idp import health
     from idp import metrics
+    from idp import scim
     from idp.accounts import views as account_views
     from idp.admin import api as admin_api
     from idp.admin import console as admin_console
@@ -148,6 +149,7 @@ def setup_views(app: Flask) -> None:
     app.register_blueprint(dev.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(admin_console.bp)
+    app.register_blueprint(scim.bp)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -57,6 +57,7 @@ API_PATHS = (
     "/jwks.json",
     "/.well-known/",
     "/api/",
+    "/scim/",
 )
 
 

@@ -1,0 +1,95 @@
+"""RFC 7644 §4: what the service supports, its resource types and their schemas; the
+configuration and the User schema come from scim2-models (``idp.scim.resources``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask import request
+from scim2_models import Context
+from scim2_models import ListResponse
+from scim2_models import Meta
+from scim2_models import NotFoundException
+from scim2_models import ResourceType
+from scim2_models import Schema
+from scim2_models import SearchRequest
+
+from idp.scim.blueprint import bp
+from idp.scim.blueprint import scim_response
+from idp.scim.resources import base_url
+from idp.scim.resources import provider
+from idp.scim.resources import service_provider_config
+
+
+def _schemas() -> list[Schema]:
+    schemas = []
+    for schema in provider().schemas:
+        schema.meta = Meta(resource_type="Schema", location=f"{base_url()}/Schemas/{schema.id}")
+        schemas.append(schema)
+    return schemas
+
+
+def _resource_types() -> list[ResourceType]:
+    types = []
+    for resource_type in provider().resource_types:
+        resource_type.meta = Meta(
+            resource_type="ResourceType",
+            location=f"{base_url()}/ResourceTypes/{resource_type.id}",
+        )
+        types.append(resource_type)
+    return types
+
+
+def _listing(resources: list[Any], model: type[Any]) -> Response:
+    """RFC 7644 §4: the discovery lists ignore filters; paging is honoured."""
+    query: SearchRequest[Any] = SearchRequest.model_validate(request.args.to_dict())
+    page = resources[query.start_index_0 : query.stop_index_0]
+    listing = ListResponse[model](  # type: ignore[valid-type]
+        total_results=len(resources),
+        start_index=query.start_index or 1,
+        items_per_page=len(page),
+        resources=page,
+    )
+    return scim_response(listing.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+
+
+@bp.get("/ServiceProviderConfig")
+def service_provider_config_view() -> Response:
+    config = service_provider_config()
+    config.meta = Meta(
+        resource_type="ServiceProviderConfig", location=f"{base_url()}/ServiceProviderConfig"
+    )
+    return scim_response(config.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+
+
+@bp.get("/Schemas")
+def schemas() -> Response:
+    return _listing(_schemas(), Schema)
+
+
+@bp.get("/Schemas/<schema_id>")
+def schema(schema_id: str) -> Response:
+    for each in _schemas():
+        if each.id == schema_id:
+            return scim_response(each.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+    raise NotFoundException(detail=f"No schema {schema_id}.")
+
+
+@bp.get("/ResourceTypes")
+def resource_types() -> Response:
+    return _listing(_resource_types(), ResourceType)
+
+
+@bp.get("/ResourceTypes/<type_id>")
+def resource_type(type_id: str) -> Response:
+    for each in _resource_types():
+        if each.id == type_id:
+            return scim_response(each.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+    raise NotFoundException(detail=f"No resource type {type_id}.")
+
+
+@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unknown(rest: str) -> Response:
+    """RFC 7644 §3.12: an endpoint this service does not have (Groups, Bulk, /Me…) is 404."""
+    raise NotFoundException(detail=f"No endpoint /{rest}.")

@@ -1,0 +1,187 @@
+"""RFC 7644 §3.4.2.2: a SCIM filter, parsed and checked by ``scim2-models``, turned into a
+condition on the ``users`` table by walking its syntax tree.
+
+The attributes a filter may name are those the resource shows (``idp.scim.resources``):
+``userName`` and ``emails`` (``emails.value``, ``emails[value eq …]``) compare the
+case-folded address (L2: case-insensitive), ``name.formatted``/``displayName`` the folded
+name, ``externalId`` and ``id`` exactly (RFC 7643: caseExact), ``meta.created`` as a time,
+``active`` a constant. Any other attribute is a 400 ``invalidFilter``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+from scim2_models import InvalidFilterException
+from scim2_models.path import AttrPath
+from scim2_models.path import CompareOperator
+from scim2_models.path import Comparison
+from scim2_models.path import FilterNode
+from scim2_models.path import FilterVisitor
+from scim2_models.path import LogicalExpr
+from scim2_models.path import LogicalOperator
+from scim2_models.path import Not
+from scim2_models.path import Present
+from scim2_models.path import ValuePath
+from sqlalchemy import ColumnElement
+from sqlalchemy import and_
+from sqlalchemy import false
+from sqlalchemy import not_
+from sqlalchemy import or_
+from sqlalchemy import true
+
+from idp.models import User
+from idp.models import name_key
+from idp.users.find import email_key
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:user"
+
+Condition = ColumnElement[bool]
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _string(column: Any, op: CompareOperator, value: Any, nullable: bool) -> Condition:
+    if value is None:
+        if op == CompareOperator.eq:
+            return column.is_(None) if nullable else false()
+        if op == CompareOperator.ne:
+            return column.is_not(None) if nullable else true()
+        raise InvalidFilterException(detail=f"'{op.value}' cannot compare with null")
+    if not isinstance(value, str):
+        raise InvalidFilterException(detail="a string attribute compares with a string")
+    if op == CompareOperator.eq:
+        return column == value  # type: ignore[no-any-return]
+    if op == CompareOperator.ne:
+        return or_(column.is_(None), column != value) if nullable else column != value
+    pattern = {
+        CompareOperator.co: f"%{_escape_like(value)}%",
+        CompareOperator.sw: f"{_escape_like(value)}%",
+        CompareOperator.ew: f"%{_escape_like(value)}",
+    }.get(op)
+    if pattern is not None:
+        return column.like(pattern, escape="\\")  # type: ignore[no-any-return]
+    return {  # type: ignore[no-any-return]
+        CompareOperator.gt: column > value,
+        CompareOperator.ge: column >= value,
+        CompareOperator.lt: column < value,
+        CompareOperator.le: column <= value,
+    }[op]
+
+
+def _constant(actual: Any, op: CompareOperator, value: Any) -> Condition:
+    """A comparison with an attribute every user has the same value of."""
+    if op == CompareOperator.eq:
+        return true() if actual == value else false()
+    if op == CompareOperator.ne:
+        return true() if actual != value else false()
+    raise InvalidFilterException(detail=f"'{op.value}' does not apply to this attribute")
+
+
+def _time(op: CompareOperator, value: Any) -> Condition:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidFilterException(detail="meta.created compares with a time") from None
+    if not isinstance(value, datetime):
+        raise InvalidFilterException(detail="meta.created compares with a time")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    column = User.created_at
+    comparisons: dict[CompareOperator, Callable[[], Condition]] = {
+        CompareOperator.eq: lambda: column == value,
+        CompareOperator.ne: lambda: column != value,
+        CompareOperator.gt: lambda: column > value,
+        CompareOperator.ge: lambda: column >= value,
+        CompareOperator.lt: lambda: column < value,
+        CompareOperator.le: lambda: column <= value,
+    }
+    if op not in comparisons:
+        raise InvalidFilterException(detail=f"'{op.value}' does not apply to meta.created")
+    return comparisons[op]()
+
+
+def _name(attr_path: AttrPath) -> tuple[str, str | None]:
+    if attr_path.uri is not None and attr_path.uri.casefold() != USER_SCHEMA:
+        raise InvalidFilterException(detail=f"unknown schema {attr_path.uri}")
+    sub = attr_path.sub_attr.casefold() if attr_path.sub_attr else None
+    return attr_path.attr.casefold(), sub
+
+
+class UserFilter(FilterVisitor[Condition]):
+    """The condition on ``users`` a filter tree means; ``within`` is the multi-valued
+    attribute a value selection (``emails[…]``) looks into."""
+
+    def __init__(self, within: str | None = None) -> None:
+        self.within = within
+
+    def _attribute(self, attr_path: AttrPath) -> tuple[str, str | None]:
+        attr, sub = _name(attr_path)
+        if self.within is not None:
+            return self.within, attr
+        return attr, sub
+
+    def visit_comparison(self, node: Comparison) -> Condition:
+        attr, sub = self._attribute(node.attr_path)
+        op, value = node.op, node.value
+        if (attr, sub) in (("username", None), ("emails", None), ("emails", "value")):
+            folded = email_key(value) if isinstance(value, str) else value
+            return _string(User.email_key, op, folded, nullable=False)
+        if (attr, sub) in (("name", "formatted"), ("displayname", None)):
+            folded = name_key(value) if isinstance(value, str) else value
+            return _string(User.name_key, op, folded, nullable=False)
+        if (attr, sub) == ("externalid", None):
+            return _string(User.external_id, op, value, nullable=True)
+        if (attr, sub) == ("id", None):
+            return _string(User.id, op, value, nullable=False)
+        if (attr, sub) == ("active", None):
+            return _constant(True, op, value)
+        if (attr, sub) == ("emails", "type"):
+            return _constant("work", op, value)
+        if (attr, sub) == ("emails", "primary"):
+            return _constant(True, op, value)
+        if (attr, sub) == ("meta", "created"):
+            return _time(op, value)
+        raise InvalidFilterException(detail=f"cannot filter on {node.attr_path}")
+
+    def visit_present(self, node: Present) -> Condition:
+        attr, sub = self._attribute(node.attr_path)
+        if (attr, sub) == ("externalid", None):
+            return User.external_id.is_not(None)
+        if (attr, sub) in (("name", None), ("name", "formatted"), ("displayname", None)):
+            return User.name != ""
+        if (attr, sub) in (
+            ("id", None),
+            ("username", None),
+            ("emails", None),
+            ("emails", "value"),
+            ("emails", "type"),
+            ("emails", "primary"),
+            ("active", None),
+            ("meta", "created"),
+        ):
+            return true()
+        raise InvalidFilterException(detail=f"cannot filter on {node.attr_path}")
+
+    def visit_not(self, node: Not) -> Condition:
+        return not_(self.visit(node.expr))
+
+    def visit_logical_expr(self, node: LogicalExpr) -> Condition:
+        terms = [self.visit(term) for term in node.terms]
+        return and_(*terms) if node.op == LogicalOperator.and_ else or_(*terms)
+
+    def visit_value_path(self, node: ValuePath) -> Condition:
+        attr, sub = _name(node.attr_path)
+        if self.within is not None or attr != "emails" or sub is not None:
+            raise InvalidFilterException(detail=f"cannot filter on {node.attr_path}[…]")
+        return UserFilter(within="emails").visit(node.val_filter)
+
+
+def user_condition(tree: FilterNode) -> Condition:
+    """The condition a parsed filter means, or ``InvalidFilterException``."""
+    return UserFilter().visit(tree)
