@@ -60,6 +60,8 @@ MACHINE_ENDPOINTS = {
             "/users/<user_id>/unlock",
         )
     },
+    "/scim/v2/Users": "SCIM (RFC 7644), bearer token in the Authorization header only",
+    "/scim/v2/<path:rest>": "SCIM's unknown endpoints (404), bearer token only",
 }
 LINE_SECRET = "csrf-line-secret"
 

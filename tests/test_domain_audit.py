@@ -148,6 +148,11 @@ READERS = {
     "idp.users.what_if.what_if_for_user": "reads (X3: the rules over what the login reads)",
     "idp.users.authority.authorise": "reads; raises the admin rule's refusal (G4, G8)",
     "idp.users.authority.authorise_invite": "reads; raises the admin rule's refusal (G3, G8)",
+    "idp.contracts.scim_tokens.find_scim_token": "reads",
+    "idp.contracts.scim_tokens.hash_scim_token": "pure: SHA-256",
+    "idp.users.provisioning.check_profile": "pure: checks the values",
+    "idp.users.provisioning.pending_email_change": "reads",
+    "idp.users.provisioning.provision_user": "invite_user then update_profile, each audited",
 }
 
 
@@ -469,6 +474,34 @@ def _request_email_change(p: Provider, actor: Actor) -> None:
     request_email_change(actor, user, f"n-{uuid.uuid4().hex[:8]}@example.jp")
 
 
+def _issue_scim_token(p: Provider, actor: Actor) -> None:
+    from idp.contracts.scim_tokens import issue_scim_token
+
+    issue_scim_token(actor, _actors_contract(p, actor))
+
+
+def _revoke_scim_tokens(p: Provider, actor: Actor) -> None:
+    from idp.contracts.scim_tokens import issue_scim_token
+    from idp.contracts.scim_tokens import revoke_scim_tokens
+
+    contract_id = _actors_contract(p, actor)
+    issue_scim_token(Actor.cli(), contract_id)
+    revoke_scim_tokens(actor, contract_id)
+
+
+def _update_profile(p: Provider, actor: Actor) -> None:
+    from idp.users.provisioning import update_profile
+
+    update_profile(actor, _user(p, contract_id=_actors_contract(p, actor)), "新 名前", "ext-1")
+
+
+def _request_directory_email_change(p: Provider, actor: Actor) -> None:
+    from idp.users.provisioning import request_directory_email_change
+
+    user = _user(p, contract_id=_actors_contract(p, actor))
+    request_directory_email_change(actor, user, f"n-{uuid.uuid4().hex[:8]}@example.jp")
+
+
 def _complete_email_change(p: Provider, actor: Actor) -> None:
     from idp.users.email_change import complete_email_change
 
@@ -705,6 +738,10 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.twofactor.remembered.revoke_remembered": _revoke_remembered,
     "idp.users.lockout.lock_by_admin": _lock_by_admin,
     "idp.users.delete.delete_user": _delete_user,
+    "idp.contracts.scim_tokens.issue_scim_token": _issue_scim_token,
+    "idp.contracts.scim_tokens.revoke_scim_tokens": _revoke_scim_tokens,
+    "idp.users.provisioning.update_profile": _update_profile,
+    "idp.users.provisioning.request_directory_email_change": _request_directory_email_change,
     "idp.twofactor.factors.add_factor": _add_factor,
     "idp.twofactor.factors.complete_enrollment": _complete_enrollment,
     "idp.twofactor.factors.discard_unfinished_enrollment": _discard_unfinished_enrollment,

@@ -49,6 +49,8 @@ from idp.users.provisioning import update_profile
 
 #: RFC 7644 §3.4.2.4: without ``count``, a page holds this many.
 DEFAULT_COUNT = 100
+#: A ``startIndex`` past any contract's size (a larger one would overflow the SQL OFFSET).
+MAX_START_INDEX = 2**31
 
 
 def _body() -> dict[str, Any]:
@@ -98,7 +100,7 @@ def list_users() -> Response:
     condition = User.contract_id == contract_id()
     if query.filter is not None:
         condition = condition & user_condition(query.filter.ast)
-    start = max(query.start_index or 1, 1)
+    start = min(max(query.start_index or 1, 1), MAX_START_INDEX)
     count = min(DEFAULT_COUNT if query.count is None else max(query.count, 0), MAX_RESULTS)
     total = db.session.scalar(select(func.count()).select_from(User).where(condition)) or 0
     rows = (
