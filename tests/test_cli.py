@@ -386,3 +386,42 @@ def test_G7_cli_registers_a_service_client_of_one_contract(env):
     relying_party_without_uri = run(["clients", "add", "--name", "RP"], env, check=False)
     assert relying_party_without_uri.returncode != 0
     assert "redirect URI" in relying_party_without_uri.stderr
+
+
+@pytest.mark.covers("G7")
+def test_G7_cli_issues_and_revokes_scim_tokens_of_one_contract(env, tmp_path):
+    """Issue 12's commands: ``idp scim token --contract ID`` prints a new token (once) and
+    ``idp scim revoke --contract ID [--token-id ID]`` revokes them."""
+    run(["init"], env)
+    contract = run(["contracts", "add", "Acme"], env).stdout.strip()
+    first = dict(
+        line.split("=", 1)
+        for line in run(["scim", "token", "--contract", contract], env).stdout.split()
+    )
+    second = dict(
+        line.split("=", 1)
+        for line in run(["scim", "token", "--contract", contract], env).stdout.split()
+    )
+    assert set(first) == {"token_id", "token"} and first["token"] != second["token"]
+    assert first["token"].startswith("wdscim_") and len(first["token"]) >= 7 + 43  # 256 bits
+    one = run(["scim", "revoke", "--contract", contract, "--token-id", first["token_id"]], env)
+    assert one.stdout.strip() == "revoked=1"
+    again = run(
+        ["scim", "revoke", "--contract", contract, "--token-id", first["token_id"]],
+        env,
+        check=False,
+    )
+    assert again.returncode != 0 and "no live SCIM token" in again.stderr
+    assert run(["scim", "revoke", "--contract", contract], env).stdout.strip() == "revoked=1"
+    unknown = run(["scim", "token", "--contract", "no-such-contract"], env, check=False)
+    assert unknown.returncode != 0 and "no contract" in unknown.stderr
+    rows = _audit_rows(tmp_path)
+    assert [(r[0], r[1]) for r in rows if r[0].startswith("scim_")] == [
+        ("scim_token_issue", "ok"),
+        ("scim_token_issue", "ok"),
+        ("scim_token_revoke", "ok"),
+        ("scim_token_revoke", "refused"),
+        ("scim_token_revoke", "ok"),
+        ("scim_token_issue", "refused"),
+    ]
+    assert first["token"] not in json.dumps(rows)  # only its id is ever written

@@ -25,11 +25,15 @@ from scim2_models import ServiceProviderConfig
 from scim2_models import User as ScimUser
 
 from idp.actor import Actor
+from idp.contracts.life import cancel_contract
 from idp.contracts.scim_tokens import issue_scim_token
 from idp.contracts.scim_tokens import revoke_scim_tokens
+from idp.errors import NotFoundError
 from idp.models import AuditEvent
 from idp.models import Invitation
 from idp.models import User
+from idp.users.provisioning import request_directory_email_change
+from idp.users.provisioning import update_profile
 from tests.conftest import PASSWORD
 from tests.helpers import Browser
 from tests.test_backchannel_logout import Receiver
@@ -535,3 +539,34 @@ def test_G7_unknown_endpoints_and_odd_parameters_are_scim_errors(provider, direc
         answer = raw(provider, "GET", "/Users", token, params=params)
         assert answer.status_code < 500, (params, answer.text)
         assert answer.headers["Content-Type"] == SCIM_JSON
+
+
+@pytest.mark.covers("G8")
+def test_G8_the_provisioning_functions_refuse_another_contracts_actor(provider, directory):
+    """The domain checks the actor's contract too, not only the SCIM views' lookup."""
+    user_id, _ = provider.new_user(directory["contract_id"])
+    stranger = Actor.scim("t-other", provider.new_contract())
+    with provider.app.app_context():
+        user = provider.db().session.get(User, user_id)
+        with pytest.raises(NotFoundError):
+            update_profile(stranger, user, "乗っ取り", "x")
+        with pytest.raises(NotFoundError):
+            request_directory_email_change(stranger, user, new_email())
+        with pytest.raises(NotFoundError):
+            issue_scim_token(stranger, directory["contract_id"])
+        with pytest.raises(NotFoundError):
+            revoke_scim_tokens(stranger, directory["contract_id"])
+        user = provider.db().session.get(User, user_id)
+        assert (user.name, user.external_id) == ("", None)
+    assert raw(provider, "GET", "/Users", directory["token"]).status_code == 200
+
+
+@pytest.mark.covers("G7", "C3")
+def test_G7_C3_a_cancelled_contracts_tokens_stop_working(provider):
+    contract_id = provider.new_contract()
+    contractor_id, _ = provider.new_user(contract_id, role="contractor")
+    token = scim_token(provider, contract_id)
+    assert raw(provider, "GET", "/Users", token).status_code == 200
+    with provider.app.app_context():
+        cancel_contract(Actor.user(contractor_id, contract_id), contract_id)
+    assert raw(provider, "GET", "/Users", token).status_code == 401
