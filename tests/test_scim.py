@@ -103,6 +103,17 @@ def test_G7_discovery_endpoints_describe_users_filter_patch_and_etags(provider, 
     assert [(t.name, t.endpoint) for t in types.resources] == [("User", "/Users")]
     schemas = client.query(Schema)
     assert [s.id for s in schemas.resources] == ["urn:ietf:params:scim:schemas:core:2.0:User"]
+    kept = {
+        a.name: [s.name for s in a.sub_attributes or []] for a in schemas.resources[0].attributes
+    }
+    assert kept == {
+        "userName": [],
+        "name": ["formatted", "familyName", "givenName"],
+        "displayName": [],
+        "preferredLanguage": [],
+        "active": [],
+        "emails": ["value", "display", "type", "primary"],
+    }
     answer = raw(provider, "GET", "/ServiceProviderConfig", directory["token"])
     assert answer.headers["Content-Type"] == SCIM_JSON
     assert answer.json()["meta"]["location"] == f"{provider.url}{PREFIX}/ServiceProviderConfig"

@@ -21,10 +21,37 @@ from idp.scim.resources import base_url
 from idp.scim.resources import provider
 from idp.scim.resources import service_provider_config
 
+#: The User attributes this service keeps (``idp.scim.resources``), with the sub-attributes
+#: of ``name``; the Schemas endpoint lists only these (RFC 7643 §7: what the service
+#: supports), and the others of RFC 7643 §4.1 are ignored when a client sends them.
+KEPT_ATTRIBUTES = {
+    "userName": None,
+    "name": {"formatted", "familyName", "givenName"},
+    "displayName": None,
+    "preferredLanguage": None,
+    "active": None,
+    "emails": None,
+}
+
+
+def _kept(schema: Schema) -> Schema:
+    attributes = []
+    for attribute in schema.attributes or []:
+        if attribute.name not in KEPT_ATTRIBUTES:
+            continue
+        subs = KEPT_ATTRIBUTES[str(attribute.name)]
+        if subs is not None:
+            attribute.sub_attributes = [
+                sub for sub in attribute.sub_attributes or [] if sub.name in subs
+            ]
+        attributes.append(attribute)
+    schema.attributes = attributes
+    return schema
+
 
 def _schemas() -> list[Schema]:
     schemas = []
-    for schema in provider().schemas:
+    for schema in map(_kept, provider().schemas):
         schema.meta = Meta(resource_type="Schema", location=f"{base_url()}/Schemas/{schema.id}")
         schemas.append(schema)
     return schemas
