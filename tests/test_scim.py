@@ -538,6 +538,14 @@ def test_G7_unknown_endpoints_and_odd_parameters_are_scim_errors(provider, direc
     for path in ("/Groups", "/Bulk", "/Me", "/Users/x/y"):
         answer = raw(provider, "GET", path, token)
         assert answer.status_code == 404 and answer.headers["Content-Type"] == SCIM_JSON
+    # Found by scim2-tester: a served endpoint asked with another method is 405, not 404.
+    for method, path in (
+        ("POST", "/Schemas"),
+        ("DELETE", "/ServiceProviderConfig"),
+        ("POST", "/Users/x"),
+    ):
+        answer = raw(provider, method, path, token)
+        assert answer.status_code == 405 and answer.headers["Content-Type"] == SCIM_JSON
     for params in (
         {"count": "-5"},
         {"count": "abc"},

@@ -14,6 +14,7 @@ from scim2_models import NotFoundException
 from scim2_models import ResourceType
 from scim2_models import Schema
 from scim2_models import SearchRequest
+from werkzeug.exceptions import MethodNotAllowed
 
 from idp.scim.blueprint import bp
 from idp.scim.blueprint import scim_response
@@ -116,7 +117,15 @@ def resource_type(type_id: str) -> Response:
     raise NotFoundException(detail=f"No resource type {type_id}.")
 
 
+#: The endpoints served, by their first segment, and how many segments each may have.
+ENDPOINTS = {"ServiceProviderConfig": 1, "Schemas": 2, "ResourceTypes": 2, "Users": 2}
+
+
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown(rest: str) -> Response:
-    """RFC 7644 §3.12: an endpoint this service does not have (Groups, Bulk, /Me…) is 404."""
+    """RFC 7644 §3.12: an endpoint this service does not have (Groups, Bulk, /Me…) is 404;
+    one it has, asked with a method it does not serve there, is 405."""
+    segments = rest.split("/")
+    if len(segments) <= ENDPOINTS.get(segments[0], 0):
+        raise MethodNotAllowed()
     raise NotFoundException(detail=f"No endpoint /{rest}.")
