@@ -285,14 +285,19 @@ def test_G7_patch_replaces_and_removes_name_and_external_id(provider, directory,
         patch_op(
             {
                 "op": "add",
-                "value": {"name.givenName": "花子", "name.familyName": "山田", "externalId": "e"},
+                "value": {
+                    "name.givenName": "花子",
+                    "name.familyName": "山田",
+                    "externalId": "e",
+                    "preferredLanguage": "en",
+                },
             }
         ),
     )
-    assert entra.external_id == "e"
+    assert entra.external_id == "e" and entra.name.formatted == "山田 花子"  # family first
     with provider.app.app_context():
         user = provider.db().session.get(User, created.id)
-        assert (user.name, user.external_id) == (entra.name.formatted, "e")
+        assert (user.name, user.external_id, user.locale) == (entra.name.formatted, "e", "en")
         events = (
             provider.db()
             .session.query(AuditEvent)

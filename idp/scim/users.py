@@ -200,7 +200,8 @@ def _apply(user: User, resource: ScimUser[Any]) -> None:
     address = _address_of(resource, user.email_key)
     if address is not None:
         request_directory_email_change(actor(), user, address)
-    update_profile(actor(), user, name, resource.external_id)
+    locale = locale_of(resource.preferred_language) if resource.preferred_language else None
+    update_profile(actor(), user, name, resource.external_id, locale=locale)
 
 
 @bp.put("/Users/<user_id>")

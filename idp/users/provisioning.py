@@ -33,6 +33,8 @@ from idp.vocabulary import Role
 from policies.links import LinkPurpose
 
 MAX_EXTERNAL_ID = 255
+#: The languages of pages and mails (Japanese first, SPEC Mails).
+LOCALES = ("ja", "en")
 
 
 class ContractorError(ProvisioningError):
@@ -84,16 +86,22 @@ def provision_user(
 
 
 @audit.change("user_profile")
-def update_profile(actor: Actor, user: User, name: str, external_id: str | None) -> bool:
-    """Set the user's name and ``externalId``; returns whether anything changed (nothing
-    changed: no write and no event)."""
+def update_profile(
+    actor: Actor, user: User, name: str, external_id: str | None, *, locale: str | None = None
+) -> bool:
+    """Set the user's name, ``externalId`` and (when given) the language of their pages and
+    mails; returns whether anything changed (nothing changed: no write and no event)."""
     _check_actor(actor, user)
     check_profile(name, external_id)
+    locale = locale or user.locale
+    if locale not in LOCALES:
+        raise ProvisioningError(f"unknown language {locale}", "invalid_locale")
     changed = sorted(
         field
         for field, is_changed in (
             ("name", name != user.name),
             ("external_id", external_id != user.external_id),
+            ("locale", locale != user.locale),
         )
         if is_changed
     )
@@ -101,6 +109,7 @@ def update_profile(actor: Actor, user: User, name: str, external_id: str | None)
         return False
     user.name = name
     user.external_id = external_id
+    user.locale = locale
     db.session.commit()
     audit.record(
         "user_profile",
