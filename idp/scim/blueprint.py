@@ -26,7 +26,9 @@ from werkzeug.exceptions import HTTPException
 
 from idp.actor import Actor
 from idp.contracts.scim_tokens import find_scim_token
+from idp.errors import ConflictError
 from idp.errors import DomainError
+from idp.errors import ForbiddenError
 from idp.errors import NotFoundError
 from idp.scim.resources import PREFIX
 from idp.web import csrf
@@ -105,8 +107,10 @@ def refused(error: DomainError) -> Response:
         return error_response(NotFoundException(detail="No such resource.").to_error())
     if error.reason in ("email_taken", "email_unavailable", "already_invited"):
         return error_response(Error(status=409, scim_type="uniqueness", detail=str(error)))
-    if error.reason == "contractor":
+    if isinstance(error, ForbiddenError) or error.reason == "contractor":
         return error_response(ForbiddenException(detail=str(error)).to_error())
+    if isinstance(error, ConflictError):
+        return error_response(Error(status=409, detail=str(error)))
     scim_type = "invalidValue" if error.reason != "not_registered" else "mutability"
     return error_response(Error(status=400, scim_type=scim_type, detail=str(error)))
 

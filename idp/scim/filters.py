@@ -5,7 +5,7 @@ The attributes a filter may name are those the resource shows (``idp.scim.resour
 ``userName`` and ``emails`` (``emails.value``, ``emails[value eq …]``) compare the
 case-folded address (L2: case-insensitive), ``name.formatted``/``displayName`` the folded
 name, ``externalId`` and ``id`` exactly (RFC 7643: caseExact), ``meta.created`` as a time,
-``active`` a constant. Any other attribute is a 400 ``invalidFilter``."""
+``active`` whether the user is not disabled. Any other attribute is a 400 ``invalidFilter``."""
 
 from __future__ import annotations
 
@@ -88,6 +88,14 @@ def _constant(actual: Any, op: CompareOperator, value: Any) -> Condition:
     raise InvalidFilterException(detail=f"'{op.value}' does not apply to this attribute")
 
 
+def _active(op: CompareOperator, value: Any) -> Condition:
+    """``active``: not disabled (G4)."""
+    if not isinstance(value, bool) or op not in (CompareOperator.eq, CompareOperator.ne):
+        raise InvalidFilterException(detail="active compares with true or false (eq, ne)")
+    is_active = value if op == CompareOperator.eq else not value
+    return User.disabled_at.is_(None) if is_active else User.disabled_at.is_not(None)
+
+
 def _time(op: CompareOperator, value: Any) -> Condition:
     if isinstance(value, str):
         try:
@@ -147,7 +155,7 @@ class UserFilter(FilterVisitor[Condition]):
         if (attr, sub) == ("id", None):
             return _string(User.id, op, value, false())
         if (attr, sub) == ("active", None):
-            return _constant(True, op, value)
+            return _active(op, value)
         if (attr, sub) == ("emails", "type"):
             return _constant("work", op, value)
         if (attr, sub) == ("emails", "primary"):

@@ -2,8 +2,8 @@
 
 What a user is to a directory: ``userName`` is the email address (the one a person signs in
 with, L2) and ``emails`` holds it as the primary work address; ``name.formatted`` and
-``displayName`` are the name; ``externalId`` is the directory's own id; ``active`` is true
-(a disabled state comes with ``disable_user``); ``preferredLanguage`` is the language of the
+``displayName`` are the name; ``externalId`` is the directory's own id; ``active`` is false
+while the user is disabled (G4); ``preferredLanguage`` is the language of the
 user's pages and mails. ``meta.version`` is a weak ETag over all of these, ``meta.location``
 an absolute URL built from the configured issuer (never the request's Host)."""
 
@@ -88,8 +88,8 @@ def locale_of(preferred: str | None) -> str:
 
 
 def is_active(user: User) -> bool:
-    """``active``: no disabled state yet, every user is active."""
-    return True
+    """``active``: not disabled (G4)."""
+    return user.disabled_at is None
 
 
 def version(user: User) -> str:

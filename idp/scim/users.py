@@ -5,8 +5,10 @@ when the resource changed).
 
 Decisions where SPEC is silent (also in ``idp.users.provisioning``): a new user is invited;
 an address change is an M2 email-change link, so the resource keeps the old address until
-the person confirms; the contractor cannot be deleted (403) nor have their address changed
-(403); ``active`` cannot be set to false yet (400 ``mutability``)."""
+the person confirms; ``active: false`` disables the user (G4: every session ends, the relying
+parties are told) and ``true`` enables them again. A directory acts as a service client of
+its contract (``policies/admin.py``): the contractor is never deleted, disabled nor
+re-addressed by it (403)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,6 @@ from scim2_models import Context
 from scim2_models import InvalidSyntaxException
 from scim2_models import InvalidValueException
 from scim2_models import ListResponse
-from scim2_models import MutabilityException
 from scim2_models import PatchOp
 from scim2_models import PreconditionFailedException
 from scim2_models import ResponseParameters
@@ -39,8 +40,10 @@ from idp.scim.resources import locale_of
 from idp.scim.resources import location
 from idp.scim.resources import to_scim
 from idp.scim.resources import version
-from idp.users.delete import delete_user
+from idp.users.admin_operations import admin_delete_user
 from idp.users.detail import find_contract_user
+from idp.users.disable import disable_user
+from idp.users.disable import enable_user
 from idp.users.find import email_key
 from idp.users.provisioning import check_profile
 from idp.users.provisioning import provision_user
@@ -164,11 +167,12 @@ def _address_of(resource: ScimUser[Any], current: str | None) -> str | None:
     return next(iter(wanted.values()), None)
 
 
-def _refuse_inactive(resource: ScimUser[Any]) -> None:
-    if resource.active is False:
-        raise MutabilityException(
-            detail="Users cannot be deactivated here yet; delete the user instead."
-        )
+def _set_active(user: User, is_wanted_active: bool | None) -> None:
+    """``active``: disable or enable as asked (absent: unchanged)."""
+    if is_wanted_active is False and user.disabled_at is None:
+        disable_user(actor(), user)
+    elif is_wanted_active is True and user.disabled_at is not None:
+        enable_user(actor(), user)
 
 
 @bp.post("/Users")
@@ -177,7 +181,6 @@ def create_user() -> Response:
     resource: ScimUser[Any] = ScimUser.model_validate(
         _body(), scim_ctx=Context.RESOURCE_CREATION_REQUEST
     )
-    _refuse_inactive(resource)
     email = _address_of(resource, None)
     if email is None:
         raise InvalidValueException(detail="userName must be the user's email address.")
@@ -189,12 +192,12 @@ def create_user() -> Response:
         resource.external_id,
         locale=locale_of(resource.preferred_language),
     )
+    _set_active(user, resource.active)  # a directory may create an account disabled
     return _user_response(user, Context.RESOURCE_CREATION_RESPONSE, parameters, status=201)
 
 
 def _apply(user: User, resource: ScimUser[Any]) -> None:
     """Make ``user`` what ``resource`` says, through the domain functions."""
-    _refuse_inactive(resource)
     name = _name_of(resource, user.name)
     check_profile(name, resource.external_id)
     address = _address_of(resource, user.email_key)
@@ -202,6 +205,7 @@ def _apply(user: User, resource: ScimUser[Any]) -> None:
         request_directory_email_change(actor(), user, address)
     locale = locale_of(resource.preferred_language) if resource.preferred_language else None
     update_profile(actor(), user, name, resource.external_id, locale=locale)
+    _set_active(user, resource.active)
 
 
 @bp.put("/Users/<user_id>")
@@ -232,5 +236,5 @@ def patch_user(user_id: str) -> Response:
 def remove_user(user_id: str) -> Response:
     user = _contract_user(user_id)
     _check_if_match(user)
-    delete_user(actor(), user)
+    admin_delete_user(actor(), user)
     return Response(status=204)

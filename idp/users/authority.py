@@ -29,7 +29,8 @@ def _caller(actor: Actor, contract_id: str) -> tuple[AdminCaller, str | None]:
         return AdminCaller.OPERATOR, None
     if actor.contract_id != contract_id:
         raise NotFoundError("No such user.", "user_not_found")
-    if actor.kind == ActorKind.CLIENT:
+    if actor.kind in (ActorKind.CLIENT, ActorKind.SCIM):
+        # A directory provisioning through SCIM is a service client too (G7).
         return AdminCaller.SERVICE_CLIENT, None
     person = db.session.get(User, actor.id) if actor.kind in _PERSON_ACTORS and actor.id else None
     if person is None or person.contract_id != contract_id or person.disabled_at is not None:

@@ -7,9 +7,10 @@ on the same domain functions as the console and the CLI.
 - ``update_profile`` sets the name and the directory's ``externalId``.
 - An email change is M2's: the link goes to the new address and the address changes when the
   person uses it (M7, X4, X6) — a directory cannot move an account to an address nobody
-  confirmed. The contractor's address is theirs to change (M1), never the directory's.
-- Deleting is ``delete_user`` (every session and token ends, back-channel logout, X7); the
-  contractor is never deleted (C3).
+  confirmed. The contractor's address is theirs to change (M1), never the directory's
+  (``policies/admin.py``: a directory is a service client of the contract).
+- Deleting is ``admin_delete_user`` and deactivating ``disable_user`` (every session and
+  token ends, back-channel logout, X7); the contractor is neither (C3).
 
 Every function takes the actor and refuses a user of another contract as not found (G8)."""
 
@@ -25,22 +26,18 @@ from idp.models import MailLink
 from idp.models import User
 from idp.models import db
 from idp.models import utcnow
+from idp.users.admin_operations import admin_invite_user
+from idp.users.authority import authorise
 from idp.users.email_change import request_email_change
 from idp.users.find import email_key
 from idp.users.invitations import MAX_NAME
-from idp.users.invitations import invite_user
 from idp.vocabulary import Role
+from policies.admin import AdminOperation
 from policies.links import LinkPurpose
 
 MAX_EXTERNAL_ID = 255
 #: The languages of pages and mails (Japanese first, SPEC Mails).
 LOCALES = ("ja", "en")
-
-
-class ContractorError(ProvisioningError):
-    """The contractor owns the contract: a directory may not change their address."""
-
-    default_reason = "contractor"
 
 
 def _check_actor(actor: Actor, user: User) -> None:
@@ -77,7 +74,7 @@ def provision_user(
     """Invite the user (``invite_user``: the registration mail goes out) and keep the
     directory's ``externalId``; each step writes its own audit event."""
     check_profile(name, external_id)
-    invitation = invite_user(actor, contract_id, email, name, Role.USER, locale=locale)
+    invitation = admin_invite_user(actor, contract_id, email, name, Role.USER, locale=locale)
     user = db.session.get(User, invitation.user_id)
     assert user is not None
     if external_id is not None:
@@ -147,12 +144,12 @@ def request_directory_email_change(actor: Actor, user: User, new_email: str) -> 
     address is still pending (a directory repeats its request at every synchronisation);
     returns whether a link was sent.
 
-    :raises ContractorError: the contractor's address is changed by the contractor (M1).
+    :raises ForbiddenError: ``policies/admin.py`` refuses (a directory never re-addresses
+        the contractor: the contractor changes their own address, M1).
     :raises EmailChangeError: as ``request_email_change`` (an invited user who has not
         registered, an address in use, not an address)."""
     _check_actor(actor, user)
-    if user.role == Role.CONTRACTOR:
-        raise ContractorError("the contractor changes their own address in the account menu (M1)")
+    authorise(actor, AdminOperation.SEND_EMAIL_CHANGE, user)
     pending = pending_email_change(user)
     if pending is not None and email_key(pending) == email_key(new_email):
         return False
