@@ -498,8 +498,7 @@ def _update_profile(p: Provider, actor: Actor) -> None:
 def _request_directory_email_change(p: Provider, actor: Actor) -> None:
     from idp.users.provisioning import request_directory_email_change
 
-    user = _user(p, contract_id=_actors_contract(p, actor))
-    request_directory_email_change(actor, user, f"n-{uuid.uuid4().hex[:8]}@example.jp")
+    request_directory_email_change(actor, _managed(p, actor), f"n-{uuid.uuid4().hex[:8]}@x.jp")
 
 
 def _complete_email_change(p: Provider, actor: Actor) -> None:
