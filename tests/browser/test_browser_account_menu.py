@@ -77,6 +77,10 @@ class Watched:
             self.problems.append(f"console error: {message.text} ({where})")
 
     def _request_failed(self, request: Any) -> None:
+        if request.failure and "ERR_ABORTED" in request.failure:
+            # The browser dropped a request because the page was left before it finished (a
+            # form sent while the icon loads): nothing failed on the server or the network.
+            return
         self.problems.append(f"request failed: {request.method} {request.url} {request.failure}")
 
     def _response(self, response: Any) -> None:
