@@ -236,6 +236,15 @@ def _remove_line(p: Provider, actor: Actor) -> None:
     remove_line(actor, contract_id, "COP1234ABCD")
 
 
+def _choose_line_notification(p: Provider, actor: Actor) -> None:
+    from idp.contracts.lines import add_line
+    from idp.contracts.lines import choose_line_notification
+
+    contract_id = p.new_contract()
+    add_line(Actor.cli(), contract_id, "CAF1234567891")
+    choose_line_notification(actor, contract_id, "CAF1234567891", "notify")
+
+
 def _add_ad_connection(p: Provider, actor: Actor) -> None:
     _connection(p, actor)
 
@@ -730,6 +739,7 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.contracts.life.update_contract_information": _update_contract_information,
     "idp.contracts.lines.add_line": _add_line,
     "idp.contracts.lines.remove_line": _remove_line,
+    "idp.contracts.lines.choose_line_notification": _choose_line_notification,
     "idp.maintenance.purge": _purge,
     "idp.maintenance.rotate_signing_key": _rotate_signing_key,
     "idp.sso.sign_out_everywhere": _sign_out_everywhere,

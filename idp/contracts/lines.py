@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from idp import audit
 from idp.actor import Actor
+from idp.actor import ActorKind
 from idp.contracts.contract import get_contract
 from idp.errors import NotFoundError
 from idp.errors import ProvisioningError
@@ -55,3 +56,29 @@ def remove_line(actor: Actor, contract_id: str, raw_number: str) -> None:
     db.session.delete(line)
     db.session.commit()
     audit.record("line_remove", "ok", None, contract_id=contract_id, actor=actor, target=number)
+
+
+#: L9: what a person answers at a West Japan line's first line-authenticated access.
+NOTIFICATION_CHOICES = ("notify", "do_not_notify")
+
+
+@audit.change("line_notice")
+def choose_line_notification(actor: Actor, contract_id: str, number: str, choice: str) -> None:
+    """L9: keep the notification choice for one of the contract's lines ("do not notify"
+    closes line authentication for that line). The actor is the person who answered."""
+    if choice not in NOTIFICATION_CHOICES:
+        raise ProvisioningError(f"not a notification choice: {choice!r}", "bad_choice")
+    line = db.session.get(LineNumber, (contract_id, number))
+    if line is None:
+        raise NotFoundError(f"{number} is not registered for this contract")
+    line.notification = choice
+    db.session.commit()
+    audit.record(
+        "line_notice",
+        "ok",
+        choice,
+        user_id=actor.id if actor.kind == ActorKind.USER else None,
+        contract_id=contract_id,
+        details={"line": number},
+        actor=actor,
+    )

@@ -13,8 +13,9 @@ from flask import request
 from flask import url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from idp import audit
 from idp import extensions
+from idp.actor import Actor
+from idp.contracts.lines import choose_line_notification
 from idp.i18n import gettext as _
 from idp.login import finish as finish_step
 from idp.login.gate import admit
@@ -125,16 +126,8 @@ def line_notice(tx: Transaction, user: User) -> BaseResponse:
             ),
             400,
         )
-    row.notification = choice
-    db.session.commit()
-    audit.record(
-        "line_notice",
-        "ok",
-        choice,
-        user_id=user.id,
-        contract_id=user.contract_id,
-        details={"line": line},
-    )
+    actor = Actor.user(user.id, user.contract_id)
+    choose_line_notification(actor, user.contract_id, row.number, choice)
     if choice == "do_not_notify":
         tx.close()
         return Response(
