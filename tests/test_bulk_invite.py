@@ -341,3 +341,21 @@ def test_G3_an_address_invited_by_hand_meanwhile_is_already_invited(provider, ma
     _wait(provider)
     assert [r[0] for r in _rows(browser.get(page.url)).values()] == ["already_invited"]
     assert _mails_to(mailbox, email) == 1
+
+
+@pytest.mark.covers("G3", "G7")
+def test_G3_a_file_over_5_mb_is_refused_in_words_and_by_the_api(provider):
+    browser, contract_id, _admin_id = signed_in_admin(provider)
+    row = f"{_addr('big')},{'大' * 60},user\r\n".encode()
+    big = b"email,name,role\r\n" + row * (5 * 1024 * 1024 // len(row) + 1)
+    assert len(big) > 5 * 1024 * 1024
+    refused = _upload(browser, big)
+    assert refused.status_code == 400
+    assert "ファイルが5MBを超えています。ファイルを分けてください。" in refused.text
+    far_too_big = _upload(browser, big * 2)  # not even read: the 413 page
+    assert far_too_big.status_code == 413 and "<html" in far_too_big.text
+    token = token_for(provider, contract_id)
+    assert_problem(_post_csv(provider, token, big), 413)
+    with provider.app.app_context():
+        jobs = provider.db().session.query(InvitationJob).filter_by(contract_id=contract_id)
+        assert jobs.count() == 0

@@ -546,8 +546,7 @@ def console_invite(node: Any) -> Form:
 
 
 def console_upload_invitations(node: Any) -> Form:
-    """G3: the invitations page's CSV upload (multipart: the token is checked in the view,
-    after its larger body limit)."""
+    """G3: the invitations page's CSV upload (a multipart form with a file)."""
     browser, _contract_id = _console(node)
     data = _form(browser.get("/admin/invitations"), "upload-form", upload_locale="ja")
     csv = f"email,name,role\r\ncsrf-{time.time_ns()}@example.jp,,user\r\n".encode()

@@ -29,6 +29,7 @@ from idp.users.bulk_invite import ROW_REASONS
 from idp.users.bulk_invite import get_job
 from idp.users.bulk_invite import job_rows
 from idp.users.bulk_invite import start_bulk_invite
+from idp.web import body_limit
 
 #: Refused rows listed in a job's answer; past this, ``errors_truncated`` is true.
 MAX_LISTED_ERRORS = 1000
@@ -64,12 +65,12 @@ def _job(job: InvitationJob) -> dict[str, Any]:
 
 
 @bp.post("/invitations/bulk")
+@body_limit(MAX_BYTES)
 @requires(WRITE)
 def invitations_bulk() -> Response:
     if request.mimetype != "text/csv":
         raise Problem(415, "unsupported_media_type", "Send the file as text/csv.", "")
     locale = request.args.get("locale", "ja")
-    request.max_content_length = MAX_BYTES
     data = request.get_data(cache=False)
     actor = Actor.client(caller().client_id, caller().contract_id)
     job = start_bulk_invite(actor, caller().contract_id, data, locale=locale)
