@@ -126,6 +126,7 @@ def test_G3_upload_invites_the_valid_rows_and_reports_each_bad_one_in_words(prov
             [stranger, "", ""],  # 10
             [jp, "日本 語", "管理者"],  # 11
             ["", "", ""],  # 12: blank, skipped
+            ["=HYPERLINK(1)", "+x", "user"],  # 13: a formula, harmless in the report
         ]
     )
     job = _job_page(browser, _upload(browser, text.encode("utf-8")))
@@ -145,6 +146,7 @@ def test_G3_upload_invites_the_valid_rows_and_reports_each_bad_one_in_words(prov
         9: "error",
         10: "error",
         11: "invited",
+        13: "error",
     }
     words = {line: r[2] for line, r in rows.items()}
     assert words[4] == "メールアドレスの形式が正しくありません。"
@@ -154,8 +156,8 @@ def test_G3_upload_invites_the_valid_rows_and_reports_each_bad_one_in_words(prov
     assert words[8] == "このメールアドレスはファイルの前の行にもあります。"
     # G8: a user of this contract and a user of another get the same words, naming nobody.
     assert words[9] == words[10] == IN_USE
-    assert re.search(r'id="job-total">10<', page.text) and re.search(
-        r'id="job-failed">7<', page.text
+    assert re.search(r'id="job-total">11<', page.text) and re.search(
+        r'id="job-failed">8<', page.text
     )
     for email in (good, admin_good, jp):
         mailbox.wait_for(to=email, subject_contains=SUBJECT)
@@ -174,9 +176,11 @@ def test_G3_upload_invites_the_valid_rows_and_reports_each_bad_one_in_words(prov
     assert report.content.startswith(BOM)
     lines = list(csv.reader(io.StringIO(report.content[3:].decode("utf-8"))))
     assert lines[0] == ["行", "email", "name", "role", "理由"]
-    assert [int(line[0]) for line in lines[1:]] == [4, 5, 6, 7, 8, 9, 10]
+    assert [int(line[0]) for line in lines[1:]] == [4, 5, 6, 7, 8, 9, 10, 13]
     assert lines[1][1] == "not-an-address" and lines[1][4] == words[4]
     assert lines[6][4] == lines[7][4] == IN_USE
+    # A spreadsheet opening the report runs no formula from the upload.
+    assert lines[8][1:3] == ["'=HYPERLINK(1)", "'+x"]
 
 
 @pytest.mark.covers("G3")
@@ -359,3 +363,30 @@ def test_G3_a_file_over_5_mb_is_refused_in_words_and_by_the_api(provider):
     with provider.app.app_context():
         jobs = provider.db().session.query(InvitationJob).filter_by(contract_id=contract_id)
         assert jobs.count() == 0
+
+
+@pytest.mark.covers("G3", "G4")
+def test_G4_an_admin_demoted_while_the_job_waits_invites_nobody(provider, mailbox):
+    """The job acts in its uploader's name, whose right is read again for each row."""
+    from idp.users.roles import set_admin_privilege
+
+    browser, _contract_id, admin_id = signed_in_admin(provider)
+    email = _addr("demoted")
+    jobs = provider.app.extensions["idp.invite_jobs"]
+    gate = threading.Event()
+    jobs.submit(provider.app, lambda: gate.wait(30))
+    try:
+        page = _job_page(browser, _upload(browser, _csv([[email, "", "user"]]).encode()))
+        with provider.app.app_context():
+            admin = provider.db().session.get(User, admin_id)
+            set_admin_privilege(Actor.cli(), admin, False)
+    finally:
+        gate.set()
+    _wait(provider)
+    assert browser.get(page.url).status_code == 403  # the console is closed to a user now
+    with provider.app.app_context():
+        session = provider.db().session
+        assert session.query(User).filter_by(email=email).count() == 0
+        row = session.query(InvitationJob).filter_by(actor=f"admin:{admin_id}").one()
+        assert (row.status, row.failed) == ("finished", 1)
+    assert _mails_to(mailbox, email) == 0

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError
 from email_validator import validate_email
 from flask import current_app
+from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -358,6 +359,23 @@ def _run_job(actor: Actor, job_id: str) -> None:
     contract_id, locale = job.contract_id, job.locale
     job.status = RUNNING
     db.session.commit()
+    try:
+        _invite_rows(actor, job_id, contract_id, locale)
+    except Exception:
+        # The database or the mailer failed under the job: the rows not reached are refused
+        # (not sent), so that the job ends and the page says so; the error is logged.
+        db.session.rollback()
+        db.session.execute(
+            update(InvitationJobRow)
+            .where(InvitationJobRow.job_id == job_id, InvitationJobRow.status == PENDING)
+            .values(status=ERROR, reason="not_sent")
+        )
+        _finish_job(job_id)
+        raise
+    _finish_job(job_id)
+
+
+def _invite_rows(actor: Actor, job_id: str, contract_id: str, locale: str) -> None:
     pending = [
         (row.line, row.email, row.name, row.role)
         for row in db.session.query(InvitationJobRow)
@@ -386,10 +404,25 @@ def _run_job(actor: Actor, job_id: str) -> None:
             db.session.rollback()
             status, reason = ERROR, "email_unavailable"
         _finish_row(job_id, line, status, reason)
+
+
+def _finish_job(job_id: str) -> None:
+    """The job is finished; its counts are recounted from its rows."""
+    counts = dict(
+        db.session.query(InvitationJobRow.status, func.count())
+        .filter_by(job_id=job_id)
+        .group_by(InvitationJobRow.status)
+        .all()
+    )
     db.session.execute(
         update(InvitationJob)
         .where(InvitationJob.id == job_id)
-        .values(status=FINISHED, finished_at=utcnow())
+        .values(
+            status=FINISHED,
+            finished_at=utcnow(),
+            done=sum(n for status, n in counts.items() if status != PENDING),
+            failed=counts.get(ERROR, 0),
+        )
     )
     db.session.commit()
 
