@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from brokers.base import Broker
     from idp.audit_chain.sealer import Sealer
     from idp.backchannel.dispatcher import Dispatcher
+    from idp.background import BackgroundJobs
     from idp.config import Settings
     from idp.mail.mailer import Mailer
     from idp.oidc.keys import KeyStore
@@ -78,6 +79,8 @@ brokers: Service[dict[str, Broker]] = Service("idp.brokers")
 oauth: Service[AuthorizationServer] = Service("idp.oauth")
 #: Delivers logout tokens to relying parties off the request thread, and retries them (X7).
 backchannel: Service[Dispatcher] = Service("idp.backchannel")
+#: Runs invitation uploads off the request thread, one job at a time (G3).
+invite_jobs: Service[BackgroundJobs] = Service("idp.invite_jobs")
 #: Chains audit events off the request thread after they are committed (X8).
 audit_sealer: Service[Sealer] = Service("idp.audit_sealer")
 #: The networks whose clients may read /metrics (IDP_METRICS_ALLOW, parsed at start-up).

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp import extensions
+from idp.background import BackgroundJobs
 from idp.config import PROJECT_ROOT
 from idp.config import ConfigError
 from idp.config import Settings
@@ -76,6 +78,11 @@ def setup_services(app: Flask, settings: Settings) -> None:
     )
     extensions.mailer.register(
         app, Mailer(settings.smtp_url, Path(settings.instance_dir) / "outbox", settings.mail_from)
+    )
+    # G3: invitation uploads, one job at a time (each row commits; two jobs of one contract
+    # never race for an address).
+    extensions.invite_jobs.register(
+        app, BackgroundJobs("invite-jobs", logging.getLogger("idp.invite_jobs"), workers=1)
     )
     # Keys stay published while tokens they signed may still be presented.
     retention = max(settings.id_token_ttl, settings.access_token_ttl) + 3600

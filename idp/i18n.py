@@ -21,6 +21,7 @@ from flask import url_for
 from flask_babel import Babel
 from flask_babel import gettext as _gettext
 from flask_babel import lazy_gettext
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 
@@ -85,11 +86,20 @@ def language_switch_url(locale: str) -> str:
     if not path.startswith("/") or path.startswith(("//", "/\\")):
         return fallback
     args = request.args.to_dict()
-    if request.method == "POST" and "tx" not in args and request.form.get("tx"):
+    if request.method == "POST" and "tx" not in args and _posted_tx():
         # A page shown again after its form was sent (a wrong password): the sign-in's step is
         # named by the form's ``tx``, which the switch must keep or the sign-in is lost.
         args["tx"] = request.form["tx"]
     return f"{path}?{merge_lang(args, locale)}"
+
+
+def _posted_tx() -> str | None:
+    """The form's ``tx``; None when the body is not to be read (the page that says it was
+    too large must not read it again)."""
+    try:
+        return request.form.get("tx")
+    except RequestEntityTooLarge:
+        return None
 
 
 def setup_i18n(app: Flask) -> None:

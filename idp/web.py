@@ -82,7 +82,26 @@ def _error_page(status: int, **context: Any) -> tuple[str, int]:
     return render_template("login/error.html", **context), status
 
 
+def body_limit(limit: int) -> Callable[[View], View]:
+    """Let the requests of this view carry up to ``limit`` bytes (a file upload) instead of
+    the app's ``MAX_CONTENT_LENGTH``. Applied before any hook reads the body (CSRF, NUL)."""
+
+    def decorate(view: View) -> View:
+        view.max_content_length = limit  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
 def setup_web(app: Flask) -> None:
+    # First of the hooks: the CSRF check and refuse_nul_bytes read the form.
+    @app.before_request
+    def apply_body_limit() -> None:
+        view = app.view_functions.get(request.endpoint or "")
+        limit = getattr(view, "max_content_length", None)
+        if isinstance(limit, int):
+            request.max_content_length = limit
+
     csrf.init_app(app)
 
     @app.before_request

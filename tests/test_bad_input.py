@@ -81,6 +81,14 @@ def test_oversized_body_is_refused(provider):
     assert response.json()["error"] == "invalid_request"
 
 
+def test_oversized_form_gets_the_413_page_not_a_500(provider):
+    """The error page does not read the body again (its language links once did: 500)."""
+    response = requests.post(
+        provider.url + "/password/forgot", data={"email": "a" * 200_000}, timeout=10
+    )
+    assert response.status_code == 413 and "<html" in response.text
+
+
 @pytest.mark.parametrize(
     "data",
     [

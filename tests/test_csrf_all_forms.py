@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import pyotp
@@ -51,6 +52,7 @@ MACHINE_ENDPOINTS = {
         f"/api/admin/v1{path}": "admin API: JSON with a bearer token in the header (G7)"
         for path in (
             "/invitations",
+            "/invitations/bulk",
             "/invitations/<invitation_id>/resend",
             "/users/<user_id>/change-link",
             "/users/<user_id>/disable",
@@ -89,6 +91,8 @@ class Form:
     url: str
     data: dict[str, str]
     accepted: Callable[[Any], bool]
+    #: Files of a multipart form (an upload), sent with every attempt.
+    files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
@@ -541,6 +545,15 @@ def console_invite(node: Any) -> Form:
     )
 
 
+def console_upload_invitations(node: Any) -> Form:
+    """G3: the invitations page's CSV upload (a multipart form with a file)."""
+    browser, _contract_id = _console(node)
+    data = _form(browser.get("/admin/invitations"), "upload-form", upload_locale="ja")
+    csv = f"email,name,role\r\ncsrf-{time.time_ns()}@example.jp,,user\r\n".encode()
+    url = f"{node.url}/admin/invitations/upload"
+    return Form(browser, url, data, _redirect, {"file": ("users.csv", csv, "text/csv")})
+
+
 def console_resend(node: Any) -> Form:
     from idp.users.invitations import invite_user
 
@@ -648,6 +661,7 @@ SCENARIOS: dict[str, Callable[[Any], Form]] = {
     "/account/email": email_change,
     "/admin/invitations": console_invite,
     "/admin/invitations/<user_id>/resend": console_resend,
+    "/admin/invitations/upload": console_upload_invitations,
     "/admin/invitations/<user_id>/revoke": console_revoke,
     "/admin/lines": console_add_lines,
     "/admin/lines/remove": console_remove_line,
@@ -687,7 +701,9 @@ def _csrf_refused(response: Any) -> bool:
 
 
 def _post(form: Form, data: dict[str, str]) -> Any:
-    return form.browser.session.post(form.url, data=data, allow_redirects=False, timeout=10)
+    return form.browser.session.post(
+        form.url, data=data, files=form.files or None, allow_redirects=False, timeout=10
+    )
 
 
 @pytest.mark.covers("O2", "X4")

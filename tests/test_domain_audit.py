@@ -153,6 +153,12 @@ READERS = {
     "idp.users.provisioning.check_profile": "pure: checks the values",
     "idp.users.provisioning.pending_email_change": "reads",
     "idp.users.provisioning.provision_user": "invite_user then update_profile, each audited",
+    "idp.users.bulk_invite.decode_upload": "pure",
+    "idp.users.bulk_invite.parse_upload": "pure",
+    "idp.users.bulk_invite.validate_rows": "reads (G3: the rows' results, nothing stored)",
+    "idp.users.bulk_invite.get_job": "reads",
+    "idp.users.bulk_invite.job_rows": "reads",
+    "idp.users.bulk_invite.error_report": "pure: a CSV of rows",
 }
 
 
@@ -714,6 +720,15 @@ def _admin_revoke_invitation(p: Provider, actor: Actor) -> None:
     admin_revoke_invitation(actor, _invite(p, actor).id)
 
 
+def _start_bulk_invite(p: Provider, actor: Actor) -> None:
+    from idp.users.bulk_invite import start_bulk_invite
+
+    _managed(p, actor)
+    upload = f"email,name,role\r\ni-{uuid.uuid4().hex[:8]}@example.jp,,user\r\n".encode()
+    start_bulk_invite(actor, actor.contract_id or "", upload)
+    p.app.extensions["idp.invite_jobs"].wait_idle()
+
+
 CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.users.roles.set_admin_privilege": _set_admin_privilege,
     "idp.users.disable.disable_user": _disable_user,
@@ -724,6 +739,7 @@ CALLS: dict[str, Callable[[Provider, Actor], None]] = {
     "idp.users.admin_operations.admin_delete_user": _admin_delete_user,
     "idp.users.admin_operations.send_change_link": _send_change_link,
     "idp.users.admin_operations.admin_invite_user": _admin_invite_user,
+    "idp.users.bulk_invite.start_bulk_invite": _start_bulk_invite,
     "idp.users.admin_operations.admin_resend_invitation": _admin_resend_invitation,
     "idp.users.admin_operations.admin_revoke_invitation": _admin_revoke_invitation,
     "idp.backchannel.notify.notify_logout": _notify_logout,

@@ -119,3 +119,35 @@ def test_G1_G2_G3_G5_list_detail_invite_and_lines_in_chromium(
     ]
     snap("lines")
     phone_snap(page, snap, "lines")
+
+
+@pytest.mark.covers("G3")
+def test_G3_invitations_from_a_shift_jis_file_in_chromium(
+    page,
+    browser_provider,
+    snap,  # noqa: F811 (the account menu walk's fixture, imported above)
+    mailbox,
+):
+    """The upload form takes an Excel "CSV" (Shift_JIS); the job page refreshes itself until
+    the job is done, then shows each row's result and the error report's link."""
+    provider = browser_provider
+    _contract_id, boss_email, _users = _contract(provider)
+    menu_sign_in(page, provider, boss_email, snap)
+    page.goto(f"{provider.url}/admin/invitations")
+    email = f"file-{uuid.uuid4().hex[:8]}@example.jp"
+    text = f"メールアドレス,氏名,権限\r\n{email},一括 四郎,利用者\r\nno-address,誤り,利用者\r\n"
+    upload = {"name": "招待.csv", "mimeType": "text/csv", "buffer": text.encode("cp932")}
+    page.set_input_files("#file", files=[upload])
+    snap("upload-form")
+    with page.expect_navigation():
+        page.click("#upload")
+    assert "/admin/invitation-jobs/" in page.url
+    page.wait_for_selector('#job-status[data-status="finished"]', timeout=20_000)
+    rows = page.locator("tr.job-row")
+    assert rows.count() == 2
+    assert "一括 四郎" in rows.nth(0).inner_text() and "招待しました" in rows.nth(0).inner_text()
+    assert "メールアドレスの形式が正しくありません" in rows.nth(1).inner_text()
+    assert page.locator("#error-report").is_visible()
+    mailbox.wait_for(to=email, subject_contains="利用者登録")
+    snap("invitation-job")
+    phone_snap(page, snap, "invitation-job")

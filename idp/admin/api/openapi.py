@@ -264,6 +264,37 @@ def _schemas() -> dict[str, Any]:
             },
             "additionalProperties": False,
         },
+        "InvitationJob": {
+            "type": "object",
+            "required": ["id", "status", "total", "done", "failed", "created_at", "errors"],
+            "properties": {
+                "id": {"type": "string"},
+                "status": {"enum": ["queued", "running", "finished"]},
+                "total": {"type": "integer", "description": "Data rows in the file."},
+                "done": {
+                    "type": "integer",
+                    "description": "Rows with their final result (invited, already, refused).",
+                },
+                "failed": {"type": "integer", "description": "Rows not invited."},
+                "created_at": TIME,
+                "finished_at": OPTIONAL_TIME,
+                "errors": {
+                    "type": "array",
+                    "description": "The rows not invited, in file order (the first 1,000).",
+                    "items": {
+                        "type": "object",
+                        "required": ["line", "email", "reason", "detail"],
+                        "properties": {
+                            "line": {"type": "integer", "description": "The header is line 1."},
+                            "email": {"type": "string"},
+                            "reason": {"type": "string"},
+                            "detail": {"type": "string"},
+                        },
+                    },
+                },
+                "errors_truncated": {"type": "boolean"},
+            },
+        },
         "Invitation": {
             "type": "object",
             "required": ["id", "user_id"],
@@ -399,6 +430,7 @@ def document() -> dict[str, Any]:
                 }
             },
             **_operations(),
+            **_invitation_jobs(read),
             "/users/{user_id}": {
                 "delete": _operation(
                     "deleteUser",
@@ -626,6 +658,55 @@ def _operations() -> dict[str, Any]:
                 "Resent.",
                 path_parameter=invitation_id,
             )
+        },
+    }
+
+
+def _invitation_jobs(read: list[dict[str, list[str]]]) -> dict[str, Any]:
+    """G3: invitations from a CSV file, as a job."""
+    job = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InvitationJob"}}}
+    }
+    return {
+        "/invitations/bulk": {
+            "post": {
+                "operationId": "inviteFromCsv",
+                "summary": (
+                    "Invite the rows of a CSV file (G3): header email,name,role (or "
+                    "メールアドレス,氏名,権限), UTF-8 (BOM or not) or Shift_JIS, at most 5 MB and "
+                    "100,000 rows. Validated at once; the valid rows are invited off the "
+                    "request. Addresses already invited by the contract are left as they are."
+                ),
+                "security": [{"admin": [WRITE]}],
+                "parameters": [
+                    _query("locale", {"enum": ["ja", "en"]}, "The language of the mails."),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"text/csv": {"schema": {"type": "string"}}},
+                },
+                "responses": {
+                    "202": {"description": "The job, queued.", **job},
+                    **WRITE_ERRORS,
+                    "413": PROBLEM,
+                    "415": PROBLEM,
+                },
+            }
+        },
+        "/invitation-jobs/{job_id}": {
+            "get": {
+                "operationId": "getInvitationJob",
+                "summary": "An invitation job's progress and its refused rows (G3).",
+                "security": read,
+                "parameters": [{**USER_ID, "name": "job_id"}],
+                "responses": {
+                    "200": {"description": "The job.", **job},
+                    "400": PROBLEM,
+                    "401": PROBLEM,
+                    "403": PROBLEM,
+                    "404": PROBLEM,
+                },
+            }
         },
     }
 

@@ -5,6 +5,7 @@ menu's (``/account/login``, the login transaction with every policy of the contr
 from __future__ import annotations
 
 from idp.admin.console import email_change as email_change
+from idp.admin.console import invitation_jobs as invitation_jobs
 from idp.admin.console import invitations as invitations
 from idp.admin.console import lines as lines
 from idp.admin.console import route as route

@@ -64,7 +64,7 @@ def _refusal(error: ProvisioningError) -> tuple[str, str]:
     return messages.get(error.reason, ("email", _("The invitation could not be sent.")))
 
 
-def _page(
+def invitations_page(
     admin: Admin,
     form: dict[str, str],
     errors: dict[str, list[str]],
@@ -106,7 +106,7 @@ def _page(
 @console_page()
 def invitations(admin: Admin) -> BaseResponse:
     if request.method == "GET":
-        return _page(admin, {"role": "user", "locale": "ja"}, {})
+        return invitations_page(admin, {"role": "user", "locale": "ja"}, {})
     form = {
         "email": request.form.get("email", "").strip()[: MAX_EMAIL + 1],
         "name": request.form.get("name", "").strip()[: MAX_NAME + 1],
@@ -123,7 +123,7 @@ def invitations(admin: Admin) -> BaseResponse:
     if form["locale"] not in SUPPORTED_LOCALES:
         errors["locale"] = [_("Choose the language of the mail.")]
     if errors:
-        return _page(admin, form, errors, 400)
+        return invitations_page(admin, form, errors, 400)
     try:
         admin_invite_user(
             admin.actor,
@@ -134,10 +134,12 @@ def invitations(admin: Admin) -> BaseResponse:
             locale=form["locale"],
         )
     except ForbiddenError:
-        return _page(admin, form, {"role": [_("You may not invite a user with this role.")]}, 403)
+        return invitations_page(
+            admin, form, {"role": [_("You may not invite a user with this role.")]}, 403
+        )
     except ProvisioningError as error:
         field, message = _refusal(error)
-        return _page(admin, form, {field: [message]}, 400)
+        return invitations_page(admin, form, {field: [message]}, 400)
     return redirect(url_for("admin_console.invitations", done="invited"), code=303)
 
 

@@ -105,3 +105,44 @@ def refusal_texts() -> dict[str, str]:
         "already_admin": _("The user already has the admin privilege."),
         "already_user": _("The user does not have the admin privilege."),
     }
+
+
+def upload_row_texts() -> dict[str, str]:
+    """G3: why a row of an invitation upload was not invited (the codes of
+    ``idp.users.bulk_invite.ROW_REASONS``), and the other rows' results."""
+    return {
+        "pending": _("Waiting to be invited."),
+        "invited": _("Invited."),
+        "already_invited": _("Already invited; nothing was sent again."),
+        "email_missing": _("The email address is missing."),
+        "invalid_email": _("The email address is not valid."),
+        "invalid_role": _("The role must be user or admin (利用者 or 管理者)."),
+        "role_forbidden": _("You may not invite a user with this role."),
+        "name_too_long": _("The name is too long (200 characters at most)."),
+        "too_many_fields": _("The row has more fields than the header row."),
+        "duplicate": _("The address appears on an earlier row of the file."),
+        # The same words whoever uses the address (G8).
+        "email_unavailable": _("This address cannot be used. Enter another address."),
+        "contract_not_active": _("The contract is not active."),
+        "not_sent": _("The invitation could not be sent."),
+    }
+
+
+def upload_file_texts() -> dict[str, str]:
+    """G3: why an invitation upload was refused as a whole."""
+    return {
+        "no_file": _("Choose a CSV file."),
+        "too_large": _("The file is larger than 5 MB. Split it into smaller files."),
+        "too_many_rows": _("The file has more than 100,000 rows. Split it into smaller files."),
+        "empty": _("The file has no rows to invite."),
+        "encoding": _(
+            "The file could not be read. Save it as CSV in UTF-8 or Shift_JIS "
+            "(Excel: “CSV UTF-8” or “CSV”)."
+        ),
+        "not_csv": _("The file is not a CSV file."),
+        "role_forbidden": _("You may not invite users."),
+        "bad_header": _(
+            "The first row must name the columns: email,name,role (or メールアドレス,氏名,権限)."
+        ),
+        "contract_not_active": _("The contract is not active."),
+    }
