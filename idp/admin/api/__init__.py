@@ -3,10 +3,11 @@ service client of one contract, described by the OpenAPI document it serves."""
 
 from __future__ import annotations
 
+from idp.admin.api import audit
 from idp.admin.api import openapi
 from idp.admin.api import user_operations
 from idp.admin.api import users
 from idp.admin.api import what_if
 from idp.admin.api.blueprint import bp
 
-__all__ = ["bp", "openapi", "user_operations", "users", "what_if"]
+__all__ = ["audit", "bp", "openapi", "user_operations", "users", "what_if"]
