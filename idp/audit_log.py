@@ -29,7 +29,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import Text
 from sqlalchemy import and_
+from sqlalchemy import cast
 from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -259,18 +261,40 @@ def csv_header() -> str:
     return _CsvWriter().record(list(CSV_COLUMNS))
 
 
-def _csv_values(row: AuditRow) -> list[str]:
-    return [
-        _utc(row.at).isoformat(),
-        row.event,
-        row.outcome,
-        row.reason or "",
-        row.actor or "",
-        row.user_id or "",
-        row.client_id or "",
-        row.ip or "",
-        json.dumps(row.details, ensure_ascii=False, sort_keys=True),
-    ]
+def _details_text(stored: str | None) -> str:
+    """The details as JSON, Japanese as it is (the column holds them ASCII-escaped: decoded
+    again only then; most rows have none)."""
+    if not stored:
+        return "{}"
+    if "\\u" not in stored:
+        return stored
+    return json.dumps(json.loads(stored), ensure_ascii=False)
+
+
+def _export_batch(
+    conditions: list[ColumnElement[bool]], after: tuple[datetime, int] | None, size: int
+) -> list[Any]:
+    """One batch of the export as plain tuples (no row objects: a million of them would
+    cost more than the query), the details as the stored JSON text."""
+    where = [*conditions, *([_older_than(*after)] if after is not None else [])]
+    statement = (
+        select(
+            AuditEvent.at,
+            AuditEvent.id,
+            AuditEvent.event,
+            AuditEvent.outcome,
+            AuditEvent.reason,
+            AuditEvent.actor,
+            AuditEvent.user_id,
+            AuditEvent.client_id,
+            AuditEvent.ip,
+            cast(AuditEvent.details, Text),
+        )
+        .where(*where)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(size)
+    )
+    return list(db.session.connection().execute(statement).all())
 
 
 def export_events(query: AuditQuery, batch: int = EXPORT_BATCH) -> Iterator[str]:
@@ -283,11 +307,23 @@ def export_events(query: AuditQuery, batch: int = EXPORT_BATCH) -> Iterator[str]
     yield writer.record(list(CSV_COLUMNS))
     after: tuple[datetime, int] | None = None
     while True:
-        rows = _batch(conditions, after, batch)
-        for row in rows:
-            yield writer.record(_csv_values(row))
+        rows = _export_batch(conditions, after, batch)
+        for at, _id, event, outcome, reason, actor, user_id, client_id, ip, details in rows:
+            yield writer.record(
+                [
+                    _utc(at).isoformat(),
+                    event,
+                    outcome,
+                    reason or "",
+                    actor or "",
+                    user_id or "",
+                    client_id or "",
+                    ip or "",
+                    _details_text(details),
+                ]
+            )
         if len(rows) < batch:
             return
-        after = (rows[-1].at, rows[-1].id)
-        # What was read is not kept: the identity map holds no rows (Core selects), and
-        # each batch's list goes once the next is read.
+        after = (rows[-1][0], rows[-1][1])
+        # What was read is not kept: Core rows (no identity map), and each batch's list
+        # goes once the next is read.
