@@ -296,7 +296,7 @@ def test_G6_X3_console_filters_shows_reasons_in_words_and_pages(provider):
     page = browser.get("/admin/audit", params={"user": email.upper(), "reason": "wrong_password"})
     assert page.status_code == 200 and 'id="audit-heading"' in page.text
     assert events_of(page) == mine[::-1][:50]
-    assert "パスワードが" in unescape(page.text) or "password" in page.text.lower()
+    assert "パスワードが誤っていました。" in unescape(page.text)  # the reason in words (X3)
     assert "L2, K1" in page.text  # the rules behind wrong_password (X3)
     next_link = unescape(page.text.split('id="next-page" href="')[1].split('"')[0])
     older = browser.get(next_link)
