@@ -446,6 +446,15 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_audit_events_contract_at", "contract_id", "at"),
         Index("ix_audit_events_contract_user_at", "contract_id", "user_id", "at"),
         Index("ix_audit_events_contract_event_at", "contract_id", "event", "at"),
+        # G6, X9: by reason code (X3); most events have none, so only those that do.
+        Index(
+            "ix_audit_events_contract_reason_at",
+            "contract_id",
+            "reason",
+            "at",
+            sqlite_where=text("reason IS NOT NULL"),
+            postgresql_where=text("reason IS NOT NULL"),
+        ),
         # X8: one position per event in a contract's chain; verify walks a chain by it.
         Index("uq_audit_events_chain_seq", "contract_id", "seq", unique=True),
         # X8: the sealer finds the rows not yet chained without scanning the table.

@@ -49,6 +49,7 @@ DOMAIN = (
     "idp/twofactor/**/*.py",
     "idp/store/**/*.py",
     "idp/audit.py",
+    "idp/audit_log.py",
     "idp/audit_chain/**/*.py",
     "idp/backchannel/**/*.py",
 )

@@ -3,6 +3,7 @@ service client of one contract, described by the OpenAPI document it serves."""
 
 from __future__ import annotations
 
+from idp.admin.api import audit
 from idp.admin.api import invitation_jobs
 from idp.admin.api import openapi
 from idp.admin.api import user_operations
@@ -10,4 +11,4 @@ from idp.admin.api import users
 from idp.admin.api import what_if
 from idp.admin.api.blueprint import bp
 
-__all__ = ["bp", "invitation_jobs", "openapi", "user_operations", "users", "what_if"]
+__all__ = ["audit", "bp", "invitation_jobs", "openapi", "user_operations", "users", "what_if"]

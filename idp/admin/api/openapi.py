@@ -19,6 +19,10 @@ from idp.admin.api.user_operations import MAX_FIELD
 from idp.admin.api.what_if import MAX_ACR_LENGTH
 from idp.admin.api.what_if import MAX_BROWSER_ID_LENGTH
 from idp.admin.api.what_if import MAX_LINE_LENGTH
+from idp.audit_log import CSV_COLUMNS
+from idp.audit_log import MAX_CODE_LENGTH
+from idp.audit_log import MAX_PAGE_SIZE as MAX_AUDIT_PAGE_SIZE
+from idp.audit_log import MAX_USER_ID_LENGTH
 from idp.users.listing import MAX_PAGE_SIZE
 from idp.users.listing import MAX_SEARCH_LENGTH
 from idp.users.listing import UserSort
@@ -150,6 +154,63 @@ def _schemas() -> dict[str, Any]:
             },
         },
         "SignIn": sign_in,
+        "AuditEvent": {
+            "type": "object",
+            "required": [
+                "id",
+                "at",
+                "event",
+                "outcome",
+                "reason",
+                "rules",
+                "actor",
+                "user_id",
+                "client_id",
+                "ip",
+                "details",
+            ],
+            "properties": {
+                "id": {"type": "integer"},
+                "at": TIME,
+                "event": {"type": "string"},
+                "outcome": {"enum": ["ok", "refused", "info"]},
+                "reason": {"type": ["string", "null"], "description": "The reason code (X3)."},
+                "rules": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The SPEC rules behind the reason (X3), e.g. L2, K1.",
+                },
+                "actor": {
+                    "type": ["string", "null"],
+                    "description": "Who asked, as `kind:id`; null for a sign-in's own events.",
+                },
+                "user_id": {"type": ["string", "null"]},
+                "client_id": {"type": ["string", "null"]},
+                "ip": {"type": ["string", "null"]},
+                "details": {"type": "object"},
+            },
+            "additionalProperties": False,
+        },
+        "AuditEventPage": {
+            "type": "object",
+            "required": ["events", "next_cursor", "total", "total_capped"],
+            "properties": {
+                "events": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/AuditEvent"},
+                    "description": "Newest first.",
+                },
+                "next_cursor": {
+                    "type": ["string", "null"],
+                    "description": "Pass as `cursor` for the next (older) page; null on the last.",
+                },
+                "total": {"type": "integer", "minimum": 0, "maximum": 1000},
+                "total_capped": {
+                    "type": "boolean",
+                    "description": "More events match than `total` (shown as 1,000+).",
+                },
+            },
+        },
         "UserDetail": {
             "type": "object",
             "required": sorted(detail_properties),
@@ -464,6 +525,7 @@ def document() -> dict[str, Any]:
                 },
             },
             "/users/{user_id}/what-if": {"get": _what_if_operation(read, errors)},
+            **_audit_operations(read, errors),
         },
     }
 
@@ -534,6 +596,93 @@ def _what_if_operation(read: list[Any], errors: dict[str, Any]) -> dict[str, Any
             },
             "404": PROBLEM,
             **errors,
+        },
+    }
+
+
+def _audit_filters() -> list[dict[str, Any]]:
+    text = {"type": "string", "minLength": 1, "pattern": NO_NUL}
+    return [
+        _query(
+            "user_id",
+            {**text, "maxLength": MAX_USER_ID_LENGTH},
+            "Events about this user (a deleted user's id too).",
+        ),
+        _query("event", {**text, "maxLength": MAX_CODE_LENGTH}, "The event, e.g. `login`."),
+        _query(
+            "reason",
+            {**text, "maxLength": MAX_CODE_LENGTH},
+            "The reason code (X3), e.g. `wrong_password`.",
+        ),
+        _query("since", TIME, "From this instant (included)."),
+        _query(
+            "until",
+            TIME,
+            "To this instant (excluded); a range that ends before it starts holds nothing.",
+        ),
+    ]
+
+
+def _audit_operations(read: list[Any], errors: dict[str, Any]) -> dict[str, Any]:
+    """G6: the contract's audit log, a page at a time or all of it as CSV."""
+    return {
+        "/audit-events": {
+            "get": {
+                "operationId": "listAuditEvents",
+                "summary": (
+                    "One page of the contract's audit events, newest first (G6, keyset "
+                    "paging); never another contract's (G8)."
+                ),
+                "security": read,
+                "parameters": [
+                    *_audit_filters(),
+                    _query(
+                        "cursor",
+                        {"type": "string", "minLength": 1, "maxLength": 1000},
+                        "`next_cursor` of the page before.",
+                    ),
+                    _query(
+                        "limit",
+                        {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_AUDIT_PAGE_SIZE,
+                            "default": 50,
+                        },
+                        "Events per page.",
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "A page of events.",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/AuditEventPage"}
+                            }
+                        },
+                    },
+                    **errors,
+                },
+            }
+        },
+        "/audit-events.csv": {
+            "get": {
+                "operationId": "exportAuditEvents",
+                "summary": (
+                    "Every matching event of the contract as CSV, newest first, streamed "
+                    "(G6): UTF-8 with a byte-order mark (for Excel), an attachment. Cells a "
+                    "spreadsheet would read as a formula start with `'`."
+                ),
+                "security": read,
+                "parameters": _audit_filters(),
+                "responses": {
+                    "200": {
+                        "description": f"Columns: {', '.join(CSV_COLUMNS)} (details as JSON).",
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    },
+                    **errors,
+                },
+            }
         },
     }
 
