@@ -13,6 +13,7 @@ from idp.admin.console import route as route
 from idp.admin.console import user_actions as user_actions
 from idp.admin.console import user_detail as user_detail
 from idp.admin.console import users as users
+from idp.admin.console import what_if as what_if
 from idp.admin.console.guard import bp as bp
 
 __all__ = ["bp"]
