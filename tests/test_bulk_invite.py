@@ -390,3 +390,32 @@ def test_G4_an_admin_demoted_while_the_job_waits_invites_nobody(provider, mailbo
         row = session.query(InvitationJob).filter_by(actor=f"admin:{admin_id}").one()
         assert (row.status, row.failed) == ("finished", 1)
     assert _mails_to(mailbox, email) == 0
+
+
+@pytest.mark.covers("G3")
+def test_G3_a_job_left_queued_by_a_stopped_server_is_finished_by_the_command_once(
+    provider, mailbox
+):
+    """The job pool lives in memory: a job queued when its server stopped would wait for ever.
+    ``idp users resume-invitation-jobs`` (resume_jobs) finishes it in the uploader's name; the
+    row is not mailed twice even when the old pool then runs it too."""
+    from idp.users.bulk_invite import resume_jobs
+
+    browser, _contract_id, _admin_id = signed_in_admin(provider)
+    email = _addr("resumed")
+    jobs = provider.app.extensions["idp.invite_jobs"]
+    gate = threading.Event()
+    jobs.submit(provider.app, lambda: gate.wait(30))  # the "stopped" pool
+    try:
+        page = _job_page(browser, _upload(browser, _csv([[email, "再開 する", "user"]]).encode()))
+        assert 'data-status="queued"' in page.text
+        with provider.app.app_context():
+            finished = resume_jobs()
+        assert len(finished) >= 1
+        assert 'data-status="finished"' in browser.get(page.url).text
+        mailbox.wait_for(to=email, subject_contains=SUBJECT)
+    finally:
+        gate.set()
+    _wait(provider)
+    provider.app.extensions["idp.mailer"].wait_idle()
+    assert _mails_to(mailbox, email) == 1

@@ -112,6 +112,17 @@ def users_invitations(contract_id: str) -> None:
         click.echo(f"{invitation.id}\t{user.email}\t{invitation.invited_by}\t{sent_at}")
 
 
+@users.command("resume-invitation-jobs")
+@with_app
+def users_resume_invitation_jobs() -> None:
+    """Finish the CSV invitation jobs (G3) that a stopped server left queued or running, in
+    their uploaders' names; prints each job id finished. Run it from one node."""
+    from idp.users.bulk_invite import resume_jobs
+
+    for job_id in resume_jobs():
+        click.echo(job_id)
+
+
 @users.command("resend-invitation")
 @click.argument("invitation_id")
 @with_app

@@ -29,12 +29,14 @@ from email_validator import validate_email
 from flask import current_app
 from sqlalchemy import func
 from sqlalchemy import insert
+from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit
 from idp import extensions
 from idp.actor import Actor
+from idp.actor import ActorKind
 from idp.contracts.contract import get_contract
 from idp.errors import DomainError
 from idp.errors import NotFoundError
@@ -333,6 +335,30 @@ def start_bulk_invite(
     job_id = job.id
     extensions.invite_jobs().submit(app, lambda: _run_job(actor, job_id))
     return job
+
+
+def _actor_of(job: InvitationJob) -> Actor:
+    """The uploader, as stored (``kind:id``), in the job's contract."""
+    kind, _, actor_id = job.actor.partition(":")
+    return Actor(ActorKind(kind), actor_id or None, job.contract_id)
+
+
+def resume_jobs() -> list[str]:
+    """Finish the jobs a stopped process left queued or running (the pool is in memory): their
+    pending rows are invited in the uploader's name, now, in this process. A row a dying
+    process had already sent is "already invited", so nobody gets a second mail. Returns the
+    ids of the jobs finished. Run it from one node (``idp users resume-invitation-jobs``)."""
+    jobs = db.session.scalars(
+        select(InvitationJob.id).where(InvitationJob.status.in_((QUEUED, RUNNING)))
+    ).all()
+    finished = []
+    for job_id in jobs:
+        job = db.session.get(InvitationJob, job_id)
+        if job is None:  # pragma: no cover - deleted with its contract meanwhile
+            continue
+        _run_job(_actor_of(job), job_id)
+        finished.append(job_id)
+    return finished
 
 
 def _finish_row(job_id: str, line: int, status: str, reason: str | None) -> None:
