@@ -37,12 +37,14 @@ from sqlalchemy import select  # noqa: E402
 from bench.loginbench.machine import cpu_model  # noqa: E402
 from idp.factory import create_app  # noqa: E402
 from idp.maintenance import init_database  # noqa: E402
+from idp.models import AuditEvent  # noqa: E402
 from idp.models import Contract  # noqa: E402
 from idp.models import Invitation  # noqa: E402
 from idp.models import User  # noqa: E402
 from idp.models import db  # noqa: E402
 from idp.models import index_search_grams  # noqa: E402
 from idp.models import name_key  # noqa: E402
+from idp.users.detail import user_detail  # noqa: E402
 from idp.users.listing import UserFilters  # noqa: E402
 from idp.users.listing import UserListQuery  # noqa: E402
 from idp.users.listing import UserSort  # noqa: E402
@@ -144,6 +146,51 @@ def explain(label: str, query: UserListQuery) -> None:
         for sql, params in statements:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
             print("\n".join(row[0] for row in cursor.fetchall()))
+
+
+def seed_sign_ins(contract_id: str, rng: random.Random) -> str:
+    """200,000 sign-in events among the contract's users, 2,000 of them one user's: the
+    detail shows that user's last 20 and the last sign-in."""
+    ids = db.session.scalars(select(User.id).where(User.contract_id == contract_id)).all()
+    chosen = ids[len(ids) // 2]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    batch: list[dict[str, object]] = []
+    for index in range(200_000):
+        user_id = chosen if index % 100 == 0 else rng.choice(ids)
+        refused = rng.random() < 0.2
+        batch.append(
+            {
+                "at": start + timedelta(seconds=index),
+                "event": "login",
+                "outcome": "refused" if refused else "ok",
+                "reason": "wrong_password" if refused else None,
+                "user_id": user_id,
+                "contract_id": contract_id,
+                "details": {},
+            }
+        )
+        if len(batch) == 10_000:
+            db.session.execute(insert(AuditEvent), batch)
+            batch = []
+    db.session.commit()
+    with db.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+            db.text("VACUUM ANALYZE audit_events")
+        )
+    return chosen
+
+
+def timed_detail(contract_id: str, user_id: str, runs: int) -> tuple[float, float, int]:
+    user_detail(contract_id, user_id)  # warm-up
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        detail = user_detail(contract_id, user_id)
+        samples.append((time.perf_counter() - started) * 1000)
+        db.session.rollback()  # a request's own session each time
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, int(round(0.95 * len(samples))) - 1)]
+    return statistics.median(samples), p95, len(detail.recent_sign_ins)
 
 
 def timed(query: UserListQuery, runs: int) -> tuple[float, float, int]:
@@ -248,6 +295,11 @@ def main() -> int:
                     explain(label, query)
                 p50, p95, rows = timed(query, args.runs)
                 print(f"{label:44} {p50:8.1f} {p95:8.1f} {rows:5d}")
+            detail_user = seed_sign_ins(target, rng)
+            p50, p95, rows = timed_detail(target, detail_user, args.runs)
+            print(
+                f"{'user detail (2,000 own of 200,000 events)':44} {p50:8.1f} {p95:8.1f} {rows:5d}"
+            )
     finally:
         server.stop()
     return 0
