@@ -159,8 +159,13 @@ def setup_views(app: Flask) -> None:
     app.register_blueprint(scim.bp)
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the provider. ``test_config`` overrides ``IDP_*`` settings (tests pass a dict)."""
+def create_app(test_config: dict[str, Any] | None = None, *, views: bool = True) -> Flask:
+    """Build the provider. ``test_config`` overrides ``IDP_*`` settings (tests pass a dict).
+
+    :param views: register the pages and endpoints. The command line's domain commands need
+        none of them (links are built from the issuer, mails from their templates), and
+        importing every surface (SCIM's models alone take ~0.4 s) made a simple command slow.
+    """
     from idp.i18n import setup_i18n
     from idp.logs import setup_logging
     from idp.web import setup_web
@@ -197,5 +202,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     setup_brokers(app, settings)
     setup_i18n(app)
     setup_web(app)
-    setup_views(app)
+    if views:
+        setup_views(app)
     return app

@@ -425,3 +425,27 @@ def test_G7_cli_issues_and_revokes_scim_tokens_of_one_contract(env, tmp_path):
         ("scim_token_issue", "refused"),
     ]
     assert first["token"] not in json.dumps(rows)  # only its id is ever written
+
+
+def test_domain_commands_load_no_web_surface(env):
+    """Issue 13 (a simple command under 1 s): a command that only calls the domain builds the
+    app without its pages and endpoints, so it never imports them (SCIM's models alone cost
+    ~0.4 s). Counted by module, not timed; `idp serve` and `idp demo` keep every view."""
+    script = (
+        "import sys\n"
+        "from flask import current_app\n"
+        "from idp.cli.app import make_app, with_app\n"
+        "surfaces = ('idp.scim', 'idp.login.views', 'idp.admin.console', 'idp.account_menu')\n"
+        "@with_app\n"
+        "def command():\n"
+        "    loaded = sorted(s for s in surfaces if s in sys.modules)\n"
+        "    print(loaded, len(current_app.view_functions))\n"
+        "command()\n"
+        "full = make_app()\n"
+        "print('login.identify' in full.view_functions)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    light, full = done.stdout.strip().splitlines()
+    assert light == "[] 1"  # Flask's own static route only
+    assert full == "True"

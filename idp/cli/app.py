@@ -18,13 +18,15 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def make_app() -> Flask:
-    """The app from the environment; a configuration error is a clean message."""
+def make_app(*, views: bool = True) -> Flask:
+    """The app from the environment; a configuration error is a clean message.
+
+    :param views: False for a command that only calls the domain (no pages to serve)."""
     from idp.config import ConfigError
     from idp.factory import create_app
 
     try:
-        return create_app()
+        return create_app(views=views)
     except ConfigError as error:
         raise click.ClickException(str(error)) from error
 
@@ -37,7 +39,7 @@ def with_app(command: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         from idp.errors import DomainError
 
-        app = make_app()
+        app = make_app(views=False)
         with app.app_context():
             try:
                 return command(*args, **kwargs)

@@ -12,7 +12,7 @@ def init() -> None:
     """Create or migrate the schema (Alembic) and create signing keys if missing."""
     from idp.maintenance import init_database
 
-    created = init_database(make_app())
+    created = init_database(make_app(views=False))
     click.echo("schema up to date" + ("; signing keys created" if created else ""))
 
 
@@ -21,7 +21,7 @@ def migrate() -> None:
     """Apply schema migrations only."""
     from idp.maintenance import init_database
 
-    init_database(make_app())
+    init_database(make_app(views=False))
     click.echo("schema up to date")
 
 
