@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -29,14 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cryptography.fernet import Fernet  # noqa: E402
-from sqlalchemy import event  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from bench.loginbench.machine import cpu_model  # noqa: E402
-from idp.factory import create_app  # noqa: E402
-from idp.maintenance import init_database  # noqa: E402
+from bench.pgapp import explain  # noqa: E402
+from bench.pgapp import migrated_app  # noqa: E402
+from bench.pgapp import p50_p95  # noqa: E402
+from bench.pgapp import vacuum_analyze  # noqa: E402
 from idp.models import AuditEvent  # noqa: E402
 from idp.models import Contract  # noqa: E402
 from idp.models import Invitation  # noqa: E402
@@ -127,27 +126,6 @@ def seed_contract(contract_id: str, count: int, rng: random.Random, prefix: str)
     db.session.commit()
 
 
-def explain(label: str, query: UserListQuery) -> None:
-    """The plans PostgreSQL chose for the case's statements (EXPLAIN ANALYZE)."""
-    statements: list[tuple[str, object]] = []
-
-    def keep(_conn: object, _cursor: object, sql: str, params: object, *_rest: object) -> None:
-        statements.append((sql, params))
-
-    event.listen(db.engine, "before_cursor_execute", keep)
-    try:
-        list_users(query)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", keep)
-    print(f"--- {label}")
-    raw = db.session.connection().connection.dbapi_connection
-    assert raw is not None
-    with raw.cursor() as cursor:
-        for sql, params in statements:
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-            print("\n".join(row[0] for row in cursor.fetchall()))
-
-
 def seed_sign_ins(contract_id: str, rng: random.Random) -> str:
     """200,000 sign-in events among the contract's users, 2,000 of them one user's: the
     detail shows that user's last 20 and the last sign-in."""
@@ -173,10 +151,7 @@ def seed_sign_ins(contract_id: str, rng: random.Random) -> str:
             db.session.execute(insert(AuditEvent), batch)
             batch = []
     db.session.commit()
-    with db.engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-            db.text("VACUUM ANALYZE audit_events")
-        )
+    vacuum_analyze("audit_events")
     return chosen
 
 
@@ -188,9 +163,7 @@ def timed_detail(contract_id: str, user_id: str, runs: int) -> tuple[float, floa
         detail = user_detail(contract_id, user_id)
         samples.append((time.perf_counter() - started) * 1000)
         db.session.rollback()  # a request's own session each time
-    samples.sort()
-    p95 = samples[min(len(samples) - 1, int(round(0.95 * len(samples))) - 1)]
-    return statistics.median(samples), p95, len(detail.recent_sign_ins)
+    return *p50_p95(samples), len(detail.recent_sign_ins)
 
 
 def timed(query: UserListQuery, runs: int) -> tuple[float, float, int]:
@@ -200,9 +173,7 @@ def timed(query: UserListQuery, runs: int) -> tuple[float, float, int]:
         started = time.perf_counter()
         page = list_users(query)
         samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    p95 = samples[min(len(samples) - 1, int(round(0.95 * len(samples))) - 1)]
-    return statistics.median(samples), p95, len(page.rows)
+    return *p50_p95(samples), len(page.rows)
 
 
 def main() -> int:
@@ -214,19 +185,7 @@ def main() -> int:
     args = parser.parse_args()
     server = PostgresServer().start()
     try:
-        url = server.create_database("bench_list")
-        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-list-{uuid.uuid4().hex[:6]}"
-        app = create_app(
-            {
-                "issuer": "http://127.0.0.1:9",
-                "instance_dir": str(tmp / "instance"),
-                "keys_dir": str(tmp / "keys"),
-                "secret_key": "bench",
-                "encryption_key": Fernet.generate_key().decode(),
-                "database_url": url,
-            }
-        )
-        init_database(app)
+        app = migrated_app(server, "bench_list")
         rng = random.Random(7)
         with app.app_context():
             started = time.perf_counter()
@@ -239,12 +198,7 @@ def main() -> int:
                 size = args.users if index == 0 else 10_000
                 seed_contract(contract.id, size, rng, f"c{index}u")
             db.session.commit()
-            # What autovacuum does in production: statistics and the visibility map (without
-            # it PostgreSQL cannot answer from an index alone).
-            with db.engine.connect() as connection:
-                connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-                    db.text("VACUUM ANALYZE")
-                )
+            vacuum_analyze()
             seeded = time.perf_counter() - started
             target = ids[0]
             deep_row = db.session.execute(
@@ -292,7 +246,7 @@ def main() -> int:
             print(f"{'case':44} {'p50 ms':>8} {'p95 ms':>8} {'rows':>5}")
             for label, query in cases:
                 if args.explain:
-                    explain(label, query)
+                    explain(label, lambda query=query: list_users(query))
                 p50, p95, rows = timed(query, args.runs)
                 print(f"{label:44} {p50:8.1f} {p95:8.1f} {rows:5d}")
             detail_user = seed_sign_ins(target, rng)

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -31,17 +30,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cryptography.fernet import Fernet  # noqa: E402
-from sqlalchemy import event as sa_event  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from bench.loginbench.machine import cpu_model  # noqa: E402
+from bench.pgapp import explain  # noqa: E402
+from bench.pgapp import migrated_app  # noqa: E402
+from bench.pgapp import p50_p95  # noqa: E402
+from bench.pgapp import vacuum_analyze  # noqa: E402
 from idp.audit_log import AuditQuery  # noqa: E402
 from idp.audit_log import _encode_cursor  # noqa: E402
 from idp.audit_log import export_events  # noqa: E402
 from idp.audit_log import list_events  # noqa: E402
-from idp.factory import create_app  # noqa: E402
-from idp.maintenance import init_database  # noqa: E402
 from idp.models import AuditEvent  # noqa: E402
 from idp.models import Contract  # noqa: E402
 from idp.models import db  # noqa: E402
@@ -121,31 +120,8 @@ def timed(query: AuditQuery, runs: int) -> tuple[float, float, int, str]:
         started = time.perf_counter()
         page = list_events(query)
         samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    p95 = samples[min(len(samples) - 1, int(round(0.95 * len(samples))) - 1)]
     total = f"{page.total:,}{'+' if page.is_total_capped else ''}"
-    return statistics.median(samples), p95, len(page.rows), total
-
-
-def explain(label: str, query: AuditQuery) -> None:
-    """The plans PostgreSQL chose for the case's statements (EXPLAIN ANALYZE)."""
-    statements: list[tuple[str, object]] = []
-
-    def keep(_conn: object, _cursor: object, sql: str, params: object, *_rest: object) -> None:
-        statements.append((sql, params))
-
-    sa_event.listen(db.engine, "before_cursor_execute", keep)
-    try:
-        list_events(query)
-    finally:
-        sa_event.remove(db.engine, "before_cursor_execute", keep)
-    print(f"--- {label}")
-    raw = db.session.connection().connection.dbapi_connection
-    assert raw is not None
-    with raw.cursor() as cursor:
-        for sql, params in statements:
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-            print("\n".join(row[0] for row in cursor.fetchall()))
+    return *p50_p95(samples), len(page.rows), total
 
 
 def main() -> int:
@@ -159,19 +135,7 @@ def main() -> int:
     args = parser.parse_args()
     server = PostgresServer().start()
     try:
-        url = server.create_database("bench_audit")
-        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-audit-{uuid.uuid4().hex[:6]}"
-        app = create_app(
-            {
-                "issuer": "http://127.0.0.1:9",
-                "instance_dir": str(tmp / "instance"),
-                "keys_dir": str(tmp / "keys"),
-                "secret_key": "bench",
-                "encryption_key": Fernet.generate_key().decode(),
-                "database_url": url,
-            }
-        )
-        init_database(app)
+        app = migrated_app(server, "bench_audit")
         rng = random.Random(7)
         with app.app_context():
             started = time.perf_counter()
@@ -185,10 +149,7 @@ def main() -> int:
                 size = args.events if index == 0 else 100_000
                 their_users = users if index == 0 else [uuid.uuid4().hex for _ in range(1000)]
                 seed_contract(contract.id, size, their_users, rng)
-            with db.engine.connect() as connection:
-                connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-                    db.text("VACUUM ANALYZE")
-                )
+            vacuum_analyze()
             seeded = time.perf_counter() - started
             target = ids[0]
             deep_row = db.session.execute(
@@ -236,7 +197,7 @@ def main() -> int:
             print(f"{'case':48} {'p50 ms':>8} {'p95 ms':>8} {'rows':>5} {'total':>7}")
             for label, query in cases:
                 if args.explain:
-                    explain(label, query)
+                    explain(label, lambda query=query: list_events(query))
                 p50, p95, rows, total = timed(query, args.runs)
                 print(f"{label:48} {p50:8.1f} {p95:8.1f} {rows:5d} {total:>7}")
             if not args.no_export:

@@ -23,23 +23,20 @@ import os
 import random
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cryptography.fernet import Fernet  # noqa: E402
 
 from bench.admin_list_bench import GIVEN  # noqa: E402
 from bench.admin_list_bench import SURNAMES  # noqa: E402
 from bench.admin_list_bench import seed_contract  # noqa: E402
 from bench.loginbench.machine import cpu_model  # noqa: E402
+from bench.pgapp import migrated_app  # noqa: E402
 from idp import extensions  # noqa: E402
 from idp.actor import Actor  # noqa: E402
-from idp.factory import create_app  # noqa: E402
-from idp.maintenance import init_database  # noqa: E402
 from idp.models import Contract  # noqa: E402
 from idp.models import User  # noqa: E402
 from idp.models import db  # noqa: E402
@@ -89,19 +86,7 @@ def main() -> int:
     args = parser.parse_args()
     server = PostgresServer().start()
     try:
-        url = server.create_database("bench_invite")
-        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-invite-{uuid.uuid4().hex[:6]}"
-        app = create_app(
-            {
-                "issuer": "http://127.0.0.1:9",
-                "instance_dir": str(tmp / "instance"),
-                "keys_dir": str(tmp / "keys"),
-                "secret_key": "bench",
-                "encryption_key": Fernet.generate_key().decode(),
-                "database_url": url,
-            }
-        )
-        init_database(app)
+        app = migrated_app(server, "bench_invite")
         kept = _KeptJobs()
         extensions.invite_jobs.register(app, kept)  # type: ignore[arg-type]
         rng = random.Random(12)
