@@ -1,54 +1,73 @@
-"""Load benchmark of the provider's whole flows, beside the argon2id ceiling.
+"""Load benchmark of the provider's whole flows, and the targets of issue 13.
 
 Measures, against a provider running under gunicorn with production settings:
 
-1. ``login``: full password logins (authorization code + PKCE S256), each in its own cookie
-   jar: GET /authorize -> GET /login -> POST /login -> GET /login/finish -> POST /token;
+1. ``login``: full password sign-ins of a third-party client (authorization code + PKCE
+   S256, consent page), each in its own cookie jar: GET /authorize -> GET /login ->
+   POST /login -> GET+POST /login/consent -> GET /login/finish -> POST /token;
 2. ``totp_login``: the same with two-step verification by authenticator app (a contract
-   with 2FA on, users enrolled once during setup): ... -> POST /login -> GET /login/2fa ->
-   GET /login/2fa/app -> POST /login/2fa/app (TOTP code) -> GET /login/finish -> POST /token;
+   with 2FA on, users enrolled once during setup);
 3. ``refresh``: refresh-token grants with rotation, one chain per client thread;
-4. ``argon2``: bare argon2id hashes per second per core with the server's parameters
-   (one process per core), the ceiling a password login cannot beat.
+4. ``client_credentials``: token grants of a service client (RFC 6749 §4.4);
+5. ``login_trusted`` (only when asked for): ``login`` for a first-party client (no consent);
+6. the ceiling: bare argon2id verifications per CPU-second with the server's parameters.
 
-Without ``--url`` it provisions a throw-away instance (SQLite by default), starts
-``idp serve`` on a free port, measures, and stops it. See bench/README.md.
+Then prints the targets of issue 13 with their ratios and the machine. Without ``--url`` it
+provisions a throw-away instance per backend (``--backends sqlite,postgres``: SQLite, and a
+private PostgreSQL + Redis), starts ``idp serve`` on a free port, measures, and stops it.
+``--load`` adds the open-loop phases; ``--profile DIR`` samples the workers. See
+bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import requests
-from loginbench.ceiling import argon2_parameters
-from loginbench.ceiling import argon2_rate_per_core
-from loginbench.flows import REDIRECT_URI
-from loginbench.flows import LoginWorker
-from loginbench.flows import RefreshWorker
-from loginbench.flows import Target
-from loginbench.machine import background_cpu_cores
-from loginbench.machine import cpu_model
-from loginbench.report import CAVEAT
-from loginbench.report import backend_label
-from loginbench.report import print_table
-from loginbench.runner import MAX_ERROR_SAMPLES
-from loginbench.runner import WARMUP_SECONDS
-from loginbench.runner import run_phase
-from loginbench.server import LocalServer
-from loginbench.steps import TIMEOUT
-from loginbench.totp import TotpLoginWorker
-from loginbench.totp import TotpPool
-from loginbench.totp import enroll_totp_users
+# The repository's root, for tests/realservices.py (the private PostgreSQL and Redis).
+sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-FLOWS = ("login", "totp_login", "refresh")
+import requests  # noqa: E402
+from loginbench.backends import BACKENDS  # noqa: E402
+from loginbench.backends import Backend  # noqa: E402
+from loginbench.backends import start_postgres_redis  # noqa: E402
+from loginbench.ceiling import argon2_parameters  # noqa: E402
+from loginbench.ceiling import argon2_verify_ceiling  # noqa: E402
+from loginbench.flows import REDIRECT_URI  # noqa: E402
+from loginbench.flows import ClientCredentialsWorker  # noqa: E402
+from loginbench.flows import LoginWorker  # noqa: E402
+from loginbench.flows import RefreshWorker  # noqa: E402
+from loginbench.flows import Target  # noqa: E402
+from loginbench.machine import describe  # noqa: E402
+from loginbench.profile import Profiler  # noqa: E402
+from loginbench.report import CAVEAT  # noqa: E402
+from loginbench.report import print_report  # noqa: E402
+from loginbench.runner import MAX_ERROR_SAMPLES  # noqa: E402
+from loginbench.runner import WARMUP_SECONDS  # noqa: E402
+from loginbench.runner import PhaseResult  # noqa: E402
+from loginbench.runner import run_open_loop  # noqa: E402
+from loginbench.runner import run_phase  # noqa: E402
+from loginbench.server import LocalServer  # noqa: E402
+from loginbench.server import command_seconds  # noqa: E402
+from loginbench.steps import TIMEOUT  # noqa: E402
+from loginbench.targets import LOAD_SHARE  # noqa: E402
+from loginbench.targets import OVERLOAD  # noqa: E402
+from loginbench.targets import targets  # noqa: E402
+from loginbench.totp import TotpLoginWorker  # noqa: E402
+from loginbench.totp import TotpPool  # noqa: E402
+from loginbench.totp import enroll_totp_users  # noqa: E402
+
+FLOWS = ("login", "totp_login", "refresh", "client_credentials", "login_trusted")
+DEFAULT_FLOWS = ("login", "totp_login", "refresh", "client_credentials")
+#: The flows the load mode drives open loop (totp_login's user pool caps its rate).
+LOAD_FLOWS = ("login", "refresh", "client_credentials")
 
 
 def parse_args() -> argparse.Namespace:
@@ -72,10 +91,18 @@ def parse_args() -> argparse.Namespace:
         help="Users with an authenticator app for totp_login (local; each signs in about "
         "once per 30-s TOTP step).",
     )
+    parser.add_argument(
+        "--backends",
+        default="sqlite",
+        help="Comma-separated: sqlite (SQLite + SQL store), postgres (a private PostgreSQL + "
+        "redis-server started for the run). Local only.",
+    )
     parser.add_argument("--database-url", help="IDP_DATABASE_URL for the local server.")
     parser.add_argument("--redis-url", help="IDP_REDIS_URL for the local server.")
-    parser.add_argument("--client-id")
+    parser.add_argument("--client-id", help="With --url: a relying party (prompt=consent).")
     parser.add_argument("--client-secret")
+    parser.add_argument("--service-client-id", help="With --url: a client_credentials client.")
+    parser.add_argument("--service-client-secret")
     parser.add_argument(
         "--email", action="append", help="With --url; repeat to spread logins over several users."
     )
@@ -85,26 +112,53 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--argon2-seconds", type=float, default=5.0)
     parser.add_argument(
         "--flows",
-        help="Comma-separated subset of login,totp_login,refresh (default: all; with --url "
-        "login,refresh).",
+        help=f"Comma-separated subset of {','.join(FLOWS)} (default: all but login_trusted; "
+        "with --url login,refresh and client_credentials when its client is given).",
     )
+    parser.add_argument(
+        "--load",
+        action="store_true",
+        help=f"Open-loop phases per flow of {','.join(LOAD_FLOWS)}: "
+        f"{LOAD_SHARE * 100:.0f} %% of the closed loop's rate for --load-seconds, "
+        f"then {OVERLOAD:g}x for --overload-seconds.",
+    )
+    parser.add_argument("--load-seconds", type=float, default=30.0)
+    parser.add_argument("--overload-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--load-threads", type=int, default=64, help="Client threads of the open loop."
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="py-spy on every worker during each measured window: DIR/<backend>/<flow>.svg, "
+        "<flow>-top.txt, <flow>.collapsed.",
+    )
+    parser.add_argument("--no-cli", action="store_true", help="Skip timing the idp command.")
     parser.add_argument("--json", metavar="PATH", help="Also write the JSON line to PATH.")
     parser.add_argument("--keep", action="store_true", help="Keep the local instance folder.")
     args = parser.parse_args()
     if args.flows is None:
-        args.flows = "login,refresh" if args.url else ",".join(FLOWS)
-    flows = {f.strip() for f in args.flows.split(",")} - {""}
-    unknown = flows - set(FLOWS)
+        remote = ["login", "refresh"] + (["client_credentials"] if args.service_client_id else [])
+        args.flows = ",".join(remote) if args.url else ",".join(DEFAULT_FLOWS)
+    args.flow_list = [f.strip() for f in args.flows.split(",") if f.strip()]
+    unknown = set(args.flow_list) - set(FLOWS)
     if unknown:
         parser.error(f"unknown flows: {', '.join(sorted(unknown))}")
-    if args.url and "totp_login" in flows:
-        parser.error("totp_login needs the local instance (its users are enrolled in setup)")
-    if "totp_login" in flows and args.totp_users < 1:
+    args.backend_list = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if set(args.backend_list) - set(BACKENDS) or not args.backend_list:
+        parser.error(f"--backends takes {','.join(BACKENDS)}")
+    if (args.database_url or args.redis_url) and args.backends != "sqlite":
+        parser.error("--database-url/--redis-url replace --backends")
+    if args.url and ("totp_login" in args.flow_list or "login_trusted" in args.flow_list):
+        parser.error("totp_login and login_trusted need the local instance")
+    if "totp_login" in args.flow_list and args.totp_users < 1:
         parser.error("totp_login needs --totp-users of at least 1")
     if args.url:
         missing = [
             o for o in ("client_id", "client_secret", "email", "password") if not getattr(args, o)
         ]
+        if "client_credentials" in args.flow_list and not args.service_client_secret:
+            missing.append("service_client_id/secret")
         if missing:
             parser.error("--url needs " + ", ".join("--" + m.replace("_", "-") for m in missing))
         args.url = args.url.rstrip("/")
@@ -117,38 +171,36 @@ def pool_of(pool: TotpPool | None) -> TotpPool:
     return pool
 
 
-def main() -> int:
-    args = parse_args()
-    cores = args.cores
-    server: LocalServer | None = None
-    flows = [f.strip() for f in args.flows.split(",") if f.strip()]
-    report: dict[str, Any] = {
-        "machine": {
-            "cpu_model": cpu_model(),
-            "cores": cores,
-            "local_cores": os.cpu_count() or 1,
-            "python": platform.python_version(),
-            "background_cpu_cores": background_cpu_cores(),
-        },
-        "settings": {
-            "workers": None if args.url else args.workers,
-            "concurrency": args.concurrency,
-            "backend": backend_label(args),
-            "duration_s": args.duration,
-            "scope": args.scope,
-            "argon2": argon2_parameters(),
-        },
-        "flows": {},
-        "caveat": CAVEAT,
-    }
-    server_pid: int | None = None
-    totp_pool: TotpPool | None = None
-    try:
+def print_errors(result: PhaseResult, into: dict[str, Any]) -> None:
+    if result.setup_errors:
+        into["setup_errors"] = len(result.setup_errors)
+        print(f"  {len(result.setup_errors)} thread setups failed, first: {result.setup_errors[0]}")
+    if result.errors:
+        into["error_kinds"] = dict(result.error_kinds)
+        print(f"  {result.errors} errors {dict(result.error_kinds)}; first ones:")
+        for sample in result.error_samples:
+            print(f"    {sample}")
+
+
+class Run:
+    """One backend's measurements: its server (local) or the remote target, its flows."""
+
+    def __init__(self, args: argparse.Namespace, backend: Backend | None) -> None:
+        self.args = args
+        self.backend = backend
+        self.server: LocalServer | None = None
+        self.totp_pool: TotpPool | None = None
+        self.trusted: Target | None = None
+        self.out: dict[str, Any] = {"flows": {}}
+        self.failed = False
+
+    def prepare(self) -> Target:
+        args = self.args
         if args.url:
             issuer = requests.get(
                 args.url + "/.well-known/openid-configuration", timeout=TIMEOUT
             ).json()["issuer"]
-            target = Target(
+            return Target(
                 args.url,
                 issuer,
                 args.client_id,
@@ -156,103 +208,209 @@ def main() -> int:
                 args.redirect_uri,
                 args.scope,
                 [(e, args.password) for e in args.email],
+                prompt_consent=True,
+                service_client_id=args.service_client_id or "",
+                service_client_secret=args.service_client_secret or "",
             )
-        else:
-            server = LocalServer(args)
-            totp_wanted = args.totp_users if "totp_login" in flows else 0
-            print(
-                f"provisioning {args.users} users and {totp_wanted} 2FA users in {server.dir} ...",
-                flush=True,
-            )
+        assert self.backend is not None
+        server = self.server = LocalServer(args, self.backend.database_url, self.backend.redis_url)
+        totp_wanted = args.totp_users if "totp_login" in args.flow_list else 0
+        print(
+            f"[{self.backend.label}] provisioning {args.users} users and {totp_wanted} 2FA "
+            f"users in {server.dir} ...",
+            flush=True,
+        )
+        started = time.perf_counter()
+        target, totp_users = server.provision(args.users, totp_wanted)
+        self.trusted = dataclasses.replace(
+            target,
+            client_id=server.trusted_client[0],
+            client_secret=server.trusted_client[1],
+            consent=False,
+        )
+        print(f"  {time.perf_counter() - started:.1f} s", flush=True)
+        print(f"starting idp serve on {server.url} with {args.workers} workers ...", flush=True)
+        server.start(args.workers)
+        if totp_users:
+            print(f"enrolling {len(totp_users)} authenticator apps through HTTP ...", flush=True)
             started = time.perf_counter()
-            target, totp_users = server.provision(args.users, totp_wanted)
+            refused = enroll_totp_users(target, totp_users, args.concurrency)
             print(f"  {time.perf_counter() - started:.1f} s", flush=True)
-            print(f"starting idp serve on {server.url} with {args.workers} workers ...", flush=True)
-            server.start(args.workers)
-            server_pid = server.process.pid if server.process else None
-            if totp_users:
-                print(
-                    f"enrolling {len(totp_users)} authenticator apps through HTTP ...", flush=True
-                )
-                started = time.perf_counter()
-                refused = enroll_totp_users(target, totp_users, args.concurrency)
-                print(f"  {time.perf_counter() - started:.1f} s", flush=True)
-                if refused:
-                    report["totp_enrollment_errors"] = len(refused)
-                    print(f"  {len(refused)} enrollments failed, first ones:")
-                    for sample in refused[:MAX_ERROR_SAMPLES]:
-                        print(f"    {sample}")
-                if not totp_users:
-                    raise SystemExit("no authenticator app could be enrolled")
-                totp_pool = TotpPool(totp_users)
+            if refused:
+                self.out["totp_enrollment_errors"] = len(refused)
+                self.failed = True
+                print(f"  {len(refused)} enrollments failed, first ones:")
+                for sample in refused[:MAX_ERROR_SAMPLES]:
+                    print(f"    {sample}")
+            if not totp_users:
+                raise SystemExit("no authenticator app could be enrolled")
+            self.totp_pool = TotpPool(totp_users)
+        return target
 
+    @property
+    def server_pid(self) -> int | None:
+        return self.server.process.pid if self.server and self.server.process else None
+
+    def measure(self, target: Target) -> None:
+        args = self.args
         workers: dict[str, Callable[[], Any]] = {
             "login": lambda: LoginWorker(target),
-            "totp_login": lambda: TotpLoginWorker(target, pool_of(totp_pool)),
+            "totp_login": lambda: TotpLoginWorker(target, pool_of(self.totp_pool)),
             "refresh": lambda: RefreshWorker(target),
+            "client_credentials": lambda: ClientCredentialsWorker(target),
+            "login_trusted": lambda: LoginWorker(self.trusted or target),
         }
-        for name in flows:
+        label = self.backend.label if self.backend else "remote"
+        profiler = Profiler(Path(args.profile) / label) if args.profile else None
+        services = self.backend.service_pids if self.backend else []
+        for name in args.flow_list:
             print(
-                f"measuring {name}: {WARMUP_SECONDS:.0f} s warm-up + {args.duration:g} s "
-                f"with {args.concurrency} threads ...",
+                f"[{label}] measuring {name}: {WARMUP_SECONDS:.0f} s warm-up + "
+                f"{args.duration:g} s with {args.concurrency} threads ...",
                 flush=True,
             )
-            result = run_phase(name, workers[name], args.concurrency, args.duration, server_pid)
-            report["flows"][name] = result.summary(cores)
-            if name == "totp_login" and totp_pool:
-                report["flows"][name]["totp_users"] = len(totp_pool.users)
-                report["flows"][name]["user_pool_waits"] = totp_pool.waits
-                if totp_pool.waits:
+            result = run_phase(
+                name,
+                workers[name],
+                args.concurrency,
+                args.duration,
+                self.server_pid,
+                services,
+                profiler,
+            )
+            flow = self.out["flows"][name] = result.summary(args.cores)
+            if profiler is not None:
+                flow["profile"] = profiler.finish()
+            if name == "totp_login" and self.totp_pool:
+                flow["totp_users"] = len(self.totp_pool.users)
+                flow["user_pool_waits"] = self.totp_pool.waits
+                if self.totp_pool.waits:
                     print(
-                        f"  NOTE: {totp_pool.waits} flows waited for a user with an unused TOTP "
-                        "step; the user pool limited the rate (raise --totp-users)."
+                        f"  NOTE: {self.totp_pool.waits} flows waited for a user with an unused "
+                        "TOTP step; the user pool limited the rate (raise --totp-users)."
                     )
-            if result.setup_errors:
-                report["flows"][name]["setup_errors"] = len(result.setup_errors)
-                print(
-                    f"  {len(result.setup_errors)} thread setups failed, first: "
-                    f"{result.setup_errors[0]}"
-                )
-            if result.errors:
-                report["flows"][name]["error_kinds"] = dict(result.error_kinds)
-                print(f"  {result.errors} errors {dict(result.error_kinds)}; first ones:")
-                for sample in result.error_samples:
-                    print(f"    {sample}")
-    finally:
-        if server:
-            server.stop()
-            logged = server.server_errors()
-            if logged:
-                report["server_log_errors"] = logged
-                print("server log error lines (first ones):")
-                for line in logged[:10]:
-                    print(f"    {line}")
-            server.cleanup()
+            print_errors(result, flow)
+            self.failed |= bool(result.errors or result.setup_errors)
+        if args.load:
+            self.out["load"] = {}
+            for name in (f for f in args.flow_list if f in LOAD_FLOWS):
+                self.out["load"][name] = self.load(name, workers[name], label, services)
 
-    params = report["settings"]["argon2"]
+    def load(
+        self, name: str, make_worker: Callable[[], Any], label: str, services: list[int]
+    ) -> dict[str, Any]:
+        """The closed loop's rate is the saturating one; then open loop at 80 % and at 2x."""
+        args = self.args
+        saturation = self.out["flows"][name]["per_second"]
+        out: dict[str, Any] = {
+            "saturation_per_second": saturation,
+            "overload_seconds": args.overload_seconds,
+        }
+        for phase, share, seconds in (
+            ("at_80_percent", LOAD_SHARE, args.load_seconds),
+            ("at_2x", OVERLOAD, args.overload_seconds),
+        ):
+            rate = saturation * share
+            print(
+                f"[{label}] load {name}: {rate:.1f}/s open loop for {seconds:g} s "
+                f"({args.load_threads} client threads) ...",
+                flush=True,
+            )
+            result = run_open_loop(
+                name, make_worker, rate, seconds, args.load_threads, self.server_pid, services
+            )
+            out[phase] = result.summary(args.cores)
+            print_errors(result, out[phase])
+        return out
+
+    def time_cli(self) -> dict[str, Any]:
+        assert self.server is not None
+        command = ["lines", "list", "--contract", self.server.contract_id]
+        print("timing the idp command (5 runs each) ...", flush=True)
+        return {
+            "help_s": command_seconds(self.server, ["--help"]),
+            "command": " ".join(command[:2]),
+            "command_s": command_seconds(self.server, command),
+        }
+
+    def close(self) -> None:
+        server = self.server
+        if server is None:
+            return
+        server.stop()
+        logged = server.server_errors()
+        if logged:
+            self.out["server_log_errors"] = logged
+            print("server log error lines (first ones):")
+            for line in logged[:10]:
+                print(f"    {line}")
+        server.cleanup()
+
+
+def backend_for(args: argparse.Namespace, name: str) -> Backend | None:
+    """The remote provider (None), the given URLs, SQLite, or a private PostgreSQL + Redis."""
+    if args.url:
+        return None
+    if args.database_url or args.redis_url:
+        return Backend("custom", args.database_url, args.redis_url)
+    if name == "postgres":
+        print("starting a private PostgreSQL and redis-server ...", flush=True)
+        return start_postgres_redis()
+    return Backend(name)
+
+
+def main() -> int:
+    args = parse_args()
+    params = argon2_parameters()
+    report: dict[str, Any] = {
+        "machine": describe(args.cores),
+        "settings": {
+            "workers": None if args.url else args.workers,
+            "concurrency": args.concurrency,
+            "duration_s": args.duration,
+            "scope": args.scope,
+            "argon2": params,
+            "profile": bool(args.profile),
+            "load": args.load,
+        },
+        "backends": {},
+        "caveat": CAVEAT,
+    }
+    failed = False
+    for name in [None] if args.url else args.backend_list:
+        backend = backend_for(args, name or "")
+        run = Run(args, backend)
+        try:
+            target = run.prepare()
+            run.measure(target)
+            if run.server and not args.no_cli and "cli" not in report:
+                report["cli"] = run.time_cli()
+        finally:
+            run.close()
+            if backend is not None:
+                backend.stop()
+        report["backends"][backend.label if backend else "remote"] = run.out
+        failed |= run.failed
+
     local_cores = report["machine"]["local_cores"]
     print(
-        f"measuring argon2id: {local_cores} processes x {args.argon2_seconds:g} s ...", flush=True
+        f"measuring argon2id verify: {local_cores} processes x {args.argon2_seconds:g} s ...",
+        flush=True,
     )
-    argon, argon_cpu_ms = argon2_rate_per_core(params, local_cores, args.argon2_seconds)
-    report["argon2_hashes_per_second_per_core"] = round(argon, 2)
-    report["argon2_cpu_ms_per_hash"] = round(argon_cpu_ms, 1)
-    login = report["flows"].get("login")
-    report["login_to_argon2_ratio"] = (
-        round(login["per_second_per_core"] / argon, 3) if login and argon else None
-    )
-    login_cpu_ms = login and login.get("server_cpu_ms_per_flow")
-    report["argon2_share_of_login_server_cpu"] = (
-        round(argon_cpu_ms / login_cpu_ms, 2) if login_cpu_ms else None
-    )
-    print_table(report)
-    line = json.dumps(report, separators=(",", ":"))
+    ceiling = argon2_verify_ceiling(params, local_cores, args.argon2_seconds)
+    report["argon2"] = {
+        "processes": local_cores,
+        "cpu_ms_per_verification": round(ceiling.cpu_ms, 2),
+        "verifications_per_cpu_second": round(ceiling.per_cpu_second, 2),
+        "per_core_per_second": round(ceiling.per_core, 2),
+    }
+    report["flows"] = next(iter(report["backends"].values()))["flows"]
+    report["targets"] = targets(report)
+    print_report(report)
+    line = json.dumps(report, separators=(",", ":"), ensure_ascii=False)
     print(line)
     if args.json:
         Path(args.json).write_text(line + "\n")
-    failed = report.get("totp_enrollment_errors") or any(
-        f["errors"] or f.get("setup_errors") for f in report["flows"].values()
-    )
     return 1 if failed else 0
 
 

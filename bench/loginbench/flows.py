@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 from urllib.parse import parse_qs
+from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import requests
@@ -36,6 +37,13 @@ class Target:
     redirect_uri: str
     scope: str
     credentials: list[tuple[str, str]]
+    #: The flow must pass a consent page (an untrusted client, or ``prompt_consent``).
+    consent: bool = True
+    #: Ask ``prompt=consent`` (a running provider's client may be trusted).
+    prompt_consent: bool = False
+    #: A service client (``client_credentials`` only) for the client_credentials flow.
+    service_client_id: str = ""
+    service_client_secret: str = ""
     _next_user: itertools.count[int] = field(default_factory=itertools.count)
 
     def next_credentials(self) -> tuple[str, str]:
@@ -59,8 +67,60 @@ def jwt_claims(token: str) -> dict[str, Any]:
 
 
 #: A second-factor step: given the browser and the absolute URL POST /login redirected to
-#: (``/login/2fa?tx=…``), walks the pages and returns the URL of ``/login/finish?tx=…``.
-SecondFactor = Callable[[requests.Session, str], str]
+#: (``/login/2fa?tx=…``), walks the pages and returns its last step's name and redirect.
+SecondFactor = Callable[[requests.Session, str], tuple[str, requests.Response]]
+
+#: The pages a login may pass between the password and the client, in this order at most
+#: once each (``/login/finish`` may be skipped by a provider that redirects straight on).
+LOGIN_STEPS = ("/login/2fa", "/login/consent", "/login/finish")
+
+
+def walk_to_client(
+    target: Target,
+    browser: requests.Session,
+    step: str,
+    r: requests.Response,
+    second_factor: SecondFactor | None,
+) -> str:
+    """Follows the redirects after the password POST: the second factor (when given), the
+    consent page (allowed; required when ``target.consent``), ``/login/finish``, until the
+    redirect to the client, whose Location it returns."""
+    passed: list[str] = []
+    while True:
+        location = r.headers.get("Location", "")
+        if r.status_code not in (302, 303) or not location:
+            raise unexpected(step, r)
+        if location.startswith(target.redirect_uri + "?"):
+            if second_factor is not None and "/login/2fa" not in passed:
+                raise FlowError(step, "signed in without the second factor")
+            if target.consent != ("/login/consent" in passed):
+                raise FlowError(step, f"consent page {'missing' if target.consent else 'shown'}")
+            return location
+        url = urljoin(r.url, location)
+        path = urlsplit(url).path
+        if (
+            path not in LOGIN_STEPS
+            or any(LOGIN_STEPS.index(p) >= LOGIN_STEPS.index(path) for p in passed)
+            or (path == "/login/2fa" and second_factor is None)
+        ):
+            raise unexpected(step, r)
+        passed.append(path)
+        if path == "/login/2fa":
+            assert second_factor is not None
+            step, r = second_factor(browser, url)
+        elif path == "/login/consent":
+            r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
+            fields = form_fields("GET /login/consent", r, action="/login/consent")
+            step = "POST /login/consent"
+            r = browser.post(
+                urljoin(url, "/login/consent"),
+                data={**fields, "decision": "allow"},
+                allow_redirects=False,
+                timeout=TIMEOUT,
+            )
+        else:
+            step = "GET /login/finish"
+            r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
 
 
 def full_login(
@@ -89,6 +149,7 @@ def full_login(
                 "nonce": nonce,
                 "code_challenge": challenge,
                 "code_challenge_method": "S256",
+                **({"prompt": "consent"} if target.prompt_consent else {}),
             },
             allow_redirects=False,
             timeout=TIMEOUT,
@@ -104,22 +165,14 @@ def full_login(
             allow_redirects=False,
             timeout=TIMEOUT,
         )
-        if second_factor is None:
-            url = redirected("POST /login", r, "/login/finish?")
-        else:
-            url = second_factor(browser, redirected("POST /login", r, "/login/2fa?"))
-
-        r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
-        location = r.headers.get("Location", "")
-        if r.status_code != 302 or not location.startswith(target.redirect_uri + "?"):
-            raise unexpected("GET /login/finish", r)
+        location = walk_to_client(target, browser, "POST /login", r, second_factor)
         answer = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
         if (
             answer.get("state") != state
             or answer.get("iss") != target.issuer
             or not answer.get("code")
         ):
-            raise FlowError("GET /login/finish", f"bad redirect {location}")
+            raise FlowError("redirect to the client", f"bad redirect {location}")
 
     r = backchannel.post(
         target.url + "/token",
@@ -189,3 +242,26 @@ class RefreshWorker:
         if not new or new == sent or "access_token" not in token:
             raise unexpected("POST /token (refresh)", r)
         self.refresh_token = new
+
+
+class ClientCredentialsWorker:
+    """RFC 6749 §4.4: one ``POST /token`` of the bench's service client per flow."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.backchannel = requests.Session()
+
+    def setup(self) -> None:
+        if not self.target.service_client_id:
+            raise FlowError("setup", "no service client (--service-client-id)")
+
+    def run_once(self) -> None:
+        r = self.backchannel.post(
+            self.target.url + "/token",
+            data={"grant_type": "client_credentials", "scope": "admin:read"},
+            auth=(self.target.service_client_id, self.target.service_client_secret),
+            timeout=TIMEOUT,
+        )
+        token = r.json() if r.status_code == 200 else {}
+        if "access_token" not in token or "refresh_token" in token or "id_token" in token:
+            raise unexpected("POST /token (client_credentials)", r)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import platform
+import re
+import shutil
+import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -39,15 +43,12 @@ def background_cpu_cores(seconds: float = 1.0) -> float | None:
 
 
 def process_tree_cpu_seconds(pid: int) -> float | None:
-    """utime+stime of ``pid`` and its direct children (gunicorn master and workers)."""
+    """utime+stime of ``pid`` and its direct children (gunicorn master and workers; the
+    postmaster and its backends)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    pids = [pid]
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            children = (task / "children").read_text().split()
-            pids.extend(int(c) for c in children)
-    except OSError:
+    if not Path(f"/proc/{pid}").exists():
         return None
+    pids = [pid, *children(pid)]
     total = 0
     for p in pids:
         try:
@@ -56,3 +57,59 @@ def process_tree_cpu_seconds(pid: int) -> float | None:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
     return total / ticks
+
+
+def memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024**2, 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _version_of(argv: list[str]) -> str | None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"\d+\.\d+(\.\d+)?", done.stdout + done.stderr)
+    return match.group(0) if match else None
+
+
+def postgres_version() -> str | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    binary = str(found[-1]) if found else shutil.which("postgres")
+    return _version_of([binary, "--version"]) if binary else None
+
+
+def redis_version() -> str | None:
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    return _version_of([binary, "--version"]) if Path(binary).exists() else None
+
+
+def describe(cores: int) -> dict[str, object]:
+    """What the figures depend on: CPU, cores, RAM, Python and the database versions."""
+    return {
+        "cpu_model": cpu_model(),
+        "cores": cores,
+        "local_cores": os.cpu_count() or 1,
+        "memory_gib": memory_gib(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql": postgres_version(),
+        "redis": redis_version(),
+        "background_cpu_cores": background_cpu_cores(),
+    }
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (gunicorn's workers, PostgreSQL's backends)."""
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found.extend(int(c) for c in (task / "children").read_text().split())
+    except OSError:
+        pass
+    return found

@@ -1,79 +1,134 @@
-"""The report: the backend's label and the table printed before the JSON line."""
+"""The report: the machine, a table of flows per backend, the load mode's phases, and the
+targets of issue 13, printed before the JSON line."""
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 CAVEAT = (
     "The load generator runs on the same machine as the server and takes CPU from it "
-    "(see client_cpu_cores); per-core figures are therefore pessimistic for the server."
+    "(see client_cpu_cores); rates per second are therefore pessimistic for the server. "
+    "Figures per server-CPU-second are the least disturbed."
 )
 
 
-def backend_label(args: argparse.Namespace) -> str:
-    if args.url:
-        return "remote"
-    database = (args.database_url or "sqlite").split(":", 1)[0].split("+", 1)[0]
-    store = "redis" if args.redis_url else "sql"
-    return f"{database}+{store}-store"
+def fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
-def print_table(report: dict[str, Any]) -> None:
+def print_machine(report: dict[str, Any]) -> None:
     machine, settings = report["machine"], report["settings"]
+    argon2 = settings["argon2"]
     print()
-    print(f"machine:  {machine['cpu_model']}, {machine['cores']} cores, Python {machine['python']}")
+    print(
+        f"machine:  {machine['cpu_model']}, {machine['cores']} cores, "
+        f"{fmt(machine['memory_gib'], '.1f')} GiB RAM, Python {machine['python']}, "
+        f"SQLite {machine['sqlite']}, PostgreSQL {machine['postgresql'] or '-'}, "
+        f"Redis {machine['redis'] or '-'}"
+    )
     print(
         f"settings: {settings['workers'] or '?'} gunicorn workers, "
-        f"{settings['concurrency']} client threads, backend {settings['backend']}, "
-        f"{settings['duration_s']} s per flow, "
-        f"argon2id m={settings['argon2']['memory_kib']} t={settings['argon2']['time_cost']} "
-        f"p={settings['argon2']['parallelism']}"
+        f"{settings['concurrency']} client threads, {settings['duration_s']:g} s per flow, "
+        f"argon2id m={argon2['memory_kib']} KiB t={argon2['time_cost']} "
+        f"p={argon2['parallelism']}"
+        + (", PROFILED (py-spy attached: CPU figures inflated)" if settings["profile"] else "")
     )
+
+
+def print_flows(label: str, flows: dict[str, Any]) -> None:
+    print()
     header = (
-        f"{'flow':<12}{'count':>7}{'errors':>7}{'per s':>8}{'per s/core':>11}"
-        f"{'p50 ms':>9}{'p99 ms':>9}{'cpu: client':>12}{'server':>7}{'other':>7}"
-        f"{'server cpu ms/flow':>20}"
+        f"{label:<19}{'count':>6}{'errors':>7}{'per s':>8}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'cpu: client':>12}{'server':>7}{'db+store':>9}{'other':>6}"
+        f"{'server ms/flow':>15}{'per server-CPU-s':>17}"
     )
     print(header)
     print("-" * len(header))
-
-    def fmt(value: Any, spec: str) -> str:
-        return "-" if value is None else format(value, spec)
-
-    for name, flow in report["flows"].items():
+    for name, flow in flows.items():
         print(
-            f"{name:<12}{flow['count']:>7}{flow['errors']:>7}"
-            f"{fmt(flow['per_second'], '.1f'):>8}{fmt(flow['per_second_per_core'], '.2f'):>11}"
-            f"{fmt(flow['p50_ms'], '.1f'):>9}{fmt(flow['p99_ms'], '.1f'):>9}"
+            f"{name:<19}{flow['count']:>6}{flow['errors']:>7}"
+            f"{fmt(flow['per_second'], '.1f'):>8}"
+            f"{fmt(flow['p50_ms'], '.1f'):>8}{fmt(flow['p99_ms'], '.1f'):>8}"
             f"{fmt(flow['client_cpu_cores'], '.2f'):>12}"
-            f"{fmt(flow['server_cpu_cores'], '.2f'):>7}{fmt(flow['other_cpu_cores'], '.2f'):>7}"
-            f"{fmt(flow['server_cpu_ms_per_flow'], '.1f'):>20}"
+            f"{fmt(flow['server_cpu_cores'], '.2f'):>7}"
+            f"{fmt(flow['services_cpu_cores'], '.2f'):>9}"
+            f"{fmt(flow['other_cpu_cores'], '.2f'):>6}"
+            f"{fmt(flow['server_cpu_ms_per_flow'], '.2f'):>15}"
+            f"{fmt(flow['per_server_cpu_second'], '.1f'):>17}"
         )
-    argon = report.get("argon2_hashes_per_second_per_core")
-    if argon is not None:
-        local = report["machine"]["local_cores"]
-        print(
-            f"{'argon2id':<12}{'':>7}{'':>7}{argon * local:>8.1f}{argon:>11.2f}"
-            f"   (bare hashes in {local} processes; "
-            f"{report['argon2_cpu_ms_per_hash']} cpu ms/hash)"
-        )
-    ratio = report.get("login_to_argon2_ratio")
-    if ratio is not None:
-        print(f"login rate / argon2 rate, per core: {ratio:.2f}")
-    share = report.get("argon2_share_of_login_server_cpu")
-    if share is not None:
-        print(f"argon2id share of a login's server CPU: {share:.0%}")
-    print(
-        "cpu: cores busy on average during the measured window in the benchmark client, in "
-        "the gunicorn processes, and in anything else on this machine."
+
+
+def print_load(label: str, load: dict[str, Any]) -> None:
+    print()
+    header = (
+        f"{'load ' + label:<32}{'offered/s':>10}{'started':>8}{'done':>6}{'errors':>7}"
+        f"{'shed':>5}{'p50 ms':>9}{'p99 ms':>9}{'p99/p50':>8}"
     )
+    print(header)
+    print("-" * len(header))
+    for flow, phases in load.items():
+        for phase in ("at_80_percent", "at_2x"):
+            one = phases.get(phase)
+            if not one:
+                continue
+            spread = one["p99_ms"] / one["p50_ms"] if one["p50_ms"] and one["p99_ms"] else None
+            print(
+                f"{flow + ' ' + phase.replace('_', ' '):<32}"
+                f"{one['offered_per_second']:>10.1f}{one['started']:>8}{one['count']:>6}"
+                f"{one['errors']:>7}{one['shed']:>5}"
+                f"{fmt(one['p50_ms'], '.0f'):>9}{fmt(one['p99_ms'], '.0f'):>9}"
+                f"{fmt(spread, '.2f'):>8}"
+            )
+            if one.get("error_kinds"):
+                print(f"{'':<4}errors by step: {one['error_kinds']}")
+
+
+def print_targets(rows: list[dict[str, Any]]) -> None:
+    print()
+    width = max([len(r["target"]) for r in rows] + [6])
+    header = f"{'target':<{width}}  {'backend':<22}{'goal':<9}{'x goal':>7}  {'met':<4} measured"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        met = "-" if row["met"] is None else ("yes" if row["met"] else "NO")
+        print(
+            f"{row['target']:<{width}}  {row['backend']:<22}{row['goal']:<9}"
+            f"{fmt(row['x_goal'], '.2f'):>7}  {met:<4} {row['measured']}"
+        )
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print_machine(report)
+    for label, measured in report["backends"].items():
+        print_flows(label, measured["flows"])
+        if measured.get("load"):
+            print_load(label, measured["load"])
+    argon2 = report.get("argon2")
+    if argon2:
+        print(
+            f"argon2id verify (bare, {argon2['processes']} processes): "
+            f"{argon2['cpu_ms_per_verification']:.1f} CPU ms each = "
+            f"{argon2['verifications_per_cpu_second']:.1f} per CPU-s "
+            f"({argon2['per_core_per_second']:.1f}/s wall per process)"
+        )
+    print(
+        "cpu: cores busy on average in the measured window: the bench client, the gunicorn "
+        "master+workers (server), PostgreSQL+Redis when started here (db+store), anything else."
+    )
+    print_targets(report["targets"])
     background = report["machine"].get("background_cpu_cores") or 0.0
-    other = max([f["other_cpu_cores"] or 0.0 for f in report["flows"].values()], default=0.0)
+    other = max(
+        [
+            f["other_cpu_cores"] or 0.0
+            for b in report["backends"].values()
+            for f in b["flows"].values()
+        ],
+        default=0.0,
+    )
     if background > 0.2 or other > 0.2:
         print(
             f"WARNING: other processes were busy ({background} cores in the second before the "
-            f"run, up to {other} during a measurement); the rates are disturbed, run again on "
-            "a quiet machine."
+            f"run, up to {other} during a measurement); rates and latencies are disturbed, "
+            "run again on a quiet machine (per server-CPU-s figures less so)."
         )
     print(f"NOTE: {CAVEAT}")

@@ -1,8 +1,12 @@
-"""Runs one flow: threads set up their workers, wait for each other, warm up, then the flows
-that finish inside the measured window are counted (with the CPU used meanwhile)."""
+"""Runs one flow, closed loop (``run_phase``: threads set up their workers, wait for each
+other, warm up, then the flows that finish inside the measured window are counted, with the
+CPU used meanwhile) or open loop (``run_open_loop``: flows start at a given arrival rate
+whatever the server's answers, the load mode)."""
 
 from __future__ import annotations
 
+import queue
+import random
 import threading
 import time
 from collections import Counter
@@ -10,7 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
+from typing import Protocol
 
+import requests
+
+from loginbench.machine import children
 from loginbench.machine import machine_busy_seconds
 from loginbench.machine import process_tree_cpu_seconds
 from loginbench.steps import TIMEOUT
@@ -18,6 +26,10 @@ from loginbench.steps import FlowError
 
 WARMUP_SECONDS = 2.0
 MAX_ERROR_SAMPLES = 5
+
+
+class WindowProfiler(Protocol):
+    def start(self, flow: str, pids: list[int], seconds: float) -> None: ...
 
 
 @dataclass
@@ -28,36 +40,74 @@ class PhaseResult:
     errors: int = 0
     error_kinds: Counter[str] = field(default_factory=Counter)
     error_samples: list[str] = field(default_factory=list)
+    #: Answers the server gave by design under load (429/503 with Retry-After).
+    shed: int = 0
     setup_errors: list[str] = field(default_factory=list)
     client_cpu_cores: float | None = None
     server_cpu_cores: float | None = None
+    services_cpu_cores: float | None = None
     machine_cpu_cores: float | None = None
+    #: Open loop: the arrival rate asked for, and the flows started.
+    offered_per_second: float | None = None
+    started: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record_error(self, error: BaseException) -> None:
+        if isinstance(error, FlowError):
+            step = error.step
+        elif isinstance(error, requests.Timeout):
+            step = "timeout"
+        else:
+            step = type(error).__name__
+        with self.lock:
+            if isinstance(error, FlowError) and error.shed:
+                self.shed += 1
+                return
+            self.errors += 1
+            self.error_kinds[step] += 1
+            if len(self.error_samples) < MAX_ERROR_SAMPLES:
+                self.error_samples.append(str(error)[:600])
 
     def summary(self, cores: int) -> dict[str, Any]:
         count = len(self.latencies)
         per_second = count / self.duration
         ordered = sorted(self.latencies)
-        return {
+        server_ms = (
+            round(self.server_cpu_cores * self.duration * 1000 / count, 2)
+            if self.server_cpu_cores is not None and count
+            else None
+        )
+        services_ms = (
+            round(self.services_cpu_cores * self.duration * 1000 / count, 2)
+            if self.services_cpu_cores is not None and count
+            else None
+        )
+        summary = {
             "count": count,
             "errors": self.errors,
+            "shed": self.shed,
             "per_second": round(per_second, 2),
             "per_second_per_core": round(per_second / cores, 2),
             "p50_ms": round(percentile(ordered, 50) * 1000, 1) if ordered else None,
             "p99_ms": round(percentile(ordered, 99) * 1000, 1) if ordered else None,
-            "server_cpu_ms_per_flow": (
-                round(self.server_cpu_cores * self.duration * 1000 / count, 1)
-                if self.server_cpu_cores is not None and count
-                else None
-            ),
+            "server_cpu_ms_per_flow": server_ms,
+            "per_server_cpu_second": round(1000 / server_ms, 1) if server_ms else None,
+            "services_cpu_ms_per_flow": services_ms,
             "client_cpu_cores": self.client_cpu_cores,
             "server_cpu_cores": self.server_cpu_cores,
+            "services_cpu_cores": self.services_cpu_cores,
             "machine_cpu_cores": self.machine_cpu_cores,
             "other_cpu_cores": self.other_cpu_cores,
         }
+        if self.offered_per_second is not None:
+            summary["offered_per_second"] = round(self.offered_per_second, 2)
+            summary["started"] = self.started
+        return summary
 
     @property
     def other_cpu_cores(self) -> float | None:
-        """CPU used by neither the client nor the server: noise from other processes."""
+        """CPU used by neither the client, the server nor its database and store: noise from
+        other processes."""
         machine, client, server = (
             self.machine_cpu_cores,
             self.client_cpu_cores,
@@ -65,7 +115,7 @@ class PhaseResult:
         )
         if machine is None or client is None or server is None:
             return None
-        return round(max(machine - client - server, 0.0), 2)
+        return round(max(machine - client - server - (self.services_cpu_cores or 0.0), 0.0), 2)
 
 
 def percentile(ordered: list[float], p: float) -> float:
@@ -74,17 +124,52 @@ def percentile(ordered: list[float], p: float) -> float:
     return ordered[int(rank) - 1]
 
 
+def _tree_cpu(pids: list[int]) -> float | None:
+    values = [process_tree_cpu_seconds(pid) for pid in pids]
+    return None if not pids or any(v is None for v in values) else sum(v or 0.0 for v in values)
+
+
+class CpuWindow:
+    """CPU seconds of the client, the server, the services and the machine between
+    ``__init__`` and ``close``, as cores busy on average."""
+
+    def __init__(self, server_pid: int | None, service_pids: list[int]) -> None:
+        self.server_pid = server_pid
+        self.service_pids = service_pids
+        self.started = time.perf_counter()
+        self.client = time.process_time()
+        self.server = _tree_cpu([server_pid]) if server_pid else None
+        self.services = _tree_cpu(service_pids)
+        self.machine = machine_busy_seconds()
+
+    def close(self, result: PhaseResult) -> None:
+        elapsed = time.perf_counter() - self.started
+        result.client_cpu_cores = round((time.process_time() - self.client) / elapsed, 2)
+        machine_now = machine_busy_seconds()
+        if self.machine is not None and machine_now is not None:
+            result.machine_cpu_cores = round((machine_now - self.machine) / elapsed, 2)
+        if self.server is not None and self.server_pid:
+            server_now = _tree_cpu([self.server_pid])
+            if server_now is not None:
+                result.server_cpu_cores = round((server_now - self.server) / elapsed, 3)
+        if self.services is not None:
+            services_now = _tree_cpu(self.service_pids)
+            if services_now is not None:
+                result.services_cpu_cores = round((services_now - self.services) / elapsed, 3)
+
+
 def run_phase(
     name: str,
     make_worker: Callable[[], Any],
     concurrency: int,
     duration: float,
     server_pid: int | None,
+    service_pids: list[int] | None = None,
+    profiler: WindowProfiler | None = None,
 ) -> PhaseResult:
     """Each thread: set up, wait for all, then loop; warm up, then count the flows that
     finish inside the measured window."""
     result = PhaseResult(name, duration)
-    lock = threading.Lock()
     window: dict[str, float] = {}
 
     def open_window() -> None:  # runs once, when every thread has finished its setup
@@ -94,20 +179,12 @@ def run_phase(
     ready = threading.Barrier(concurrency + 1, action=open_window)
     stop = threading.Event()
 
-    def record_error(error: Exception) -> None:
-        step = error.step if isinstance(error, FlowError) else type(error).__name__
-        with lock:
-            result.errors += 1
-            result.error_kinds[step] += 1
-            if len(result.error_samples) < MAX_ERROR_SAMPLES:
-                result.error_samples.append(str(error)[:600])
-
     def loop() -> None:
         worker = make_worker()
         try:
             worker.setup()
         except Exception as error:  # reported; the thread then only retries its setup
-            with lock:
+            with result.lock:
                 result.setup_errors.append(str(error)[:600])
         ready.wait()
         while not stop.is_set():
@@ -116,11 +193,11 @@ def run_phase(
                 worker.run_once()
             except Exception as error:
                 if window["start"] <= time.perf_counter() <= window["end"]:
-                    record_error(error)
+                    result.record_error(error)
                 continue
             ended = time.perf_counter()
             if window["start"] <= ended <= window["end"] and started >= window["start"]:
-                with lock:
+                with result.lock:
                     result.latencies.append(ended - started)
 
     threads = [threading.Thread(target=loop, daemon=True) for _ in range(concurrency)]
@@ -128,20 +205,79 @@ def run_phase(
         thread.start()
     ready.wait()
     time.sleep(max(0.0, window["start"] - time.perf_counter()))
-    client_cpu = time.process_time()
-    server_cpu = process_tree_cpu_seconds(server_pid) if server_pid else None
-    machine_cpu = machine_busy_seconds()
+    if profiler is not None and server_pid:
+        profiler.start(name, children(server_pid), duration)
+    cpu = CpuWindow(server_pid, service_pids or [])
     time.sleep(duration)
-    elapsed = duration
-    result.client_cpu_cores = round((time.process_time() - client_cpu) / elapsed, 2)
-    machine_now = machine_busy_seconds()
-    if machine_cpu is not None and machine_now is not None:
-        result.machine_cpu_cores = round((machine_now - machine_cpu) / elapsed, 2)
-    if server_cpu is not None and server_pid:
-        server_now = process_tree_cpu_seconds(server_pid)
-        if server_now is not None:
-            result.server_cpu_cores = round((server_now - server_cpu) / elapsed, 2)
+    cpu.close(result)
     stop.set()
     for thread in threads:
         thread.join(TIMEOUT + 5)
+    return result
+
+
+def run_open_loop(
+    name: str,
+    make_worker: Callable[[], Any],
+    rate: float,
+    duration: float,
+    threads: int,
+    server_pid: int | None,
+    service_pids: list[int] | None = None,
+    seed: int = 13,
+) -> PhaseResult:
+    """Flows arrive at ``rate`` per second (Poisson: exponential gaps) for ``duration``
+    seconds, whatever the server does; ``threads`` client threads take them in order.
+
+    A flow's latency runs from its arrival, so the time it waited for a free client thread
+    counts (no coordinated omission). A flow that could not start within ``TIMEOUT`` seconds
+    of its arrival is an error (``timeout``), as a real client would have given up. Every
+    flow that arrived inside the window is waited for; errors and shed answers count
+    whenever they come."""
+    result = PhaseResult(name, duration, offered_per_second=rate)
+    arrivals: queue.Queue[float | None] = queue.Queue()
+    ready = threading.Barrier(threads + 1)
+
+    def loop() -> None:
+        worker = make_worker()
+        try:
+            worker.setup()
+        except Exception as error:
+            with result.lock:
+                result.setup_errors.append(str(error)[:600])
+        ready.wait()
+        while (arrived := arrivals.get()) is not None:
+            if time.perf_counter() - arrived > TIMEOUT:
+                result.record_error(requests.Timeout("waited for a client thread"))
+                continue
+            try:
+                worker.run_once()
+            except Exception as error:
+                result.record_error(error)
+                continue
+            ended = time.perf_counter()
+            with result.lock:
+                result.latencies.append(ended - arrived)
+
+    pool = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    ready.wait()
+    gaps = random.Random(seed)
+    cpu = CpuWindow(server_pid, service_pids or [])
+    started = time.perf_counter()
+    due = started
+    while (due := due + gaps.expovariate(rate)) < started + duration:
+        time.sleep(max(0.0, due - time.perf_counter()))
+        arrivals.put(due)
+        result.started += 1
+    time.sleep(max(0.0, started + duration - time.perf_counter()))
+    for _ in pool:
+        arrivals.put(None)
+    for thread in pool:
+        thread.join()
+    # The CPU window spans arrivals and the drain: every arrived flow's work is inside it.
+    elapsed = time.perf_counter() - started
+    cpu.close(result)
+    result.duration = elapsed
     return result

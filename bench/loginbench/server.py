@@ -56,18 +56,33 @@ with app.app_context():
         for email in contract["emails"]:
             add_user(Actor.cli(), created.id, email, spec["password"])
         out["contracts"][contract["name"]] = created.id
+    # A third-party relying party (consent page), a first-party one (none), a service client.
+    for key, trusted in (("client", False), ("trusted_client", True)):
+        client, secret = add_client(
+            Actor.cli(), f"Bench {key}", [spec["redirect_uri"]], [],
+            client_id=spec[key + "_id"], secret=spec["client_secret"], trusted=trusted,
+        )
+        out[key + "_id"], out[key + "_secret"] = client.client_id, secret
     client, secret = add_client(
-        Actor.cli(), "bench", [spec["redirect_uri"]], [], client_id="bench",
-        secret=spec["client_secret"], trusted=True,
+        Actor.cli(), "Bench service", [], [], client_id="bench-service",
+        secret=spec["client_secret"], grant_types=["client_credentials"],
+        contract_id=out["contracts"]["Bench"], scope="admin:read",
     )
-    out["client_id"], out["client_secret"] = client.client_id, secret
+    out["service_client_id"], out["service_client_secret"] = client.client_id, secret
 print(json.dumps(out))
 """
 
 
 class LocalServer:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        database_url: str | None = None,
+        redis_url: str | None = None,
+    ) -> None:
         self.args = args
+        self.trusted_client = ("", "")
+        self.contract_id = ""
         self.dir = Path(tempfile.mkdtemp(prefix="idp-bench-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -89,10 +104,10 @@ class LocalServer:
             IDP_SECRET_KEY=secrets.token_urlsafe(32),
             IDP_ENCRYPTION_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         )
-        if args.database_url:
-            env["IDP_DATABASE_URL"] = args.database_url
-        if args.redis_url:
-            env["IDP_REDIS_URL"] = args.redis_url
+        if database_url:
+            env["IDP_DATABASE_URL"] = database_url
+        if redis_url:
+            env["IDP_REDIS_URL"] = redis_url
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.dir / "server.log"
@@ -120,6 +135,8 @@ class LocalServer:
             "password": DEFAULT_PASSWORD,
             "redirect_uri": REDIRECT_URI,
             "client_secret": secrets.token_urlsafe(32),
+            "client_id": "bench",
+            "trusted_client_id": "bench-trusted",
         }
         done = subprocess.run(
             [self.python, "-c", PROVISION_SCRIPT],
@@ -140,7 +157,11 @@ class LocalServer:
             redirect_uri=REDIRECT_URI,
             scope=self.args.scope,
             credentials=[(e, DEFAULT_PASSWORD) for e in emails],
+            service_client_id=values["service_client_id"],
+            service_client_secret=values["service_client_secret"],
         )
+        self.trusted_client = (values["trusted_client_id"], values["trusted_client_secret"])
+        self.contract_id = values["contracts"]["Bench"]
         return target, [TotpUser(e, DEFAULT_PASSWORD) for e in totp_emails]
 
     def start(self, workers: int) -> None:
@@ -222,3 +243,13 @@ def wait_for_workers(pid: int, workers: int, timeout: float = 30) -> None:
             time.sleep(1.0)  # workers load the app after forking
             return
         time.sleep(0.2)
+
+
+def command_seconds(server: LocalServer, argv: list[str], runs: int = 5) -> float:
+    """Median wall seconds of ``idp ARGV`` (a new process each time, as an operator runs it)."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        server.cli(*argv)
+        times.append(time.perf_counter() - started)
+    return round(sorted(times)[len(times) // 2], 3)

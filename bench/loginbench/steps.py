@@ -19,9 +19,14 @@ HIDDEN_RE = {
 class FlowError(Exception):
     """An unexpected answer at one step of a flow."""
 
-    def __init__(self, step: str, detail: str) -> None:
+    def __init__(
+        self, step: str, detail: str, status: int | None = None, shed: bool = False
+    ) -> None:
         super().__init__(f"{step}: {detail}")
         self.step = step
+        self.status = status
+        #: A deliberate refusal under load (429 or 503 with Retry-After), not a failure.
+        self.shed = shed
 
 
 ERROR_TEXT_RE = re.compile(r'<(?:p|div)\b[^>]*\bclass="error"[^>]*>(.*?)</', re.S)
@@ -29,12 +34,16 @@ TITLE_RE = re.compile(r"<title>(.*?)</title>", re.S)
 TAG_RE = re.compile(r"<[^>]+>")
 
 
-def form_fields(step: str, response: requests.Response, form_id: str) -> dict[str, str]:
-    """``csrf_token`` and ``tx`` of the form ``#form_id`` of a 200 page (else a FlowError)."""
+def form_fields(
+    step: str, response: requests.Response, form_id: str = "", action: str = ""
+) -> dict[str, str]:
+    """``csrf_token`` and ``tx`` of the form ``#form_id`` (or the form posting to ``action``)
+    of a 200 page (else a FlowError)."""
     form = None
+    attribute = f'id="{form_id}"' if form_id else f'action="{action}"'
     if response.status_code == 200:
         form = re.search(
-            r'<form\b[^>]*\bid="' + form_id + r'"[^>]*>(.*?)</form>', response.text, re.S
+            r"<form\b[^>]*\b" + re.escape(attribute) + r"[^>]*>(.*?)</form>", response.text, re.S
         )
     if form is None:
         raise unexpected(step, response)
@@ -42,7 +51,7 @@ def form_fields(step: str, response: requests.Response, form_id: str) -> dict[st
     for name, pattern in HIDDEN_RE.items():
         match = pattern.search(form.group(1))
         if match is None:
-            raise FlowError(step, f"no hidden input {name} in #{form_id}")
+            raise FlowError(step, f"no hidden input {name} in <form {attribute}>")
         fields[name] = html.unescape(match.group(1))
     return fields
 
@@ -67,4 +76,5 @@ def unexpected(step: str, response: requests.Response) -> FlowError:
     body = " ".join(text.split())[:400]
     location = response.headers.get("Location")
     where = f" Location={location}" if location else ""
-    return FlowError(step, f"HTTP {response.status_code}{where} {body}")
+    shed = response.status_code in (429, 503) and "Retry-After" in response.headers
+    return FlowError(step, f"HTTP {response.status_code}{where} {body}", response.status_code, shed)

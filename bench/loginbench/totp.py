@@ -95,7 +95,7 @@ def enroll_app(user: TotpUser) -> SecondFactor:
     """First sign-in of a user: /login/2fa → SMS enrollment page → the app instead: read the
     secret, send its current code, confirm the recovery code was saved."""
 
-    def walk(browser: requests.Session, url: str) -> str:
+    def walk(browser: requests.Session, url: str) -> tuple[str, requests.Response]:
         r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
         url = redirected("GET /login/2fa (enroll)", r, "/login/2fa/enroll/sms?")
         tx = parse_qs(urlsplit(url).query)["tx"][0]
@@ -128,7 +128,7 @@ def enroll_app(user: TotpUser) -> SecondFactor:
             allow_redirects=False,
             timeout=TIMEOUT,
         )
-        return redirected("POST /login/2fa/recovery-code", r, "/login/finish?")
+        return "POST /login/2fa/recovery-code", r
 
     return walk
 
@@ -136,7 +136,7 @@ def enroll_app(user: TotpUser) -> SecondFactor:
 def app_code(user: TotpUser, step: int) -> SecondFactor:
     """A later sign-in: /login/2fa → /login/2fa/app → the code of ``step``."""
 
-    def walk(browser: requests.Session, url: str) -> str:
+    def walk(browser: requests.Session, url: str) -> tuple[str, requests.Response]:
         r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
         url = redirected("GET /login/2fa", r, "/login/2fa/app?")
         r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
@@ -147,7 +147,7 @@ def app_code(user: TotpUser, step: int) -> SecondFactor:
             allow_redirects=False,
             timeout=TIMEOUT,
         )
-        return redirected("POST /login/2fa/app", r, "/login/finish?")
+        return "POST /login/2fa/app", r
 
     return walk
 

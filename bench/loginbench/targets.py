@@ -1,0 +1,152 @@
+"""The targets of issue 13 ("Speed"), each from figures of the same run: the measured figure,
+the goal, ``x goal`` (how many times the goal the figure reaches: 1.00 or more is met, for
+"at most" goals the goal divided by the figure) and met or not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Password sign-ins per server-CPU-second ≥ this × bare argon2id verifications per CPU-second
+#: (server CPU per sign-in ≤ 1 / 0.85 ≈ 1.18 verifications).
+LOGIN_SHARE = 0.85
+REFRESH_PER_CPU_S = 500.0
+CLIENT_CREDENTIALS_PER_CPU_S = 800.0
+#: PostgreSQL + Redis: per server-CPU-second at least this × the SQLite figure.
+BACKEND_RATIO = 0.75
+#: p99 ≤ this × p50 at LOAD_SHARE of the saturating rate; no error at OVERLOAD × it.
+P99_OVER_P50 = 2.0
+LOAD_SHARE = 0.8
+OVERLOAD = 2.0
+CLI_HELP_S = 0.3
+CLI_COMMAND_S = 1.0
+
+
+def _row(
+    target: str, backend: str, measured: str, goal: str, times_goal: float | None
+) -> dict[str, Any]:
+    return {
+        "target": target,
+        "backend": backend,
+        "measured": measured,
+        "goal": goal,
+        "x_goal": None if times_goal is None else round(times_goal, 2),
+        "met": None if times_goal is None else times_goal >= 1.0,
+    }
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    ceiling = report.get("argon2") or {}
+    verify_rate = ceiling.get("verifications_per_cpu_second")
+    backends: dict[str, Any] = report["backends"]
+    for label, measured in backends.items():
+        flows = measured["flows"]
+        login = flows.get("login") or {}
+        rate = login.get("per_server_cpu_second")
+        if rate and verify_rate:
+            share = rate / verify_rate
+            cpu_ratio = login["server_cpu_ms_per_flow"] / ceiling["cpu_ms_per_verification"]
+            rows.append(
+                _row(
+                    "password sign-ins (consent page) per server-CPU-s / argon2id "
+                    "verifications per CPU-s",
+                    label,
+                    f"{share:.2f} ({rate:.1f} vs {verify_rate:.1f}; CPU per sign-in "
+                    f"= {cpu_ratio:.2f} verifications)",
+                    f">= {LOGIN_SHARE}",
+                    share / LOGIN_SHARE,
+                )
+            )
+        for flow, goal in (
+            ("refresh", REFRESH_PER_CPU_S),
+            ("client_credentials", CLIENT_CREDENTIALS_PER_CPU_S),
+        ):
+            rate = (flows.get(flow) or {}).get("per_server_cpu_second")
+            if rate:
+                rows.append(
+                    _row(
+                        f"{flow} grants per server-CPU-s",
+                        label,
+                        f"{rate:.1f} ({flows[flow]['server_cpu_ms_per_flow']:.2f} ms)",
+                        f">= {goal:g}",
+                        rate / goal,
+                    )
+                )
+    labels = list(backends)
+    sqlite = next((b for b in labels if b.startswith("sqlite")), None)
+    for other in (b for b in labels if b.startswith("postgresql")):
+        if sqlite is None:
+            break
+        for flow, base in backends[sqlite]["flows"].items():
+            mine = backends[other]["flows"].get(flow) or {}
+            if not base.get("per_server_cpu_second") or not mine.get("per_server_cpu_second"):
+                continue
+            ratio = mine["per_server_cpu_second"] / base["per_server_cpu_second"]
+            with_services = ""
+            if mine.get("services_cpu_ms_per_flow") is not None:
+                total = mine["server_cpu_ms_per_flow"] + mine["services_cpu_ms_per_flow"]
+                with_services = (
+                    f"; with PostgreSQL+Redis CPU {base['server_cpu_ms_per_flow'] / total:.2f}"
+                )
+            rows.append(
+                _row(
+                    f"{flow} per server-CPU-s, PostgreSQL+Redis / SQLite",
+                    other,
+                    f"{ratio:.2f} ({mine['per_server_cpu_second']:.1f} vs "
+                    f"{base['per_server_cpu_second']:.1f}{with_services})",
+                    f">= {BACKEND_RATIO}",
+                    ratio / BACKEND_RATIO,
+                )
+            )
+    for label, measured in backends.items():
+        for flow, load in (measured.get("load") or {}).items():
+            near = load.get("at_80_percent") or {}
+            if near.get("p50_ms") and near.get("p99_ms"):
+                spread = near["p99_ms"] / near["p50_ms"]
+                rows.append(
+                    _row(
+                        f"{flow}: p99 / p50 at {LOAD_SHARE:.0%} of saturation",
+                        label,
+                        f"{spread:.2f} (p50 {near['p50_ms']:.0f} ms, p99 {near['p99_ms']:.0f} "
+                        f"ms at {near['offered_per_second']:.1f}/s; saturation "
+                        f"{load['saturation_per_second']:.1f}/s)",
+                        f"<= {P99_OVER_P50:g}",
+                        P99_OVER_P50 / spread,
+                    )
+                )
+            over = load.get("at_2x") or {}
+            if over:
+                errors = over["errors"]
+                rows.append(
+                    _row(
+                        f"{flow}: errors at {OVERLOAD:g} x saturation for "
+                        f"{load['overload_seconds']:g} s",
+                        label,
+                        f"{errors} of {over['started']} (shed {over['shed']}, p99 "
+                        f"{over['p99_ms'] or 0:.0f} ms)",
+                        "0",
+                        1.0 if errors == 0 else 0.0,
+                    )
+                )
+    cli = report.get("cli") or {}
+    if cli.get("help_s") is not None:
+        rows.append(
+            _row(
+                "idp --help (wall)",
+                "-",
+                f"{cli['help_s']:.2f} s",
+                f"< {CLI_HELP_S} s",
+                CLI_HELP_S / cli["help_s"],
+            )
+        )
+    if cli.get("command_s") is not None:
+        rows.append(
+            _row(
+                f"idp {cli['command']} (wall)",
+                "-",
+                f"{cli['command_s']:.2f} s",
+                f"< {CLI_COMMAND_S:g} s",
+                CLI_COMMAND_S / cli["command_s"],
+            )
+        )
+    return rows
