@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-packages demo test test-fast lint bench clean mutation coverage
+.PHONY: install system-packages demo test test-fast lint bench bench-full clean mutation coverage
 
 $(STAMP): setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -50,8 +50,13 @@ coverage: install
 	  tests/test_admin_policy.py tests/test_policies_console.py \
 	  --cov=policies --cov-branch --cov-report=term-missing --cov-fail-under=100
 
+# make bench: every flow on SQLite and the targets of issue 13 (about 2 min); make bench-full:
+# SQLite and a private PostgreSQL + Redis, with the load mode (about 15 min). bench/README.md.
 bench: install
 	$(BIN)/python bench/login_bench.py
+
+bench-full: install system-packages
+	$(BIN)/python bench/login_bench.py --backends sqlite,postgres --load
 
 clean:
 	rm -rf $(VENV) instance test-artifacts mutants .coverage

@@ -16,6 +16,9 @@ from pathlib import Path
 #: Samples per second and per worker (py-spy's default is 100).
 RATE = 100
 TOP = 25
+#: Leaves py-spy counts as active though the thread waits in C: the idle threads of a
+#: ThreadPoolExecutor (idp.background) blocked in their queue's ``get``. Dropped.
+IDLE_LEAVES = frozenset({"_worker (concurrent/futures/thread.py)"})
 LINE_RE = re.compile(r":\d+\)$")
 #: Up to the package: site-packages/, the standard library's folder, or the repository.
 PATH_RE = re.compile(
@@ -74,6 +77,7 @@ class Profiler:
         """Waits for the samplers; merges their stacks; writes the SVG and the top list."""
         stacks: Counter[str] = Counter()
         failures = []
+        idle = 0
         for process, out in self.running:
             _, err = process.communicate(timeout=120)
             if process.returncode != 0 or not out.exists():
@@ -82,7 +86,11 @@ class Profiler:
             for line in out.read_text(errors="replace").splitlines():
                 stack, _, count = line.rpartition(" ")
                 if stack and count.isdigit():
-                    stacks[";".join(frame_name(f) for f in stack.split(";"))] += int(count)
+                    frames = [frame_name(f) for f in stack.split(";")]
+                    if frames[-1] in IDLE_LEAVES:
+                        idle += int(count)
+                    else:
+                        stacks[";".join(frames)] += int(count)
             out.unlink()
         self.running = []
         flow = self.flow
@@ -91,12 +99,17 @@ class Profiler:
         )
         total = sum(stacks.values())
         (self.dir / f"{flow}.svg").write_text(flame_svg(stacks, f"{flow}: {total} samples"))
-        top = top_functions(stacks)
+        top = top_functions(stacks, idle)
         (self.dir / f"{flow}-top.txt").write_text(top)
-        return {"samples": total, "files": f"{flow}.svg, {flow}-top.txt", "failures": failures}
+        return {
+            "samples": total,
+            "idle_samples_dropped": idle,
+            "files": f"{flow}.svg, {flow}-top.txt",
+            "failures": failures,
+        }
 
 
-def top_functions(stacks: Counter[str], count: int = TOP) -> str:
+def top_functions(stacks: Counter[str], idle: int = 0, count: int = TOP) -> str:
     """The functions with the most samples at the top of the stack (own time), then with the
     most samples anywhere in the stack (total time), as percentages of all samples."""
     own: Counter[str] = Counter()
@@ -107,7 +120,11 @@ def top_functions(stacks: Counter[str], count: int = TOP) -> str:
         for frame in set(frames):
             inclusive[frame] += samples
     total = sum(stacks.values()) or 1
-    lines = [f"{total} samples (py-spy, {RATE}/s per worker, idle excluded)", ""]
+    lines = [
+        f"{total} samples (py-spy, {RATE}/s per worker; idle threads excluded, and {idle} "
+        "samples of thread-pool threads waiting for work)",
+        "",
+    ]
     for title, counter in (("own time", own), ("total time (incl. callees)", inclusive)):
         lines.append(f"top {count} functions by {title}:")
         lines.append(f"{'%':>6} {'samples':>8}  function")

@@ -38,7 +38,7 @@ def print_machine(report: dict[str, Any]) -> None:
 def print_flows(label: str, flows: dict[str, Any]) -> None:
     print()
     header = (
-        f"{label:<19}{'count':>6}{'errors':>7}{'per s':>8}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{label:<23}{'count':>6}{'errors':>7}{'per s':>8}{'p50 ms':>8}{'p99 ms':>8}"
         f"{'cpu: client':>12}{'server':>7}{'db+store':>9}{'other':>6}"
         f"{'server ms/flow':>15}{'per server-CPU-s':>17}"
     )
@@ -46,7 +46,7 @@ def print_flows(label: str, flows: dict[str, Any]) -> None:
     print("-" * len(header))
     for name, flow in flows.items():
         print(
-            f"{name:<19}{flow['count']:>6}{flow['errors']:>7}"
+            f"{name:<23}{flow['count']:>6}{flow['errors']:>7}"
             f"{fmt(flow['per_second'], '.1f'):>8}"
             f"{fmt(flow['p50_ms'], '.1f'):>8}{fmt(flow['p99_ms'], '.1f'):>8}"
             f"{fmt(flow['client_cpu_cores'], '.2f'):>12}"
@@ -62,7 +62,7 @@ def print_load(label: str, load: dict[str, Any]) -> None:
     print()
     header = (
         f"{'load ' + label:<32}{'offered/s':>10}{'started':>8}{'done':>6}{'errors':>7}"
-        f"{'shed':>5}{'p50 ms':>9}{'p99 ms':>9}{'p99/p50':>8}"
+        f"{'shed':>5}{'p50 ms':>9}{'p99 ms':>9}{'p99/p50':>8}{'drain s':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -77,7 +77,7 @@ def print_load(label: str, load: dict[str, Any]) -> None:
                 f"{one['offered_per_second']:>10.1f}{one['started']:>8}{one['count']:>6}"
                 f"{one['errors']:>7}{one['shed']:>5}"
                 f"{fmt(one['p50_ms'], '.0f'):>9}{fmt(one['p99_ms'], '.0f'):>9}"
-                f"{fmt(spread, '.2f'):>8}"
+                f"{fmt(spread, '.2f'):>8}{fmt(one.get('drain_s'), '.1f'):>8}"
             )
             if one.get("error_kinds"):
                 print(f"{'':<4}errors by step: {one['error_kinds']}")
@@ -86,13 +86,13 @@ def print_load(label: str, load: dict[str, Any]) -> None:
 def print_targets(rows: list[dict[str, Any]]) -> None:
     print()
     width = max([len(r["target"]) for r in rows] + [6])
-    header = f"{'target':<{width}}  {'backend':<22}{'goal':<9}{'x goal':>7}  {'met':<4} measured"
+    header = f"{'target':<{width}}  {'backend':<24}{'goal':<9}{'x goal':>7}  {'met':<4} measured"
     print(header)
     print("-" * len(header))
     for row in rows:
         met = "-" if row["met"] is None else ("yes" if row["met"] else "NO")
         print(
-            f"{row['target']:<{width}}  {row['backend']:<22}{row['goal']:<9}"
+            f"{row['target']:<{width}}  {row['backend']:<24}{row['goal']:<9}"
             f"{fmt(row['x_goal'], '.2f'):>7}  {met:<4} {row['measured']}"
         )
 

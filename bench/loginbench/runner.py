@@ -50,6 +50,8 @@ class PhaseResult:
     #: Open loop: the arrival rate asked for, and the flows started.
     offered_per_second: float | None = None
     started: int = 0
+    #: Open loop: seconds after the last arrival until the last flow had finished.
+    drain_seconds: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_error(self, error: BaseException) -> None:
@@ -102,6 +104,7 @@ class PhaseResult:
         if self.offered_per_second is not None:
             summary["offered_per_second"] = round(self.offered_per_second, 2)
             summary["started"] = self.started
+            summary["drain_s"] = self.drain_seconds
         return summary
 
     @property
@@ -280,4 +283,5 @@ def run_open_loop(
     elapsed = time.perf_counter() - started
     cpu.close(result)
     result.duration = elapsed
+    result.drain_seconds = round(elapsed - duration, 2)
     return result
