@@ -28,6 +28,12 @@ WARMUP_SECONDS = 2.0
 MAX_ERROR_SAMPLES = 5
 
 
+class NotStarted(Exception):
+    """Open loop: a flow no client thread could start within ``TIMEOUT`` of its arrival."""
+
+    step = f"not started within {TIMEOUT} s (all client threads busy)"
+
+
 class WindowProfiler(Protocol):
     def start(self, flow: str, pids: list[int], seconds: float) -> None: ...
 
@@ -55,7 +61,7 @@ class PhaseResult:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_error(self, error: BaseException) -> None:
-        if isinstance(error, FlowError):
+        if isinstance(error, FlowError | NotStarted):
             step = error.step
         elif isinstance(error, requests.Timeout):
             step = "timeout"
@@ -251,7 +257,7 @@ def run_open_loop(
         ready.wait()
         while (arrived := arrivals.get()) is not None:
             if time.perf_counter() - arrived > TIMEOUT:
-                result.record_error(requests.Timeout("waited for a client thread"))
+                result.record_error(NotStarted(NotStarted.step))
                 continue
             try:
                 worker.run_once()
