@@ -85,6 +85,12 @@ def print_load(label: str, load: dict[str, Any]) -> None:
 
 def print_targets(rows: list[dict[str, Any]]) -> None:
     print()
+    if not rows:
+        print(
+            "targets: none computed (with --url the server's CPU cannot be seen; --load "
+            "gives the latency and error targets)"
+        )
+        return
     width = max([len(r["target"]) for r in rows] + [6])
     header = f"{'target':<{width}}  {'backend':<24}{'goal':<9}{'x goal':>7}  {'met':<4} measured"
     print(header)
