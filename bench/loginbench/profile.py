@@ -83,14 +83,7 @@ class Profiler:
             if process.returncode != 0 or not out.exists():
                 failures.append(err.decode(errors="replace").strip()[-300:])
                 continue
-            for line in out.read_text(errors="replace").splitlines():
-                stack, _, count = line.rpartition(" ")
-                if stack and count.isdigit():
-                    frames = [frame_name(f) for f in stack.split(";")]
-                    if frames[-1] in IDLE_LEAVES:
-                        idle += int(count)
-                    else:
-                        stacks[";".join(frames)] += int(count)
+            idle += merge_raw(out.read_text(errors="replace"), stacks)
             out.unlink()
         self.running = []
         flow = self.flow
@@ -107,6 +100,21 @@ class Profiler:
             "files": f"{flow}.svg, {flow}-top.txt",
             "failures": failures,
         }
+
+
+def merge_raw(raw: str, stacks: Counter[str]) -> int:
+    """Adds py-spy's ``--format raw`` lines (``frame;frame;… count``) to ``stacks``, one name
+    per function; returns the samples dropped as idle (``IDLE_LEAVES``)."""
+    idle = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            frames = [frame_name(f) for f in stack.split(";")]
+            if frames[-1] in IDLE_LEAVES:
+                idle += int(count)
+            else:
+                stacks[";".join(frames)] += int(count)
+    return idle
 
 
 def top_functions(stacks: Counter[str], idle: int = 0, count: int = TOP) -> str:
