@@ -43,6 +43,10 @@ class PhaseResult:
     name: str
     duration: float
     latencies: list[float] = field(default_factory=list)
+    #: Closed loop: flows that ended inside the window, whenever they started (the rate and
+    #: the CPU per flow: the CPU of the flows in flight at either edge of the window then
+    #: about cancels out; ``latencies`` has only the flows wholly inside).
+    completed: int | None = None
     errors: int = 0
     error_kinds: Counter[str] = field(default_factory=Counter)
     error_samples: list[str] = field(default_factory=list)
@@ -77,7 +81,7 @@ class PhaseResult:
                 self.error_samples.append(str(error)[:600])
 
     def summary(self, cores: int) -> dict[str, Any]:
-        count = len(self.latencies)
+        count = len(self.latencies) if self.completed is None else self.completed
         per_second = count / self.duration
         ordered = sorted(self.latencies)
         server_ms = (
@@ -178,7 +182,7 @@ def run_phase(
 ) -> PhaseResult:
     """Each thread: set up, wait for all, then loop; warm up, then count the flows that
     finish inside the measured window."""
-    result = PhaseResult(name, duration)
+    result = PhaseResult(name, duration, completed=0)
     window: dict[str, float] = {}
 
     def open_window() -> None:  # runs once, when every thread has finished its setup
@@ -205,9 +209,11 @@ def run_phase(
                     result.record_error(error)
                 continue
             ended = time.perf_counter()
-            if window["start"] <= ended <= window["end"] and started >= window["start"]:
+            if window["start"] <= ended <= window["end"]:
                 with result.lock:
-                    result.latencies.append(ended - started)
+                    result.completed = (result.completed or 0) + 1
+                    if started >= window["start"]:
+                        result.latencies.append(ended - started)
 
     threads = [threading.Thread(target=loop, daemon=True) for _ in range(concurrency)]
     for thread in threads:
