@@ -11,12 +11,13 @@ answer. The store contract itself runs on Sentinel and Cluster in tests/test_sto
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -174,6 +175,7 @@ def test_O1_K1_a_sign_in_with_2fa_sso_and_counters_runs_on_a_redis_cluster_one_s
         assert wrong.status_code == 401 and 'id="password-form"' in wrong.text
         page = browser.submit(wrong, "password-form", email=email, password=PASSWORD)
         assert "/login/2fa/enroll/sms" in page.url, page.url
+        tx_id = parse_qs(urlsplit(page.url).query)["tx"][0]
         phone, to = new_phone()
         page = browser.submit(page, "phone-form", phone=phone)
         page = browser.submit(page, "code-form", code="000000")  # one wrong code is counted
@@ -212,11 +214,10 @@ def test_O1_K1_a_sign_in_with_2fa_sso_and_counters_runs_on_a_redis_cluster_one_s
     # Keys that must live together do: every key naming the transaction (its record, SMS
     # code and attempt counter), the authorization code (and its used-code marker), the
     # session's sid (index and touch mark) or the user is in one hash slot per subject.
-    tx_ids = {m.group(1) for k in written if (m := re.fullmatch(r"idp:tx:\{(.+)\}", k))}
-    code_keys = {k for k in written if k.startswith("idp:code:")}
+    code_digests = {k.removeprefix("idp:code:").strip("{}") for k in written if "idp:code:" in k}
     groups = {
-        "transaction": {k for k in written for tx in tx_ids if tx in k},
-        "code": {k for k in written for c in code_keys if c.split(":", 2)[2] in k},
+        "transaction": {k for k in written if tx_id in k},
+        "code": {k for k in written for digest in code_digests if digest in k},
         "sid": {k for k in written if claims["sid"] in k},
         "user": {k for k in written if user_id in k},
     }
@@ -225,12 +226,10 @@ def test_O1_K1_a_sign_in_with_2fa_sso_and_counters_runs_on_a_redis_cluster_one_s
     assert {"code", "code-used"} <= kinds["code"], written
     assert {"sso-sid", "sso-touch"} <= kinds["sid"], written
     assert {"sms-sends-user", "2fa-failures"} <= kinds["user"], written
-    for tx in tx_ids:
-        assert len(slots(redis_cluster, {k for k in written if tx in k})) == 1, tx
-    for code in code_keys:
-        digest = code.split(":", 2)[2]
-        assert len(slots(redis_cluster, {k for k in written if digest in k})) == 1, code
-    for name in ("sid", "user"):
+    assert len(code_digests) == 2  # the two sign-ins' codes
+    for digest in code_digests:
+        assert len(slots(redis_cluster, {k for k in written if digest in k})) == 1, digest
+    for name in ("transaction", "sid", "user"):
         assert len(slots(redis_cluster, groups[name])) == 1, groups[name]
     # ... while the provider's keys as a whole spread over the cluster.
     assert len(slots(redis_cluster, written)) > 4
