@@ -292,17 +292,25 @@ def test_an_unreachable_redis_is_one_clean_error_on_every_operation_and_soon(url
         store.close()
 
 
-def test_a_replica_that_refuses_writes_is_unavailability_never_a_value_error(redis_sentinel):
-    """After a failover an old master may answer READONLY; counting there must not read as
-    "this key does not hold an integer" (ValueError), which a caller would take as data."""
-    store = RedisStore(f"redis://127.0.0.1:{redis_sentinel.replica.port}/5")
-    try:
-        assert store.get("tx:a") is None  # a replica still reads
-        for name in ("set", "add", "incr", "pop"):  # (decr of an absent key writes nothing)
-            with pytest.raises(RedisUnavailable):
-                every_operation(store)[name]()
-    finally:
-        store.close()
+def test_a_redis_that_refuses_writes_is_unavailability_never_a_value_error(redis_sentinel):
+    """A replica (an old master after a failover) answers READONLY, a master with fewer
+    replicas than ``min-replicas-to-write`` answers NOREPLICAS: the store is unavailable (503
+    upstream). Counting there must not read as "this key does not hold an integer"
+    (ValueError), which a caller would take for data."""
+    replica = RedisStore(f"redis://127.0.0.1:{redis_sentinel.replica.port}/5")
+    master = RedisStore(redis_sentinel.url(5))
+    with redis_sentinel.master.client() as raw:
+        raw.config_set("min-replicas-to-write", "2")  # it has one
+        try:
+            for store in (replica, master):
+                assert store.get("tx:a") is None  # reads still answer
+                for name in ("set", "add", "incr", "pop"):  # (decr of nothing writes nothing)
+                    with pytest.raises(RedisUnavailable):
+                        every_operation(store)[name]()
+        finally:
+            raw.config_set("min-replicas-to-write", "0")
+            replica.close()
+            master.close()
 
 
 # -- Sentinel failover -------------------------------------------------------------------------

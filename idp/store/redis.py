@@ -91,6 +91,13 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     redis_errors.SlotNotCoveredError,
     redis_errors.OutOfMemoryError,
 )
+#: Error replies that mean "not now" whatever class redis-py gives them (a script's error
+#: reply, or one it has no class for): a master refusing writes that too few replicas would
+#: see (``min-replicas-to-write``), a replica cut off from its master, loading, a script
+#: running too long, and the codes above.
+_OUTAGE_REPLIES = frozenset(
+    {"NOREPLICAS", "MASTERDOWN", "LOADING", "BUSY", "READONLY", "CLUSTERDOWN", "TRYAGAIN", "OOM"}
+)
 
 
 class RedisUnavailable(StoreUnavailable, redis_errors.ConnectionError):
@@ -101,7 +108,12 @@ class RedisUnavailable(StoreUnavailable, redis_errors.ConnectionError):
 def _is_outage(error: BaseException) -> bool:
     # The bare RedisClusterException: "Redis Cluster cannot be connected" (no node answers);
     # its subclasses other than SlotNotCoveredError are our own mistakes, not outages.
-    return isinstance(error, _OUTAGES) or type(error) is redis_errors.RedisClusterException
+    if isinstance(error, _OUTAGES) or type(error) is redis_errors.RedisClusterException:
+        return True
+    return (
+        isinstance(error, redis_errors.ResponseError)
+        and str(error).partition(" ")[0] in _OUTAGE_REPLIES
+    )
 
 
 class _Outages:
