@@ -35,6 +35,7 @@ from tests.conftest import build_provider
 from tests.helpers import Browser
 from tests.helpers import redirect_params
 from tests.realservices import free_port
+from tests.redis_ha import ClusterSetup
 from tests.redis_ha import SentinelSetup
 from tests.redis_ha import wait_for
 from tests.test_two_factor import last_sms_code
@@ -370,5 +371,48 @@ def test_K1_X7_when_the_master_dies_sentinels_promote_the_replica_and_the_store_
         assert 0 < store.ttl("fail-ip:10.0.0.1") <= 600
         with sentinel.replica.client() as promoted:
             assert promoted.info("replication")["role"] == "master"
+    finally:
+        store.close()
+
+
+# -- a lost cluster node -----------------------------------------------------------------------
+
+
+@pytest.fixture()
+def cluster() -> Iterator[ClusterSetup]:
+    """A cluster of this test's own: the test kills one of its masters."""
+    setup = ClusterSetup().start()
+    try:
+        yield setup
+    finally:
+        setup.stop()
+
+
+def test_a_lost_cluster_master_makes_its_keys_unavailable_never_wrong(cluster):
+    """Without replicas, a master's slots go with it: reading a key it held is the store's
+    unavailability error (503 upstream); every other key answers its own value, or the same
+    error once the cluster declares itself down -- never another key's value, never None for
+    a key that exists."""
+    store = RedisStore(cluster.url())
+    try:
+        keys = [f"tx:{uuid.uuid4().hex}" for _ in range(24)]
+        for key in keys:
+            store.set(key, key, 600)
+        victim = cluster.nodes[1]
+        with victim.client() as raw:
+            held = {
+                name.removeprefix("idp:").replace("{", "").replace("}", "") for name in raw.keys()
+            }
+        assert held and len(held) < len(keys)
+        victim.kill()
+        for key in keys:
+            try:
+                value = store.get(key)
+            except StoreUnavailable:
+                continue
+            assert key not in held and value == key, key
+        for key in held:
+            with pytest.raises(StoreUnavailable):
+                store.get(key)
     finally:
         store.close()
