@@ -27,9 +27,9 @@ from idp.config import ConfigError
 from idp.factory import create_app
 from idp.store.base import StoreUnavailable
 from idp.store.redis import RedisStore
-from idp.store.redis import RedisTarget
 from idp.store.redis import RedisUnavailable
-from idp.store.redis import parse_redis_url
+from idp.store.redis_url import RedisTarget
+from idp.store.redis_url import parse_redis_url
 from tests.conftest import PASSWORD
 from tests.conftest import build_provider
 from tests.helpers import Browser
