@@ -142,5 +142,12 @@ class RedisStore(EphemeralStore):
             return bool(self._redis.ping())
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        if self._client is None:
+            return
+        self._client.close()
+        # A Sentinel-watched master's pool holds the clients that ask the sentinels.
+        sentinels = getattr(
+            getattr(self._client, "connection_pool", None), "sentinel_manager", None
+        )
+        if sentinels is not None:
+            sentinels.close()
