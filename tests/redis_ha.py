@@ -17,6 +17,7 @@ polled with a deadline, never waited for by sleeping a fixed time.
 from __future__ import annotations
 
 import atexit
+import os
 import random
 import secrets
 import shutil
@@ -34,7 +35,6 @@ import redis
 from tests.realservices import LOCALHOST
 from tests.realservices import ServiceError
 from tests.realservices import _find_redis_server
-from tests.realservices import _redis_ping
 from tests.realservices import _tail
 from tests.realservices import free_port
 
@@ -79,10 +79,13 @@ def cluster_port() -> int:
 class RedisNode:
     """One ``redis-server`` process (a data node or a sentinel) in its own directory."""
 
-    def __init__(self, base_dir: Path, name: str, port: int, args: list[str]) -> None:
+    def __init__(
+        self, base_dir: Path, name: str, port: int, args: list[str], password: str | None = None
+    ) -> None:
         self.dir = base_dir / name
         self.dir.mkdir(parents=True)
         self.port = port
+        self.password = password
         self._args = args
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -108,7 +111,7 @@ class RedisNode:
                 raise ServiceError(
                     f"redis-server exited on port {self.port}:\n{_tail(self.log_file)}"
                 )
-            if _redis_ping(self.port):
+            if _answers(self.port):
                 return
             time.sleep(0.05)
         raise ServiceError(f"redis-server did not answer PING on port {self.port}")
@@ -136,11 +139,29 @@ class RedisNode:
             proc.wait()
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host=LOCALHOST, port=self.port, decode_responses=True)
+        return redis.Redis(
+            host=LOCALHOST, port=self.port, password=self.password, decode_responses=True
+        )
 
 
-def _data_args(port: int, base: Path) -> list[str]:
+def _answers(port: int) -> bool:
+    """The server on ``port`` answers PING: PONG, or "authenticate first" when it has a
+    password."""
+    try:
+        with socket.create_connection((LOCALHOST, port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+    except OSError:
+        return False
+
+
+def _data_args(port: int, base: Path, password: str) -> list[str]:
     return [
+        # Data nodes have a password, as in production; sentinels have none.
+        "--requirepass",
+        password,
+        "--masterauth",
+        password,
         "--port",
         str(port),
         "--bind",
@@ -163,10 +184,13 @@ class _Setup:
     def __init__(self, prefix: str) -> None:
         self.base_dir = Path(tempfile.mkdtemp(prefix=prefix))
         self.nodes: list[RedisNode] = []
+        #: The data nodes' password (``requirepass``); the URLs carry it.
+        self.password = secrets.token_urlsafe(12)
         atexit.register(self.stop)
 
-    def _node(self, name: str, port: int, args: list[str]) -> RedisNode:
-        node = RedisNode(self.base_dir, name, port, args)
+    def _data_node(self, name: str, port: int, *extra: str) -> RedisNode:
+        args = [*_data_args(port, self.base_dir / name, self.password), *extra]
+        node = RedisNode(self.base_dir, name, port, args, self.password)
         self.nodes.append(node)
         return node.start()
 
@@ -196,17 +220,10 @@ class SentinelSetup(_Setup):
 
     def _start(self) -> None:
         master_port = free_port()
-        self.master = self._node("master", master_port, _data_args(master_port, self.base_dir))
+        self.master = self._data_node("master", master_port)
         replica_port = free_port()
-        self.replica = self._node(
-            "replica",
-            replica_port,
-            [
-                *_data_args(replica_port, self.base_dir / "replica"),
-                "--replicaof",
-                LOCALHOST,
-                str(master_port),
-            ],
+        self.replica = self._data_node(
+            "replica", replica_port, "--replicaof", LOCALHOST, str(master_port)
         )
         self.master.wait_ready()
         self.replica.wait_ready()
@@ -238,6 +255,7 @@ class SentinelSetup(_Setup):
                 f"sentinel down-after-milliseconds {SERVICE} 400\n"
                 f"sentinel failover-timeout {SERVICE} 4000\n"
                 f"sentinel parallel-syncs {SERVICE} 1\n"
+                f"sentinel auth-pass {SERVICE} {self.password}\n"
                 f"sentinel known-replica {SERVICE} {LOCALHOST} {replica_port}\n"
                 f"{peers}"
             )
@@ -255,7 +273,7 @@ class SentinelSetup(_Setup):
 
     def url(self, db: int = 0) -> str:
         hosts = ",".join(f"{LOCALHOST}:{node.port}" for node in self.sentinels)
-        return f"redis+sentinel://{hosts}/{SERVICE}/{db}"
+        return f"redis+sentinel://:{self.password}@{hosts}/{SERVICE}/{db}"
 
     def master_port(self) -> int:
         """The master's port as the sentinels name it now."""
@@ -292,18 +310,15 @@ class ClusterSetup(_Setup):
     def _start(self) -> None:
         for index in range(3):
             port = cluster_port()
-            self._node(
+            self._data_node(
                 f"node{index}",
                 port,
-                [
-                    *_data_args(port, self.base_dir / f"node{index}"),
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "2000",
-                ],
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "2000",
             )
         for node in self.nodes:
             node.wait_ready()
@@ -321,6 +336,7 @@ class ClusterSetup(_Setup):
             text=True,
             timeout=60,
             check=False,
+            env={**os.environ, "REDISCLI_AUTH": self.password},
         )
         if result.returncode != 0:
             raise ServiceError(
@@ -336,7 +352,7 @@ class ClusterSetup(_Setup):
 
     def url(self) -> str:
         hosts = ",".join(f"{LOCALHOST}:{node.port}" for node in self.nodes)
-        return f"redis+cluster://{hosts}"
+        return f"redis+cluster://:{self.password}@{hosts}"
 
 
 def _started(setup: SentinelSetup | ClusterSetup) -> Iterator[SentinelSetup | ClusterSetup]:

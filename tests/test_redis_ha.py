@@ -293,12 +293,34 @@ def test_an_unreachable_redis_is_one_clean_error_on_every_operation_and_soon(url
         store.close()
 
 
+@pytest.mark.parametrize("kind", ["sentinel", "cluster"])
+def test_the_urls_password_opens_the_data_nodes_and_a_wrong_one_is_unavailability(kind, request):
+    """The data nodes require a password (tests/redis_ha.py): the store contract passes with
+    the one in the URL; a wrong one is the store's unavailability error (503, /readyz says
+    so), whose message does not repeat it."""
+    setup = request.getfixturevalue(f"redis_{kind}")
+    right = setup.url(1) if kind == "sentinel" else setup.url()
+    store = RedisStore(right)
+    wrong = RedisStore(right.replace(setup.password, "not-the-password"))
+    try:
+        store.set("tx:pw", "v", 60)
+        assert store.get("tx:pw") == "v"
+        with pytest.raises(RedisUnavailable) as refused:
+            wrong.get("tx:pw")
+        assert "not-the-password" not in str(refused.value)
+    finally:
+        store.close()
+        wrong.close()
+
+
 def test_a_redis_that_refuses_writes_is_unavailability_never_a_value_error(redis_sentinel):
     """A replica (an old master after a failover) answers READONLY, a master with fewer
     replicas than ``min-replicas-to-write`` answers NOREPLICAS: the store is unavailable (503
     upstream). Counting there must not read as "this key does not hold an integer"
     (ValueError), which a caller would take for data."""
-    replica = RedisStore(f"redis://127.0.0.1:{redis_sentinel.replica.port}/5")
+    replica = RedisStore(
+        f"redis://:{redis_sentinel.password}@127.0.0.1:{redis_sentinel.replica.port}/5"
+    )
     master = RedisStore(redis_sentinel.url(5))
     with redis_sentinel.master.client() as raw:
         raw.config_set("min-replicas-to-write", "2")  # it has one
