@@ -53,7 +53,11 @@ def setup_store(app: Flask, settings: Settings) -> None:
     if settings.redis_url:
         from idp.store.redis import RedisStore
 
-        extensions.store.register(app, RedisStore(settings.redis_url))
+        try:
+            store = RedisStore(settings.redis_url)
+        except ValueError as error:
+            raise ConfigError(f"IDP_REDIS_URL: {error}") from None
+        extensions.store.register(app, store)
     else:
         from idp.models import db
         from idp.store.sql import SqlStore

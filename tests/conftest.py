@@ -28,7 +28,7 @@ from idp.maintenance import init_database
 from idp.users.add import add_user
 from tests.helpers import RelyingParty
 
-pytest_plugins = ["tests.realservices", "tests.slapd"]
+pytest_plugins = ["tests.realservices", "tests.slapd", "tests.redis_ha"]
 
 PASSWORD = "Tsuki-no-Usagi-42"
 #: Cheap argon2id for tests; one test checks that the defaults are OWASP's.

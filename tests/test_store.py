@@ -1,5 +1,6 @@
 """DESIGN.md State: both ephemeral-store backends (a SQL table on SQLite and on PostgreSQL, and
-Redis) pass the same contract, every operation with the same expectations, atomically.
+Redis -- one server, a master behind Redis Sentinel, and a Redis Cluster) pass the same
+contract, every operation with the same expectations, atomically.
 
 Expiry is tested with a moved clock (tests/clock.py), never by waiting: time_machine for the
 SQL store, and on Redis the same move taken off each key's remaining time."""
@@ -21,10 +22,27 @@ from tests.clock import moved_clock
 pytestmark = pytest.mark.covers("K1", "L4", "L6")
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "redis"])
+#: Sentinel and Cluster run on one xdist worker, so that each starts once (tests/redis_ha.py).
+HA = pytest.mark.xdist_group("redis_ha")
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        "postgresql",
+        "redis",
+        pytest.param("sentinel", marks=HA),
+        pytest.param("cluster", marks=HA),
+    ]
+)
 def store(request, tmp_path, services):
-    if request.param == "redis":
-        backend = RedisStore(services["redis"].url(1), prefix=f"t{uuid.uuid4().hex[:6]}:")
+    urls = {
+        "redis": lambda: services["redis"].url(1),
+        "sentinel": lambda: request.getfixturevalue("redis_sentinel").url(1),
+        "cluster": lambda: request.getfixturevalue("redis_cluster").url(),
+    }
+    if request.param in urls:
+        backend = RedisStore(urls[request.param](), prefix=f"t{uuid.uuid4().hex[:6]}:")
         yield backend
         backend.close()
         return

@@ -5,5 +5,6 @@ imports redis directly.
 """
 
 from idp.store.base import EphemeralStore
+from idp.store.base import StoreUnavailable
 
-__all__ = ["EphemeralStore"]
+__all__ = ["EphemeralStore", "StoreUnavailable"]

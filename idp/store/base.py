@@ -12,8 +12,20 @@ from typing import Any
 INTEGER = re.compile(r"0|-?[1-9][0-9]*")
 
 
+class StoreUnavailable(Exception):
+    """The store cannot answer now (its server is down, restarting or failing over); the same
+    call may succeed later. Never raised for a wrong use, and never replaced by a guess.
+    Raised by the Redis store (idp/store/redis.py); the SQL store fails with its database's
+    errors, which are the database's outage."""
+
+
 class EphemeralStore(ABC):
     """Keys with a time to live; every operation is atomic on its key.
+
+    A key is ``kind:subject[:detail]`` (``tx:<id>``, ``sms-attempts:<tx id>:<code id>``):
+    keys with the same subject live together -- on Redis Cluster in one hash slot (one
+    node), so that an operation over one subject's keys can be made atomic there too. A key
+    without ``:`` is its own subject.
 
     A key holds one string. A counter is a key whose string is a decimal integer: ``incr``
     creates and raises it, ``get`` reads it as a string and ``count`` as an int, as Redis does.
