@@ -92,7 +92,7 @@ def record(
     mark_unsealed()
     if commit:
         db.session.commit()
-    count_event(event, outcome, reason)
+    count_event(event, outcome, reason, details)
     log.info(
         "audit",
         extra={

@@ -90,7 +90,9 @@ def setup_services(app: Flask, settings: Settings) -> None:
     )
     # Keys stay published while tokens they signed may still be presented.
     retention = max(settings.id_token_ttl, settings.access_token_ttl) + 3600
-    extensions.keys.register(app, KeyStore(settings.keys_dir, retention))
+    keys = KeyStore(settings.keys_dir, retention)
+    keys.check_permissions()  # a private key others may read stops start-up
+    extensions.keys.register(app, keys)
     extensions.secretbox.register(
         app,
         SecretBox(settings.encryption_key)
@@ -172,6 +174,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, views: bool = True)
     """
     from idp.i18n import setup_i18n
     from idp.logs import setup_logging
+    from idp.logs import setup_request_observer
     from idp.web import setup_web
 
     settings = load_settings(test_config)
@@ -198,6 +201,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, views: bool = True)
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
     setup_logging(app)
+    setup_request_observer(app)
     setup_database(app, settings)
     setup_store(app, settings)
     setup_services(app, settings)

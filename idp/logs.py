@@ -1,18 +1,32 @@
 """JSON log lines on stderr (one object per line), for every logger of the app; no live
 secret in any log line (``idp/redaction.py``): our JSON lines, werkzeug's request log
-(``idp demo``, the tests' server) and gunicorn's access and error logs (``idp serve``)."""
+(``idp demo``, the tests' server) and gunicorn's access and error logs (``idp serve``).
+
+Every request has an id (:class:`RequestObserver`): the ``X-Request-ID`` the trusted proxy
+sent when ``IDP_TRUSTED_PROXIES`` is set and the value is a plain token of at most 128
+characters (letters, digits, ``._:-``), else a new random one. It is in every JSON line
+logged while the request runs (``"request_id"``), in the response's ``X-Request-ID`` header
+and in gunicorn's access log (``rid=``), so that one request's lines can be found together
+and matched with the proxy's. A client's own header is ignored without a trusted proxy: it
+could otherwise make unrelated requests look like one."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import secrets
 import sys
 import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from flask import Flask
 from gunicorn.glogging import Logger as GunicornLogger
 
+from idp.metrics import observe_request
 from idp.redaction import RedactingFilter
 from idp.redaction import redact
 from idp.redaction import redact_header
@@ -20,6 +34,48 @@ from idp.redaction import redact_value
 
 #: Loggers of the servers in front of the app, which log request lines.
 SERVER_LOGGERS = ("werkzeug",)
+#: The request id of the request this thread serves (None outside a request).
+REQUEST_ID: ContextVar[str | None] = ContextVar("idp_request_id", default=None)
+#: An ``X-Request-ID`` taken from the trusted proxy: a plain token, bounded.
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+REQUEST_ID_HEADER = "X-Request-ID"
+#: gunicorn's default access log line, with the request id at its end.
+ACCESS_LOG_FORMAT = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" rid=%({x-request-id}o)s'
+)
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class RequestObserver:
+    """WSGI middleware, outermost: gives the request its id (see the module's docstring) and
+    observes its time in the application for the latency histogram (``idp.metrics``)."""
+
+    def __init__(self, app: WsgiApp, trust_header: bool) -> None:
+        self.app = app
+        self.trust_header = trust_header
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        request_id = environ.get("HTTP_X_REQUEST_ID") if self.trust_header else None
+        if not request_id or not SAFE_REQUEST_ID.fullmatch(request_id):
+            request_id = secrets.token_hex(16)
+        environ["idp.request_id"] = request_id
+        token = REQUEST_ID.set(request_id)
+        status = "500"
+
+        def start(code: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal status
+            status = code
+            headers.append((REQUEST_ID_HEADER, request_id))
+            return start_response(code, headers, exc_info)
+
+        try:
+            return self.app(environ, start)
+        finally:
+            REQUEST_ID.reset(token)
+            observe_request(environ, status, time.perf_counter() - started)
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,6 +86,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": redact(record.getMessage()),
         }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
         audit = getattr(record, "audit", None)
         if audit:
             entry["audit"] = redact_value(audit)
@@ -80,3 +139,14 @@ def setup_logging(app: Flask) -> None:
         root.propagate = False
     for name in SERVER_LOGGERS:
         add_redacting_filter(logging.getLogger(name))
+
+
+def setup_request_observer(app: Flask) -> None:
+    """Request ids and the latency histogram; wraps the outermost WSGI layer (after
+    ``ProxyFix``), so that the time covers every layer of the app."""
+    from idp import extensions
+    from idp.metrics import setup_request_metrics
+
+    trusted = extensions.settings.of(app).trusted_proxies > 0
+    app.wsgi_app = RequestObserver(app.wsgi_app, trust_header=trusted)  # type: ignore[method-assign]
+    setup_request_metrics(app)

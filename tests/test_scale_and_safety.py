@@ -132,7 +132,11 @@ def test_dev_outbox_lists_mails_with_links(services, tmp_path):
 def test_health_endpoints(provider):
     assert requests.get(f"{provider.url}/healthz", timeout=10).json() == {"status": "ok"}
     ready = requests.get(f"{provider.url}/readyz", timeout=10)
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "store": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {
+        "database": "ok",
+        "store": "ok",
+        "keys": "ok",
+    }
 
 
 def test_X3_refusals_are_counted_in_metrics(provider, rp, user):

@@ -19,22 +19,26 @@ def serve(host: str, port: int, workers: int) -> None:
     import shutil
     import tempfile
 
-    from gunicorn.app.base import BaseApplication
-
-    from idp.logs import RedactingGunicornLogger
-
     # /metrics sums all workers (prometheus_client multiprocess mode); fresh at each start.
+    # Set before prometheus_client is imported (idp.logs imports it): it picks its value
+    # store at import.
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         metrics_dir = os.path.join(tempfile.gettempdir(), f"idp-metrics-{port}")
         shutil.rmtree(metrics_dir, ignore_errors=True)
         os.makedirs(metrics_dir)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
 
+    from gunicorn.app.base import BaseApplication
+
+    from idp.logs import ACCESS_LOG_FORMAT
+    from idp.logs import RedactingGunicornLogger
+
     class Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
             # Request lines carry link tokens, codes and id_token_hint: redact them.
             self.cfg.set("logger_class", RedactingGunicornLogger)
 

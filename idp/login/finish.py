@@ -53,7 +53,7 @@ def finish(tx: Transaction) -> Response:
             user_id=user.id,
             contract_id=user.contract_id,
             client_id=tx.client_id,
-            details={"amr": tx.amr, "route": tx.route["kind"]},
+            details={"amr": tx.amr, "route": tx.route["kind"], "method": user.login_method},
             commit=False,  # written with the authorization code's token family
         )
     grant = server.get_authorization_grant(stored)
@@ -79,7 +79,12 @@ def _finish_account_menu(tx: Transaction, user: User) -> Response:
         None,
         user_id=user.id,
         contract_id=user.contract_id,
-        details={"amr": amr, "route": tx.route["kind"], "target": Target.ACCOUNT_MENU.value},
+        details={
+            "amr": amr,
+            "route": tx.route["kind"],
+            "target": Target.ACCOUNT_MENU.value,
+            "method": user.login_method,
+        },
     )
     # Back to the menu page that asked for this sign-in (checked when the sign-in began).
     response = redirect(tx.data.get("return_to") or "/account", code=303)

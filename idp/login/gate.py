@@ -150,7 +150,7 @@ def admit(tx: Transaction, user: User, amr: list[str]) -> Response | None:
             decision.reason,
             user_id=user.id,
             contract_id=user.contract_id,
-            details={"route": tx.route},
+            details={"route": tx.route, "method": user.login_method},
         )
         page = render_template("login/refused.html", reason=decision.reason)
         return Response(page, 403, mimetype="text/html")
@@ -169,7 +169,9 @@ def admit(tx: Transaction, user: User, amr: list[str]) -> Response | None:
             )
     elif not is_acr_met(wanted, acr_for(amr)):
         # Brokered users verify upstream (L7); we cannot add a factor of ours to theirs.
-        audit.record("login", "refused", "acr_unmet", user_id=user.id)
+        audit.record(
+            "login", "refused", "acr_unmet", user_id=user.id, details={"method": user.login_method}
+        )
         return deny_with(
             tx,
             OAuth2Error(

@@ -1,7 +1,16 @@
 """Signing keys: one RSA (RS256) and one EC (ES256) key per generation, kept as JWK files.
 
 ``idp keys rotate`` adds a generation and signs with it; older generations stay published in
-the JWKS until every token they signed has expired, then are removed.
+the JWKS until every token they signed has expired, then are removed (at the next rotation or
+``idp purge``). Every node reads the shared folder again when its modification time changes, so
+a rotation done elsewhere is used for the next token a node signs, without a restart.
+
+Private keys are readable by their owner only: files are written 0600 in a 0700 folder. At
+start-up (:meth:`KeyStore.check_permissions`) a key file that its group or others may read
+stops the provider with the command to fix it, rather than being fixed silently: it may have
+been read already, and only the operator can decide to rotate (PostgreSQL and OpenSSH refuse
+such key files too). A folder others may enter is only tightened to 0700 (its listing holds
+no secret); one others may write to is refused (a planted file would be signed with).
 """
 
 from __future__ import annotations
@@ -13,10 +22,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from joserfc.jwk import ECKey
 from joserfc.jwk import KeySet
 from joserfc.jwk import RSAKey
+
+from idp.config import ConfigError
 
 SIGNING_ALGORITHMS = ("RS256", "ES256")
 
@@ -36,27 +48,26 @@ class KeyStore:
         self.folder = Path(folder)
         self.retention_seconds = retention_seconds
         self._lock = threading.Lock()
-        self._stamp: float | None = None
+        self._stamp: int | None = None
         self._generations: list[Generation] = []
         self._keyset = KeySet([])
+        self._checked: tuple[str, int, int] | None = None
 
     def _files(self) -> list[Path]:
         return sorted(self.folder.glob("gen-*.json"))
 
+    def _read(self) -> list[Generation]:
+        return sorted(
+            (_generation(json.loads(path.read_text())) for path in self._files()),
+            key=lambda g: g.created_at,
+        )
+
     def _load(self) -> None:
-        stamp = self.folder.stat().st_mtime if self.folder.exists() else None
+        stamp = self.folder.stat().st_mtime_ns if self.folder.exists() else None
         if stamp is not None and stamp == self._stamp:
             return
         with self._lock:
-            generations = []
-            for path in self._files():
-                data = json.loads(path.read_text())
-                keys: dict[str, RSAKey | ECKey] = {}
-                for jwk in data["keys"]:
-                    key = RSAKey.import_key(jwk) if jwk["kty"] == "RSA" else ECKey.import_key(jwk)
-                    keys[jwk["alg"]] = key
-                generations.append(Generation(data["created_at"], data.get("retired_at"), keys))
-            generations.sort(key=lambda g: g.created_at)
+            generations = self._read()
             self._generations = generations
             self._keyset = KeySet([k for g in generations for k in g.keys.values()])
             self._stamp = stamp
@@ -75,14 +86,14 @@ class KeyStore:
         :returns: the new RS256 key id.
         """
         now = time.time() if now is None else now
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.folder.chmod(0o700)
         for path in self._files():
             data = json.loads(path.read_text())
             if data.get("retired_at") is None:
                 data["retired_at"] = now
                 _write_private(path, data)
-            elif data["retired_at"] + self.retention_seconds < now:
-                path.unlink()
+        self.prune(now)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
         suffix = secrets.token_hex(4)
         rsa_kid = f"rs-{stamp}-{suffix}"
@@ -104,6 +115,58 @@ class KeyStore:
         self._load()
         return rsa_kid
 
+    def prune(self, now: float | None = None) -> int:
+        """Delete the generations retired longer ago than the retention (no token they
+        signed can still be valid); returns how many."""
+        now = time.time() if now is None else now
+        pruned = 0
+        for path in self._files():
+            retired_at = json.loads(path.read_text()).get("retired_at")
+            if retired_at is not None and retired_at + self.retention_seconds < now:
+                path.unlink()
+                pruned += 1
+        return pruned
+
+    def check(self) -> None:
+        """Readiness: the newest generation can be read from the folder now (not from this
+        process's cache) and holds a private key for every algorithm; raises otherwise.
+
+        Importing an RSA private key costs ~30 ms (its validation), so a file already
+        checked and unchanged (same name, size and modification time) is only read again."""
+        files = [(json.loads(path.read_text()), path) for path in self._files()]
+        if not files:
+            raise RuntimeError("no signing keys")
+        data, path = max(files, key=lambda item: float(item[0]["created_at"]))
+        info = path.stat()
+        stamp = (path.name, info.st_size, info.st_mtime_ns)
+        if stamp == self._checked:
+            return
+        keys = _generation(data).keys
+        if any(alg not in keys or not keys[alg].is_private for alg in SIGNING_ALGORITHMS):
+            raise RuntimeError("the newest key generation lacks a private key")
+        self._checked = stamp
+
+    def check_permissions(self) -> None:
+        """Refuse key files others may read and a folder others may write to; tighten a
+        folder others may enter to 0700 (see the module's docstring for why)."""
+        if not self.folder.exists():
+            return
+        mode = self.folder.stat().st_mode & 0o777
+        if mode & 0o022:
+            raise ConfigError(
+                f"IDP_KEYS_DIR {self.folder} may be written to by others (mode {mode:04o}): "
+                f"run `chmod 700 {self.folder}`"
+            )
+        if mode & 0o077:
+            self.folder.chmod(0o700)
+        for path in self._files():
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077:
+                raise ConfigError(
+                    f"private key file {path} may be read by others (mode {mode:04o}): "
+                    f"run `chmod 600 {path}`, then `idp keys rotate` if it may have been read"
+                )
+
     def signing_key(self, alg: str) -> RSAKey | ECKey:
         """The newest generation's key for ``alg``."""
         self._load()
@@ -120,10 +183,18 @@ class KeyStore:
         return self._keyset
 
 
+def _generation(data: dict[str, Any]) -> Generation:
+    keys: dict[str, RSAKey | ECKey] = {}
+    for jwk in data["keys"]:
+        keys[jwk["alg"]] = RSAKey.import_key(jwk) if jwk["kty"] == "RSA" else ECKey.import_key(jwk)
+    return Generation(data["created_at"], data.get("retired_at"), keys)
+
+
 def _write_private(path: Path, data: dict[str, object]) -> None:
     """Write a private-key file readable by its owner only, atomically."""
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a left-over temporary file keeps its mode through O_CREAT
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle)
     os.replace(tmp, path)
