@@ -9,7 +9,27 @@ status, dates) and the audit events, which hold ids and reason codes but no secr
 
 Audit retention (X8): events older than ``IDP_AUDIT_RETENTION_DAYS`` are deleted from each
 chain (a cancelled contract's too) and the chain keeps a checkpoint, so that
-``idp audit verify`` still holds (``idp.audit_chain.retention``)."""
+``idp audit verify`` still holds (``idp.audit_chain.retention``).
+
+What has an expiry and where it ends (everything else is kept until a person deletes it):
+
+- SQL ephemeral store rows (login transactions, codes, counters): their own TTL. Redis expires
+  its keys itself.
+- Mailed links: 14 days after they were sent, used or not.
+- Remembered browsers: 30 days unused, or revoked (a revoked one can never count again).
+- Listed SSO sessions: ended, or older than the session lifetime.
+- Refresh tokens: past their expiry and past the access token issued with them (a used one is
+  kept until then for reuse detection).
+- Token families: none of their refresh tokens left, and older than the refresh-token
+  lifetime, the SSO session lifetime (back-channel logout looks that far back) and an access
+  token's lifetime. A family that is gone refuses its tokens, as a revoked one does.
+- Signing keys: retired generations, once no token they signed can still be valid.
+- Invitation uploads (G3): finished jobs and their per-row results (addresses, names) after
+  :data:`INVITATION_JOB_RETENTION`.
+- Cancelled contracts (C3) and audit events (X8): their retention settings, see above.
+
+Kept on purpose: an invitation that was not used (the contractor resends or revokes it, G3),
+back-channel logout deliveries (their sender drops them after its give-up time)."""
 
 from __future__ import annotations
 
@@ -29,16 +49,22 @@ from idp.audit_chain.retention import delete_events_before
 from idp.contracts.life import INFORMATION_FIELDS
 from idp.models import AdConnection
 from idp.models import Contract
+from idp.models import InvitationJob
 from idp.models import LineNumber
 from idp.models import MailLink
+from idp.models import RefreshToken
 from idp.models import RememberedBrowser
 from idp.models import SsoSessionRecord
+from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
 from idp.models import rowcount
 from idp.models import utcnow
 from policies.links import LINK_VALIDITY
 from policies.two_factor import REMEMBER_FOR
+
+#: How long a finished invitation upload and its per-row results stay viewable (G3).
+INVITATION_JOB_RETENTION = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -57,6 +83,14 @@ class PurgeReport:
     sessions: int = 0
     #: Audit events past ``IDP_AUDIT_RETENTION_DAYS`` (0 when that setting is 0: kept).
     audit_events: int = 0
+    #: Refresh tokens past their expiry (used or not).
+    refresh_tokens: int = 0
+    #: Token families with no refresh token left, past every lifetime that looks at them.
+    token_families: int = 0
+    #: Retired signing-key generations no valid token can name any more.
+    signing_keys: int = 0
+    #: Finished invitation uploads older than :data:`INVITATION_JOB_RETENTION`.
+    invitation_jobs: int = 0
 
 
 def init_database(app: Flask) -> bool:
@@ -75,21 +109,33 @@ def purge(actor: Actor, now: datetime | None = None) -> PurgeReport:
     """Delete what has expired. A used link is kept until its 14 days are over, so that
     opening it again still says "already used" rather than "unknown"."""
     now = now or utcnow()
+    settings = extensions.settings()
     ephemeral = extensions.store().purge_expired()
     links = db.session.execute(delete(MailLink).where(MailLink.created_at <= now - LINK_VALIDITY))
     browsers = db.session.execute(
-        delete(RememberedBrowser).where(RememberedBrowser.last_used_at < now - REMEMBER_FOR)
+        delete(RememberedBrowser).where(
+            (RememberedBrowser.last_used_at < now - REMEMBER_FOR)
+            | RememberedBrowser.revoked_at.is_not(None)
+        )
     )
-    session_lifetime = timedelta(seconds=extensions.settings().sso_session_ttl)
+    session_lifetime = timedelta(seconds=settings.sso_session_ttl)
     sessions = db.session.execute(
         delete(SsoSessionRecord).where(
             SsoSessionRecord.ended_at.is_not(None)
             | (SsoSessionRecord.created_at < now - session_lifetime)
         )
     )
+    refresh_tokens, families = _purge_tokens(now)
+    jobs = db.session.execute(
+        delete(InvitationJob).where(
+            InvitationJob.finished_at.is_not(None),
+            InvitationJob.finished_at < now - INVITATION_JOB_RETENTION,
+        )
+    )
     db.session.commit()
+    keys = extensions.keys().prune(now.timestamp())
     contracts, users = _purge_cancelled_contracts(now)
-    retention_days = extensions.settings().audit_retention_days
+    retention_days = settings.audit_retention_days
     events = delete_events_before(now - timedelta(days=retention_days)) if retention_days else 0
     report = PurgeReport(
         ephemeral,
@@ -99,9 +145,38 @@ def purge(actor: Actor, now: datetime | None = None) -> PurgeReport:
         users,
         rowcount(sessions),
         events,
+        refresh_tokens,
+        families,
+        keys,
+        rowcount(jobs),
     )
     audit.record("purge", "ok", None, actor=actor, details=asdict(report))
     return report
+
+
+def _purge_tokens(now: datetime) -> tuple[int, int]:
+    """Expired refresh tokens, then the token families nothing can use or look up any more
+    (see the module's docstring). Returns (refresh tokens, families)."""
+    settings = extensions.settings()
+    moment = now.timestamp()
+    tokens = db.session.execute(
+        delete(RefreshToken).where(
+            RefreshToken.expires_at < moment,
+            RefreshToken.issued_at < moment - settings.access_token_ttl,
+        )
+    )
+    looked_at = max(
+        settings.refresh_token_ttl,
+        settings.sso_session_ttl,
+        settings.authorization_code_ttl + settings.access_token_ttl,
+    )
+    left = select(RefreshToken.token_hash).where(RefreshToken.family_id == TokenFamily.id)
+    families = db.session.execute(
+        delete(TokenFamily).where(
+            TokenFamily.created_at < now - timedelta(seconds=looked_at), ~left.exists()
+        )
+    )
+    return rowcount(tokens), rowcount(families)
 
 
 def _purge_cancelled_contracts(now: datetime) -> tuple[int, int]:
