@@ -59,6 +59,9 @@ def test_O1_private_keys_are_written_for_their_owner_only(services, tmp_path):
     assert _mode(keys) == 0o700
     assert [_mode(f) for f in files] == [0o600, 0o600]
     provider.close()
+    fresh = build_provider("sqlite+sqlstore", tmp_path / "b", services)  # no folder yet
+    assert _mode(tmp_path / "b" / "keys") == 0o700
+    fresh.close()
 
 
 @pytest.mark.covers("O1")
