@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 from idp.logs import JsonFormatter
 from tests.conftest import PASSWORD
 from tests.conftest import build_provider
+from tests.facebook_double import FacebookUser
 from tests.helpers import Browser
 from tests.helpers import RelyingParty
 from tests.helpers import forms_in
@@ -29,6 +30,10 @@ from tests.observe_services import idp_serve
 from tests.observe_services import metric_samples
 from tests.observe_services import sample
 from tests.realservices import RedisServer
+from tests.test_brokered_login import facebook  # noqa: F401  (fixture)
+from tests.test_brokered_login import facebook_user
+from tests.test_brokered_login import node  # noqa: F401  (fixture)
+from tests.test_brokered_login import through_facebook
 from tests.test_client_credentials import service_client
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -169,6 +174,34 @@ def test_X3_L5_second_factor_checks_are_counted_by_kind_and_outcome(provider, rp
 
     assert delta(kind="totp", outcome="wrong_code") == 1
     assert delta(kind="totp", outcome="ok") == 1
+
+
+@pytest.mark.covers("X3", "L7", "L8")
+def test_X3_L7_L8_brokered_sign_ins_are_counted_under_their_method(node, facebook):  # noqa: F811
+    before = metric_samples(node.url)
+    person = FacebookUser("Hanako Yamada", f"h-{uuid.uuid4().hex[:8]}@example.jp")
+    facebook_user(node, person)
+    rp = node.new_client()
+    signed_in, _ = through_facebook(node, facebook, person, Browser(node.url), rp)
+    assert "code" in redirect_params(signed_in)
+    stranger = FacebookUser("Stranger", "nobody@example.jp")
+    refused, _ = through_facebook(node, facebook, stranger, Browser(node.url), rp)
+    assert refused.status_code == 403
+    browser = Browser(node.url)
+    ask = browser.get(browser.get(rp.authorize_url()).url.replace("/login?", "/login/broker/ad?"))
+    unknown = browser.submit(ask, "connection-form", connection_id="adfs-" + "0" * 18)
+    assert unknown.status_code == 400
+    after = metric_samples(node.url)
+
+    def delta(name, **labels):
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    ok = {"method": "facebook", "route": "internet", "outcome": "ok"}
+    assert delta("idp_sign_ins_total", **ok) == 1
+    refusals = "idp_sign_in_refusals_total"
+    assert delta(refusals, method="facebook", reason="identity_not_registered") == 1
+    assert delta(refusals, method="ad", reason="unknown_connection_id") == 1
+    assert delta("idp_sign_ins_total", method="password", route="internet", outcome="ok") == 0
 
 
 @pytest.mark.covers("X3", "X4")
