@@ -6,7 +6,8 @@ Every request has an id (:class:`RequestObserver`): the ``X-Request-ID`` the tru
 sent when ``IDP_TRUSTED_PROXIES`` is set and the value is a plain token of at most 128
 characters (letters, digits, ``._:-``), else a new random one. It is in every JSON line
 logged while the request runs (``"request_id"``), in the response's ``X-Request-ID`` header
-and in gunicorn's access log (``rid=``), so that one request's lines can be found together
+and in gunicorn's access log (``"request_id"`` and ``rid=``; gunicorn's lines are JSON too
+under ``idp serve``), so that one request's lines can be found together
 and matched with the proxy's. A client's own header is ignored without a trusted proxy: it
 could otherwise make unrelated requests look like one."""
 
@@ -111,6 +112,17 @@ class RedactingGunicornLogger(GunicornLogger):
         super().setup(cfg)
         add_redacting_filter(self.error_log)
         add_redacting_filter(self.access_log)
+        # One JSON object per line here too, like the app's own lines.
+        for handler in [*self.error_log.handlers, *self.access_log.handlers]:
+            handler.setFormatter(JsonFormatter())
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        """The access line, after the response, with the id the request observer gave it."""
+        token = REQUEST_ID.set(environ.get("idp.request_id"))
+        try:
+            super().access(resp, req, environ, request_time)
+        finally:
+            REQUEST_ID.reset(token)
 
     # The atoms also hold "{header}i"-style keys, which the stub's TypedDict cannot name.
     def atoms(  # type: ignore[override]

@@ -337,9 +337,11 @@ def test_X3_one_request_id_in_the_response_the_json_lines_and_the_access_log(ser
         if f"rid={request_id}" in text:
             break
         time.sleep(0.05)
-    access = [line for line in text.splitlines() if f"rid={request_id}" in line]
-    assert len(access) == 1 and '"POST /login?tx=' in access[0]
-    json_lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-    mine = [entry for entry in json_lines if entry.get("request_id") == request_id]
+    # Every line gunicorn and the app wrote is one JSON object.
+    entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    mine = [entry for entry in entries if entry.get("request_id") == request_id]
+    access = [e for e in mine if e["logger"] == "gunicorn.access"]
+    assert len(access) == 1 and '"POST /login?tx=' in access[0]["msg"]
+    assert access[0]["msg"].endswith(f"rid={request_id}")
     assert [e["audit"]["reason"] for e in mine if "audit" in e] == ["wrong_password"]
     assert chosen not in text
