@@ -71,16 +71,52 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^/@\s\"'<>]*:[^/@\s\"'<>]*)@", re.IGNORECASE)
 
 
+#: The names as :func:`_folded` spells them, for the cheap checks before the expressions.
+_FOLDED_NAMES = tuple(name.casefold() for name in SECRET_NAMES)
+
+
+def _folded(text: str) -> str:
+    """``text`` case-folded so that a substring test finds whatever the expressions'
+    ``IGNORECASE`` would match: ``ſ`` and ``K`` fold to ``s`` and ``k``; ``re`` also
+    matches the dotless ``ı`` and the dotted ``İ`` (folded ``i`` + U+0307) to ``i``. Folding
+    more than ``re`` matches only runs an expression for nothing."""
+    return text.casefold().replace("\u0131", "i").replace("\u0307", "")
+
+
+def _has_param(folded: str) -> bool:
+    """A secret name right before ``=`` or ``%3d`` somewhere (what :data:`_PARAM` needs)."""
+    for separator in ("=", "%3d"):
+        at = folded.find(separator)
+        while at != -1:
+            if folded.endswith(_FOLDED_NAMES, 0, at):
+                return True
+            at = folded.find(separator, at + 1)
+    return False
+
+
 def redact(text: str) -> str:
-    """``text`` with every secret this module knows replaced by :data:`REDACTED`."""
+    """``text`` with every secret this module knows replaced by :data:`REDACTED`.
+
+    Every log line passes here (an access line costs ~0.2 ms through all six expressions), so
+    each expression runs only when a substring it cannot match without is in the line."""
     if not text:
         return text
-    text = _USERINFO.sub(rf"\1{REDACTED}@", text)
-    text = _LINK_PATH.sub(rf"\1{REDACTED}", text)
-    text = _AUTH_SCHEME.sub(rf"\1\2{REDACTED}", text)
-    text = _JWT.sub(REDACTED, text)
-    text = _FIELD.sub(lambda m: f"{m[1]}{m[2]}{m[1]}{m[3]}{m[4]}{REDACTED}{m[4]}", text)
-    return _PARAM.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", text)
+    folded = _folded(text)
+    if "@" in text and "://" in text:
+        text = _USERINFO.sub(rf"\1{REDACTED}@", text)
+    if "/links/" in text:
+        text = _LINK_PATH.sub(rf"\1{REDACTED}", text)
+    if "bearer" in folded or "basic" in folded:
+        text = _AUTH_SCHEME.sub(rf"\1\2{REDACTED}", text)
+    if "eyJ" in text:
+        text = _JWT.sub(REDACTED, text)
+    if not any(name in folded for name in _FOLDED_NAMES):
+        return text
+    if "'" in text or '"' in text:
+        text = _FIELD.sub(lambda m: f"{m[1]}{m[2]}{m[1]}{m[3]}{m[4]}{REDACTED}{m[4]}", text)
+    if _has_param(_folded(text)):
+        text = _PARAM.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", text)
+    return text
 
 
 def redact_value(value: Any, key: str | None = None) -> Any:

@@ -345,3 +345,39 @@ def test_X3_one_request_id_in_the_response_the_json_lines_and_the_access_log(ser
     assert access[0]["msg"].endswith(f"rid={request_id}")
     assert [e["audit"]["reason"] for e in mine if "audit" in e] == ["wrong_password"]
     assert chosen not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# The redaction's cheap checks (every log line) never skip what its expressions would match
+
+
+def _spellings(name: str) -> set[str]:
+    """Spellings ``re.IGNORECASE`` matches to ``name``: upper case, and the letters Unicode
+    folds to s, k and i (ſ, K, ı, İ)."""
+    return {
+        name,
+        name.upper(),
+        name.replace("s", "\u017f"),
+        name.replace("k", "\u212a"),
+        name.replace("i", "\u0131"),
+        name.upper().replace("I", "\u0130"),
+    }
+
+
+@pytest.mark.covers("X3", "X4")
+def test_X3_X4_every_spelling_of_a_secret_name_is_redacted():
+    from idp.redaction import REDACTED
+    from idp.redaction import SECRET_NAMES
+    from idp.redaction import redact
+
+    secret = "S3cr3t-" + uuid.uuid4().hex
+    for name in SECRET_NAMES:
+        for spelling in _spellings(name):
+            for line in (
+                f'"GET /cb?x=1&{spelling}={secret} HTTP/1.1" 302',
+                f"next=%2Fcb%3F{spelling}%3D{secret}",
+                f"error: {{'{spelling}': '{secret}'}}",
+            ):
+                assert secret not in redact(line), line
+    for scheme in ("Bearer", "BASIC", "BASİC", "bearer"):
+        assert redact(f"Authorization: {scheme} {secret}") == f"Authorization: {scheme} {REDACTED}"
