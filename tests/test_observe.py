@@ -35,6 +35,10 @@ from tests.test_brokered_login import facebook_user
 from tests.test_brokered_login import node  # noqa: F401  (fixture)
 from tests.test_brokered_login import through_facebook
 from tests.test_client_credentials import service_client
+from tests.test_line_authentication import SECRET as LINE_SECRET
+from tests.test_line_authentication import contract_with_line
+from tests.test_line_authentication import line_sign_in
+from tests.test_line_authentication import new_line
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -202,6 +206,36 @@ def test_X3_L7_L8_brokered_sign_ins_are_counted_under_their_method(node, faceboo
     assert delta(refusals, method="facebook", reason="identity_not_registered") == 1
     assert delta(refusals, method="ad", reason="unknown_connection_id") == 1
     assert delta("idp_sign_ins_total", method="password", route="internet", outcome="ok") == 0
+
+
+@pytest.mark.covers("X3", "L9")
+def test_X3_L9_line_sign_ins_are_counted_under_the_line_route(services, tmp_path):
+    line_node = build_provider(
+        "sqlite+sqlstore", tmp_path, services, line_gateway_secret=LINE_SECRET.decode()
+    )
+    server = _serve(line_node.app)
+    try:
+        before = metric_samples(line_node.url)
+        contract_id, line = contract_with_line(line_node)
+        _user_id, email = line_node.new_user(contract_id)
+        rp = line_node.new_client()
+        done = line_sign_in(line_node, Browser(line_node.url), rp, email, line)
+        assert "code" in redirect_params(done)
+        other = line_sign_in(line_node, Browser(line_node.url), rp, email, new_line("COP"))
+        assert other.status_code == 403
+        after = metric_samples(line_node.url)
+
+        def delta(name, **labels):
+            return sample(after, name, **labels) - sample(before, name, **labels)
+
+        line_ok = {"method": "password", "route": "line", "outcome": "ok"}
+        assert delta("idp_sign_ins_total", **line_ok) == 1
+        assert delta("idp_sign_ins_total", **{**line_ok, "outcome": "refused"}) == 1
+        reason = "line_not_registered"
+        assert delta("idp_sign_in_refusals_total", method="password", reason=reason) == 1
+    finally:
+        server.shutdown()
+        line_node.close()
 
 
 @pytest.mark.covers("X3", "X4")
