@@ -48,6 +48,8 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/shellcheck scripts/*.sh
 
 # From scratch each time: `mutmut run` alone reuses mutants/ and keeps old results when the
 # [mutmut] config or a non-Python file changed. The summary counts each package's mutants by

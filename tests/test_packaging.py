@@ -13,6 +13,7 @@ import configparser
 import dataclasses
 import importlib.metadata
 import re
+import shlex
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -137,6 +138,60 @@ def test_O1_this_environment_is_the_dev_lock():
         if installed != pin.version:
             differ[name] = (installed, pin.version)
     assert not differ, f"installed vs locked: {differ}; run `make install`"
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
+    lines = (line.strip() for line in text.splitlines())
+    pairs = (line.split(None, 1) for line in lines if line and not line.startswith("#"))
+    return [(pair[0].upper(), pair[1] if len(pair) > 1 else "") for pair in pairs]
+
+
+def test_O1_the_image_installs_the_base_lock_with_hashes_and_runs_as_a_user():
+    steps = dockerfile_instructions()
+    pip_runs = [
+        shlex.split(command)
+        for kind, args in steps
+        if kind == "RUN"
+        for command in args.split("&&")
+        if command.split()[:2] == ["pip", "install"]
+    ]
+    assert ["--require-hashes", "-r", "requirements/base.txt"] in [
+        argv[-3:] for argv in pip_runs
+    ], "the image's dependencies come from the hashed base lock"
+    for argv in pip_runs:
+        assert "--require-hashes" in argv or "--no-deps" in argv, (
+            f"`{' '.join(argv)}` would install unlocked dependencies"
+        )
+    users = [args for kind, args in steps if kind == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "the provider runs as root"
+    assert any(kind == "HEALTHCHECK" for kind, _ in steps)
+    for kind, args in steps:
+        if kind in ("ENV", "ARG"):
+            assert not re.search(r"SECRET|PASSWORD|TOKEN|ENCRYPTION_KEY", args), args
+
+
+def test_O1_the_image_build_context_holds_every_copied_path():
+    """.dockerignore lets in only what the Dockerfile copies: a path missing there fails the
+    build (docker is not on every machine that runs this test)."""
+    allowed = {
+        line.removeprefix("!").rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    copied = [
+        source
+        for kind, args in dockerfile_instructions()
+        if kind == "COPY"
+        for source in shlex.split(args)[:-1]
+        if not source.startswith("--")
+    ]
+    assert copied
+    for source in copied:
+        source = source.removeprefix("./").rstrip("/")
+        assert (ROOT / source).exists(), f"the Dockerfile copies {source}, which is missing"
+        assert source in allowed, f".dockerignore keeps {source} out of the build context"
 
 
 def test_O1_the_readme_configuration_names_every_setting():
