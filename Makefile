@@ -17,6 +17,7 @@ UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --g
 # The dependencies come only from the hashed locks in requirements/ (pip refuses a file whose
 # hash differs); the project itself is installed without dependencies on top.
 $(STAMP): setup.cfg $(LOCKS)
+	PYTHON=$(PYTHON) bash scripts/ensure-system-packages.sh --python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
@@ -35,7 +36,7 @@ lock: install
 	$(UV_COMPILE) $(LOCK_ARGS) --extra dev -c requirements/base.txt -o requirements/dev.txt
 
 system-packages:
-	bash scripts/ensure-system-packages.sh
+	PYTHON=$(PYTHON) bash scripts/ensure-system-packages.sh
 
 demo: install
 	IDP_DEV=1 $(BIN)/idp demo
