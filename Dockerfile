@@ -12,10 +12,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# The dependencies, alone in their layer: only from the hashed lock, as `make install` does
-# (pip refuses any file whose hash is not in requirements/base.txt).
-COPY requirements/base.txt requirements/base.txt
-RUN pip install --no-cache-dir --require-hashes -r requirements/base.txt
+# The dependencies, alone in their layer: only from the hashed locks, as `make install` does
+# (pip refuses any file whose hash is not in the lock), by the locked pip.
+COPY requirements/pip.txt requirements/base.txt requirements/
+RUN pip install --no-cache-dir --require-hashes -r requirements/pip.txt \
+    && pip install --no-cache-dir --require-hashes -r requirements/base.txt
 
 # The project without dependencies, in place (like `make install`): the app finds templates/
 # and static/ beside idp/. The .mo catalogues are compiled now, as root, because /app stays

@@ -7,18 +7,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-LOCKS := requirements/base.txt requirements/dev.txt
+LOCKS := requirements/pip.txt requirements/base.txt requirements/dev.txt
 # Locks for every platform (markers where they differ) from Python 3.11 up; each file's hash.
 UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
-	--custom-compile-command 'make lock' setup.cfg
+	--custom-compile-command 'make lock'
 
 .PHONY: install lock system-packages demo test test-fast lint bench bench-full clean mutation coverage
 
 # The dependencies come only from the hashed locks in requirements/ (pip refuses a file whose
-# hash differs); the project itself is installed without dependencies on top.
+# hash differs), installed by the locked pip (requirements/pip.txt); the project itself is
+# installed without dependencies on top.
 $(STAMP): setup.cfg $(LOCKS)
 	PYTHON=$(PYTHON) bash scripts/ensure-system-packages.sh --python
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --require-hashes -r requirements/pip.txt
 	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
@@ -32,8 +34,9 @@ install: $(STAMP)
 # image (base) and the tests (dev) run the same versions; tests/test_packaging.py checks both
 # against setup.cfg.
 lock: install
-	$(UV_COMPILE) $(LOCK_ARGS) -o requirements/base.txt
-	$(UV_COMPILE) $(LOCK_ARGS) --extra dev -c requirements/base.txt -o requirements/dev.txt
+	$(UV_COMPILE) setup.cfg $(LOCK_ARGS) -o requirements/base.txt
+	$(UV_COMPILE) setup.cfg $(LOCK_ARGS) --extra dev -c requirements/base.txt -o requirements/dev.txt
+	$(UV_COMPILE) requirements/pip.in $(LOCK_ARGS) -o requirements/pip.txt
 
 system-packages:
 	PYTHON=$(PYTHON) bash scripts/ensure-system-packages.sh

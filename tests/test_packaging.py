@@ -28,10 +28,10 @@ from idp.config import Settings
 ROOT = Path(__file__).resolve().parent.parent
 BASE_LOCK = ROOT / "requirements" / "base.txt"
 DEV_LOCK = ROOT / "requirements" / "dev.txt"
+#: The pip that installs the two above (`make install`, the image).
+PIP_LOCK = ROOT / "requirements" / "pip.txt"
 #: How uv names the project in a lock's "# via" comments.
 PROJECT_VIA = "worksdrive-idp (setup.cfg)"
-#: How uv names the base lock in the dev lock's "# via" comments (`-c requirements/base.txt`).
-BASE_LOCK_VIA = "-c requirements/base.txt"
 
 
 @dataclass
@@ -109,13 +109,14 @@ def test_O1_each_lock_pins_exactly_setup_cfgs_requirements_within_their_ranges(l
         )
 
 
-@pytest.mark.parametrize("lock", [BASE_LOCK, DEV_LOCK], ids=["base", "dev"])
+@pytest.mark.parametrize("lock", [PIP_LOCK, BASE_LOCK, DEV_LOCK], ids=["pip", "base", "dev"])
 def test_O1_every_pin_is_hashed_and_pulled_in_by_something_in_the_lock(lock):
     pins = read_lock(lock)
     assert pins, f"{lock.name} pins nothing"
     for name, pin in pins.items():
         assert pin.hashes and all(h.startswith("sha256:") for h in pin.hashes), name
-        parents = {canonicalize_name(p) for p in pin.via - {PROJECT_VIA, BASE_LOCK_VIA}}
+        # "-c requirements/base.txt", "-r requirements/pip.in": an input file, not a package
+        parents = {canonicalize_name(p) for p in pin.via - {PROJECT_VIA} if p[0] != "-"}
         assert pin.via and parents <= set(pins), f"{lock.name}: {name} is wanted by {pin.via}"
 
 
@@ -157,9 +158,10 @@ def test_O1_the_image_installs_the_base_lock_with_hashes_and_runs_as_a_user():
         for command in args.split("&&")
         if command.split()[:2] == ["pip", "install"]
     ]
-    assert ["--require-hashes", "-r", "requirements/base.txt"] in [
-        argv[-3:] for argv in pip_runs
-    ], "the image's dependencies come from the hashed base lock"
+    assert [argv[-3:] for argv in pip_runs[:2]] == [
+        ["--require-hashes", "-r", "requirements/pip.txt"],
+        ["--require-hashes", "-r", "requirements/base.txt"],
+    ], "the image's pip and dependencies come from the hashed locks"
     for argv in pip_runs:
         assert "--require-hashes" in argv or "--no-deps" in argv, (
             f"`{' '.join(argv)}` would install unlocked dependencies"
