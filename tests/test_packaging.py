@@ -135,7 +135,10 @@ def test_O1_this_environment_is_the_dev_lock():
     for name, pin in read_lock(DEV_LOCK).items():
         if pin.marker is not None and not pin.marker.evaluate():
             continue
-        installed = importlib.metadata.version(name)
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            installed = "not installed"
         if installed != pin.version:
             differ[name] = (installed, pin.version)
     assert not differ, f"installed vs locked: {differ}; run `make install`"
