@@ -2,7 +2,7 @@
 # Install the Debian packages that `make demo` and `make test` need, but only those missing.
 #
 # Why: the tests start their own real PostgreSQL (initdb/pg_ctl from
-# /usr/lib/postgresql/*/bin, run as the `postgres` user when root), Redis,
+# /usr/lib/postgresql/*/bin, run as the `postgres` user when root), Redis (and redis-cli),
 # nginx (several provider nodes behind it), OpenLDAP (slapd, ldapsearch),
 # node + npm (the AD FS stand-in, tests/adfs_double), Chromium (headless E2E)
 # and CJK fonts (screenshots with Japanese text), each on free ports; and
@@ -56,9 +56,15 @@ have_python_venv() {
     command -v "$PYTHON" >/dev/null 2>&1 && "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null
 }
 
-# tests/realservices.py: redis-server on $PATH, /usr/bin or /usr/sbin.
+# tests/realservices.py: redis-server on $PATH, /usr/bin or /usr/sbin (also the sentinels of
+# tests/redis_ha.py).
 have_redis() {
     command -v redis-server >/dev/null 2>&1 || [[ -x /usr/sbin/redis-server ]]
+}
+
+# tests/redis_ha.py: `redis-cli --cluster create` (redis-tools; redis-server depends on it).
+have_redis_cli() {
+    command -v redis-cli >/dev/null 2>&1
 }
 
 # tests/realservices.py: initdb, pg_ctl and postgres in /usr/lib/postgresql/<version>/bin,
@@ -107,6 +113,7 @@ missing_packages() {
     [[ $python_only -eq 1 ]] && return 0
     have_postgresql || echo postgresql
     have_redis || echo redis-server
+    have_redis_cli || echo redis-tools
     have_nginx || echo nginx
     have_node || printf '%s\n' nodejs npm
     have_chromium || echo chromium
