@@ -1,24 +1,45 @@
 # make demo: install and start the provider with a demo contract and storage frontend.
 # make test: install and run the whole test suite (starts its own PostgreSQL, Redis, SMTP).
 # make mutation: mutation testing (mutmut, [mutmut] in setup.cfg) at low priority; not in test.
+# make lock: rewrite the hashed dependency locks (requirements/*.txt) from setup.cfg.
 # make coverage: branch coverage of policies/ by its table tests; fails under 100 % (part of test).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCKS := requirements/pip.txt requirements/base.txt requirements/dev.txt
+# Locks for every platform (markers where they differ) from Python 3.11 up; each file's hash.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command 'make lock'
 
-.PHONY: install system-packages demo test test-fast lint bench bench-full clean mutation coverage
+.PHONY: install lock system-packages demo test test-fast lint bench bench-full clean mutation coverage
 
-$(STAMP): setup.cfg
+# The dependencies come only from the hashed locks in requirements/ (pip refuses a file whose
+# hash differs), installed by the locked pip (requirements/pip.txt); the project itself is
+# installed without dependencies on top.
+$(STAMP): setup.cfg $(LOCKS)
+	PYTHON=$(PYTHON) bash scripts/ensure-system-packages.sh --python
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements/pip.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# Rewrite the locks from setup.cfg (after adding, removing or re-ranging a requirement): pins
+# already in the files are kept where setup.cfg allows them, so only what changed moves.
+# `make lock LOCK_ARGS=--upgrade` moves everything to the newest allowed release
+# (`--upgrade-package NAME` one package). The dev lock is constrained by the base lock, so the
+# image (base) and the tests (dev) run the same versions; tests/test_packaging.py checks both
+# against setup.cfg.
+lock: install
+	$(UV_COMPILE) setup.cfg $(LOCK_ARGS) -o requirements/base.txt
+	$(UV_COMPILE) setup.cfg $(LOCK_ARGS) --extra dev -c requirements/base.txt -o requirements/dev.txt
+	$(UV_COMPILE) requirements/pip.in $(LOCK_ARGS) -o requirements/pip.txt
+
 system-packages:
-	bash scripts/ensure-system-packages.sh
+	PYTHON=$(PYTHON) bash scripts/ensure-system-packages.sh
 
 demo: install
 	IDP_DEV=1 $(BIN)/idp demo
@@ -31,6 +52,8 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/shellcheck scripts/*.sh
 
 # From scratch each time: `mutmut run` alone reuses mutants/ and keeps old results when the
 # [mutmut] config or a non-Python file changed. The summary counts each package's mutants by
