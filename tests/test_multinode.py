@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ import pyotp
 import pytest
 import requests
 
+from idp.audit_chain.verify import verify
 from idp.models import User
 from tests.conftest import PASSWORD
 from tests.helpers import RelyingParty
@@ -247,6 +249,36 @@ def test_X7_sign_out_everywhere_on_A_ends_the_sessions_B_serves(cluster):
     refused = rp.to(B).refresh(tokens["refresh_token"])
     assert refused["_status"] == 400 and refused["error"] == "invalid_grant"
     assert rp.to(B).introspect(tokens["access_token"]) == {"active": False}
+
+
+@pytest.mark.covers("X8")
+def test_X8_both_nodes_seal_one_contract_into_one_unbroken_chain(cluster):
+    """Sign-ins on both nodes at once write one contract's audit events; each node's sealer
+    chains them (under the chain head's row lock) into one chain that ``verify`` accepts."""
+    contract_id = cluster.provider.new_contract()
+    emails = [cluster.provider.new_user(contract_id)[1] for _ in range(6)]
+    failures: list[BaseException] = []
+
+    def sign_in(email: str) -> None:
+        try:
+            cluster.rp().login_tokens(cluster.browser(), email, PASSWORD)
+        except BaseException as error:  # reported below, with the others
+            failures.append(error)
+
+    threads = [threading.Thread(target=sign_in, args=(email,)) for email in emails]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    with cluster.provider.app.app_context():
+        deadline = time.monotonic() + 30
+        report = verify(contract_id)
+        while report.unsealed and time.monotonic() < deadline:
+            time.sleep(0.1)  # the nodes' sealers run after their commits
+            report = verify(contract_id)
+        assert report.unsealed == 0 and report.problems == [], report
+        assert report.events >= len(emails) * 2  # each sign-in and its token, at least
 
 
 # ---------------------------------------------------------------------------------------------
