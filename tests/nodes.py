@@ -213,10 +213,24 @@ class Nginx:
         )
         return self
 
-    def reload(self) -> None:
-        """Forget which nodes failed (new workers), as an operator's ``nginx -s reload``."""
+    def _workers(self) -> set[int]:
         assert self.process is not None
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return {int(child) for child in children}
+
+    def reload(self) -> None:
+        """Forget which nodes failed, as an operator's ``nginx -s reload``: new workers, and
+        the old ones gone (until they are, they still accept connections and remember)."""
+        assert self.process is not None
+        old = self._workers()
         self.process.send_signal(signal.SIGHUP)
+        _wait(
+            "nginx's reload",
+            lambda: bool(self._workers()) and not self._workers() & old,
+            lambda: self.process is not None and self.process.poll() is None,
+            self.error_log,
+        )
 
     def wait_serving(self, node: Node) -> None:
         """Poll through nginx until ``node`` answers one of its requests (after a reload, the

@@ -357,7 +357,7 @@ def test_O1_nginx_round_robin_passes_its_request_id_to_the_node(cluster):
     while not set(ids) <= set(_log_entries(cluster)) and time.monotonic() < deadline:
         time.sleep(0.05)  # nginx writes its log line after the response
     served = [names[_log_entries(cluster)[request_id]] for request_id in ids]
-    assert set(served) == {"A", "B"}, served
+    assert set(served) == {"A", "B"}, (served, cluster.nginx.error_log.read_text()[-2000:])
 
 
 @pytest.mark.covers("K1")
