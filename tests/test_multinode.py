@@ -127,6 +127,34 @@ def test_O1_L4_whole_sign_in_with_sms_two_factor_alternates_between_nodes(cluste
     assert rp.id_token_claims(tokens["id_token"], nonce=rp.nonce)["amr"] == ["pwd", "sms", "mfa"]
 
 
+@pytest.mark.covers("O1", "L3", "X2")
+def test_L3_a_browser_remembered_by_one_node_skips_2fa_on_the_other(cluster):
+    """L3's "remember this browser" set through one node counts on the other; the consent
+    page of a client that is not first-party is shown by one node and answered on the other."""
+    A, B = cluster.nodes
+    _user_id, email = two_factor_user(cluster)
+    rp = cluster.rp(trusted=False)
+    browser = cluster.browser()
+    page = after_password(browser, rp, email)
+    phone, e164 = new_phone()
+    page = browser.submit(page, "phone-form", phone=phone)
+    before = len(browser.route.served)
+    page = browser.submit(page, "code-form", code=cluster.sms_code(e164), remember="yes")
+    remembered_by = browser.route.served[before]  # the POST (the node that set the cookie)
+    consent = browser.submit(page, "saved-form", saved="yes")
+    assert 'id="scopes"' in consent.text, consent.text[:300]
+    callback = redirect_params(browser.submit(consent, decision="allow"))
+    assert rp.exchange(callback["code"])["_status"] == 200
+    assert alternated(browser.route.served), browser.route.served
+
+    other = B if remembered_by == "A" else A
+    consent = after_password(browser.to(other), rp, email, prompt="login")
+    assert 'id="scopes"' in consent.text, consent.text[:300]  # no second factor asked
+    callback = redirect_params(browser.submit(consent, decision="allow"))
+    tokens = rp.exchange(callback["code"])
+    assert rp.id_token_claims(tokens["id_token"], nonce=rp.nonce)["amr"] == ["pwd"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Counters and one-time codes live in Redis and PostgreSQL, not in a node.
 
