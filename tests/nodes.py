@@ -17,6 +17,7 @@ nginx itself.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -94,6 +95,9 @@ class Node:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> Node:
+        # Its own process group (so that kill() takes the worker too): the terminal's Ctrl-C
+        # no longer reaches it, so stop it at exit if the fixture's teardown never ran.
+        atexit.register(self.stop)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "idp.cli", "serve", "--host", "127.0.0.1"]
@@ -202,6 +206,7 @@ class Nginx:
         temp.mkdir()
         command = [NGINX, "-p", str(self.prefix), "-e", str(self.error_log)]
         command += ["-c", str(self.prefix / "nginx.conf"), "-g", "daemon off;"]
+        atexit.register(self.stop)
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
