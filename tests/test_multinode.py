@@ -390,6 +390,9 @@ def test_O1_a_sign_in_through_nginx_is_spread_over_both_nodes_with_its_request_i
         time.sleep(0.05)  # nginx writes its log line after the response
     served = [names[_log_entries(cluster)[request_id]] for request_id in ids]
     assert set(served) == {"A", "B"}, (served, cluster.nginx.error_log.read_text()[-2000:])
+    # Metrics are scraped per node, never through the round-robin (which would mix nodes).
+    assert requests.get(cluster.url + "/metrics", timeout=10).status_code == 404
+    assert requests.get(cluster.nodes[0].url + "/metrics", timeout=10).status_code == 200
 
 
 @pytest.mark.covers("K1")
