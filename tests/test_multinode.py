@@ -381,7 +381,7 @@ def test_O1_a_sign_in_through_nginx_is_spread_over_both_nodes_with_its_request_i
     )
     tokens = rp.login_tokens(browser, email, PASSWORD)
     assert rp.id_token_claims(tokens["id_token"], nonce=rp.nonce)["email"] == email
-    assert len(ids) >= 4, ids
+    assert len(ids) >= 2, ids  # the front channel: 3 requests, fewer if hops are cut
     # One id per response (requests would join a repeated header with ", "), all different.
     assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in ids), ids
     assert len(set(ids)) == len(ids)
