@@ -57,7 +57,7 @@ NGINX = "/usr/sbin/nginx"
 SMS_FROM = "+15005550006"
 #: Failed password sign-ins per client address (K1's per-address limit), kept low so that a
 #: test can reach it; each test browser has its own address.
-FAILURES_PER_ADDRESS = 12
+FAILURES_PER_ADDRESS = 20
 _addresses = count(1)
 
 
