@@ -30,10 +30,10 @@ from tests.conftest import PASSWORD
 from tests.helpers import RelyingParty
 from tests.helpers import forms_in
 from tests.helpers import redirect_params
+from tests.node_routing import NodeBrowser
+from tests.node_routing import NodeRelyingParty
 from tests.nodes import FAILURES_PER_ADDRESS
 from tests.nodes import Cluster
-from tests.nodes import NodeBrowser
-from tests.nodes import NodeRelyingParty
 from tests.nodes import start_cluster
 from tests.test_two_factor import new_phone
 
