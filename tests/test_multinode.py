@@ -368,7 +368,8 @@ def _log_entries(cluster: Cluster) -> dict[str, str]:
 def test_O1_a_sign_in_through_nginx_is_spread_over_both_nodes_with_its_request_ids(cluster):
     """Through nginx's round-robin (no sticky sessions) a whole sign-in succeeds with its
     requests answered by both nodes; each response carries nginx's request id — its own, not
-    the one the client sent — which nginx's log ties to the node that answered."""
+    the one the client sent — which nginx's log ties to the node that answered, and which that
+    node's own log names."""
     names = {node.address: node.name for node in cluster.nodes}
     _user_id, email = cluster.provider.new_user()
     client = cluster.rp()
@@ -393,6 +394,14 @@ def test_O1_a_sign_in_through_nginx_is_spread_over_both_nodes_with_its_request_i
     # Metrics are scraped per node, never through the round-robin (which would mix nodes).
     assert requests.get(cluster.url + "/metrics", timeout=10).status_code == 404
     assert requests.get(cluster.nodes[0].url + "/metrics", timeout=10).status_code == 200
+    # The node took nginx's id as the request's own: its log lines of the request name it.
+    nodes = {node.name: node for node in cluster.nodes}
+    deadline = time.monotonic() + 10
+    missing = list(zip(ids, served, strict=True))
+    while missing and time.monotonic() < deadline:
+        missing = [(rid, name) for rid, name in missing if rid not in nodes[name].log_text()]
+        time.sleep(0.05)  # gunicorn logs the access line after the response
+    assert missing == [], missing
 
 
 @pytest.mark.covers("K1")
