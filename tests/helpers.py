@@ -190,8 +190,10 @@ class RelyingParty:
         body["_status"] = response.status_code
         return body
 
-    def refresh(self, refresh_token: str) -> dict[str, Any]:
-        return self.token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
+    def refresh(self, refresh_token: str, **params: Any) -> dict[str, Any]:
+        return self.token_request(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token, **params}
+        )
 
     def login_tokens(
         self, browser: Browser, email: str, password: str, **params: Any

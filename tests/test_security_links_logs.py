@@ -342,7 +342,7 @@ def test_O1_K3_X4_idp_serve_logs_a_whole_flow_without_live_secrets(served, mailb
     assert tokens["_status"] == 200, tokens
     seen["sso_cookie"] = browser.session.cookies["idp_sso"]
     seen["browser_cookie"] = browser.session.cookies["idp_browser"]
-    refreshed = rp.refresh(tokens["refresh_token"])
+    refreshed = rp.refresh(tokens["refresh_token"], scope=tokens["scope"])
     assert refreshed["_status"] == 200, refreshed
     for name in ("access_token", "refresh_token", "id_token"):
         seen[name] = tokens[name]

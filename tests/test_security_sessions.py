@@ -65,7 +65,7 @@ def test_O1_no_token_or_endpoint_answer_carries_the_session_cookie(provider, rp,
     browser, tokens = _sign_in(provider, rp, email)
     cookie = browser.session.cookies.get(SSO_COOKIE)
     sid = rp.id_token_claims(tokens["id_token"])["sid"]
-    refreshed = rp.refresh(tokens["refresh_token"])
+    refreshed = rp.refresh(tokens["refresh_token"], scope=tokens["scope"])
     assert refreshed["_status"] == 200
     # OIDC Core §12.2: the refreshed ID token names the same session.
     assert rp.id_token_claims(refreshed["id_token"])["sid"] == sid

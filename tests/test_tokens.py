@@ -86,7 +86,8 @@ def test_O1_refresh_rotates_and_reuse_revokes_the_family(provider, rp, user):
     user_id, email = user
     tokens = rp.login_tokens(Browser(provider.url), email, PASSWORD)
     first = tokens["refresh_token"]
-    second = rp.refresh(first)
+    # OIDC Core §12.1: naming openid in the refresh request's scope asks for an ID token.
+    second = rp.refresh(first, scope=tokens["scope"])
     assert second["_status"] == 200
     assert second["refresh_token"] != first
     claims = rp.id_token_claims(second["id_token"])

@@ -25,18 +25,20 @@ from flask import request as flask_request
 
 from idp import audit
 from idp import extensions
+from idp.audit import record_in_transaction
 from idp.clients import SERVICE_SCOPES
 from idp.models import Client
-from idp.models import Contract
 from idp.models import db
 from idp.oidc.claims import release_claims
+from idp.oidc.client_cache import ClientCache
 from idp.oidc.clients import authenticate_client_secret_basic
+from idp.oidc.grant_statements import insert_refresh_token
 from idp.oidc.grants import AuthorizationCodeGrant
 from idp.oidc.grants import OpenIDCode
 from idp.oidc.grants import RefreshIdToken
 from idp.oidc.grants import RefreshTokenGrant
 from idp.oidc.grants import S256CodeChallenge
-from idp.oidc.grants import family_of
+from idp.oidc.grants import grant_family_of
 from idp.oidc.parameters import check_no_repeated_parameter
 from idp.oidc.parameters import is_error_safe
 from idp.oidc.service_grant import ClientCredentialsGrant
@@ -46,9 +48,8 @@ from idp.oidc.tokens import find_refresh_token
 from idp.oidc.tokens import forget_access_token
 from idp.oidc.tokens import revoke_family
 from idp.oidc.tokens import store_access_token
-from idp.oidc.tokens import store_refresh_token
 from idp.oidc.tokens import store_service_access_token
-from idp.vocabulary import ContractStatus
+from idp.oidc.tokens import token_hash
 
 
 class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
@@ -112,57 +113,54 @@ class Issuer(IssuerParameter):  # type: ignore[misc]
         return str(extensions.settings().issuer)
 
 
-def query_client(client_id: str) -> Client | None:
-    """The registered client; a service client lives only while its contract does (C3: an
-    ended contract's directory sync authenticates no more: ``invalid_client``)."""
-    if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
-        return None
-    client = db.session.get(Client, client_id)
-    if client is not None and client.contract_id is not None:
-        contract = db.session.get(Contract, client.contract_id)
-        if contract is None or contract.status != ContractStatus.ACTIVE:
-            return None
-    return client
-
-
 def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
+    """Store what a grant issued, on the grant's one transaction: the new refresh token and
+    the audit event commit with the refresh token's claim; then the access token goes to the
+    ephemeral store (after the commit: with the SQL store on SQLite, a second writer inside
+    the transaction would wait for its own lock)."""
     settings = extensions.settings()
     if request.payload.grant_type == ClientCredentialsGrant.GRANT_TYPE:
         _save_service_token(token, request.client)
         return
     if request.authorization_code is not None:
-        family = family_of(request.authorization_code)
+        grant = grant_family_of(request.authorization_code)
         event = "token_issued"
     else:
-        family = request.refresh_token.family
+        grant = request.refresh_token.grant
         event = "token_refreshed"
-    store_access_token(token["access_token"], family, token["scope"], token["expires_in"])
+    family = grant.family
     if token.get("refresh_token"):
-        store_refresh_token(
-            token["refresh_token"], family, token["scope"], settings.refresh_token_ttl
+        insert_refresh_token(
+            token_hash(token["refresh_token"]),
+            family.id,
+            token["scope"],
+            settings.refresh_token_ttl,
         )
-    audit.record(
+    record_in_transaction(
         event,
         "ok",
         None,
         user_id=family.user_id,
+        contract_id=grant.user.contract_id,
         client_id=family.client_id,
         details={"family": family.id, "scope": token["scope"]},
-        commit=False,
     )
     db.session.commit()
+    store_access_token(token["access_token"], family, token["scope"], token["expires_in"])
 
 
 def _save_service_token(token: dict[str, Any], client: Client) -> None:
-    store_service_access_token(token["access_token"], client, token["scope"], token["expires_in"])
-    audit.record(
+    record_in_transaction(
         "token_issued",
         "ok",
         None,
+        user_id=None,
         contract_id=client.contract_id,
         client_id=client.client_id,
         details={"grant": ClientCredentialsGrant.GRANT_TYPE, "scope": token["scope"]},
     )
+    db.session.commit()
+    store_service_access_token(token["access_token"], client, token["scope"], token["expires_in"])
 
 
 class AccessTokenValidator(BearerTokenValidator):  # type: ignore[misc]
@@ -340,7 +338,8 @@ def setup_oauth(app: Flask) -> None:
         "contract",
         *SERVICE_SCOPES,
     ]
-    server = IdpAuthorizationServer(app, query_client=query_client, save_token=save_token)
+    clients = ClientCache()
+    server = IdpAuthorizationServer(app, query_client=clients.query_client, save_token=save_token)
     server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])
     server.register_grant(RefreshTokenGrant, [RefreshIdToken()])

@@ -24,6 +24,7 @@ from idp.models import User
 from idp.models import db
 from idp.models import rowcount
 from idp.models import utcnow
+from idp.oidc.grant_statements import GrantFamily
 from idp.vocabulary import ContractStatus
 
 ACCESS_PREFIX = "at:"
@@ -51,6 +52,9 @@ class IssuedToken(TokenMixin):  # type: ignore[misc]
     _family: TokenFamily | None = field(default=None, repr=False)
     #: The contract a service client's token acts on (G7); None for a person's token.
     contract_id: str | None = None
+    #: A refresh token being redeemed: its family, user and contract as the grant read them
+    #: (``idp.oidc.grants.RefreshTokenGrant``).
+    grant: GrantFamily | None = field(default=None, repr=False)
 
     @property
     def is_service(self) -> bool:
@@ -205,17 +209,6 @@ def find_refresh_token(token: str) -> IssuedToken | None:
         row.used_at,
         family,
     )
-
-
-def claim_refresh_token(issued: IssuedToken) -> bool:
-    """Mark a refresh token used, atomically: of parallel uses, exactly one wins."""
-    result = db.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.token_hash == issued.token_hash, RefreshToken.used_at.is_(None))
-        .values(used_at=time.time())
-    )
-    db.session.commit()
-    return rowcount(result) == 1
 
 
 def revoke_family(family_id: str | None, reason: str) -> bool:
