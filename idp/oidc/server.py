@@ -46,6 +46,7 @@ from idp.oidc.tokens import IssuedToken
 from idp.oidc.tokens import find_access_token
 from idp.oidc.tokens import find_refresh_token
 from idp.oidc.tokens import forget_access_token
+from idp.oidc.tokens import new_opaque_token
 from idp.oidc.tokens import revoke_family
 from idp.oidc.tokens import store_access_token
 from idp.oidc.tokens import store_service_access_token
@@ -327,9 +328,9 @@ def setup_oauth(app: Flask) -> None:
         "refresh_token": settings.access_token_ttl,
         "client_credentials": settings.access_token_ttl,
     }
-    # Opaque random tokens (authlib's generators); stored hashed (idp/oidc/tokens.py).
-    app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = True
-    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
+    # Opaque random tokens, stored hashed (idp/oidc/tokens.py).
+    app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = new_opaque_token
+    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = new_opaque_token
     app.config["OAUTH2_SCOPES_SUPPORTED"] = [
         "openid",
         "profile",

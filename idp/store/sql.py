@@ -46,21 +46,26 @@ class SqlStore(EphemeralStore):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-
-    def set(self, key: str, value: str, ttl: int) -> None:
-        stmt = self._insert(_TABLE).values(
-            key=key, value=value, counter=_counter_of(value), expires_at=time.time() + max(1, ttl)
-        )
-        stmt = stmt.on_conflict_do_update(
+        # ``set`` is on every hot path (access tokens, codes): its upsert is built once.
+        upsert = self._insert(_TABLE)
+        self._set = upsert.on_conflict_do_update(
             index_elements=[_TABLE.c.key],
             set_={
-                "value": stmt.excluded.value,
-                "counter": stmt.excluded.counter,
-                "expires_at": stmt.excluded.expires_at,
+                "value": upsert.excluded.value,
+                "counter": upsert.excluded.counter,
+                "expires_at": upsert.excluded.expires_at,
             },
         )
+
+    def set(self, key: str, value: str, ttl: int) -> None:
+        row = {
+            "key": key,
+            "value": value,
+            "counter": _counter_of(value),
+            "expires_at": time.time() + max(1, ttl),
+        }
         with self._engine.begin() as conn:
-            conn.execute(stmt)
+            conn.execute(self._set, row)
 
     def get(self, key: str) -> str | None:
         with self._engine.connect() as conn:
