@@ -13,10 +13,11 @@ is pending coalesce into that one. ``seal`` chains a chain's unsealed rows in id
 it holds the lock on that chain's head row (one chain per transaction, so no deadlock).
 ``idp audit seal`` runs it by hand, and ``idp purge`` runs it before deleting anything.
 
-The window: between its commit and the sealer's commit (normally milliseconds; longer if the
-process dies in between, until the next event or ``idp audit seal``), a row is not yet
-protected: it can be edited or deleted without a trace. ``verify`` counts unsealed rows and
-reports those older than a grace period (default five minutes) as a problem.
+The window: between its commit and the sealer's commit (normally a quarter of a second, the
+sealer's ``SEAL_DELAY``; longer if the process dies in between, until the next event or
+``idp audit seal``), a row is not yet protected: it can be edited or deleted without a
+trace. ``verify`` counts unsealed rows and reports those older than a grace period (default
+five minutes) as a problem.
 
 What the chain does not do: someone who can write to the database and recompute SHA-256 can
 rewrite a chain's whole tail and its head. Each seal logs the new head (chain, seq, hash) in
