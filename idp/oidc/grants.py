@@ -1,4 +1,22 @@
-"""The grants we offer, on authlib's classes through their hooks (STYLE.md §5)."""
+"""The grants we offer, on authlib's classes through their hooks (STYLE.md §5).
+
+authlib parses and validates the token request (client authentication, grant type, scope,
+PKCE, redirect URI); the storage hooks are lean (issue 13): prebuilt Core statements on one
+transaction per request (:mod:`idp.oidc.grant_statements`), clients cached
+(:mod:`idp.oidc.client_cache`), the family read once per grant.
+
+Two choices where the standards leave room:
+
+- **ID token on refresh** (OIDC Core §12.2: the response "might not contain an id_token"):
+  only when ``openid`` is in the token's scope and the refresh request names ``openid`` in
+  its ``scope`` (§12.1's example) or the client registered ES256 (:class:`RefreshIdToken`).
+- **Parallel refreshes are strict** (RFC 9700 §4.14.2): a refresh token presented after it
+  was claimed revokes its family, even when the two requests were milliseconds apart and
+  came from the client itself (:func:`refuse_unclaimed`). A grace window that answers the
+  late request with the same new pair (Okta, Auth0) would keep issued tokens in clear in a
+  store for those seconds; one that issues a second pair lets a thief race the client. A
+  client that refreshes from several threads at once should serialise its refreshes.
+"""
 
 from __future__ import annotations
 

@@ -186,19 +186,6 @@ def forget_access_token(issued: IssuedToken) -> None:
     extensions.store().delete(ACCESS_PREFIX + issued.token_hash)
 
 
-def store_refresh_token(token: str, family: TokenFamily, scope: str, ttl: int) -> None:
-    now = time.time()
-    db.session.add(
-        RefreshToken(
-            token_hash=token_hash(token),
-            family_id=family.id,
-            scope=scope,
-            issued_at=now,
-            expires_at=now + ttl,
-        )
-    )
-
-
 def find_refresh_token(token: str) -> IssuedToken | None:
     if not isinstance(token, str) or not token:
         return None
