@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +42,13 @@ class BackgroundJobs:
             self._pending.discard(future)
 
     def wait_idle(self, timeout: float = 30) -> None:
-        """Block until every job submitted so far has finished."""
-        with self._lock:
-            pending = set(self._pending)
-        wait(pending, timeout=timeout)
+        """Block until no job is left, also those the jobs themselves submitted (a mail
+        job queues its mail and submits its sending)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = set(self._pending)
+            remaining = deadline - time.monotonic()
+            if not pending or remaining <= 0:
+                return
+            wait(pending, timeout=remaining)

@@ -102,6 +102,12 @@ class Settings:
     #: Seconds between the worker thread's retries of undelivered logout tokens; 0: only
     #: ``idp backchannel deliver`` retries them.
     backchannel_retry_interval: int = 60
+    #: Seconds before the first retry of a mail the SMTP server did not take (then doubling,
+    #: at most an hour; dropped after 20 attempts). The mail queue is in the database.
+    mail_retry_backoff: int = 30
+    #: Seconds between sweeps of the mail queue by each node's worker thread; 0: no worker
+    #: (``idp mail queue --retry-now`` sends).
+    mail_retry_interval: int = 15
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -69,6 +69,7 @@ def setup_store(app: Flask, settings: Settings) -> None:
 
 def setup_services(app: Flask, settings: Settings) -> None:
     from idp.mail import Mailer
+    from idp.mail.queue import send_due
     from idp.oidc.keys import KeyStore
     from idp.sms import build_sms_sender
     from idp.twofactor.secrets_box import SecretBox
@@ -80,9 +81,9 @@ def setup_services(app: Flask, settings: Settings) -> None:
             settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
         ),
     )
-    extensions.mailer.register(
-        app, Mailer(settings.smtp_url, Path(settings.instance_dir) / "outbox", settings.mail_from)
-    )
+    mailer = Mailer(settings.smtp_url, Path(settings.instance_dir) / "outbox", settings.mail_from)
+    mailer.send_due = lambda only: send_due(only)
+    extensions.mailer.register(app, mailer)
     # G3: invitation uploads, one job at a time (each row commits; two jobs of one contract
     # never race for an address).
     extensions.invite_jobs.register(
@@ -212,4 +213,16 @@ def create_app(test_config: dict[str, Any] | None = None, *, views: bool = True)
     setup_web(app)
     if views:
         setup_views(app)
+        setup_mail_queue(app, settings)
     return app
+
+
+def setup_mail_queue(app: Flask, settings: Settings) -> None:
+    """A serving node sends the mail queue (idp/mail/queue.py): a worker thread per process,
+    started at its first request (after gunicorn's fork), sweeping what is due."""
+    mailer = extensions.mailer.of(app)
+    mailer.retry_interval = settings.mail_retry_interval
+
+    @app.before_request
+    def _start_mail_worker() -> None:
+        mailer.start_worker(app)

@@ -25,6 +25,9 @@ from werkzeug.wrappers import Response
 
 from idp import extensions
 from idp.errors import IdpError
+from idp.outage import RETRY_AFTER
+from idp.outage import Service
+from idp.outage import outage_of
 from idp.problems import Problem
 from idp.problems import problem_response
 
@@ -172,10 +175,91 @@ def setup_web(app: Flask) -> None:
         return _error_page(status, error=f"http_{status}")
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception) -> tuple[Response | str, int]:
+    def unexpected(error: Exception) -> Response | tuple[Response | str, int]:
+        service = outage_of(error)
+        if service is not None:
+            return unavailable(service, error)
         error_id = secrets.token_hex(6)
         log.exception("unexpected error id=%s", error_id)
         g.locale = g.get("locale")
         if _is_api():
             return jsonify(error="server_error", error_id=error_id), 500
         return _error_page(500, error="server_error", error_id=error_id)
+
+
+def log_outage(service: Service, error: BaseException) -> str:
+    """Log an outage once, with the request id and an error id the page shows; only the
+    exception's class, never its text (statement parameters, keys). Returns the error id."""
+    error_id = secrets.token_hex(6)
+    cause = getattr(error, "orig", None) or error.__cause__ or error
+    log.error(
+        "%s unavailable: %s (%s) path=%s request_id=%s id=%s",
+        service,
+        type(error).__name__,
+        type(cause).__name__,
+        request.path,
+        g.get("request_id") or "-",
+        error_id,
+    )
+    return error_id
+
+
+def unavailable(service: Service, error: BaseException) -> Response:
+    """The answer to a request that met an outage (idp/outage.py), with ``Retry-After``:
+
+    - ``/authorize`` once the client and its redirect URI are validated: the OAuth error
+      ``temporarily_unavailable`` at the redirect URI (RFC 6749 §4.1.2.1), with ``state`` and
+      ``iss``;
+    - the admin API: an RFC 9457 problem, 503;
+    - the other machine endpoints (token, userinfo, revocation, introspection): 503 with the
+      JSON error ``temporarily_unavailable``. RFC 6749 §5.2 registers that code for the
+      authorization endpoint only; the token endpoint has no code for "try later", so the
+      status (503, RFC 9110 §15.6.4) says it and the code names it (§8.5 lets extensions
+      register codes; clients read any unknown one as a failure);
+    - a page (the sign-in's steps, the account menu, the console, a mailed link): 503 in the
+      person's language, "try again in a moment".
+    """
+    error_id = log_outage(service, error)
+    oauth_redirect = g.get("oauth_redirect")
+    if request.path == "/authorize" and oauth_redirect is not None:
+        redirect_uri, state = oauth_redirect
+        failure = OAuth2Error(
+            "The service is temporarily unavailable; try again in a moment.",
+            error="temporarily_unavailable",
+            redirect_uri=redirect_uri,
+            state=state,
+        )
+        response: Response = extensions.oauth().create_error_redirect(failure)
+    elif request.path.startswith(PROBLEM_PATHS):
+        response = problem_response(
+            Problem(
+                503,
+                "unavailable",
+                "The service is temporarily unavailable.",
+                f"Try again in a moment ({error_id}).",
+            )
+        )
+    elif _is_api():
+        response = jsonify(
+            error="temporarily_unavailable",
+            error_description="The service is temporarily unavailable; try again in a moment.",
+            error_id=error_id,
+        )
+        response.status_code = 503
+    else:
+        if g.get("locale") is None:
+            g.locale = _locale_of_request()
+        body, status = _error_page(503, error="unavailable", error_id=error_id)
+        response = Response(body, status, mimetype="text/html")
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
+def _locale_of_request() -> str | None:
+    """The page's language when the sign-in's own could not be read: ``ui_locales`` of an
+    authorization request; else the language cookie (idp/i18n.py) decides."""
+    for tag in request.args.get("ui_locales", "").split():
+        primary = tag.split("-")[0].lower()
+        if primary in ("ja", "en"):
+            return primary
+    return None

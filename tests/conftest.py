@@ -95,6 +95,7 @@ class Provider:
         from idp.models import db
 
         self.app.extensions["idp.mailer"].wait_idle()
+        self.app.extensions["idp.mailer"].stop_worker()
         self.app.extensions["idp.audit_sealer"].wait_idle()
         with self.app.app_context():
             db.engine.dispose()

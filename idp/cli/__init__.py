@@ -16,6 +16,7 @@ from idp.cli import contracts
 from idp.cli import database
 from idp.cli import keys
 from idp.cli import lines
+from idp.cli import mail
 from idp.cli import maintenance
 from idp.cli import scim
 from idp.cli import servers
@@ -36,6 +37,7 @@ for module in (
     clients,
     scim,
     backchannel,
+    mail,
     keys,
     maintenance,
     audit,

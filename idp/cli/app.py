@@ -37,6 +37,7 @@ def with_app(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from idp import extensions
         from idp.errors import DomainError
 
         app = make_app(views=False)
@@ -45,5 +46,9 @@ def with_app(command: Callable[P, R]) -> Callable[P, R]:
                 return command(*args, **kwargs)
             except DomainError as error:
                 raise click.ClickException(str(error)) from error
+            finally:
+                # A mail the command queued is sent before the process ends (or stays
+                # queued for the nodes' workers when the SMTP server is down).
+                extensions.mailer.of(app).wait_idle()
 
     return wrapper

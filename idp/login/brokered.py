@@ -97,11 +97,16 @@ def send_upstream(
     return redirect(url, code=303)
 
 
+#: The upstream did not answer (in its timeout) or could not be reached: RFC 9110 §15.6.5
+#: and §15.6.3, not the client's fault (nothing the client caused is a 5xx).
+UPSTREAM_DOWN = {"timeout": 504, "unreachable": 502}
+
+
 def upstream_failed(tx: Transaction | None, name: str, error: BrokerError) -> BaseResponse:
     audit.record("login", "refused", f"upstream_{error.reason}", details={"provider": name})
     return Response(
         render_template("login/upstream_error.html", tx=tx, provider=name, reason=error.reason),
-        400,
+        UPSTREAM_DOWN.get(error.reason, 400),
     )
 
 

@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oidc.core.errors import ConsentRequiredError
 from authlib.oidc.core.errors import LoginRequiredError
+from flask import g
 from flask import request
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -106,6 +107,8 @@ def handle_authorize() -> BaseResponse:
         redirect_uri = grant.validate_authorization_request()
     except OAuth2Error as error:
         return error_response(error, error.redirect_uri, state)
+    # From here an outage is answered at the redirect URI (idp/web.py: unavailable).
+    g.oauth_redirect = (redirect_uri, state)
 
     data = oauth_request.payload.data
     client = oauth_request.client

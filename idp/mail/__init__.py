@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask import render_template
 
 from idp import extensions
 from idp.mail.mailer import Mailer
+from idp.mail.queue import enqueue
 
 __all__ = ["SUBJECTS", "Mailer", "render_mail", "send_mail"]
 
@@ -53,7 +55,13 @@ def render_mail(purpose: str, locale: str, **context: Any) -> tuple[str, str]:
 
 
 def send_mail(to: str, purpose: str, locale: str, **context: Any) -> None:
-    """Render and deliver now (call from a mail job or the CLI)."""
+    """Render the mail, queue it (``idp/mail/queue.py``; commits) and send it off the
+    request thread; if the SMTP server cannot take it now, the queue's worker retries.
+
+    Call after the change the mail is about is committed."""
     mailer = extensions.mailer()
     subject, body = render_mail(purpose, locale, **context)
-    mailer.deliver(mailer.build(to, subject, body))
+    user = context.get("user")
+    row_id = enqueue(mailer.build(to, subject, body), purpose, getattr(user, "id", None))
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    mailer.send_queued(app, row_id)

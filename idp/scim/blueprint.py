@@ -30,8 +30,11 @@ from idp.errors import ConflictError
 from idp.errors import DomainError
 from idp.errors import ForbiddenError
 from idp.errors import NotFoundError
+from idp.outage import RETRY_AFTER
+from idp.outage import outage_of
 from idp.scim.resources import PREFIX
 from idp.web import csrf
+from idp.web import log_outage
 
 log = logging.getLogger("idp.scim")
 
@@ -123,6 +126,12 @@ def http_error(error: HTTPException) -> Response:
 
 @bp.errorhandler(Exception)
 def unexpected(error: Exception) -> Response:
+    service = outage_of(error)
+    if service is not None:
+        # RFC 7644 §3.12: 503 "Service Unavailable", with RFC 9110's Retry-After.
+        error_id = log_outage(service, error)
+        detail = f"The service is temporarily unavailable; try again in a moment ({error_id})."
+        return error_response(Error(status=503, detail=detail), Retry_After=str(RETRY_AFTER))
     error_id = secrets.token_hex(6)
     log.exception("unexpected error id=%s", error_id)
     return error_response(Error(status=500, detail=f"Internal error {error_id}."))

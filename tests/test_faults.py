@@ -1,0 +1,301 @@
+"""Issue 13, "Faults": Redis unavailable, PostgreSQL restarted, the SMTP server down, an
+upstream timing out, with each service really stopped and started again (on the same port).
+
+The provider answers a clear 503 page (or OAuth ``temporarily_unavailable``), signs nobody
+in on a check it could not make (K1, L3, O2: fail closed), keeps mails that could not be sent
+in a queue that survives a restart, and recovers by itself. The SMS gateway stopped is
+tests/test_two_factor.py's ``test_L4_sms_gateway_down_gives_a_clear_message...``."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests import faults_services
+from tests.conftest import PASSWORD
+from tests.test_admin_api import token_for
+from tests.faults_services import NodeProcess
+from tests.faults_services import node_config
+from tests.faults_services import poll
+from tests.helpers import Browser
+from tests.helpers import redirect_params
+from tests.realservices import free_port
+
+pytestmark = pytest.mark.xdist_group("faults")
+#: The module's services and providers (tests/faults_services.py).
+fault_services = faults_services.fault_services
+provider_on = faults_services.provider_on
+
+RESET_SUBJECT = "パスワードリセット"
+
+
+@pytest.fixture()
+def outage_log() -> Iterator[list[logging.LogRecord]]:
+    """What ``idp.web`` logs during the test (the app's loggers do not propagate)."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    logger = logging.getLogger("idp.web")
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+
+
+def assert_unavailable_page(response: requests.Response, language: str = "ja") -> None:
+    """A 503 page in the person's language, with Retry-After and no stack trace."""
+    assert response.status_code == 503, response.text[:400]
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert int(response.headers["Retry-After"]) > 0
+    assert 'data-error="unavailable"' in response.text
+    assert "Traceback" not in response.text and "sqlalchemy" not in response.text.lower()
+    if language == "ja":
+        assert "しばらくしてからもう一度お試しください" in response.text
+    else:
+        assert "Please try again in a moment." in response.text
+
+
+def no_code(response: requests.Response) -> None:
+    """Nothing reached the relying party: no redirect carrying a code."""
+    location = response.headers.get("Location", "")
+    assert "code=" not in location, location
+
+
+@pytest.mark.covers("O1", "O2", "K1")
+def test_O2_redis_stopped_before_the_password_post_is_a_503_page_and_no_code(
+    provider_on, fault_services, outage_log
+):
+    node = provider_on()
+    rp = node.new_client()
+    _user_id, email = node.new_user()
+    browser = Browser(node.url)
+    page = browser.get(rp.authorize_url())
+    assert 'id="password-form"' in page.text
+    fault_services.redis.stop_service()
+    try:
+        answer = browser.submit(page, "password-form", email=email, password=PASSWORD)
+        assert_unavailable_page(answer)
+        no_code(answer)
+        # English for a person who chose it.
+        browser.session.cookies.set("lang", "en")
+        again = browser.submit(page, "password-form", email=email, password=PASSWORD)
+        assert_unavailable_page(again, "en")
+    finally:
+        fault_services.redis.start_service()
+    # Logged once per request, with its class and the request id, never a secret.
+    lines = [r.getMessage() for r in outage_log if "unavailable" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert all(line.startswith("store unavailable: ") for line in lines)
+    assert all(PASSWORD not in line and email not in line for line in lines)
+    assert all(r.exc_info is None for r in outage_log)
+    # Recovers by itself (no restart of the app): the transaction died with Redis's memory,
+    # a new sign-in goes through.
+    tokens = rp.login_tokens(Browser(node.url), email, PASSWORD)
+    assert rp.id_token_claims(tokens["id_token"])["amr"] == ["pwd"]
+
+
+@pytest.mark.covers("O2", "L3", "L4")
+def test_O2_redis_stopped_between_the_password_and_2fa_signs_nobody_in(provider_on, fault_services):
+    node = provider_on()
+    rp = node.new_client()
+    contract = node.new_contract(two_factor=True)
+    _user_id, email = node.new_user(contract)
+    browser = Browser(node.url)
+    page = browser.get(rp.authorize_url())
+    second = browser.submit(page, "password-form", email=email, password=PASSWORD)
+    assert "/login/2fa/" in second.url, second.url
+    tx = re.search(r"tx=([\w-]+)", second.url).group(1)
+    fault_services.redis.stop_service()
+    try:
+        # The 2FA step, a later step asked for directly, and the finish: none signs in.
+        for path in (f"/login/2fa/enroll/sms?tx={tx}", f"/login/finish?tx={tx}"):
+            answer = browser.get(path)
+            assert_unavailable_page(answer)
+            no_code(answer)
+        answer = browser.submit(second, "phone-form", phone="090-1234-5678")
+        assert_unavailable_page(answer)
+        no_code(answer)
+    finally:
+        fault_services.redis.start_service()
+    # After the restart the transaction is gone (Redis kept nothing): the finish step does
+    # not sign in on a transaction it cannot find.
+    after = browser.get(f"/login/finish?tx={tx}")
+    assert after.status_code in (400, 404) and 'data-error="login_expired"' in after.text
+    no_code(after)
+
+
+@pytest.mark.covers("O1")
+def test_O1_authorize_and_token_during_a_redis_outage_answer_temporarily_unavailable(
+    provider_on, fault_services
+):
+    """RFC 6749 §4.1.2.1: once the client and its redirect URI are validated (from the
+    database), the outage goes to the redirect URI as ``temporarily_unavailable``, with
+    ``state`` and ``iss`` (RFC 9207); the token endpoint answers 503 in JSON."""
+    node = provider_on()
+    rp = node.new_client()
+    _user_id, email = node.new_user()
+    browser = Browser(node.url)
+    callback = rp.sign_in(browser, email, PASSWORD)
+    fault_services.redis.stop_service()
+    try:
+        answer = browser.session.get(rp.authorize_url(), allow_redirects=False, timeout=60)
+        assert answer.status_code == 302
+        params = redirect_params(answer)
+        assert answer.headers["Location"].startswith(rp.redirect_uri)
+        assert params["error"] == "temporarily_unavailable"
+        assert params["state"] == rp.state and params["iss"] == node.url
+        tokens = rp.exchange(callback["code"])
+        assert tokens["_status"] == 503 and tokens["error"] == "temporarily_unavailable"
+        # An unknown client is still told apart by a page, never redirected.
+        unknown = browser.session.get(
+            rp.authorize_url().replace(rp.client_id, "rp-unknown"), allow_redirects=False
+        )
+        assert unknown.status_code == 400 and "Location" not in unknown.headers
+    finally:
+        fault_services.redis.start_service()
+    # The code was in Redis and is gone; the RP starts again and succeeds.
+    assert rp.exchange(callback["code"])["_status"] == 400
+    assert rp.login_tokens(Browser(node.url), email, PASSWORD)["_status"] == 200
+
+
+@pytest.mark.covers("K1", "O2", "G7")
+def test_K1_postgres_restarted_fails_closed_then_recovers_without_an_app_restart(
+    provider_on, fault_services
+):
+    """The lockout counter (users.failed_logins) cannot be read: no sign-in, a 503 page; the
+    admin API answers an RFC 9457 problem. After PostgreSQL is back on the same port the same
+    app signs in (the pool checks its connections before use: ``pool_pre_ping``)."""
+    node = provider_on()
+    rp = node.new_client()
+    _user_id, email = node.new_user()
+    assert rp.login_tokens(Browser(node.url), email, PASSWORD)["_status"] == 200
+    token = token_for(node, node.new_contract())
+    browser = Browser(node.url)
+    page = browser.get(rp.authorize_url())
+    fault_services.postgres.stop_service()
+    try:
+        answer = browser.submit(page, "password-form", email=email, password=PASSWORD)
+        assert_unavailable_page(answer)
+        no_code(answer)
+        api = requests.get(
+            f"{node.url}/api/admin/v1/users",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert api.status_code == 503, api.text
+        assert api.headers["Content-Type"] == "application/problem+json"
+        assert api.json()["type"] == "urn:worksdrive:problem:unavailable"
+        assert int(api.headers["Retry-After"]) > 0
+    finally:
+        fault_services.postgres.start_service()
+    done = browser.submit(page, "password-form", email=email, password=PASSWORD)
+    assert "code" in redirect_params(done)
+    assert rp.exchange(redirect_params(done)["code"])["_status"] == 200
+
+
+@pytest.mark.covers("K3")
+def test_K3_mail_queued_while_smtp_is_down_arrives_once_after_a_restart_of_everything(
+    provider_on, fault_services, tmp_path
+):
+    """SMTP stopped; a reset mail is asked for; the provider process is killed; SMTP and the
+    provider start again: the mail, kept in the database's queue, arrives, once."""
+    smtp = fault_services.smtp
+    builder = provider_on(mail_retry_backoff=1, mail_retry_interval=1)
+    _user_id, email = builder.new_user()
+    port = free_port()
+    config = node_config(builder, issuer=f"http://127.0.0.1:{port}")
+    node = NodeProcess(config, port, tmp_path / "node.log").start()
+    try:
+        smtp.stop()
+        browser = Browser(node.url)
+        page = browser.get("/password/forgot")
+        sent = browser.submit(page, email=email)
+        assert sent.status_code == 200
+        with builder.app.app_context():
+            from idp.mail.queue import queue_summary
+
+            poll_queue = lambda: queue_summary().get("reset") == 1  # noqa: E731
+            poll(poll_queue, "the reset mail in the queue")
+            from idp.models import QueuedMail
+
+            row = builder.db().session.query(QueuedMail).filter_by(purpose="reset").one()
+            poll(
+                lambda: (
+                    builder.db().session.get(QueuedMail, row.id, populate_existing=True).attempts
+                    >= 1
+                ),
+                "a failed attempt",
+            )
+            builder.db().session.remove()
+        node.kill()
+        smtp.clear()
+        smtp.start()
+        node.start()
+        mail = smtp.wait_for(to=email, subject_contains=RESET_SUBJECT, timeout=30)
+        assert [u for u in smtp.links_in(mail) if "/links/" in u]
+        # Once: the queue is empty and no second copy comes with the next sweeps.
+        with builder.app.app_context():
+            poll(lambda: queue_summary() == {}, "an empty queue")
+        assert len([m for m in smtp.messages if RESET_SUBJECT in str(m["Subject"])]) == 1
+        assert "Traceback" not in node.log_text() and "/links/" not in node.log_text()
+    finally:
+        node.kill()
+        smtp.start()
+
+
+@pytest.mark.covers("L7")
+def test_L7_upstream_not_answering_within_its_timeout_gives_a_page_back_to_the_sign_in(
+    fault_services, tmp_path
+):
+    from tests.conftest import _serve
+    from tests.conftest import build_provider
+    from tests.facebook_double import FacebookUser
+    from tests.facebook_double import run_facebook_double
+    from tests.test_brokered_login import VERSION
+    from tests.test_brokered_login import facebook_user
+    from tests.test_brokered_login import through_facebook
+
+    with run_facebook_double() as facebook:
+        app = facebook.add_app()
+        brokers = {
+            "facebook": {
+                "app_id": app.app_id,
+                "app_secret": app.secret,
+                "graph_version": VERSION,
+                "dialog_base": facebook.url,
+                "graph_base": facebook.url,
+                "timeout": "1",
+            }
+        }
+        node: Any = build_provider(
+            "sqlite+sqlstore", tmp_path, fault_services.as_dict(), brokers=brokers
+        )
+        node.facebook_app = app
+        server, _thread = _serve(node.app)
+        try:
+            person = FacebookUser("Slow", "slow@example.jp")
+            facebook_user(node, person)
+            facebook.slow = {"token"}
+            facebook.delay = 5
+            rp = node.new_client()
+            page, _callback = through_facebook(node, facebook, person, Browser(node.url), rp)
+            assert page.status_code == 504, page.status_code
+            assert 'data-reason="timeout"' in page.text and 'id="back"' in page.text
+            no_code(page)
+            # The way back is the sign-in page of the same transaction.
+            href = re.search(r'id="back" href="([^"]+)"', page.text).group(1)
+            assert "/login?tx=" in href.replace("&amp;", "&")
+        finally:
+            facebook.slow = set()
+            server.shutdown()
+            node.close()
