@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -192,12 +193,37 @@ class NodeProcess:
     """The provider in its own process, on a fixed port, killed and started again by a
     test (nothing of the old process survives: not a thread, not a pooled connection)."""
 
-    def __init__(self, config: dict[str, Any], port: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        port: int,
+        log_path: Path,
+        file_size_limit: int | None = None,
+    ) -> None:
+        """:param file_size_limit: RLIMIT_FSIZE of the process: no file it writes grows past
+        this many bytes (a full disk, without mounting one); its log then goes nowhere."""
         self.config = config
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
+        self.file_size_limit = file_size_limit
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    def lift_file_size_limit(self) -> None:
+        """The disk has room again (prlimit(2) on the running process)."""
+        _soft, hard = resource.prlimit(self.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(self.pid, resource.RLIMIT_FSIZE, (hard, hard))
+
+    def _limit(self) -> None:
+        assert self.file_size_limit is not None
+        # The soft limit only: lifting it again up to the hard one needs no privilege.
+        _soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size_limit, hard))
 
     def start(self) -> NodeProcess:
         env = {
@@ -205,14 +231,16 @@ class NodeProcess:
             "FAULT_CONFIG": json.dumps(self.config),
             "FAULT_PORT": str(self.port),
         }
+        limited = self.file_size_limit is not None
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", NODE_SCRIPT],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                stdout=subprocess.DEVNULL if limited else log,
+                stderr=subprocess.DEVNULL if limited else subprocess.STDOUT,
+                preexec_fn=self._limit if limited else None,
             )
         poll(self._ready, f"the provider process on {self.port}", timeout=30)
         return self

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,13 +20,14 @@ import requests
 
 from tests import faults_services
 from tests.conftest import PASSWORD
-from tests.test_admin_api import token_for
 from tests.faults_services import NodeProcess
 from tests.faults_services import node_config
 from tests.faults_services import poll
 from tests.helpers import Browser
+from tests.helpers import RelyingParty
 from tests.helpers import redirect_params
 from tests.realservices import free_port
+from tests.test_admin_api import token_for
 
 pytestmark = pytest.mark.xdist_group("faults")
 #: The module's services and providers (tests/faults_services.py).
@@ -210,10 +213,11 @@ def test_K3_mail_queued_while_smtp_is_down_arrives_once_after_a_restart_of_every
     """SMTP stopped; a reset mail is asked for; the provider process is killed; SMTP and the
     provider start again: the mail, kept in the database's queue, arrives, once."""
     smtp = fault_services.smtp
-    builder = provider_on(mail_retry_backoff=1, mail_retry_interval=1)
+    # The builder (in this process) writes the database and sends nothing itself.
+    builder = provider_on(mail_retry_backoff=1, mail_retry_interval=0)
     _user_id, email = builder.new_user()
     port = free_port()
-    config = node_config(builder, issuer=f"http://127.0.0.1:{port}")
+    config = node_config(builder, issuer=f"http://127.0.0.1:{port}", mail_retry_interval=1)
     node = NodeProcess(config, port, tmp_path / "node.log").start()
     try:
         smtp.stop()
@@ -299,3 +303,72 @@ def test_L7_upstream_not_answering_within_its_timeout_gives_a_page_back_to_the_s
             facebook.slow = set()
             server.shutdown()
             node.close()
+
+
+@pytest.mark.covers("K3", "L4")
+def test_L4_K3_full_disk_for_the_outboxes_leaves_no_half_file_and_recovers(provider_on, tmp_path):
+    """The development outboxes on a full disk (RLIMIT_FSIZE: no file of the process grows
+    past 64 bytes): the reset mail stays queued and no half-written .eml appears; the SMS
+    send answers the 503 "could not be sent" page, no half file either. When the disk has
+    room again (the limit lifted on the running process) the mail is written by the queue's
+    worker and the SMS goes out, with nothing restarted."""
+    builder = provider_on(smtp_url="", mail_retry_backoff=1, mail_retry_interval=0)
+    _user_id, email = builder.new_user()
+    contract = builder.new_contract(two_factor=True)
+    _user_id, email_2fa = builder.new_user(contract)
+    port = free_port()
+    config = node_config(
+        builder, issuer=f"http://127.0.0.1:{port}", smtp_url="", mail_retry_interval=1
+    )
+    node = NodeProcess(config, port, tmp_path / "node.log", file_size_limit=64).start()
+    instance = Path(config["instance_dir"])
+    try:
+        browser = Browser(node.url)
+        sent = browser.submit(browser.get("/password/forgot"), email=email)
+        assert sent.status_code == 200
+        with builder.app.app_context():
+            from idp.models import QueuedMail
+
+            def failed_once() -> bool:
+                row = builder.db().session.query(QueuedMail).filter_by(purpose="reset").first()
+                builder.db().session.rollback()
+                return row is not None and row.attempts >= 1
+
+            poll(failed_once, "a failed write of the reset mail")
+        assert sorted(p.name for p in (instance / "outbox").glob("*")) == []
+        rp = RelyingParty(node.url, *_client(builder))
+        page = Browser(node.url)
+        enroll = page.submit(
+            page.get(rp.authorize_url()), "password-form", email=email_2fa, password=PASSWORD
+        )
+        assert 'id="phone-form"' in enroll.text
+        full = page.submit(enroll, "phone-form", phone="090-1234-5678")
+        assert full.status_code == 503 and 'id="error"' in full.text, full.text[:300]
+        assert "SMS" in full.text and 'id="use-app"' in full.text
+        assert [p.name for p in (instance / "sms-outbox").glob("*")] == []
+        node.lift_file_size_limit()
+        poll(lambda: len(list((instance / "outbox").glob("*.eml"))) == 1, "the reset mail")
+        assert [p.name for p in (instance / "outbox").glob(".*")] == []
+        again = page.submit(enroll, "phone-form", phone="090-1234-5678")
+        assert 'id="code-form"' in again.text, again.text[:300]
+        assert len(list((instance / "sms-outbox").glob("*.json"))) == 1
+    finally:
+        node.kill()
+
+
+def _client(provider: Any) -> tuple[str, str, str]:
+    """A confidential client registered in ``provider``'s database (for a node process)."""
+    from idp.actor import Actor
+    from idp.clients import add_client
+
+    client_id = f"rp-{uuid.uuid4().hex[:8]}"
+    with provider.app.app_context():
+        _row, secret = add_client(
+            Actor.cli(),
+            "Test RP",
+            ["https://rp.example/callback"],
+            ["https://rp.example/bye"],
+            client_id=client_id,
+            trusted=True,
+        )
+    return client_id, secret, "https://rp.example/callback"

@@ -3,6 +3,7 @@ leaving the machine, and the developer page lists them, as it lists the mail out
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from idp.sms.base import SmsError
 from idp.sms.base import check_e164
 from idp.sms.base import mask_number
 
@@ -21,8 +23,8 @@ FOLDER_NAME = "sms-outbox"
 
 
 class OutboxSender:
-    """Writes ``{"id", "to", "text", "created_at"}`` per SMS; never fails but for a number
-    that a real gateway would refuse too."""
+    """Writes ``{"id", "to", "text", "created_at"}`` per SMS; fails only for a number that a
+    real gateway would refuse too, or when the disk is full."""
 
     name = "outbox"
 
@@ -38,7 +40,15 @@ class OutboxSender:
         # The name sorts by time; write then rename, so that the page never reads half a file.
         path = self.folder / f"{now.strftime('%Y%m%dT%H%M%S.%f')}-{message_id}.json"
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(entry, ensure_ascii=False), encoding="utf-8")
+        try:
+            temporary.write_text(json.dumps(entry, ensure_ascii=False), encoding="utf-8")
+        except OSError as error:
+            # A full disk: no half-written file stays; the page says the SMS could not be
+            # sent (503, as for a gateway that is down) and the person may retry.
+            temporary.unlink(missing_ok=True)
+            raise SmsError(
+                "server_error", self.name, errno.errorcode.get(error.errno or 0, "")
+            ) from error
         os.replace(temporary, path)
         log.info("SMS to %s written to the outbox as %s", mask_number(to), message_id)
         return message_id
