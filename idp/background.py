@@ -13,6 +13,8 @@ from concurrent.futures import wait
 
 from flask import Flask
 
+from idp.outage import outage_of
+
 
 class BackgroundJobs:
     def __init__(self, name: str, log: logging.Logger, workers: int = 2) -> None:
@@ -29,8 +31,17 @@ class BackgroundJobs:
             with app.app_context():
                 try:
                     job()
-                except Exception:
-                    self._log.exception("%s job failed", self._name)
+                except Exception as error:
+                    service = outage_of(error)
+                    if service is None:
+                        self._log.exception("%s job failed", self._name)
+                    else:  # one line, without the error's text (idp/outage.py)
+                        self._log.warning(
+                            "%s job failed: %s unavailable (%s)",
+                            self._name,
+                            service,
+                            type(error).__name__,
+                        )
 
         future = self._pool.submit(run)
         with self._lock:

@@ -121,6 +121,27 @@ class RestartableSmtp(SmtpSink):
         return self
 
 
+class RefusingSmtp:
+    """An SMTP server that refuses every recipient for good (550), as for an address that
+    does not exist."""
+
+    host = "127.0.0.1"
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        class Refuse:
+            async def handle_RCPT(self, *_args: Any, **_kwargs: Any) -> str:
+                return "550 5.1.1 No such user"
+
+        self.port = free_port()
+        self._controller = Controller(Refuse(), hostname=self.host, port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
 class FaultServices:
     """The module's private services, as ``build_provider`` takes them."""
 

@@ -379,3 +379,101 @@ def _client(provider: Any) -> tuple[str, str, str]:
             trusted=True,
         )
     return client_id, secret, "https://rp.example/callback"
+
+
+@pytest.mark.covers("K3")
+def test_K3_a_mail_refused_for_good_is_dropped_and_audited(provider_on):
+    """A 5xx answer (RFC 5321 §4.2.1: a permanent failure) is not retried: the mail leaves the
+    queue with an audit event ``mail_dropped`` (reason ``smtp_refused``), no address or body
+    in it."""
+    from idp.mail.queue import queue_summary
+    from idp.models import AuditEvent
+    from tests.faults_services import RefusingSmtp
+
+    refusing = RefusingSmtp()
+    try:
+        node = provider_on(smtp_url=f"smtp://127.0.0.1:{refusing.port}")
+        user_id, email = node.new_user()
+        browser = Browser(node.url)
+        assert browser.submit(browser.get("/password/forgot"), email=email).status_code == 200
+        session = node.db().session
+
+        def dropped() -> list[AuditEvent]:
+            with node.app.app_context():
+                rows = session.query(AuditEvent).filter_by(event="mail_dropped").all()
+                return [r for r in rows if r.user_id == user_id]
+
+        poll(lambda: bool(dropped()), "the mail_dropped event")
+        [event] = dropped()
+        assert (event.outcome, event.reason) == ("refused", "smtp_refused")
+        assert event.details["purpose"] == "reset" and event.details["error"] == "SMTP 550"
+        assert email not in str(event.details)
+        with node.app.app_context():
+            assert queue_summary() == {}
+    finally:
+        refusing.stop()
+
+
+@pytest.mark.covers("K3")
+def test_K3_two_nodes_claiming_the_queue_at_once_never_take_the_same_mail(
+    provider_on, fault_services
+):
+    """Each claim takes due rows in one statement (``FOR UPDATE SKIP LOCKED``, and the due
+    condition checked again after a wait), so that parallel sweeps of several nodes share
+    the queue without sending a mail twice."""
+    import threading
+
+    from idp.mail.queue import claim_due
+    from idp.mail.queue import enqueue
+
+    node = provider_on(mail_retry_interval=0)
+    with node.app.app_context():
+        mailer = node.app.extensions["idp.mailer"]
+        for number in range(60):
+            enqueue(mailer.build(f"q{number}@example.jp", "s", "b"), "reset", None)
+    barrier = threading.Barrier(4)
+    claims: list[list[str]] = []
+
+    def claim() -> None:
+        with node.app.app_context():
+            barrier.wait()
+            claims.append(claim_due(limit=20))
+            node.db().session.remove()
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    claimed = [row_id for batch in claims for row_id in batch]
+    assert len(claimed) == len(set(claimed)) == 60, [len(batch) for batch in claims]
+
+
+@pytest.mark.covers("K3")
+def test_K3_idp_mail_queue_counts_and_retries_now(provider_on, fault_services):
+    """``idp mail queue`` prints counts by purpose (never an address); ``--retry-now`` sends
+    what the SMTP server did not take."""
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    node = provider_on(mail_retry_interval=0, mail_retry_backoff=3600)
+    _user_id, email = node.new_user()
+    smtp = fault_services.smtp
+    smtp.stop()
+    try:
+        browser = Browser(node.url)
+        assert browser.submit(browser.get("/password/forgot"), email=email).status_code == 200
+        node.app.extensions["idp.mailer"].wait_idle()
+    finally:
+        smtp.clear()
+        smtp.start()
+    env = {f"IDP_{key.upper()}": str(value) for key, value in node_config(node).items()}
+    runner = CliRunner()
+    listed = runner.invoke(main, ["mail", "queue"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.split() == ["reset=1"] and email not in listed.output
+    retried = runner.invoke(main, ["mail", "queue", "--retry-now"], env=env)
+    assert retried.exit_code == 0, retried.output
+    assert retried.output.split() == ["reset=1", "sent=1", "pending=0", "dropped=0"]
+    smtp.wait_for(to=email, subject_contains=RESET_SUBJECT)

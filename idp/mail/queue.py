@@ -90,9 +90,11 @@ def claim_due(limit: int = BATCH, only: list[str] | None = None) -> list[str]:
     due = due.order_by(QueuedMail.next_attempt_at).limit(limit)
     if db.engine.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
+    # The outer condition again: a row another node claimed meanwhile is no longer due when
+    # PostgreSQL re-checks it after waiting for that node's lock.
     claimed = db.session.scalars(
         update(QueuedMail)
-        .where(QueuedMail.id.in_(due.scalar_subquery()))
+        .where(QueuedMail.id.in_(due.scalar_subquery()), QueuedMail.next_attempt_at <= now)
         .values(next_attempt_at=now + LEASE, attempts=QueuedMail.attempts + 1)
         .returning(QueuedMail.id)
     ).all()

@@ -68,6 +68,10 @@ def reason_texts() -> dict[str, str]:
         "rate_limited_user": _("Too many attempts for this account."),
         "unknown_connection_id": _("An unknown Active Directory connection ID."),
         "disabled": _("The account is disabled."),
+        "smtp_refused": _("A mail to the user was not delivered: the mail server refused it."),
+        "too_many_attempts": _(
+            "A mail to the user was not delivered: the mail server did not take it for hours."
+        ),
     }
 
 
@@ -76,6 +80,7 @@ def event_labels() -> dict[str, str]:
         "login": _("Sign-in"),
         "second_factor": _("Two-step verification"),
         "acr_unmet": _("Sign-in"),
+        "mail_dropped": _("Mail not delivered"),
     }
 
 
