@@ -188,17 +188,17 @@ def setup_web(app: Flask) -> None:
 
 
 def log_outage(service: Service, error: BaseException) -> str:
-    """Log an outage once, with the request id and an error id the page shows; only the
-    exception's class, never its text (statement parameters, keys). Returns the error id."""
+    """Log an outage once, with an error id the page shows (the JSON line carries the
+    request id, idp/logs.py); only the exception's class, never its text (statement
+    parameters, keys). Returns the error id."""
     error_id = secrets.token_hex(6)
     cause = getattr(error, "orig", None) or error.__cause__ or error
     log.error(
-        "%s unavailable: %s (%s) path=%s request_id=%s id=%s",
+        "%s unavailable: %s (%s) path=%s id=%s",
         service,
         type(error).__name__,
         type(cause).__name__,
         request.path,
-        g.get("request_id") or "-",
         error_id,
     )
     return error_id

@@ -8,6 +8,7 @@ tests/test_two_factor.py's ``test_L4_sms_gateway_down_gives_a_clear_message...``
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -38,13 +39,17 @@ RESET_SUBJECT = "パスワードリセット"
 
 
 @pytest.fixture()
-def outage_log() -> Iterator[list[logging.LogRecord]]:
-    """What ``idp.web`` logs during the test (the app's loggers do not propagate)."""
-    records: list[logging.LogRecord] = []
+def outage_log() -> Iterator[list[dict[str, Any]]]:
+    """The JSON lines ``idp.web`` logs during the test (the app's loggers do not propagate),
+    formatted in the request's thread as the app's handler does (with its request id)."""
+    from idp.logs import JsonFormatter
+
+    records: list[dict[str, Any]] = []
+    formatter = JsonFormatter()
 
     class Keep(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
+            records.append(json.loads(formatter.format(record)))
 
     handler = Keep()
     logger = logging.getLogger("idp.web")
@@ -95,12 +100,16 @@ def test_O2_redis_stopped_before_the_password_post_is_a_503_page_and_no_code(
         assert_unavailable_page(again, "en")
     finally:
         fault_services.redis.start_service()
-    # Logged once per request, with its class and the request id, never a secret.
-    lines = [r.getMessage() for r in outage_log if "unavailable" in r.getMessage()]
+    # Logged once per request, with its class, the request id and the page's error id; no
+    # stack trace, never a secret.
+    lines = [line for line in outage_log if "unavailable" in line["msg"]]
     assert len(lines) == 2, lines
-    assert all(line.startswith("store unavailable: ") for line in lines)
-    assert all(PASSWORD not in line and email not in line for line in lines)
-    assert all(r.exc_info is None for r in outage_log)
+    for line, response in zip(lines, (answer, again), strict=True):
+        assert line["msg"].startswith("store unavailable: ") and "exc" not in line
+        assert line["request_id"] == response.headers["X-Request-ID"]
+        error_id = re.search(r"id=([0-9a-f]{12})", line["msg"]).group(1)
+        assert error_id in response.text
+        assert PASSWORD not in json.dumps(line) and email not in json.dumps(line)
     # Recovers by itself (no restart of the app): the transaction died with Redis's memory,
     # a new sign-in goes through.
     tokens = rp.login_tokens(Browser(node.url), email, PASSWORD)
