@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from sqlalchemy import exc as sql_errors
 
-from idp.store.errors import is_store_outage
+from idp.store import StoreUnavailable
 
 #: Seconds a client is asked to wait (RFC 9110 §10.2.3 ``Retry-After``): a restart of
 #: PostgreSQL or Redis takes about this long.
@@ -45,9 +45,11 @@ DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 def outage_of(error: BaseException) -> Service | None:
     """Which service's outage ``error`` is, or None when it is something else (a bug).
 
-    The SQL ephemeral store fails with the database's errors: both are "database" then.
+    The Redis store raises :class:`~idp.store.StoreUnavailable` for every outage of Redis,
+    Sentinel or Cluster (idp/store/redis_outage.py); the SQL ephemeral store fails with the
+    database's errors: both are "database" then.
     A disconnect the pool noticed (``connection_invalidated``) counts whatever its class."""
-    if is_store_outage(error):
+    if isinstance(error, StoreUnavailable):
         return Service.STORE
     if isinstance(error, DATABASE_OUTAGES):
         return Service.DATABASE
