@@ -169,7 +169,7 @@ def start_session(
         secret=secret,
     )
     _store_session(session)
-    _record_start(session, commit)
+    _record_start(session, commit, is_new_sid=not continued)
     return session
 
 
@@ -181,12 +181,15 @@ def _forget_handle(sid: str) -> None:
         store.delete(SSO_PREFIX + handle)
 
 
-def _record_start(session: SsoSession, commit: bool) -> None:
+def _record_start(session: SsoSession, commit: bool, *, is_new_sid: bool = False) -> None:
+    """The session's row for the list (X2): a new one, or the continued ``sid``'s, restarted.
+
+    :param is_new_sid: the ``sid`` was just drawn, so no row can hold it (no read)."""
     user_agent = network = ""
     if has_request_context():
         user_agent = (request.headers.get("User-Agent") or "")[:MAX_USER_AGENT]
         network = network_of(request.remote_addr)
-    record = db.session.get(SsoSessionRecord, session.sid)
+    record = None if is_new_sid else db.session.get(SsoSessionRecord, session.sid)
     if record is None:
         record = SsoSessionRecord(sid=session.sid, user_id=session.user_id)
         db.session.add(record)

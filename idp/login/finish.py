@@ -12,6 +12,7 @@ from idp import extensions
 from idp.login.refusal import error_response
 from idp.login.start import StoredAuthorizationRequest
 from idp.login.transaction import Transaction
+from idp.login.transaction import redirect_to_next_step
 from idp.models import User
 from idp.models import db
 from idp.sso import Principal
@@ -24,10 +25,27 @@ from policies.assurance import acr_for
 from policies.assurance import amr_with_route
 
 
-def finish(tx: Transaction) -> Response:
-    """Only reachable when every earlier step is achieved (checked by the caller)."""
+def finish_or_redirect(tx: Transaction, user: User | None = None) -> Response:
+    """After a step's form: when finish is the step due, finish in this same request, so
+    that the browser goes straight on to the client (one round trip less than a redirect
+    to ``/login/finish``); else save the transaction and redirect to the step that is due.
+    Nothing is skipped: finish runs only when every earlier step is achieved.
+
+    :param user: the transaction's user when this request has read it already.
+    """
+    if tx.next_step() == "finish" and tx.user_id is not None:
+        return finish(tx, user if user is not None and user.id == tx.user_id else None)
+    tx.save()
+    return redirect_to_next_step(tx)
+
+
+def finish(tx: Transaction, user: User | None = None) -> Response:
+    """Only reachable when every earlier step is achieved (checked by the caller).
+
+    :param user: the transaction's user when this request has read it already.
+    """
     server = extensions.oauth()
-    user = db.session.get(User, tx.user_id)
+    user = user or db.session.get(User, tx.user_id)
     stored = StoredAuthorizationRequest(tx.params)
     tx.close()
     if user is None:

@@ -28,10 +28,10 @@ from werkzeug.wrappers import Response
 
 from idp import audit
 from idp.contracts.contract import contract_state
-from idp.contracts.lines import line_choices
 from idp.login.refusal import deny_with
 from idp.login.transaction import Transaction
 from idp.models import Contract
+from idp.models import LineNumber
 from idp.models import User
 from idp.models import db
 from idp.twofactor.remembered import aware
@@ -56,16 +56,26 @@ from policies.two_factor import two_factor_decision
 INTERNET: dict[str, Any] = {"kind": "internet"}
 
 
-def registered_lines(contract_id: str) -> frozenset[str]:
-    return frozenset(line_choices(contract_id))
-
-
 def _line_of(route: dict[str, Any]) -> str | None:
     return route.get("line") if route.get("kind") == "line" else None
 
 
+def _lines_for(contract_id: str, line: str | None) -> dict[str, str | None]:
+    """What the route rule needs of the contract's lines (A2, L9): only whether the sign-in's
+    own line is registered, with its L9 choice; an internet sign-in needs none (no query)."""
+    if line is None:
+        return {}
+    row = db.session.get(LineNumber, (contract_id, line))
+    return {} if row is None else {row.number: row.notification}
+
+
 def check_policies(
-    user: User, target: str, route: dict[str, Any] | None = None, *, by_password: bool = False
+    user: User,
+    target: str,
+    route: dict[str, Any] | None = None,
+    *,
+    by_password: bool = False,
+    contract: Contract | None = None,
 ) -> Decision:
     """Contract state (C1, C3), access route (A1, A3, L9), the lock for a password sign-in
     (K1) and permission for the target (U2), in that order (``policies.sign_in``): the first
@@ -75,21 +85,23 @@ def check_policies(
     :param target: ``frontend`` or ``account`` (:class:`idp.vocabulary.Target`): after a
         trial the contractor still reaches the account menu for 15 days (C1).
     :param by_password: the sign-in being admitted was by password (K1 applies).
+    :param contract: the user's contract when the caller has it already (read once).
     """
-    contract = db.session.get(Contract, user.contract_id)
+    contract = contract or db.session.get(Contract, user.contract_id)
     if contract is None:
         return deny("contract_missing")
     route = route or INTERNET
+    line = _line_of(route)
     context = SignInContext(
         contract=contract_state(contract),
         access_route=AccessRoute(contract.access_route),
-        lines=line_choices(contract.id),
+        lines=_lines_for(contract.id, line),
         role=Role(user.role),
         login_method=LoginMethod(user.login_method),
         is_locked=user.locked_at is not None,
         is_disabled=user.disabled_at is not None,
         target=Target(target),
-        line_number=_line_of(route),
+        line_number=line,
         line_area=route.get("area"),
         is_by_password=by_password,
     )
@@ -103,16 +115,21 @@ def session_route_still_valid(user: User, route: dict[str, Any] | None) -> bool:
         return False
     line = _line_of(route or INTERNET)
     return is_session_route_still_valid(
-        AccessRoute(contract.access_route), line, registered_lines(contract.id)
+        AccessRoute(contract.access_route), line, frozenset(_lines_for(contract.id, line))
     )
 
 
 def second_factor_decision(
-    user: User, route: dict[str, Any], acr_values: tuple[str, ...]
+    user: User,
+    route: dict[str, Any],
+    acr_values: tuple[str, ...],
+    contract: Contract | None = None,
 ) -> Decision:
     """L3 through ``policies.two_factor``: gathers the plain data the rule needs. A remembered
-    browser that counts is touched (its 30 days restart)."""
-    contract = db.session.get(Contract, user.contract_id)
+    browser that counts is touched (its 30 days restart).
+
+    :param contract: the user's contract when the caller has it already (read once)."""
+    contract = contract or db.session.get(Contract, user.contract_id)
     record = find_remembered(user.id)
     enabled_at = contract.two_factor_enabled_at if contract else None
     context = TwoFactorContext(
@@ -133,8 +150,12 @@ def second_factor_decision(
     return decision
 
 
-def admit(tx: Transaction, user: User, amr: list[str]) -> Response | None:
+def admit(
+    tx: Transaction, user: User, amr: list[str], contract: Contract | None = None
+) -> Response | None:
     """Run the policies step for an identified ``user`` whose sign-in gave ``amr``.
+
+    :param contract: the user's contract when the identify step read it with the user.
 
     :returns: the refusal (a page, or an OAuth error at the relying party), or None when the
         user is admitted: the transaction then holds the user, ``amr`` and the steps still
@@ -142,7 +163,9 @@ def admit(tx: Transaction, user: User, amr: list[str]) -> Response | None:
         saves it and redirects to the next step.
     """
     by_password = is_password_sign_in(amr)
-    decision = check_policies(user, tx.target, tx.route, by_password=by_password)
+    # Read once for both decisions (the identity map holds it only while referenced).
+    contract = contract or db.session.get(Contract, user.contract_id)
+    decision = check_policies(user, tx.target, tx.route, by_password=by_password, contract=contract)
     if decision.outcome == "deny":
         audit.record(
             "login",
@@ -157,7 +180,7 @@ def admit(tx: Transaction, user: User, amr: list[str]) -> Response | None:
     tx.needs_line_notice = decision.step == "line_notice"
     wanted = requested_acr(tx.params.get("acr_values"), tx.params.get("claims"))
     if by_password:
-        second = second_factor_decision(user, tx.route, wanted)
+        second = second_factor_decision(user, tx.route, wanted, contract)
         tx.needs_second_factor = not second.is_allowed
         if second.reason:
             audit.record(

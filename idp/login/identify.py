@@ -9,7 +9,10 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
+from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from idp import audit
 from idp import extensions
@@ -17,10 +20,10 @@ from idp.actor import Actor
 from idp.login.limits import Attempt
 from idp.login.limits import Limit
 from idp.login.limits import reserve
+from idp.models import Contract
 from idp.models import User
 from idp.models import db
 from idp.users.find import email_key
-from idp.users.find import find_user_by_email
 from idp.users.lockout import lock_account
 from idp.users.lockout import reserve_password_attempt
 from policies.lockout import MAX_FAILED_LOGINS
@@ -41,6 +44,28 @@ class PasswordResult:
     looks_locked: bool = False
     #: Refused by the per-address limit (``ip_rate_limited``): the counter to wait for.
     limit_key: str | None = None
+    #: The user's contract, read with the user (the policies step needs it next).
+    contract: Contract | None = None
+
+
+#: A right password clears the row of failures (K1); built once.
+_RESET_FAILURES = (
+    update(User.__table__)
+    .where(User.__table__.c.id == bindparam("user_id"))
+    .values(failed_logins=0)
+)
+
+
+def _find_with_contract(email: str) -> tuple[User | None, Contract | None]:
+    """The user of this email and their contract, in one statement."""
+    row = db.session.execute(
+        select(User, Contract)
+        .outerjoin(Contract, Contract.id == User.contract_id)
+        .where(User.email_key == email_key(email))
+    ).first()
+    if row is None:
+        return None, None
+    return row[0], row[1]
 
 
 def address_subject(client_ip: str) -> str:
@@ -83,7 +108,7 @@ def check_password_login(email: str, password: str, client_ip: str | None = None
             details={"attempts": from_address.count},
         )
         return PasswordResult(None, "ip_rate_limited", limit_key=from_address.key)
-    user = find_user_by_email(email)
+    user, contract = _find_with_contract(email)
     if user is None or user.login_method != "password":
         hashing.verify(None, password)
         digest = hashlib.sha256(email_key(email).encode()).hexdigest()
@@ -101,12 +126,14 @@ def check_password_login(email: str, password: str, client_ip: str | None = None
     if hashing.verify(user.password_hash, password):
         if from_address is not None:
             from_address.hand_back()  # the address's counter counts failures only
-        db.session.execute(update(User).where(User.id == user.id).values(failed_logins=0))
+        db.session.execute(_RESET_FAILURES, {"user_id": user.id})
         if user.password_hash and hashing.needs_rehash(user.password_hash):
             user.password_hash = hashing.hash(password)
+        # Committed now: on SQLite an open write would hold the database's one write lock
+        # while the SQL store writes the transaction on its own connection.
         db.session.commit()
-        db.session.refresh(user)
-        return PasswordResult(user)
+        set_committed_value(user, "failed_logins", 0)  # what the statement wrote (no re-read)
+        return PasswordResult(user, contract=contract)
 
     audit.record(
         "login",

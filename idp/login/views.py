@@ -98,11 +98,10 @@ def identify_password(tx: Transaction) -> BaseResponse:
             else _("The email address or password is not correct.")
         )
         return _render_identify(tx, email, message, 401)
-    refused = admit(tx, result.user, list(PASSWORD_AMR))
+    refused = admit(tx, result.user, list(PASSWORD_AMR), result.contract)
     if refused is not None:
         return refused
-    tx.save()
-    return redirect_to_next_step(tx)
+    return finish_step.finish_or_redirect(tx, result.user)
 
 
 @bp.route("/line/notice", methods=["GET", "POST"])
@@ -134,8 +133,7 @@ def line_notice(tx: Transaction, user: User) -> BaseResponse:
             render_template("login/refused.html", reason="line_notification_declined"), 403
         )
     tx.achieve("line_notice")
-    tx.save()
-    return redirect_to_next_step(tx)
+    return finish_step.finish_or_redirect(tx, user)
 
 
 def account_return_path() -> str | None:
@@ -173,13 +171,12 @@ def account_login() -> BaseResponse:
 @bp.route("/login/consent", methods=["GET", "POST"])
 @step("consent")
 def consent(tx: Transaction) -> BaseResponse:
-    client = db.session.get(Client, tx.client_id)
     if request.method == "POST":
         if request.form.get("decision") != "allow":
             return deny(tx)
         tx.achieve("consent")
-        tx.save()
-        return redirect_to_next_step(tx)
+        return finish_step.finish_or_redirect(tx)
+    client = db.session.get(Client, tx.client_id)
     scopes = tx.params.get("scope", "").split()
     return Response(render_template("login/consent.html", tx=tx, client=client, scopes=scopes))
 

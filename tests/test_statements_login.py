@@ -1,0 +1,201 @@
+"""Issue 13: what a password sign-in with a consent page costs the database and the ephemeral
+store, counted per request on SQLite (the SQL store: each store operation is one statement
+on its table). These are numbers that must not grow unnoticed: a change that adds a
+statement, a store operation or a commit on the hot path fails here and says where.
+
+Counted are the statements the request's own thread runs (SQLAlchemy's
+``before_cursor_execute``); the audit sealer runs off the request thread (X8) and is not the
+request's cost. Timings are the bench's business (bench/login_bench.py), never a test's."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+from sqlalchemy import event
+
+from idp.actor import Actor
+from idp.clients import add_client
+from idp.contracts.contract import add_contract
+from idp.factory import create_app
+from idp.maintenance import init_database
+from idp.models import db
+from idp.users.add import add_user
+from tests.conftest import PASSWORD
+from tests.conftest import TEST_ARGON2
+
+ISSUER = "http://127.0.0.1:9"
+REDIRECT_URI = "https://rp.example/callback"
+STORE_TABLE = "ephemeral"
+
+
+@dataclass
+class Count:
+    """What one request ran in its own thread."""
+
+    statements: int = 0
+    store: int = 0
+    commits: int = 0
+    sql: list[str] = field(default_factory=list)
+
+    @property
+    def database(self) -> int:
+        """Statements on the provider's own tables (not the ephemeral store's)."""
+        return self.statements - self.store
+
+
+class Counter:
+    def __init__(self, app: Flask) -> None:
+        self.thread = threading.get_ident()
+        self.current = Count()
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+
+    def _mine(self) -> bool:
+        return threading.get_ident() == self.thread
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not self._mine():
+            return
+        self.current.statements += 1
+        self.current.sql.append(" ".join(statement.split())[:160])
+        if re.search(rf"\b{STORE_TABLE}\b", statement):
+            self.current.store += 1
+
+    def _commit(self, _conn: Any) -> None:
+        if self._mine():
+            self.current.commits += 1
+
+    def take(self) -> Count:
+        count, self.current = self.current, Count()
+        return count
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    tmp: Path = tmp_path_factory.mktemp("statements-login")
+    app = create_app(
+        {
+            "issuer": ISSUER,
+            "instance_dir": str(tmp / "instance"),
+            "keys_dir": str(tmp / "keys"),
+            "secret_key": "test-secret-key-" + secrets.token_hex(8),
+            "encryption_key": Fernet.generate_key().decode(),
+            **TEST_ARGON2,
+        }
+    )
+    init_database(app)
+    yield app
+    app.extensions["idp.audit_sealer"].wait_idle()
+    app.extensions["idp.mailer"].wait_idle()
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _field(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html)
+    assert found, f"no {name} in {html[:300]}"
+    return found.group(1)
+
+
+def _sign_in_with_consent(app: Flask) -> list[tuple[str, int, Count]]:
+    """One whole password sign-in of a new user at an untrusted client (consent page), as a
+    browser and the client's back channel make it; returns each request's counts."""
+    with app.app_context():
+        contract = add_contract(Actor.cli(), "c-" + secrets.token_hex(3), two_factor=False)
+        email = f"u-{secrets.token_hex(5)}@example.jp"
+        add_user(Actor.cli(), contract.id, email, PASSWORD)
+        client, secret = add_client(Actor.cli(), "Untrusted RP", [REDIRECT_URI], [], trusted=False)
+        client_id = client.client_id
+    counter = Counter(app)
+    browser = app.test_client()
+    steps: list[tuple[str, int, Count]] = []
+
+    def step(name: str, response: Any) -> Any:
+        steps.append((name, response.status_code, counter.take()))
+        return response
+
+    verifier, challenge = _pkce()
+    counter.take()
+    r = step(
+        "GET /authorize",
+        browser.get(
+            "/authorize",
+            query_string={
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": REDIRECT_URI,
+                "scope": "openid profile email",
+                "state": "s-1",
+                "nonce": "n-1",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            },
+        ),
+    )
+    r = step("GET /login", browser.get(r.headers["Location"]))
+    form = {"csrf_token": _field(r.text, "csrf_token"), "tx": _field(r.text, "tx")}
+    r = step(
+        "POST /login", browser.post("/login", data={**form, "email": email, "password": PASSWORD})
+    )
+    assert r.status_code == 303, r.text
+    r = step("GET /login/consent", browser.get(r.headers["Location"]))
+    form = {"csrf_token": _field(r.text, "csrf_token"), "tx": _field(r.text, "tx")}
+    r = step(
+        "POST /login/consent", browser.post("/login/consent", data={**form, "decision": "allow"})
+    )
+    location = r.headers["Location"]
+    if not location.startswith(REDIRECT_URI):
+        r = step("GET /login/finish", browser.get(location))
+        location = r.headers["Location"]
+    answer = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    assert location.startswith(REDIRECT_URI + "?") and answer["state"] == "s-1", location
+    assert answer["iss"] == ISSUER
+    token = app.test_client().post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": answer["code"],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        },
+        auth=(client_id, secret),
+    )
+    assert token.status_code == 200 and "id_token" in token.get_json()
+    return steps
+
+
+def test_O1_password_sign_in_with_consent_counts_statements_store_operations_and_commits(app):
+    _sign_in_with_consent(app)  # warm: first requests compile and cache
+    steps = _sign_in_with_consent(app)
+    got = {name: (status, c.database, c.store, c.commits) for name, status, c in steps}
+    detail = "\n".join(f"{name}: {got[name]} {c.sql}" for name, _status, c in steps)
+    #                      status, database statements, store operations, commits
+    assert got == {
+        "GET /authorize": (303, 1, 1, 1),
+        "GET /login": (200, 0, 1, 0),
+        "POST /login": (303, 3, 4, 5),
+        "GET /login/consent": (200, 1, 1, 0),
+        "POST /login/consent": (302, 5, 5, 5),
+    }, detail
