@@ -13,6 +13,7 @@ import time
 
 from sqlalchemy import Text
 from sqlalchemy import and_
+from sqlalchemy import bindparam
 from sqlalchemy import case
 from sqlalchemy import cast
 from sqlalchemy import delete
@@ -41,120 +42,111 @@ def _counter_of(value: str) -> int:
 
 
 class SqlStore(EphemeralStore):
-    """Each operation is one statement in its own transaction, so it is atomic on its row."""
+    """Each operation is one statement in its own transaction, so it is atomic on its row.
+
+    The statements are built once (values bound at execution): building and cache-keying a
+    statement per call cost more CPU than running it (issue 13)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-        # ``set`` is on every hot path (access tokens, codes): its upsert is built once.
-        upsert = self._insert(_TABLE)
-        self._set = upsert.on_conflict_do_update(
-            index_elements=[_TABLE.c.key],
-            set_={
-                "value": upsert.excluded.value,
-                "counter": upsert.excluded.counter,
-                "expires_at": upsert.excluded.expires_at,
-            },
+        insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        t = _TABLE
+        key = t.c.key == bindparam("k")
+        live = t.c.expires_at > bindparam("now")
+        expired = t.c.expires_at <= bindparam("now")
+        row = insert(t).values(
+            key=bindparam("k"),
+            value=bindparam("v"),
+            counter=bindparam("n"),
+            expires_at=bindparam("exp"),
         )
+        replace = {
+            "value": row.excluded.value,
+            "counter": row.excluded.counter,
+            "expires_at": row.excluded.expires_at,
+        }
+        self._set = row.on_conflict_do_update(index_elements=[t.c.key], set_=replace)
+        self._get = select(t.c.value).where(key, live)
+        self._pop = delete(t).where(key).returning(t.c.value, t.c.expires_at)
+        # Take over an expired row; leave a live one alone.
+        self._add = row.on_conflict_do_update(
+            index_elements=[t.c.key], set_=replace, where=expired
+        ).returning(t.c.key)
+        first = insert(t).values(
+            key=bindparam("k"), value="1", counter=1, expires_at=bindparam("exp")
+        )
+        counted = case((expired, 1), else_=t.c.counter + 1)
+        self._incr = first.on_conflict_do_update(
+            index_elements=[t.c.key],
+            set_={
+                "counter": counted,
+                "value": cast(counted, Text),
+                "expires_at": case((expired, first.excluded.expires_at), else_=t.c.expires_at),
+            },
+            # A live row holding a string that is not an integer is left alone (ValueError).
+            where=or_(expired, _IS_COUNTER),
+        ).returning(t.c.counter)
+        self._decr = (
+            update(t)
+            .where(and_(key, live, t.c.counter > 0, _IS_COUNTER))
+            .values(counter=t.c.counter - 1, value=cast(t.c.counter - 1, Text))
+            .returning(t.c.counter)
+        )
+        self._ttl = select(t.c.expires_at).where(key, live)
+        self._delete = delete(t).where(key)
 
     def set(self, key: str, value: str, ttl: int) -> None:
-        row = {
-            "key": key,
-            "value": value,
-            "counter": _counter_of(value),
-            "expires_at": time.time() + max(1, ttl),
-        }
+        values = {"k": key, "v": value, "n": _counter_of(value), "exp": time.time() + max(1, ttl)}
         with self._engine.begin() as conn:
-            conn.execute(self._set, row)
+            conn.execute(self._set, values)
 
     def get(self, key: str) -> str | None:
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(_TABLE.c.value).where(_TABLE.c.key == key, _TABLE.c.expires_at > time.time())
-            ).first()
+            row = conn.execute(self._get, {"k": key, "now": time.time()}).first()
         return None if row is None else row[0]
 
     def pop(self, key: str) -> str | None:
-        stmt = (
-            delete(_TABLE).where(_TABLE.c.key == key).returning(_TABLE.c.value, _TABLE.c.expires_at)
-        )
         with self._engine.begin() as conn:
-            row = conn.execute(stmt).first()
+            row = conn.execute(self._pop, {"k": key}).first()
         if row is None or row[1] <= time.time():
             return None
         return str(row[0])
 
     def add(self, key: str, value: str, ttl: int) -> bool:
         now = time.time()
-        stmt = self._insert(_TABLE).values(
-            key=key, value=value, counter=_counter_of(value), expires_at=now + max(1, ttl)
-        )
-        # Take over an expired row; leave a live one alone.
-        upsert = stmt.on_conflict_do_update(
-            index_elements=[_TABLE.c.key],
-            set_={
-                "value": stmt.excluded.value,
-                "counter": stmt.excluded.counter,
-                "expires_at": stmt.excluded.expires_at,
-            },
-            where=_TABLE.c.expires_at <= now,
-        ).returning(_TABLE.c.key)
+        values = {
+            "k": key,
+            "v": value,
+            "n": _counter_of(value),
+            "exp": now + max(1, ttl),
+            "now": now,
+        }
         with self._engine.begin() as conn:
-            return conn.execute(upsert).first() is not None
+            return conn.execute(self._add, values).first() is not None
 
     def incr(self, key: str, ttl: int) -> int:
         now = time.time()
-        stmt = self._insert(_TABLE).values(
-            key=key, value="1", counter=1, expires_at=now + max(1, ttl)
-        )
-        expired = _TABLE.c.expires_at <= now
-        counted = case((expired, 1), else_=_TABLE.c.counter + 1)
-        upsert = stmt.on_conflict_do_update(
-            index_elements=[_TABLE.c.key],
-            set_={
-                "counter": counted,
-                "value": cast(counted, Text),
-                "expires_at": case((expired, stmt.excluded.expires_at), else_=_TABLE.c.expires_at),
-            },
-            # A live row holding a string that is not an integer is left alone (ValueError).
-            where=or_(expired, _IS_COUNTER),
-        ).returning(_TABLE.c.counter)
         with self._engine.begin() as conn:
-            row = conn.execute(upsert).first()
+            row = conn.execute(self._incr, {"k": key, "exp": now + max(1, ttl), "now": now}).first()
         if row is None:
             raise ValueError(f"{key!r} does not hold an integer")
         return int(row[0])
 
     def decr(self, key: str) -> int:
-        stmt = (
-            update(_TABLE)
-            .where(
-                and_(
-                    _TABLE.c.key == key,
-                    _TABLE.c.expires_at > time.time(),
-                    _TABLE.c.counter > 0,
-                    _IS_COUNTER,
-                )
-            )
-            .values(counter=_TABLE.c.counter - 1, value=cast(_TABLE.c.counter - 1, Text))
-            .returning(_TABLE.c.counter)
-        )
         with self._engine.begin() as conn:
-            row = conn.execute(stmt).first()
+            row = conn.execute(self._decr, {"k": key, "now": time.time()}).first()
         # Not decremented: absent, expired, at or below zero, or not an integer (ValueError).
         return int(row[0]) if row is not None else self.count(key)
 
     def ttl(self, key: str) -> int | None:
         now = time.time()
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(_TABLE.c.expires_at).where(_TABLE.c.key == key, _TABLE.c.expires_at > now)
-            ).first()
+            row = conn.execute(self._ttl, {"k": key, "now": now}).first()
         return None if row is None else max(1, math.ceil(row[0] - now))
 
     def delete(self, key: str) -> None:
         with self._engine.begin() as conn:
-            conn.execute(delete(_TABLE).where(_TABLE.c.key == key))
+            conn.execute(self._delete, {"k": key})
 
     def purge_expired(self) -> int:
         """Delete expired rows; returns how many (``idp purge``, scheduled)."""
