@@ -119,14 +119,15 @@ def _field(html: str, name: str) -> str:
     return found.group(1)
 
 
-def _sign_in_with_consent(app: Flask) -> list[tuple[str, int, Count]]:
-    """One whole password sign-in of a new user at an untrusted client (consent page), as a
-    browser and the client's back channel make it; returns each request's counts."""
+def _sign_in(app: Flask, *, trusted: bool = False) -> list[tuple[str, int, Count]]:
+    """One whole password sign-in of a new user, at an untrusted client (consent page) or a
+    trusted one, as a browser and the client's back channel make it; returns each request's
+    counts (the token request's are tests/test_statements_token.py's)."""
     with app.app_context():
         contract = add_contract(Actor.cli(), "c-" + secrets.token_hex(3), two_factor=False)
         email = f"u-{secrets.token_hex(5)}@example.jp"
         add_user(Actor.cli(), contract.id, email, PASSWORD)
-        client, secret = add_client(Actor.cli(), "Untrusted RP", [REDIRECT_URI], [], trusted=False)
+        client, secret = add_client(Actor.cli(), "RP", [REDIRECT_URI], [], trusted=trusted)
         client_id = client.client_id
     counter = Counter(app)
     browser = app.test_client()
@@ -159,12 +160,14 @@ def _sign_in_with_consent(app: Flask) -> list[tuple[str, int, Count]]:
     r = step(
         "POST /login", browser.post("/login", data={**form, "email": email, "password": PASSWORD})
     )
-    assert r.status_code == 303, r.text
-    r = step("GET /login/consent", browser.get(r.headers["Location"]))
-    form = {"csrf_token": _field(r.text, "csrf_token"), "tx": _field(r.text, "tx")}
-    r = step(
-        "POST /login/consent", browser.post("/login/consent", data={**form, "decision": "allow"})
-    )
+    if not trusted:
+        assert r.status_code == 303, r.text
+        r = step("GET /login/consent", browser.get(r.headers["Location"]))
+        form = {"csrf_token": _field(r.text, "csrf_token"), "tx": _field(r.text, "tx")}
+        r = step(
+            "POST /login/consent",
+            browser.post("/login/consent", data={**form, "decision": "allow"}),
+        )
     location = r.headers["Location"]
     if not location.startswith(REDIRECT_URI):
         r = step("GET /login/finish", browser.get(location))
@@ -186,16 +189,36 @@ def _sign_in_with_consent(app: Flask) -> list[tuple[str, int, Count]]:
     return steps
 
 
-def test_O1_password_sign_in_with_consent_counts_statements_store_operations_and_commits(app):
-    _sign_in_with_consent(app)  # warm: first requests compile and cache
-    steps = _sign_in_with_consent(app)
+def _counts(steps: list[tuple[str, int, Count]]) -> tuple[dict[str, Any], str]:
     got = {name: (status, c.database, c.store, c.commits) for name, status, c in steps}
     detail = "\n".join(f"{name}: {got[name]} {c.sql}" for name, _status, c in steps)
+    return got, detail
+
+
+def test_O1_password_sign_in_with_consent_counts_statements_store_operations_and_commits(app):
+    """Five requests: the consent POST finishes the sign-in itself (no /login/finish hop)."""
+    _sign_in(app)  # warm: first requests compile and cache
+    got, detail = _counts(_sign_in(app))
     #                      status, database statements, store operations, commits
     assert got == {
         "GET /authorize": (303, 1, 1, 1),
         "GET /login": (200, 0, 1, 0),
+        # tx read; address counter up and back (L2); user + contract in one statement; the
+        # failure counter reserved (K1) and cleared; tx saved for the consent page.
         "POST /login": (303, 3, 4, 5),
         "GET /login/consent": (200, 1, 1, 0),
+        # tx read and closed; user; SSO record + sid index; client; the session row, the
+        # login event and the token family in one commit; the code.
         "POST /login/consent": (302, 5, 5, 5),
+    }, detail
+
+
+def test_O1_password_sign_in_at_a_trusted_client_answers_the_password_post_with_the_code(app):
+    """No consent, no second factor due: the password POST is the last front-channel hop."""
+    _sign_in(app, trusted=True)
+    got, detail = _counts(_sign_in(app, trusted=True))
+    assert got == {
+        "GET /authorize": (303, 1, 1, 1),
+        "GET /login": (200, 0, 1, 0),
+        "POST /login": (302, 7, 7, 9),
     }, detail
