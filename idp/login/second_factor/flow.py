@@ -16,8 +16,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from idp import audit
 from idp.actor import Actor
+from idp.login.finish import finish_or_redirect
 from idp.login.transaction import Transaction
-from idp.login.transaction import redirect_to_next_step
 from idp.models import User
 from idp.twofactor.factors import factors_of
 from idp.twofactor.factors import is_enrolled
@@ -66,8 +66,8 @@ def achieve(tx: Transaction, user: User) -> BaseResponse:
     remember_browser = bool(tx.data.get("remember"))
     tx.data = {}
     tx.achieve("second_factor")
-    tx.save()
-    response = redirect_to_next_step(tx)
+    # Finish here when nothing else is due (no /login/finish hop), else on to the next step.
+    response = finish_or_redirect(tx, user)
     if remember_browser:
         remember(Actor.user(user.id, user.contract_id), user, response)
     return response
