@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
@@ -12,6 +14,7 @@ import time_machine
 
 from tests.conftest import PASSWORD
 from tests.helpers import Browser
+from tests.helpers import forms_in
 from tests.helpers import redirect_params
 
 
@@ -215,6 +218,31 @@ def test_O2_later_step_cannot_be_requested_directly(provider, rp, user):
     # Another browser cannot use this transaction at all.
     stranger = Browser(provider.url).session.get(f"{provider.url}/login?tx={tx}", timeout=10)
     assert stranger.status_code == 400 and "login_expired" in stranger.text
+
+
+def test_O2_a_double_submitted_password_form_issues_one_code(provider, rp, user):
+    """The password POST finishes the sign-in itself when nothing else is due; of parallel
+    submissions of one form (a double click), one takes the transaction and gets the code,
+    the others are told the sign-in is over (the transaction is single-use)."""
+    _user_id, email = user
+    browser = Browser(provider.url)
+    page = browser.follow(_authorize(browser, rp))
+    form = next(f for f in forms_in(page.text) if f.id == "password-form")
+    data = {**form.fields, "email": email, "password": PASSWORD}
+    start = threading.Barrier(4)
+
+    def submit(_: int):
+        start.wait(10)
+        return browser.session.post(
+            f"{provider.url}/login", data=data, allow_redirects=False, timeout=30
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(submit, range(4)))
+    coded = [a for a in answers if "code=" in a.headers.get("Location", "")]
+    assert len(coded) == 1 and coded[0].status_code == 302
+    others = [a for a in answers if a is not coded[0]]
+    assert all(a.status_code == 400 and "login_expired" in a.text for a in others)
 
 
 def test_O1_untrusted_client_asks_consent_and_deny_is_access_denied(provider, user):

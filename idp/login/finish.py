@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 
 from idp import audit
 from idp import extensions
+from idp.errors import TransactionError
 from idp.login.refusal import error_response
 from idp.login.start import StoredAuthorizationRequest
 from idp.login.transaction import Transaction
@@ -47,7 +48,8 @@ def finish(tx: Transaction, user: User | None = None) -> Response:
     server = extensions.oauth()
     user = user or db.session.get(User, tx.user_id)
     stored = StoredAuthorizationRequest(tx.params)
-    tx.close()
+    if not tx.claim():
+        raise TransactionError("finished")  # a parallel request finished it
     if user is None:
         return error_response(
             AccessDeniedError(), tx.params.get("redirect_uri"), tx.params.get("state")

@@ -104,6 +104,11 @@ class Transaction:
     def close(self) -> None:
         extensions.store().delete(TX_PREFIX + self.id)
 
+    def claim(self) -> bool:
+        """Take the transaction out of the store to finish it (atomic pop): of parallel
+        finishes (a double-clicked button), one gets it and issues the code."""
+        return extensions.store().pop(TX_PREFIX + self.id) is not None
+
     def achieve(self, step: str) -> None:
         if step not in self.achieved:
             self.achieved.append(step)
