@@ -107,7 +107,7 @@ def test_issue13_profile_summary_ranks_own_time_and_draws_a_flame_graph() -> Non
     assert idle == 4  # the background pool's threads waiting for work
     assert stacks == Counter({"a (m.py);b (m.py)": 6, "a (m.py);c (n.py)": 3, "a (m.py)": 1})
     top = top_functions(stacks, idle).splitlines()
-    assert "4 samples of thread-pool threads" in top[0]
+    assert "4 samples of threads blocked waiting" in top[0]
     assert top[4].split() == ["60.0", "6", "b", "(m.py)"]
     svg = ET.fromstring(flame_svg(stacks, "login"))
     titles = [t.text or "" for t in svg.iter("{http://www.w3.org/2000/svg}title")]

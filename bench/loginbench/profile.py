@@ -17,8 +17,10 @@ from pathlib import Path
 RATE = 100
 TOP = 25
 #: Leaves py-spy counts as active though the thread waits in C: the idle threads of a
-#: ThreadPoolExecutor (idp.background) blocked in their queue's ``get``. Dropped.
-IDLE_LEAVES = frozenset({"_worker (concurrent/futures/thread.py)"})
+#: ThreadPoolExecutor (idp.background) blocked in their queue's ``get``, and threads blocked in
+#: a timed ``Condition.wait`` (the audit sealer's batching pause, the mail queue's sweep), which
+#: are never CPU. Dropped.
+IDLE_LEAVES = frozenset({"_worker (concurrent/futures/thread.py)", "Condition.wait (threading.py)"})
 LINE_RE = re.compile(r":\d+\)$")
 #: Up to the package: site-packages/, the standard library's folder, or the repository.
 PATH_RE = re.compile(
@@ -130,7 +132,7 @@ def top_functions(stacks: Counter[str], idle: int = 0, count: int = TOP) -> str:
     total = sum(stacks.values()) or 1
     lines = [
         f"{total} samples (py-spy, {RATE}/s per worker; idle threads excluded, and {idle} "
-        "samples of thread-pool threads waiting for work)",
+        "samples of threads blocked waiting: thread pool, sealer, mail sweep)",
         "",
     ]
     for title, counter in (("own time", own), ("total time (incl. callees)", inclusive)):
