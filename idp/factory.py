@@ -136,6 +136,7 @@ def setup_views(app: Flask) -> None:
     from idp import account_menu
     from idp import dev
     from idp import health
+    from idp import home
     from idp import metrics
     from idp import scim
     from idp.accounts import views as account_views
@@ -161,6 +162,7 @@ def setup_views(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(dev.bp)
+    app.register_blueprint(home.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(admin_console.bp)
     app.register_blueprint(scim.bp)

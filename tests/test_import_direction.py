@@ -37,6 +37,7 @@ SURFACES = (
     "idp.cli",
     "idp.demo",
     "idp.web",
+    "idp.home",
     "idp.scim",
 )
 #: Domain modules and packages.

@@ -127,6 +127,26 @@ def test_dev_outbox_lists_mails_with_links(services, tmp_path):
     production.close()
 
 
+def test_the_providers_own_address_says_where_to_go(services, tmp_path, provider):
+    """Issue 14: `/` (the first URL the README names) is a page in the user's language that
+    leads to the account menu, not a 404; the development links only with IDP_DEV."""
+    browser = Browser(provider.url)
+    page = browser.get("/")
+    assert page.status_code == 200
+    assert '<h1 id="home">WORKSDRIVE ログインサービス</h1>' in page.text
+    assert 'id="account-menu"' in page.text and 'href="/account"' in page.text
+    assert 'id="dev-links"' not in page.text and "/dev/outbox" not in page.text
+    english = browser.get("/?lang=en")
+    assert '<h1 id="home">WORKSDRIVE sign-in service</h1>' in english.text
+    assert "ログイン" not in english.text.split("<main", 1)[1]
+    # The menu link leads to the menu's own sign-in.
+    assert browser.get("/account").url.startswith(provider.url)
+    dev = build_provider("sqlite+sqlstore", tmp_path, services, smtp_url="", dev=True)
+    dev_page = dev.app.test_client().get("/").get_data(as_text=True)
+    assert 'id="dev-links"' in dev_page and 'href="/dev/outbox"' in dev_page
+    dev.close()
+
+
 def test_health_endpoints(provider):
     assert requests.get(f"{provider.url}/healthz", timeout=10).json() == {"status": "ok"}
     ready = requests.get(f"{provider.url}/readyz", timeout=10)
