@@ -139,12 +139,14 @@ class KeyEvents:
 @pytest.fixture()
 def cluster_node(redis_cluster, smtp_sink, tmp_path) -> Iterator[Any]:
     """A provider (SQLite database) whose ephemeral store is the Redis Cluster, configured by
-    its URL only; a per-address limit of 3 wrong passwords an hour."""
+    its URL only; a per-address limit of 3 wrong passwords an hour. It trusts one proxy, so a
+    browser may come from an address of its own (X-Forwarded-For)."""
     provider = build_provider(
         "sqlite+sqlstore",
         tmp_path,
         {"smtp": smtp_sink},
         redis_url=redis_cluster.url(),
+        trusted_proxies=1,
         login_failures_per_ip=3,
         login_failures_per_ip_window=3600,
     )
@@ -234,6 +236,43 @@ def test_O1_K1_a_sign_in_with_2fa_sso_and_counters_runs_on_a_redis_cluster_one_s
         assert len(slots(redis_cluster, groups[name])) == 1, groups[name]
     # ... while the provider's keys as a whole spread over the cluster.
     assert len(slots(redis_cluster, written)) > 4
+
+
+@pytest.mark.covers("K1")
+def test_K1_each_ipv6_64_counts_in_a_slot_of_its_own_and_still_reaches_429(
+    cluster_node, redis_cluster
+):
+    """Two /64s of one /16 (one /32 even): each its own counter and its own hash slot -- the
+    tag is the whole /64, not ``2001`` shared by every IPv6 client of the /16 (a hot slot)."""
+    rp = cluster_node.new_client()
+    first, second = "2001:db8:a:1", "2001:db8:b:2"
+
+    def attempt(address: str, password: str = "Wrong-Pass-123") -> Any:
+        browser = Browser(cluster_node.url)
+        browser.session.headers["X-Forwarded-For"] = address
+        page = browser.get(rp.authorize_url(prompt="login"))
+        return browser.submit(page, "password-form", email="v6@example.jp", password=password)
+
+    events = KeyEvents(redis_cluster)
+    try:
+        for host in range(1, 4):  # three hosts of the first /64 use up its limit of 3
+            assert attempt(f"{first}::{host}").status_code == 401
+        assert attempt(f"{second}::1").status_code == 401  # the other /64 counts apart
+        limited = attempt(f"{first}::ffff")  # a fourth host of the first /64
+        assert limited.status_code == 429
+        assert 3000 < int(limited.headers["Retry-After"]) <= 3600
+        assert attempt(f"{second}::2").status_code == 401
+        written = events.keys("idp:fail-ip:")
+    finally:
+        events.close()
+
+    assert len(written) == 2, written  # one counter per /64
+    assert len(slots(redis_cluster, written)) == 2, written  # in two slots
+    assert slots(redis_cluster, written) == {  # each the slot of its whole /64
+        *slots(redis_cluster, {f"{first}::/64"}),
+        *slots(redis_cluster, {f"{second}::/64"}),
+    }
+    assert written == {f"idp:fail-ip:{{{first}::/64}}", f"idp:fail-ip:{{{second}::/64}}"}
 
 
 def test_keys_of_different_subjects_spread_over_every_node_of_the_cluster(redis_cluster):

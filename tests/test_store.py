@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from idp.models import db
+from idp.store.base import subject
 from idp.store.redis import RedisStore
 from idp.store.sql import SqlStore
 from tests.clock import moved_clock
@@ -277,3 +278,31 @@ def test_reserve_then_hand_back_in_parallel_leaves_the_count_exact(store):
     reserved = parallel(20, reserve_and_hand_back)
     assert all(2 <= n <= 21 for n in reserved)
     assert store.count("limit") == 1
+
+
+# -- subjects that hold ":" --------------------------------------------------------------------
+
+
+def test_K1_a_subject_in_braces_is_one_key_per_subject_on_every_backend(store):
+    """An IPv6 /64 holds ``:``; written in braces it is one subject, and two /64s of the same
+    /16 count apart (on Redis Cluster each in its own slot: tests/test_redis_ha.py)."""
+    first = "fail-ip:" + subject("2001:db8:a:1::/64")
+    second = "fail-ip:" + subject("2001:db8:b:2::/64")
+    assert first == "fail-ip:{2001:db8:a:1::/64}"
+    assert [store.incr(first, 600) for _ in range(3)] == [1, 2, 3]
+    assert store.incr(second, 600) == 1
+    assert store.decr(first) == 2
+    assert (store.count(first), store.count(second)) == (2, 1)
+    assert 0 < store.ttl(first) <= 600
+    store.set(first + ":detail", "v", 60)
+    assert store.get(first + ":detail") == "v" and store.count(first) == 2
+    store.delete(first)
+    assert (store.count(first), store.count(second)) == (0, 1)
+
+
+def test_a_subject_without_a_colon_is_written_bare_and_braces_are_refused():
+    assert subject("203.0.113.7") == "203.0.113.7"  # IPv4 keys stay as they were
+    assert subject("::1") == "{::1}"
+    for text in ("{x", "a}b", "{2001:db8::}"):
+        with pytest.raises(ValueError):
+            subject(text)

@@ -23,6 +23,7 @@ from idp.login.limits import reserve
 from idp.models import Contract
 from idp.models import User
 from idp.models import db
+from idp.store.base import subject as store_subject
 from idp.users.find import email_key
 from idp.users.lockout import lock_account
 from idp.users.lockout import reserve_password_attempt
@@ -70,13 +71,15 @@ def _find_with_contract(email: str) -> tuple[User | None, Contract | None]:
 
 def address_subject(client_ip: str) -> str:
     """The per-address counter's subject: the address, or its /64 for IPv6 (one host
-    commonly holds a whole /64)."""
+    commonly holds a whole /64). An IPv6 subject is written in braces (idp/store/base.py's
+    ``subject``), so that the whole /64, not its first group, is the subject and every /64
+    has its own Redis Cluster slot; an IPv4 subject, without ``:``, is written bare."""
     try:
         address = ipaddress.ip_address(client_ip)
     except ValueError:
-        return client_ip[:64]
+        return store_subject(client_ip[:64].replace("{", "").replace("}", ""))
     if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+        return store_subject(str(ipaddress.ip_network(f"{address}/64", strict=False)))
     return str(address)
 
 

@@ -12,6 +12,15 @@ from typing import Any
 INTEGER = re.compile(r"0|-?[1-9][0-9]*")
 
 
+def subject(text: str) -> str:
+    """``text`` as a key's subject: in braces when it holds ``:`` (see :class:`EphemeralStore`),
+    else as it is. Raises ValueError for a text with ``{`` or ``}``, which could not be told
+    from the braces."""
+    if "{" in text or "}" in text:
+        raise ValueError(f"a key's subject must not hold {{ or }}: {text!r}")
+    return f"{{{text}}}" if ":" in text else text
+
+
 class StoreUnavailable(Exception):
     """The store cannot answer now (its server is down, restarting or failing over); the same
     call may succeed later. Never raised for a wrong use, and never replaced by a guess.
@@ -25,7 +34,13 @@ class EphemeralStore(ABC):
     A key is ``kind:subject[:detail]`` (``tx:<id>``, ``sms-attempts:<tx id>:<code id>``):
     keys with the same subject live together -- on Redis Cluster in one hash slot (one
     node), so that an operation over one subject's keys can be made atomic there too. A key
-    without ``:`` is its own subject.
+    without ``:`` is its own subject. The subject runs to the next ``:``, unless the caller
+    writes it in braces, ``kind:{subject}[:detail]``, as :func:`subject` does for a subject
+    that holds ``:`` (an IPv6 address or /64, ``fail-ip:{2001:db8:1:2::/64}``): the braces
+    say where it ends. Otherwise ``2001`` alone would be the subject, and every IPv6 client
+    of a /16 would share one slot. A subject without ``:`` is written bare, so its keys are
+    the same as before braces were read. The braces are part of the key on every backend;
+    the SQL store keeps them as written.
 
     A key holds one string. A counter is a key whose string is a decimal integer: ``incr``
     creates and raises it, ``get`` reads it as a string and ``count`` as an int, as Redis does.

@@ -1,14 +1,15 @@
 """Redis backend of the ephemeral store, on one server, a Sentinel-watched master or a Redis
 Cluster alike (idp/store/redis_url.py reads which from ``IDP_REDIS_URL``).
 
-Keys live together by subject. A key is ``kind:subject[:detail]`` (idp/store/base.py); here
-it becomes ``<prefix>kind:{subject}[:detail]``. The braces are Redis Cluster's hash tag: all
-keys of one subject -- a login transaction's record, its SMS code, its attempt counter and
-its WebAuthn challenge (``tx:T``, ``sms-code:T``, ``sms-attempts:T:N``, ``webauthn:T``), an
+Keys live together by subject. A key is ``kind:subject[:detail]`` (idp/store/base.py); here it
+becomes ``<prefix>kind:{subject}[:detail]`` (a subject the caller wrote in braces, because it
+holds ``:``, keeps them: ``fail-ip:{2001:db8:1:2::/64}``). The braces are Redis Cluster's hash
+tag: all keys of one subject -- a login transaction's record, its SMS code, its attempt counter
+and its WebAuthn challenge (``tx:T``, ``sms-code:T``, ``sms-attempts:T:N``, ``webauthn:T``), an
 authorization code and its used-code marker, a ``sid``'s index and touch marks, a user's
 counters -- share one hash slot, hence one node, so an operation over them may be made atomic
-(one script or MULTI) on a cluster as on one server. Every operation today touches one key
-(and both scripts below one ``KEYS[1]``); a counter's window is its own expiry.
+(one script or MULTI) on a cluster as on one server. Every operation today touches one key (and
+both scripts below one ``KEYS[1]``); a counter's window is its own expiry.
 
 When Redis cannot answer, every operation raises :class:`RedisUnavailable`
 (idp/store/redis_outage.py). redis-py first retries a dropped connection (with backoff),
@@ -88,6 +89,11 @@ class RedisStore(EphemeralStore):
         kind, colon, rest = key.partition(":")
         if not colon:
             return self._prefix + key
+        if rest.startswith("{"):
+            # A subject in braces (idp/store/base.py's ``subject``): already the hash tag.
+            end = rest.find("}")
+            if end > 1 and rest[end + 1 : end + 2] in ("", ":"):
+                return self._prefix + key
         subject, colon, detail = rest.partition(":")
         return f"{self._prefix}{kind}:{{{subject}}}{colon}{detail}"
 
