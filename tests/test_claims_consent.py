@@ -72,3 +72,21 @@ def test_O1_claims_of_a_granted_scope_are_released_and_no_others(provider, trust
     userinfo = rp.userinfo(tokens["access_token"]).json()
     assert set(userinfo) == {"sub", "email", "email_verified"}, userinfo
     assert userinfo["sub"] == user_id
+
+
+@pytest.mark.covers("O1")
+def test_O1_the_consent_page_says_what_offline_access_means(provider):
+    """Issue 14: `offline_access` is named by what it does (access kept without signing in
+    again), in the user's language; "ログアウト中のアクセス" was not understood."""
+    _user_id, email = provider.new_user()
+    rp = provider.new_client(trusted=False)
+    rp.scope = "openid offline_access"
+    for lang, words in (
+        ("ja", "ご利用中でないときも、再ログインなしでアクセスを維持"),
+        ("en", "Keep access while you are not using it, without signing in again"),
+    ):
+        browser = Browser(provider.url)
+        page = browser.get(rp.authorize_url(ui_locales=lang))
+        consent = browser.submit(page, "password-form", email=email, password=PASSWORD)
+        [item] = re.findall(r'<li data-scope="offline_access">([^<]*)</li>', consent.text)
+        assert item == words
