@@ -31,3 +31,17 @@ def test_every_form_comes_from_the_post_form_macro(page):
     assert "csrf_token" not in text, page
     if "post_form(" in text:
         assert re.search(r'\{% from "_macros.html" import [^%]*\bpost_form\b', text), page
+
+
+#: A list element with its own role stops being a list, and its items then have no list
+#: (axe-core rules "list" and "listitem", serious): the new-password page's errors failed so.
+LIST_WITH_ROLE = re.compile(r"<(?:ul|ol)\b[^>]*\brole=", re.IGNORECASE)
+
+
+def test_no_list_carries_a_role_of_its_own():
+    offenders = [
+        str(path.relative_to(TEMPLATES))
+        for path in sorted(TEMPLATES.rglob("*.html"))
+        if LIST_WITH_ROLE.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
