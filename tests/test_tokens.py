@@ -37,7 +37,7 @@ def test_O1_parallel_uses_of_one_code_issue_once_and_revoke_what_was_issued(prov
     one step, so the second use always sees it used (never "unknown") and revokes what the
     first issued (RFC 6749 §4.1.2). Several rounds: the race is a matter of milliseconds."""
     issued = 0
-    for _ in range(6):
+    for _ in range(25):
         code = _signed_in(provider, rp, user)["code"]
         start = threading.Barrier(2)
         answers: list[dict] = []
