@@ -14,8 +14,9 @@ every script below one ``KEYS[1]``); a counter's window is its own expiry.
 When Redis cannot answer, every operation raises :class:`RedisUnavailable`
 (idp/store/redis_outage.py). redis-py first retries a dropped connection (with backoff),
 which rides over a restart; an operation whose reply was lost may then have run twice: a
-counter counts one more (stricter), a claim (``add``) or ``pop`` answers as if another
-request had won (the step is refused, never granted twice).
+counter counts one more (stricter), a claim (``add``), ``pop`` or ``take`` answers as if
+another request had won (the step is refused, never granted twice; a code so taken twice counts
+as reused and revokes its family, which had issued nothing).
 """
 
 from __future__ import annotations
