@@ -134,13 +134,12 @@ def test_O1_code_exchange_reads_the_family_once(sqlite_provider, rp, user):
         "INSERT INTO refresh_tokens",
         "INSERT INTO audit_events",
     ], seen.statements
-    # The store: the code popped, its reuse marker, the access token.
+    # The store: the code taken (marked used in the same statement), the access token.
     assert verbs(seen.store) == [
-        "DELETE FROM ephemeral",
-        "INSERT INTO ephemeral",
+        "UPDATE ephemeral SET",
         "INSERT INTO ephemeral",
     ]
-    assert seen.commits == 4  # the grant's one, and the store's three
+    assert seen.commits == 3  # the grant's one, and the store's two
 
 
 @pytest.mark.covers("O1", "X5")

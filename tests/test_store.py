@@ -101,6 +101,28 @@ def test_pop_returns_once(store):
     assert store.get("p") is None
 
 
+def test_take_gives_the_value_once_then_its_tombstone(store, clock):
+    assert store.take("t", 600) is None
+    store.set("t", "v", 60)
+    assert store.take("t", 600) == ("v", True)
+    assert store.take("t", 600) == ("v", False)
+    clock.advance(120)  # the value's own life is over; its tombstone lives on
+    assert store.take("t", 600) == ("v", False)
+    clock.advance(600)
+    assert store.take("t", 600) is None
+    store.set_json("j", {"a": "ü"}, 60)
+    assert store.take_json("j", 60) == ({"a": "ü"}, True)
+    assert store.take_json("j", 60) == ({"a": "ü"}, False)
+    store.delete("j")
+    assert store.take_json("j", 60) is None
+
+
+def test_an_expired_value_is_not_taken(store, clock):
+    store.set("t", "v", 60)
+    clock.advance(61)
+    assert store.take("t", 600) is None
+
+
 def test_add_only_if_absent(store):
     assert store.add("k", "first", 60) is True
     assert store.add("k", "second", 60) is False
@@ -254,6 +276,12 @@ def test_pop_is_atomic_under_contention(store):
     store.set("once", "value", 60)
     results = parallel(16, lambda: store.pop("once"))
     assert results.count("value") == 1
+
+
+def test_take_is_atomic_under_contention(store):
+    store.set("once", "value", 60)
+    results = parallel(16, lambda: store.take("once", 60))
+    assert sorted(results) == [("value", False)] * 15 + [("value", True)]
 
 
 def test_add_is_atomic_under_contention(store):

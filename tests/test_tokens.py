@@ -32,6 +32,38 @@ def test_O1_code_is_single_use_and_reuse_revokes_its_tokens(provider, rp, user):
     assert rp.userinfo(tokens["access_token"]).status_code == 401
 
 
+def test_O1_parallel_uses_of_one_code_issue_once_and_revoke_what_was_issued(provider, rp, user):
+    """A code presented twice at the same moment: the store takes it and marks it used in
+    one step, so the second use always sees it used (never "unknown") and revokes what the
+    first issued (RFC 6749 §4.1.2). Several rounds: the race is a matter of milliseconds."""
+    issued = 0
+    for _ in range(25):
+        code = _signed_in(provider, rp, user)["code"]
+        start = threading.Barrier(2)
+        answers: list[dict] = []
+
+        def exchange(code=code, start=start, answers=answers) -> None:
+            start.wait()
+            answers.append(rp.exchange(code))
+
+        threads = [threading.Thread(target=exchange) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        granted = [answer for answer in answers if answer["_status"] == 200]
+        refused = [answer for answer in answers if answer["_status"] != 200]
+        # The first use may itself be refused when the second revoked the family before the
+        # first issued anything; never two grants.
+        assert len(granted) <= 1 and len(answers) == 2, answers
+        assert all(answer["error"] == "invalid_grant" for answer in refused), answers
+        for tokens in granted:
+            issued += 1
+            assert rp.introspect(tokens["access_token"]) == {"active": False}
+            assert rp.refresh(tokens["refresh_token"])["error"] == "invalid_grant"
+    assert issued, "no round issued tokens: nothing was checked"
+
+
 def test_O1_code_expires_quickly(provider, rp, user):
     callback = _signed_in(provider, rp, user)
     with time_machine.travel(timedelta(seconds=61), tick=True):

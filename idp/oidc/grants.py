@@ -55,8 +55,7 @@ from idp.oidc.tokens import token_hash
 from idp.sso import Principal
 
 CODE_PREFIX = "code:"
-USED_CODE_PREFIX = "code-used:"
-#: How long a spent code is remembered, to detect its reuse (RFC 6749 §4.1.2).
+#: How long a spent code is remembered (its tombstone), to detect its reuse (RFC 6749 §4.1.2).
 USED_CODE_MEMORY = 3600
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -300,18 +299,20 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         )
 
     def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
-        """Pop the code atomically; a code used twice revokes what it issued (RFC 6749 §4.1.2)."""
+        """Take the code: its use and its mark as used are one atomic step in the store
+        (``take``), so of parallel uses one gets it and every other sees it used and revokes
+        what it issued (RFC 6749 §4.1.2) -- never "unknown" in between."""
         if not isinstance(code, str) or len(code) > 200:
             return None
         digest = token_hash(code)
-        data = extensions.store().pop_json(CODE_PREFIX + digest)
-        if data is None:
-            family_id = extensions.store().get(USED_CODE_PREFIX + digest)
-            if family_id:
-                revoke_family(family_id, "code_reuse")
-                audit.record("token", "refused", "code_reuse", client_id=client.client_id)
+        taken = extensions.store().take_json(CODE_PREFIX + digest, USED_CODE_MEMORY)
+        if taken is None:
             return None
-        extensions.store().set(USED_CODE_PREFIX + digest, data["family_id"], USED_CODE_MEMORY)
+        data, first = taken
+        if not first:
+            revoke_family(data["family_id"], "code_reuse")
+            audit.record("token", "refused", "code_reuse", client_id=client.client_id)
+            return None
         if time.time() >= data["exp"]:
             return None
         if data["client_id"] != client.client_id:

@@ -60,6 +60,17 @@ class EphemeralStore(ABC):
         """Remove and return the value atomically: of parallel callers, one gets it."""
 
     @abstractmethod
+    def take(self, key: str, ttl: int) -> tuple[str, bool] | None:
+        """Take a live value once, atomically, leaving its tombstone for ``ttl`` seconds: the
+        first caller gets ``(value, True)``; every later one -- parallel or not -- gets
+        ``(value, False)`` until the tombstone expires; None when absent or expired.
+
+        For a value that must be used once and whose reuse must be noticed (an authorization
+        code, RFC 6749 §4.1.2): taking it and marking it used are one step, so no caller can
+        fall between them and see neither. A taken key is read only through ``take`` (or
+        removed with ``delete``); not for counters."""
+
+    @abstractmethod
     def add(self, key: str, value: str, ttl: int) -> bool:
         """Store only if absent (or expired); True when this call stored it."""
 
@@ -109,6 +120,10 @@ class EphemeralStore(ABC):
     def get_json(self, key: str) -> Any:
         raw = self.get(key)
         return None if raw is None else json.loads(raw)
+
+    def take_json(self, key: str, ttl: int) -> tuple[Any, bool] | None:
+        taken = self.take(key, ttl)
+        return None if taken is None else (json.loads(taken[0]), taken[1])
 
     def pop_json(self, key: str) -> Any:
         raw = self.pop(key)

@@ -6,16 +6,17 @@ becomes ``<prefix>kind:{subject}[:detail]`` (a subject the caller wrote in brace
 holds ``:``, keeps them: ``fail-ip:{2001:db8:1:2::/64}``). The braces are Redis Cluster's hash
 tag: all keys of one subject -- a login transaction's record, its SMS code, its attempt counter
 and its WebAuthn challenge (``tx:T``, ``sms-code:T``, ``sms-attempts:T:N``, ``webauthn:T``), an
-authorization code and its used-code marker, a ``sid``'s index and touch marks, a user's
-counters -- share one hash slot, hence one node, so an operation over them may be made atomic
+authorization code (and its tombstone, in its own key), a ``sid``'s index and touch marks, a
+user's counters -- share one hash slot, hence one node, so an operation over them may be made atomic
 (one script or MULTI) on a cluster as on one server. Every operation today touches one key (and
-both scripts below one ``KEYS[1]``); a counter's window is its own expiry.
+every script below one ``KEYS[1]``); a counter's window is its own expiry.
 
 When Redis cannot answer, every operation raises :class:`RedisUnavailable`
 (idp/store/redis_outage.py). redis-py first retries a dropped connection (with backoff),
 which rides over a restart; an operation whose reply was lost may then have run twice: a
-counter counts one more (stricter), a claim (``add``) or ``pop`` answers as if another
-request had won (the step is refused, never granted twice).
+counter counts one more (stricter), a claim (``add``), ``pop`` or ``take`` answers as if
+another request had won (the step is refused, never granted twice; a code so taken twice counts
+as reused and revokes its family, which had issued nothing).
 """
 
 from __future__ import annotations
@@ -54,10 +55,21 @@ if n <= 0 then return n end
 return redis.call('DECR', KEYS[1])
 """
 
+# Take a value once: the first call turns it into its tombstone (a NUL byte before it, which
+# no stored string starts with) living ARGV[1] seconds; later calls find the tombstone.
+_TAKE_SCRIPT = """
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+if string.sub(v, 1, 1) == '\\0' then return {string.sub(v, 2), 0} end
+redis.call('SET', KEYS[1], '\\0' .. v, 'EX', ARGV[1])
+return {v, 1}
+"""
+
 
 class RedisStore(EphemeralStore):
     _incr: Script
     _decr: Script
+    _take: Script
 
     def __init__(self, url: str, prefix: str = "idp:") -> None:
         if "{" in prefix or "}" in prefix:
@@ -76,6 +88,7 @@ class RedisStore(EphemeralStore):
                     client = connect(self._target)
                 self._incr = client.register_script(_INCR_SCRIPT)
                 self._decr = client.register_script(_DECR_SCRIPT)
+                self._take = client.register_script(_TAKE_SCRIPT)
                 self._client = client
             return self._client
 
@@ -108,6 +121,12 @@ class RedisStore(EphemeralStore):
     def pop(self, key: str) -> str | None:
         with OUTAGES:
             return self._redis.getdel(self._k(key))  # type: ignore[return-value]
+
+    def take(self, key: str, ttl: int) -> tuple[str, bool] | None:
+        with OUTAGES:
+            client = self._redis
+            taken = self._take(keys=[self._k(key)], args=[max(1, ttl)], client=client)
+        return None if taken is None else (str(taken[0]), bool(taken[1]))
 
     def add(self, key: str, value: str, ttl: int) -> bool:
         with OUTAGES:

@@ -92,6 +92,18 @@ class SqlStore(EphemeralStore):
             .values(counter=t.c.counter - 1, value=cast(t.c.counter - 1, Text))
             .returning(t.c.counter)
         )
+        # Take: the ``counter`` column of a value that is not a counter (0) counts the takes,
+        # in one statement (the row is locked while it runs); the first take gives the
+        # tombstone its life.
+        self._take = (
+            update(t)
+            .where(and_(key, live, ~_IS_COUNTER))
+            .values(
+                counter=t.c.counter + 1,
+                expires_at=case((t.c.counter == 0, bindparam("exp")), else_=t.c.expires_at),
+            )
+            .returning(t.c.value, t.c.counter)
+        )
         self._ttl = select(t.c.expires_at).where(key, live)
         self._delete = delete(t).where(key)
 
@@ -111,6 +123,12 @@ class SqlStore(EphemeralStore):
         if row is None or row[1] <= time.time():
             return None
         return str(row[0])
+
+    def take(self, key: str, ttl: int) -> tuple[str, bool] | None:
+        now = time.time()
+        with self._engine.begin() as conn:
+            row = conn.execute(self._take, {"k": key, "now": now, "exp": now + max(1, ttl)}).first()
+        return None if row is None else (str(row[0]), row[1] == 1)
 
     def add(self, key: str, value: str, ttl: int) -> bool:
         now = time.time()
