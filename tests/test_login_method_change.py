@@ -176,7 +176,7 @@ def events(provider: Any, user_id: str, event: str) -> list[tuple[str, str | Non
 
 
 def error_items(page: Any) -> str:
-    match = re.search(r'<ul class="error" id="error"[^>]*>(.*?)</ul>', page.text, re.S)
+    match = re.search(r'<div class="error" id="error" role="alert"><ul>(.*?)</ul>', page.text, re.S)
     return match.group(1) if match else ""
 
 
