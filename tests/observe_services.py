@@ -49,7 +49,6 @@ def serve_env(provider: Provider, metrics_dir: Path, **extra: str) -> dict[str, 
         "IDP_SMTP_URL": settings.smtp_url,
         "IDP_ARGON2_MEMORY_KIB": str(settings.argon2_memory_kib),
         "IDP_ARGON2_TIME_COST": str(settings.argon2_time_cost),
-        "IDP_LOGIN_FAILURES_PER_IP": "0",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         **extra,
     }

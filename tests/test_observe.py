@@ -318,7 +318,7 @@ def test_X3_request_id_from_the_trusted_proxy_is_kept_and_in_the_json_lines(serv
 def served(services, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("observe-served")
     provider = build_provider("sqlite+sqlstore", tmp, services)
-    with idp_serve(provider, tmp, workers=2) as (url, log_path):
+    with idp_serve(provider, tmp, workers=2, IDP_LOGIN_FAILURES_PER_IP="0") as (url, log_path):
         yield provider, url, log_path
     provider.close()
 

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import http.client
 import logging
-import os
 import re
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -33,6 +30,7 @@ from tests.conftest import build_provider
 from tests.helpers import Browser
 from tests.helpers import RelyingParty
 from tests.helpers import redirect_params
+from tests.observe_services import idp_serve
 
 # ---------------------------------------------------------------------------------------------
 # Defect 4: the language switch (and every other link) stays on our site.
@@ -266,57 +264,11 @@ def served(tmp_path_factory: pytest.TempPathFactory, smtp_sink: Any) -> Iterator
         secret_key=secret_key,
         encryption_key=encryption_key,
     )
-    settings = provider.app.extensions["idp.settings"]
-    port = provider.app.config["TEST_PORT"]
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
-        "IDP_ISSUER": settings.issuer,
-        "IDP_INSTANCE_DIR": settings.instance_dir,
-        "IDP_KEYS_DIR": settings.keys_dir,
-        "IDP_SECRET_KEY": secret_key,
-        "IDP_ENCRYPTION_KEY": encryption_key,
-        "IDP_SMTP_URL": settings.smtp_url,
-        "IDP_ARGON2_MEMORY_KIB": str(settings.argon2_memory_kib),
-        "IDP_ARGON2_TIME_COST": str(settings.argon2_time_cost),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-    }
-    (tmp_path / "metrics").mkdir()
-    log_path = tmp_path / "serve.log"
-    command = [sys.executable, "-m", "idp.cli", "serve", "--host", "127.0.0.1"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*command, "--port", str(port), "--workers", "1"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
     try:
-        _wait_healthy(provider.url, process, log_path)
-        yield provider, log_path
+        with idp_serve(provider, tmp_path, workers=1) as (_url, log_path):
+            yield provider, log_path
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
         provider.close()
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    """Readiness, not a clock: poll until gunicorn answers (or the process dies)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"idp serve exited:\n{log_path.read_text(errors='replace')}")
-        try:
-            if requests.get(url + "/healthz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"idp serve did not become healthy:\n{log_path.read_text(errors='replace')}")
 
 
 @pytest.mark.covers("O1")
