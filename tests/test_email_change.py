@@ -663,3 +663,47 @@ def test_X6_a_login_method_change_in_the_menu_tells_the_address_and_reverts(prov
     with provider.app.app_context():
         identities = provider.db().session.query(UpstreamIdentity).filter_by(user_id=user_id)
         assert [(i.provider, i.subject) for i in identities] == [("google", subject)]
+
+
+@pytest.mark.covers("M7", "M1")
+def test_M7_a_sixth_email_change_request_in_an_hour_is_answered_429_and_mails_nothing(
+    provider, mailbox
+):
+    """Five requests an hour per account, counted whether they mail or are refused (an
+    address in use): the sixth gets the "too many" page with Retry-After and a way back to
+    the menu, and no mail; an hour later the account may ask again."""
+    _user_id, email = contractor(provider)
+    _other, taken = provider.new_user()
+    from tests.clock import moved_clock
+
+    with moved_clock(provider.app.extensions["idp.store"]) as clock:
+        browser, _menu = account_sign_in(provider, email)
+        sent = [new_address() for _ in range(4)]
+        for address in [*sent, taken]:
+            page = browser.get("/account/email")
+            answer = browser.submit(
+                page, "email-change-form", new_email=address, new_email_confirmation=address
+            )
+            assert answer.status_code in (200, 400)
+        for address in sent:
+            mailed_link(mailbox, address)
+        sixth = new_address()
+        page = browser.get("/account/email")
+        refused = browser.submit(
+            page, "email-change-form", new_email=sixth, new_email_confirmation=sixth
+        )
+        assert refused.status_code == 429
+        assert 0 < int(refused.headers["Retry-After"]) <= 3600
+        assert "メールアドレス変更のメールが何度も依頼されました" in refused.text
+        assert 'href="/account"' in refused.text
+        provider.app.extensions["idp.mailer"].wait_idle()
+        assert not [m for m in mailbox.messages if sixth in str(m["To"])]
+
+        clock.advance(3601)
+        browser, _menu = account_sign_in(provider, email)
+        page = browser.get("/account/email")
+        again = browser.submit(
+            page, "email-change-form", new_email=sixth, new_email_confirmation=sixth
+        )
+        assert again.status_code == 200, again.text[:300]
+        mailed_link(mailbox, sixth)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Response
 from flask import render_template
 from flask import request
+from flask import url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.account_menu.guard import ENDPOINTS
@@ -17,6 +18,9 @@ from idp.account_menu.guard import bp
 from idp.account_menu.guard import menu_item
 from idp.actor import Actor
 from idp.i18n import gettext as _
+from idp.login.limits import Limit
+from idp.login.limits import reserve
+from idp.login.limits import too_many
 from idp.users.add import MAX_EMAIL
 from idp.users.email_change import EmailChangeError
 from idp.users.email_change import request_email_change
@@ -24,6 +28,11 @@ from idp.vocabulary import MenuItem
 from policies.links import LINK_VALIDITY
 
 ENDPOINTS[MenuItem.EMAIL_CHANGE] = "account_menu.email_change"
+
+#: Each request that gets past the form counts, whether it mails or is refused: the limit
+#: keeps a signed-in account from mailing strangers' addresses in bulk and from probing which
+#: addresses are taken ("email_unavailable") faster than a person would.
+REQUEST_LIMIT = Limit("email-change-requests", 5, 3600)
 
 
 def _page(
@@ -59,6 +68,14 @@ def email_change(person: Person) -> BaseResponse:
         errors["new_email_confirmation"] = [_("The two addresses do not match.")]
     if errors:
         return _page(person, errors, 400, new_email)
+    attempt = reserve(REQUEST_LIMIT, person.user.id)
+    if not attempt.allowed:
+        return too_many(
+            attempt.key,
+            "email_change_rate_limited",
+            back_url=url_for("account_menu.menu"),
+            back_label=_("Back to the menu"),
+        )
     actor = Actor.user(person.user.id, person.user.contract_id)
     try:
         link = request_email_change(actor, person.user, new_email)
