@@ -30,11 +30,18 @@ from idp.cookies import set_cookie
 SUPPORTED_LOCALES = ("ja", "en")
 DEFAULT_LOCALE = "ja"
 LANG_COOKIE = "lang"
+AUTHORIZE_PATH = "/authorize"
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
 #: Flask-Babel's gettext (untyped there): the message in the request's language.
 gettext: Callable[..., str] = _gettext
-__all__ = ["gettext", "lazy_gettext", "setup_i18n"]
+__all__ = [
+    "follow_account_locale",
+    "gettext",
+    "lazy_gettext",
+    "pick_locale",
+    "setup_i18n",
+]
 
 
 def compile_catalogs(folder: Path = TRANSLATIONS) -> None:
@@ -62,6 +69,25 @@ def select_locale() -> str:
     if cookie in SUPPORTED_LOCALES:
         return str(cookie)
     return DEFAULT_LOCALE
+
+
+def pick_locale(tags: str | None) -> str | None:
+    """The first supported language of a ``ui_locales`` value (OIDC Core §3.1.2.1: space-
+    separated BCP 47 tags, in order of preference), or None."""
+    for tag in (tags or "").split():
+        primary = tag.split("-")[0].lower()
+        if primary in SUPPORTED_LOCALES:
+            return primary
+    return None
+
+
+def follow_account_locale(stored: str) -> str:
+    """A page opened from a mailed link (or an upstream's answer to one): the browser's
+    remembered choice (the switch, ``ui_locales``: the ``lang`` cookie) when there is one,
+    else the account's stored language. Returns the page's language."""
+    if g.get("locale") not in SUPPORTED_LOCALES and request.cookies.get(LANG_COOKIE) is None:
+        g.locale = stored if stored in SUPPORTED_LOCALES else DEFAULT_LOCALE
+    return select_locale()
 
 
 def merge_lang(args: dict[str, str], locale: str) -> str:
@@ -102,6 +128,14 @@ def _posted_tx() -> str | None:
         return None
 
 
+def _authorize_param(name: str) -> str | None:
+    """A parameter of the authorization request, by GET or POST (OIDC Core §3.1.2.1)."""
+    try:
+        return request.values.get(name)
+    except RequestEntityTooLarge:
+        return None
+
+
 def setup_i18n(app: Flask) -> None:
     compile_catalogs()
     Babel(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS))
@@ -111,6 +145,11 @@ def setup_i18n(app: Flask) -> None:
     @app.before_request
     def language_switch() -> None:
         chosen = request.args.get("lang")
+        if chosen not in SUPPORTED_LOCALES and request.path == AUTHORIZE_PATH:
+            # A relying party's ``ui_locales`` is the person's choice at the service: kept
+            # like the switch, so that the pages beyond the sign-in (forgot password, the
+            # mailed link) stay in it.
+            chosen = pick_locale(_authorize_param("ui_locales"))
         if chosen in SUPPORTED_LOCALES:
             g.locale = chosen
             g.switched_locale = chosen

@@ -362,7 +362,7 @@ def _reset_two_factor(p: Provider, actor: Actor) -> None:
 def _request_reset(p: Provider, actor: Actor) -> None:
     from idp.users.reset import request_reset
 
-    request_reset(actor, _user(p).email)
+    request_reset(actor, _user(p).email, "ja")
 
 
 def _set_new_password(p: Provider, actor: Actor) -> None:

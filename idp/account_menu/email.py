@@ -18,6 +18,7 @@ from idp.account_menu.guard import bp
 from idp.account_menu.guard import menu_item
 from idp.actor import Actor
 from idp.i18n import gettext as _
+from idp.i18n import select_locale
 from idp.login.limits import Limit
 from idp.login.limits import reserve
 from idp.login.limits import too_many
@@ -78,7 +79,7 @@ def email_change(person: Person) -> BaseResponse:
         )
     actor = Actor.user(person.user.id, person.user.contract_id)
     try:
-        link = request_email_change(actor, person.user, new_email)
+        link = request_email_change(actor, person.user, new_email, locale=select_locale())
     except EmailChangeError as error:
         return _page(person, {"new_email": [_refusal(error)]}, 400, new_email)
     page = render_template(

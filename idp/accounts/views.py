@@ -9,6 +9,7 @@ from flask import request
 
 from idp.actor import Actor
 from idp.i18n import gettext as _
+from idp.i18n import select_locale
 from idp.users.reset import request_reset
 
 bp = Blueprint("accounts", __name__)
@@ -28,6 +29,6 @@ def forgot_password() -> Response:
             ),
             400,
         )
-    request_reset(Actor.anonymous(), email)
+    request_reset(Actor.anonymous(), email, select_locale())
     # The same answer whether or not the address exists (K3).
     return Response(render_template("account/forgot_sent.html"))

@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-from flask import g
 from flask import render_template
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
@@ -35,7 +34,9 @@ from idp.actor import Actor
 from idp.contracts.ad import contract_connection
 from idp.errors import LinkError
 from idp.errors import ProvisioningError
+from idp.i18n import follow_account_locale
 from idp.i18n import gettext as _
+from idp.i18n import select_locale
 from idp.links.handler import LinkHandler
 from idp.links.reset import MAX_PASSWORD_FIELD
 from idp.links.reset import password_errors
@@ -166,7 +167,7 @@ def _send_upstream(link: MailLink, user: User, name: str) -> BaseResponse:
     assert broker is not None  # errors() let only a configured upstream through
     browser, fresh = browser_for_transaction()
     tx = Transaction.open(
-        browser, params={"prompt": "select_account"}, client_id="", locale=user.locale
+        browser, params={"prompt": "select_account"}, client_id="", locale=select_locale()
     )
     response = send_upstream(tx, broker, {"purpose": PURPOSE, "link": link.id})
     if fresh:
@@ -186,7 +187,7 @@ def _send_to_ad(link: MailLink, user: User) -> BaseResponse:
     assert broker is not None
     browser, fresh = browser_for_transaction()
     tx = Transaction.open(
-        browser, params={"prompt": "select_account"}, client_id="", locale=user.locale
+        browser, params={"prompt": "select_account"}, client_id="", locale=select_locale()
     )
     kept = {
         "purpose": PURPOSE,
@@ -273,7 +274,7 @@ def registered_upstream(
     if link is None:
         raise LinkError("unknown")
     user = resolve_link(link, LinkPurpose.INVITE)
-    g.locale = user.locale
+    follow_account_locale(user.locale)
     tx.close()
     if kept.get("contract_id") not in (None, user.contract_id):
         raise LinkError("void")  # another contract's directory never registers this user

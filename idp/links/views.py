@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import Response
-from flask import g
 from flask import render_template
 from flask import request
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.errors import LinkError
+from idp.i18n import follow_account_locale
 from idp.links.handler import LinkHandler
 from idp.links.registry import handler_for
 from idp.models import MailLink
@@ -26,7 +26,7 @@ def _open(token: str) -> tuple[MailLink, User, LinkHandler]:
     link = find_link(token)
     handler = handler_for(link.purpose)
     user = resolve_link(link, handler.purpose)
-    g.locale = user.locale
+    follow_account_locale(user.locale)
     return link, user, handler
 
 

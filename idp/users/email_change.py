@@ -86,8 +86,13 @@ def _check_new_address(user: User, text: str) -> str:
 
 
 @audit.change("email_change_requested")
-def request_email_change(actor: Actor, user: User, new_email: str) -> MailLink:
+def request_email_change(
+    actor: Actor, user: User, new_email: str, *, locale: str | None = None
+) -> MailLink:
     """M7, M2: mail the email-change link to the new address; the account is unchanged.
+
+    :param locale: the language the person asked in (their own request in the account
+        menu); None (an administrator's or the CLI's request): the account's stored one.
 
     :raises EmailChangeError: ``invalid_email``, ``same_email``, ``email_unavailable`` or
         ``not_registered`` (an invited user who has not registered yet).
@@ -105,7 +110,7 @@ def request_email_change(actor: Actor, user: User, new_email: str) -> MailLink:
     send_mail(
         address,
         "email_change",
-        user.locale,
+        locale or user.locale,
         user=user,
         new_email=address,
         url=url,

@@ -27,17 +27,18 @@ RESET_MAILS_PER_HOUR = 5
 
 
 @audit.change("reset_requested")
-def request_reset(actor: Actor, email: str) -> None:
-    """Queue the reset mail when the address belongs to a ``password`` user.
+def request_reset(actor: Actor, email: str, locale: str) -> None:
+    """Queue the reset mail when the address belongs to a ``password`` user, in ``locale``:
+    the language of the page the person asked on (not the account's stored one).
 
     The caller answers the same in every case, and the lookup, mail and audit event happen
     off the request thread, so that neither the answer nor its timing reveals the account
     (K3)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    extensions.mailer.of(app).submit(app, _send_reset_mail, actor, email)
+    extensions.mailer.of(app).submit(app, _send_reset_mail, actor, email, locale)
 
 
-def _send_reset_mail(actor: Actor, email: str) -> None:
+def _send_reset_mail(actor: Actor, email: str, locale: str) -> None:
     user = find_user_by_email(email)
     if user is None or user.login_method != LoginMethod.PASSWORD:
         audit.record("reset_requested", "refused", "unknown_or_not_password", actor=actor)
@@ -51,19 +52,22 @@ def _send_reset_mail(actor: Actor, email: str) -> None:
     if store.incr("reset-mails:" + digest, 3600) > RESET_MAILS_PER_HOUR:
         audit.record("reset_requested", "refused", "rate_limited", user_id=user.id, actor=actor)
         return
-    mail_reset_link(user)
+    mail_reset_link(user, locale=locale)
     audit.record(
         "reset_requested", "ok", None, user_id=user.id, contract_id=user.contract_id, actor=actor
     )
 
 
-def mail_reset_link(user: User, *, reverted: bool = False) -> None:
+def mail_reset_link(user: User, *, reverted: bool = False, locale: str | None = None) -> None:
     """Mail a reset link (14 days) to the account's address: a step of an audited change
     (the forgot-password request, the "this was not me" revert of X6).
 
-    :param reverted: the mail says that a change was reverted and the account locked."""
+    :param reverted: the mail says that a change was reverted and the account locked.
+    :param locale: the language the person asked in; None (a mail not asked for now): the
+        account's stored language."""
     url = create_link(user, "reset")
-    send_mail(user.email, "reset", user.locale, user=user, url=url, days=14, reverted=reverted)
+    language = locale or user.locale
+    send_mail(user.email, "reset", language, user=user, url=url, days=14, reverted=reverted)
 
 
 @audit.change("password_reset")
