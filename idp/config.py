@@ -24,6 +24,10 @@ class ConfigError(RuntimeError):
 class Settings:
     #: Public base URL of the provider; ``iss`` of every token and the base of mailed links.
     issuer: str = "http://127.0.0.1:8000"
+    #: Home page of the storage service (WORKSDRIVE) that the provider signs people in to:
+    #: the "back to the service" link of the end pages (signed out, password changed, link
+    #: errors). Unset: the provider's own home page (``/``), which says where to go.
+    service_url: str = ""
     #: Folder for the SQLite file, the mail/SMS outboxes and other local state.
     instance_dir: str = str(PROJECT_ROOT / "instance")
     #: SQLAlchemy URL. Default: SQLite file ``idp.sqlite3`` in the instance folder.
@@ -164,6 +168,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     settings = Settings(**values)
     if not settings.issuer.startswith(("http://", "https://")) or settings.issuer.endswith("/"):
         raise ConfigError("IDP_ISSUER must be an http(s) URL without a trailing slash")
+    if settings.service_url and not settings.service_url.startswith(("http://", "https://")):
+        raise ConfigError("IDP_SERVICE_URL must be an http(s) URL")
     if settings.cancelled_retention_days < 0:
         raise ConfigError("IDP_CANCELLED_RETENTION_DAYS must be 0 or more")
     if settings.audit_retention_days < 0:

@@ -18,6 +18,7 @@ from flask import Response
 from flask import g
 from flask import render_template
 from flask import request
+from flask import url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from brokers.base import BrokeredIdentity
@@ -147,13 +148,15 @@ def bound_from_menu(
     args = (identity.provider, identity.issuer, identity.subject)
     refusal = binding_refusal(person.user, *args)
     if refusal is not None:
-        return refusal_page(person.user, identity, refusal)
+        return refusal_page(person.user, identity, refusal, url_for("account_menu.login_method"))
     actor = Actor.user(person.user.id, person.user.contract_id)
     try:
         change_to_upstream(actor, person.user, *args, email=identity.email)
     except MethodChangeError as error:
         if error.reason in ("identity_taken", "facebook_rebind"):
-            return refusal_page(person.user, identity, error.reason)
+            return refusal_page(
+                person.user, identity, error.reason, url_for("account_menu.login_method")
+            )
         return forbidden(error.reason)
     return _done(identity.provider, identity.email)
 

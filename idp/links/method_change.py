@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-from flask import g
 from flask import render_template
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
@@ -28,7 +27,9 @@ from brokers.base import BrokeredIdentity
 from brokers.registry import UPSTREAMS
 from idp.actor import Actor
 from idp.errors import LinkError
+from idp.i18n import follow_account_locale
 from idp.i18n import gettext as _
+from idp.i18n import select_locale
 from idp.links.handler import LinkHandler
 from idp.links.invite import upstreams
 from idp.links.reset import MAX_PASSWORD_FIELD
@@ -120,15 +121,21 @@ def choice_errors(user: User, form: MultiDict[str, str]) -> list[str]:
     return [_("Choose how you will sign in.")]
 
 
-def refusal_page(user: User, identity: BrokeredIdentity, reason: str) -> BaseResponse:
+def refusal_page(
+    user: User, identity: BrokeredIdentity, reason: str, retry_url: str | None = None
+) -> BaseResponse:
     """L7, M5: the upstream account cannot be bound (409); nothing changed, the old method
-    still works. The other account is never named."""
+    still works. The other account is never named.
+
+    :param retry_url: the page to choose again (the account menu's); None (a mailed link,
+        whose token we do not keep): the page leads back to the service."""
     page = render_template(
         "links/method_change_refused.html",
         user=user,
         identity=identity,
         reason=reason,
         labels=method_labels(),
+        retry_url=retry_url,
     )
     return Response(page, 409)
 
@@ -165,7 +172,7 @@ class MethodChangeHandler(LinkHandler):
             broker = configured_broker(form.get("provider", ""))
             assert broker is not None  # errors() let only a configured upstream through
             extra = {"purpose": PURPOSE, "link": link.id}
-            return send_browser_upstream(user, broker, extra, user.locale)
+            return send_browser_upstream(user, broker, extra, select_locale())
         if step == STEP_AD:
             connection = ad_connection_of(user.contract_id)
             page = render_template("links/method_change_ad.html", user=user, connection=connection)
@@ -215,7 +222,7 @@ def _send_to_ad(link: MailLink, user: User) -> BaseResponse:
         "connection_id": connection.connection_id,
         "contract_id": connection.contract_id,
     }
-    return send_browser_upstream(user, broker, extra, user.locale)
+    return send_browser_upstream(user, broker, extra, select_locale())
 
 
 def bound_from_link(
@@ -228,7 +235,7 @@ def bound_from_link(
     if link is None:
         raise LinkError("unknown")
     user = resolve_link(link, LinkPurpose.METHOD_CHANGE)
-    g.locale = user.locale
+    follow_account_locale(user.locale)
     tx.close()
     if kept.get("contract_id") not in (None, user.contract_id):
         raise LinkError("void")  # another contract's directory never binds this user
