@@ -287,7 +287,7 @@ def test_G3_invite_one_user_then_resend_from_the_pending_list(provider, mailbox)
     done = browser.submit(
         page, "invite-form", email=email, name="招待 花子", role="admin", locale="ja"
     )
-    assert done.url.endswith("/admin/invitations?done=invited"), done.url
+    assert "/admin/invitations?done=invited&" in done.url, done.url
     mail = mailbox.wait_for(to=email, subject_contains="利用者登録")
     assert "招待 花子" in mailbox.text_of(mail)
     assert email in done.text and 'class="invitation"' in done.text
@@ -295,7 +295,7 @@ def test_G3_invite_one_user_then_resend_from_the_pending_list(provider, mailbox)
     assert user_row(provider, invited).role == "admin"
     mailbox.clear()
     resent = browser.submit(done, f"resend-{1}")
-    assert resent.url.endswith("?done=resent")
+    assert "?done=resent&" in resent.url
     mailbox.wait_for(to=email, subject_contains="利用者登録")
     # G3: revoked after its confirmation page: the link is void and the person gone.
     link = [u for u in mailbox.links_in(mailbox.wait_for(to=email)) if "/links/" in u][-1]
@@ -309,7 +309,7 @@ def test_G3_invite_one_user_then_resend_from_the_pending_list(provider, mailbox)
     # The address can be invited again; then a second invitation is refused in words.
     invite_page = browser.get("/admin/invitations")
     reinvited = browser.submit(invite_page, "invite-form", email=email, role="user", locale="ja")
-    assert reinvited.url.endswith("?done=invited")
+    assert "?done=invited&" in reinvited.url
     again = browser.submit(
         browser.get("/admin/invitations"), "invite-form", email=email, role="user", locale="ja"
     )

@@ -84,6 +84,9 @@ def invitations_page(
     except ListingError:
         pending = list_users(replace(query, after=None))
     done = request.args.get("done")
+    # Issue 14: say to whom it was sent; the address is looked up among this contract's
+    # pending invitations, never taken from the URL (which names only the user id).
+    sent_to = next((row.email for row in pending.rows if row.id == request.args.get("to")), None)
     return Response(
         render_template(
             "admin/invitations.html",
@@ -97,6 +100,7 @@ def invitations_page(
             errors=errors,
             roles={role: role_labels()[role] for role in INVITABLE_ROLES},
             done=done if done in DONE else None,
+            sent_to=sent_to,
         ),
         status,
     )
@@ -125,7 +129,7 @@ def invitations(admin: Admin) -> BaseResponse:
     if errors:
         return invitations_page(admin, form, errors, 400)
     try:
-        admin_invite_user(
+        invitation = admin_invite_user(
             admin.actor,
             admin.contract.id,
             form["email"],
@@ -140,7 +144,8 @@ def invitations(admin: Admin) -> BaseResponse:
     except ProvisioningError as error:
         field, message = _refusal(error)
         return invitations_page(admin, form, {field: [message]}, 400)
-    return redirect(url_for("admin_console.invitations", done="invited"), code=303)
+    to = invitation.user_id
+    return redirect(url_for("admin_console.invitations", done="invited", to=to), code=303)
 
 
 def _pending(admin: Admin, user_id: str) -> tuple[User, Invitation]:
@@ -161,7 +166,8 @@ def resend(admin: Admin, user_id: str) -> BaseResponse:
         admin_resend_invitation(admin.actor, invitation.id)
     except ForbiddenError as error:
         return refused(target, error.reason)
-    return redirect(url_for("admin_console.invitations", done="resent"), code=303)
+    to = target.id
+    return redirect(url_for("admin_console.invitations", done="resent", to=to), code=303)
 
 
 @bp.route("/invitations/<user_id>/revoke", methods=["GET", "POST"])
