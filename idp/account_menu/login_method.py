@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-from flask import g
 from flask import render_template
 from flask import request
 from flask import url_for
@@ -31,7 +30,9 @@ from idp.account_menu.guard import may_use
 from idp.account_menu.guard import menu_item
 from idp.account_menu.guard import signed_in_person
 from idp.actor import Actor
+from idp.i18n import follow_account_locale
 from idp.i18n import gettext as _
+from idp.i18n import select_locale
 from idp.links.method_change import STEP_CONFIRM
 from idp.links.method_change import STEP_PASSWORD
 from idp.links.method_change import STEP_UPSTREAM
@@ -100,7 +101,7 @@ def login_method(person: Person) -> BaseResponse:
         broker = configured_broker(request.form.get("provider", ""))
         assert broker is not None  # choice_errors() let only a configured upstream through
         extra = {"purpose": PURPOSE, "user_id": person.user.id}
-        return send_browser_upstream(person.user, broker, extra, person.user.locale)
+        return send_browser_upstream(person.user, broker, extra, select_locale())
     if step != STEP_PASSWORD:
         # M3: Active Directory is offered to users by link only, never to the contractor.
         return _choice_page(person, [_("Choose how you will sign in.")], 400)
@@ -144,7 +145,7 @@ def bound_from_menu(
         return forbidden("not_signed_in")
     if not may_use(MenuItem.LOGIN_METHOD, person):
         return forbidden("not_permitted")
-    g.locale = person.user.locale
+    follow_account_locale(person.user.locale)
     args = (identity.provider, identity.issuer, identity.subject)
     refusal = binding_refusal(person.user, *args)
     if refusal is not None:
