@@ -19,6 +19,7 @@ from joserfc.errors import JoseError
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp import extensions
+from idp.i18n import pick_locale
 from idp.login.gate import check_policies
 from idp.login.refusal import error_response
 from idp.login.refusal import oauth_server
@@ -36,7 +37,6 @@ from policies.claims_request import ClaimsRequestError
 from policies.claims_request import parse_claims_request
 
 PROMPT_VALUES = {"none", "login", "consent", "select_account"}
-SUPPORTED_LOCALES = ("ja", "en")
 #: Authorization parameters a transaction keeps (everything else is dropped).
 KEPT_PARAMS = (
     "response_type",
@@ -74,14 +74,6 @@ class StoredAuthorizationRequest(OAuth2Request):  # type: ignore[misc]
     @property
     def form(self) -> dict[str, str]:
         return {}
-
-
-def pick_locale(ui_locales: str | None) -> str | None:
-    for tag in (ui_locales or "").split():
-        primary = tag.split("-")[0].lower()
-        if primary in SUPPORTED_LOCALES:
-            return primary
-    return None
 
 
 def _hint_subject(id_token_hint: str) -> str | None:
