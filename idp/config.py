@@ -14,6 +14,8 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "IDP_"
+#: The footer's links: an absolute http(s) URL or a path on this site, never ``javascript:``.
+FOOTER_URLS = ("help_url", "terms_url", "privacy_url", "operator_url")
 
 
 class ConfigError(RuntimeError):
@@ -112,6 +114,15 @@ class Settings:
     #: Seconds between sweeps of the mail queue by each node's worker thread; 0: no worker
     #: (``idp mail queue --retry-now`` sends).
     mail_retry_interval: int = 15
+    #: Footer (issue 14): the operator's help page; unset: our own short help page ``/help``.
+    help_url: str = ""
+    #: The operator's terms of use and privacy policy; unset: no link (they are the
+    #: operator's own text, which we do not write in its place).
+    terms_url: str = ""
+    privacy_url: str = ""
+    #: Who runs this service: the footer's © line and, with ``operator_url``, its link.
+    operator_name: str = ""
+    operator_url: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -170,6 +181,10 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise ConfigError("IDP_ISSUER must be an http(s) URL without a trailing slash")
     if settings.service_url and not settings.service_url.startswith(("http://", "https://")):
         raise ConfigError("IDP_SERVICE_URL must be an http(s) URL")
+    for name in FOOTER_URLS:
+        url = getattr(settings, name)
+        if url and not url.startswith(("https://", "http://", "/")) or url.startswith("//"):
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be an http(s) URL or a path")
     if settings.cancelled_retention_days < 0:
         raise ConfigError("IDP_CANCELLED_RETENTION_DAYS must be 0 or more")
     if settings.audit_retention_days < 0:

@@ -135,6 +135,7 @@ def setup_brokers(app: Flask, settings: Settings) -> None:
 def setup_views(app: Flask) -> None:
     from idp import account_menu
     from idp import dev
+    from idp import footer
     from idp import health
     from idp import home
     from idp import metrics
@@ -163,6 +164,7 @@ def setup_views(app: Flask) -> None:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(dev.bp)
     app.register_blueprint(home.bp)
+    footer.setup_footer(app)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(admin_console.bp)
     app.register_blueprint(scim.bp)

@@ -111,14 +111,19 @@ def test_L1_every_registered_upstream_has_its_button_in_order(provider, rp, loca
     page = Browser(provider.url).get(rp.authorize_url(ui_locales=locale))
     assert page.status_code == 200
     buttons = re.findall(
-        r'<a class="broker broker--([a-z]+)" id="broker-([a-z]+)" href="[^"]+">([^<]+)</a>',
+        r'<a class="broker broker--([a-z]+)" id="broker-([a-z]+)" href="[^"]+">'
+        r'<img [^>]*><span class="broker-text">([^<]+)</span></a>',
         page.text,
     )
-    assert buttons == [
-        (upstream.style, upstream.name, catalogue.gettext(upstream.label)) for upstream in UPSTREAMS
+    assert [(style, name) for style, name, _text in buttons] == [
+        (upstream.style, upstream.name) for upstream in UPSTREAMS
     ]
+    # Each button's text names its upstream in the page's language (the provider's own
+    # wording around it: "Google でログイン", tests/test_brand.py).
+    for (_style, _name, text), upstream in zip(buttons, UPSTREAMS, strict=True):
+        assert catalogue.gettext(upstream.label).lower() in text.lower()
     if locale == "ja":
-        assert ("daccount", "daccount", "dアカウント") in buttons
+        assert ("daccount", "daccount", "dアカウントでログイン") in buttons
 
 
 # -- built at start-up --------------------------------------------------------------------

@@ -38,6 +38,7 @@ SURFACES = (
     "idp.demo",
     "idp.web",
     "idp.home",
+    "idp.footer",
     "idp.scim",
 )
 #: Domain modules and packages.
