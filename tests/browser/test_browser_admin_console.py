@@ -3,7 +3,7 @@ the account menu's link to the users list (search with a Japanese name, a filter
 detail, an invitation, and the line numbers (a wrong number first). Every page is saved to
 ``test-artifacts/screenshots/<test-name>/``, the list, detail, invitations and lines pages also
 at a 375 px phone width (no horizontal scrolling). Fails on a console error, a script error or
-a failed sub-resource (``Watched``)."""
+a failed sub-resource, an axe violation or untranslated text (``watched``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from tests.browser.test_browser_account_menu import menu_sign_in
 from tests.browser.test_browser_account_menu import on_path
 from tests.browser.test_browser_account_menu import phone_snap
 from tests.browser.test_browser_account_menu import snap  # noqa: F401
-from tests.browser.test_browser_account_menu import watched  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
