@@ -29,6 +29,7 @@ from werkzeug.serving import make_server
 
 from idp.actor import Actor
 from tests.browser import axe
+from tests.browser.watch import Cost
 from tests.browser.watch import Watched
 from tests.conftest import Provider
 from tests.conftest import _serve
@@ -109,6 +110,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 CALL_FAILED = pytest.StashKey[bool]()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """What axe and the translation check cost in this run (issue 14 asks it be measured)."""
+    if Cost.checks:
+        terminalreporter.write_line(
+            f"browser page checks (axe, translation): {Cost.checks} pages in "
+            f"{Cost.seconds:.1f} s ({Cost.seconds / Cost.checks * 1000:.0f} ms each); "
+            f"{Cost.navigations} page loads in all"
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -89,6 +89,15 @@ def untranslated(texts: list[tuple[str, str]]) -> list[str]:
     return found
 
 
+class Cost:
+    """What the checks cost over a session (printed at its end): pages checked, seconds in
+    axe and the translation check, and documents loaded (each could have been checked)."""
+
+    checks = 0
+    seconds = 0.0
+    navigations = 0
+
+
 class Watched:
     """One test's pages, watched from their first request (``watch`` each new page)."""
 
@@ -96,9 +105,6 @@ class Watched:
         self.problems: list[str] = []
         self.documents: set[str] = set()
         self.pages: list[Any] = []
-        #: Seconds spent in axe and the translation check, and how many pages were checked.
-        self.check_seconds = 0.0
-        self.checks = 0
 
     def watch(self, page: Any) -> None:
         self.pages.append(page)
@@ -106,6 +112,11 @@ class Watched:
         page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
         page.on("requestfailed", self._request_failed)
         page.on("response", self._response)
+        page.on("load", self._loaded)
+
+    @staticmethod
+    def _loaded(_page: Any) -> None:
+        Cost.navigations += 1
 
     def _console(self, message: Any) -> None:
         if message.type == "error":
@@ -136,8 +147,8 @@ class Watched:
             where = f" on {page.url}"
             self.problems += [f"axe {found}{where}" for found in axe.violations(page)]
             self.problems += [found + where for found in untranslated(page.evaluate(TEXTS))]
-            self.check_seconds += time.perf_counter() - started
-            self.checks += 1
+            Cost.seconds += time.perf_counter() - started
+            Cost.checks += 1
         self.assert_none()
 
     def finish(self) -> None:
