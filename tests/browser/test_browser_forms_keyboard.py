@@ -141,3 +141,57 @@ def test_C4_contract_information_by_keyboard_focus_on_the_bad_phone(page, browse
     shot(page, "bad-phone-focused")
     assert_focused_and_described(page, "phone", "正しい電話番号を入力してください")
     assert_every_control_reached_in_order(page)
+
+
+@pytest.mark.covers("K3", "P2")
+def test_K3_forgot_and_reset_by_keyboard_focus_on_the_new_password(
+    page, browser_provider, mailbox, shot
+):
+    """The mailed reset link's page: a too-short password sent with Enter comes back with the
+    focus on the new password, described by the rule list (links to the field) and the rule."""
+    _user, email = browser_provider.new_user()
+    page.goto(browser_provider.url + "/password/forgot")
+    assert_every_control_reached_in_order(page)
+    tab_to(page, "email")
+    page.keyboard.type(email)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    shot(page, "forgot-sent")
+    mail = mailbox.wait_for(to=email)
+    links = [link for link in mailbox.links_in(mail) if "/links/" in link]
+    assert len(links) == 1, mailbox.links_in(mail)
+
+    page.goto(links[0])
+    page.locator("#password").wait_for()
+    assert active_id(page) != "password" and page.locator("[aria-invalid]").count() == 0
+    tab_to(page, "password")
+    page.keyboard.type("short")
+    page.keyboard.press("Tab")
+    page.keyboard.type("short")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.locator("#error").wait_for()
+    shot(page, "reset-too-short-focused")
+    assert active_id(page) == "password"
+    assert page.get_attribute("#password", "aria-invalid") == "true"
+    assert page.get_attribute("#password", "aria-describedby").split() == ["error", "password-rule"]
+    assert "8文字以上" in page.locator("#error[role=alert]").inner_text()
+    links_to = page.locator("#error li a")
+    assert links_to.count() >= 1
+    assert {links_to.nth(i).get_attribute("href") for i in range(links_to.count())} == {"#password"}
+    # The messages sit with the fields, before the button, not at the top of the page.
+    order = page.evaluate(
+        """() => ['password_confirmation', 'error', 'submit'].map(id =>
+             document.getElementById(id).getBoundingClientRect().top)"""
+    )
+    assert order == sorted(order), order
+    assert_every_control_reached_in_order(page)
+
+    tab_to(page, "password")
+    page.keyboard.type("Hoshi-no-Kame-2030")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Hoshi-no-Kame-2030")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.locator("#done").wait_for()
+    shot(page, "reset-done")
