@@ -17,6 +17,7 @@ import pytest
 from tests.browser.test_browser_account_menu import contractor
 from tests.browser.test_browser_account_menu import menu_sign_in
 from tests.browser.test_browser_account_menu import open_item
+from tests.browser.test_browser_login import open_login_from_frontend
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -195,3 +196,29 @@ def test_K3_forgot_and_reset_by_keyboard_focus_on_the_new_password(
         page.keyboard.press("Enter")
     page.locator("#done").wait_for()
     shot(page, "reset-done")
+
+
+@pytest.mark.covers("L1")
+def test_L1_a_refused_sign_in_by_keyboard_puts_the_focus_on_the_password(
+    page, browser_provider, frontend, shot
+):
+    """The email is kept and the password is what to type again: the focus is there, and the
+    message (which does not say which of the two was wrong) describes both fields."""
+    _user, email = browser_provider.new_user()
+    open_login_from_frontend(page, frontend, browser_provider, shot)
+    page.locator("#password-form").wait_for()
+    assert active_id(page) == "email"  # the first field, on a fresh page
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type("Not-The-Right-One-7")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.locator("#error").wait_for()
+    shot(page, "refused-focus-on-password")
+    assert active_id(page) == "password"
+    for field in ("email", "password"):
+        assert page.get_attribute(f"#{field}", "aria-describedby") == "error"
+    page.keyboard.type(PASSWORD)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.wait_for_url(frontend.url + "/")
