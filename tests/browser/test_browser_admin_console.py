@@ -106,6 +106,9 @@ def test_G1_G2_G3_G5_list_detail_invite_and_lines_in_chromium(
     error = page.locator("#error")
     assert error.is_visible() and "COP1234 は回線番号ではありません" in error.inner_text()
     assert page.input_value("#numbers") == "CAF-0123-4567-89\nCOP1234"
+    # The messages are under the field they are about, which has the focus (issue 14).
+    assert page.evaluate("() => document.activeElement.id") == "numbers"
+    assert page.get_attribute("#numbers", "aria-describedby") == "error"
     snap("lines-error")
     page.fill("#numbers", "CAF-0123-4567-89\nCOP-1234-5678")
     with page.expect_navigation():
