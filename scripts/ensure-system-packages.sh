@@ -4,7 +4,8 @@
 # Why: the tests start their own real PostgreSQL (initdb/pg_ctl from
 # /usr/lib/postgresql/*/bin, run as the `postgres` user when root), Redis (and redis-cli),
 # nginx (several provider nodes behind it), OpenLDAP (slapd, ldapsearch),
-# node + npm (the AD FS stand-in, tests/adfs_double), Chromium (headless E2E)
+# node + npm (the AD FS stand-in, tests/adfs_double; axe-core, tests/browser/axe),
+# Chromium (headless E2E)
 # and CJK fonts (screenshots with Japanese text), each on free ports; and
 # `make install` needs a Python 3 that can create a virtual environment
 # (Debian ships venv/ensurepip apart, in python3-venv).  CI and a developer may

@@ -235,7 +235,9 @@ def test_G2_keyset_pages_with_next_and_first_links_sorted_both_ways(provider):
         assert "cursor=" in next_url and "sort=name" in next_url and "q=" in next_url
         second = browser.get(next_url)
         assert 'id="next-page"' not in second.text and 'id="first-page"' in second.text
-        shown = re.findall(r"<td>(頁 \d{3})</td>", first.text + second.text)
+        shown = re.findall(
+            r"<td><span translate=\"no\">(頁 \d{3})</span></td>", first.text + second.text
+        )
         expected = [f"頁 {index:03d}" for index in range(60)]
         assert shown == (expected if order == "asc" else expected[::-1])
         assert len(rows_of(first)) == 50 and len(rows_of(second)) == 10

@@ -8,13 +8,10 @@ AD FS is panva's certified ``oidc-provider`` (tests/adfs_double, a Node project 
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import select
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +32,7 @@ from brokers.base import UpstreamRequest
 from brokers.daccount import DAccountBroker
 from idp.login.brokered import amr_for
 from tests.daccount_double import DAccountDouble
+from tests.npm import npm_ci
 
 ADFS_DIR = Path(__file__).parent / "adfs_double"
 ADFS_CLIENT_ID = "9b3c1a6e-worksdrive"
@@ -54,27 +52,7 @@ TIMEOUT = 10
 
 
 def install_adfs_double() -> None:
-    """``npm ci`` once, when ``node_modules`` is missing or older than the lock file; a file
-    lock keeps parallel workers from installing over each other."""
-    digest = hashlib.sha256(str(ADFS_DIR).encode()).hexdigest()[:16]
-    lock_path = Path(tempfile.gettempdir()) / f"adfs-double-{digest}.lock"
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        # npm writes node_modules/.package-lock.json last: it marks a finished install
-        marker = ADFS_DIR / "node_modules" / ".package-lock.json"
-        lockfile = ADFS_DIR / "package-lock.json"
-        if marker.exists() and marker.stat().st_mtime >= lockfile.stat().st_mtime:
-            return
-        done = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"],
-            cwd=ADFS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"npm ci in {ADFS_DIR} failed:\n{done.stderr[-2000:]}")
+    npm_ci(ADFS_DIR)
 
 
 @dataclass

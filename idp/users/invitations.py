@@ -13,6 +13,8 @@ removed, so the address can be invited again) are here for the admin console and
 
 from __future__ import annotations
 
+from email_validator import EmailNotValidError
+from email_validator import validate_email
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
@@ -79,6 +81,11 @@ def _check_email(contract_id: str, email: str) -> None:
     that cannot be used, naming neither the user nor the contract (G8)."""
     if "@" not in email or len(email) > MAX_EMAIL or email != email.strip() or not email:
         raise ProvisioningError("not an email address", "invalid_email")
+    try:
+        # "name@" passed the test above and then failed the mail header: a 500, not a message.
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ProvisioningError(f"not an email address: {error}", "invalid_email") from error
     existing = db.session.query(User).filter_by(email_key=email_key(email)).one_or_none()
     if existing is None:
         return

@@ -3,6 +3,13 @@
 One provider (SQLite with the SQL-backed store, real SMTP to the session's ``smtp_sink``) and
 one demo storage frontend are served over real HTTP for the whole session; Chromium is launched
 once; every test gets a fresh browser context (no cookies shared between tests).
+
+Strict: every page of every context a test makes through ``context_factory`` (so ``page`` too)
+is watched (tests/browser/watch.py): a console error, an uncaught script error, a failed
+request, a sub-resource answered with an error, an axe-core violation of serious or critical
+impact or untranslated text fails the test. axe and the translation check run on each page
+``shot`` takes and on every page still open when the test ends; ``watched`` is that watch
+(``watched.check(page)`` checks a page a test does not screenshot).
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server
 
 from idp.actor import Actor
+from tests.browser import axe
+from tests.browser.watch import Cost
+from tests.browser.watch import Watched
 from tests.conftest import Provider
 from tests.conftest import _serve
 from tests.conftest import build_provider
@@ -90,21 +100,63 @@ def frontend(browser_provider: Provider) -> Iterator[Frontend]:
     server.server_close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep the call's report on the item: the end-of-test checks skip a test already failed."""
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
+
+
+CALL_FAILED = pytest.StashKey[bool]()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """What axe and the translation check cost in this run (issue 14 asks it be measured)."""
+    if Cost.checks:
+        terminalreporter.write_line(
+            f"browser page checks (axe, translation): {Cost.checks} pages in "
+            f"{Cost.seconds:.1f} s ({Cost.seconds / Cost.checks * 1000:.0f} ms each); "
+            f"{Cost.navigations} page loads in all"
+        )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _axe_installed() -> None:
+    """axe-core's npm package (tests/browser/axe), installed once before the first test."""
+    axe.install()
+
+
 @pytest.fixture()
-def context_factory(chromium: Any) -> Iterator[Callable[..., Any]]:
-    """Make fresh browser contexts (closed at test end); keyword args go to new_context."""
+def watched() -> Watched:
+    """The watch over every page of this test (its checks run in ``context_factory``)."""
+    return Watched()
+
+
+@pytest.fixture()
+def context_factory(
+    chromium: Any, watched: Watched, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Any]]:
+    """Make fresh browser contexts (closed at test end); keyword args go to new_context.
+    Each page opened in them is watched; at the end every page still open is checked."""
     contexts: list[Any] = []
 
     def make(**options: Any) -> Any:
         context = chromium.new_context(**options)
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
+        context.on("page", watched.watch)
         contexts.append(context)
         return context
 
     yield make
-    for context in contexts:
-        context.close()
+    try:
+        if not request.node.stash.get(CALL_FAILED, True):
+            watched.finish()
+    finally:
+        for context in contexts:
+            context.close()
 
 
 @pytest.fixture()
@@ -114,11 +166,13 @@ def page(context_factory: Callable[..., Any]) -> Any:
 
 
 class Screenshots:
-    """Numbered full-page screenshots under ``test-artifacts/screenshots/<test-name>/``."""
+    """Numbered full-page screenshots under ``test-artifacts/screenshots/<test-name>/``; each
+    page shot is then checked by the test's watch (axe, translation, errors so far)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, watched: Watched) -> None:
         self.folder = folder
         self.count = 0
+        self.watched = watched
 
     def __call__(self, page: Any, what: str) -> Path:
         self.count += 1
@@ -130,22 +184,23 @@ class Screenshots:
         for full_page in (True, True, False):
             try:
                 page.screenshot(path=str(path), full_page=full_page)
-                return path
+                break
             except Exception as error:  # playwright's Error
                 if "Unable to capture screenshot" not in str(error) or not full_page:
                     raise
+        self.watched.check(page)
         return path
 
 
 @pytest.fixture()
-def shot(request: pytest.FixtureRequest) -> Screenshots:
+def shot(request: pytest.FixtureRequest, watched: Watched) -> Screenshots:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
     folder = SCREENSHOTS / name
     if folder.exists():
         for old in folder.glob("*.png"):
             old.unlink()
     folder.mkdir(parents=True, exist_ok=True)
-    return Screenshots(folder)
+    return Screenshots(folder, watched)
 
 
 @pytest.fixture(scope="session")

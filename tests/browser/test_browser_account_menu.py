@@ -3,14 +3,14 @@ users walk it (typing, clicking, a form sent with the keyboard), its pages read 
 them. Every page visited is saved to ``test-artifacts/screenshots/<test-name>/``; the menu
 page and the contract information form are also saved at a 375 px phone width.
 
-Each test fails on a console error, an uncaught script error, a failed request or a
-sub-resource (style sheet, image) answered with an error: ``Watched`` below.
+Each test fails on a console error, an uncaught script error, a failed request, a
+sub-resource (style sheet, image) answered with an error, an axe-core violation or
+untranslated text (every browser test: ``watched``, tests/browser/conftest.py).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -54,69 +54,13 @@ U2_TRIAL_CONTRACTOR = [
 ]
 U2_OTHERS = ["password_change", "sessions"]
 PHONE_WIDTH = 375
-#: Chromium logs a page answered with 4xx as a console error; that page is what the test
-#: reads (and asserts on), so only such a line about the page itself is not a problem.
-DOCUMENT_STATUS_LINE = re.compile(r"^Failed to load resource: the server responded with a status")
-
-
-class Watched:
-    """What went wrong in a page beyond what its user reads: console errors, uncaught script
-    errors, requests that failed on the network, sub-resources answered with an error."""
-
-    def __init__(self, page: Any) -> None:
-        self.problems: list[str] = []
-        self.documents: set[str] = set()
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
-        page.on("requestfailed", self._request_failed)
-        page.on("response", self._response)
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error":
-            where = message.location.get("url", "")
-            self.problems.append(f"console error: {message.text} ({where})")
-
-    def _request_failed(self, request: Any) -> None:
-        if request.failure and "ERR_ABORTED" in request.failure:
-            # The browser dropped a request because the page was left before it finished (a
-            # form sent while the icon loads): nothing failed on the server or the network.
-            return
-        self.problems.append(f"request failed: {request.method} {request.url} {request.failure}")
-
-    def _response(self, response: Any) -> None:
-        if response.status < 400:
-            return
-        if response.request.resource_type == "document":
-            self.documents.add(response.url)
-        else:
-            self.problems.append(f"{response.status} for {response.request.resource_type}")
-
-    def assert_none(self) -> None:
-        problems = [
-            problem
-            for problem in self.problems
-            if not (
-                DOCUMENT_STATUS_LINE.search(problem.removeprefix("console error: "))
-                and any(problem.endswith(f"({url})") for url in self.documents)
-            )
-        ]
-        assert not problems, problems
 
 
 @pytest.fixture()
-def watched(page: Any) -> Iterator[Watched]:
-    """``page`` watched from its first request; checked at every screenshot and at the end."""
-    watch = Watched(page)
-    yield watch
-    watch.assert_none()
-
-
-@pytest.fixture()
-def snap(page: Any, shot: Any, watched: Watched) -> Any:
-    """A screenshot of ``page`` after checking that nothing went wrong so far."""
+def snap(page: Any, shot: Any) -> Any:
+    """A screenshot of ``page`` (checked by the test's watch, tests/browser/watch.py)."""
 
     def take(what: str) -> None:
-        watched.assert_none()
         shot(page, what)
 
     return take
@@ -265,13 +209,11 @@ def test_U1_U2_P1_basic_contractor_menu_then_password_change_by_keyboard(
 
     # Another browser signs in at the storage frontend with the new password.
     other = context_factory(viewport={"width": 1280, "height": 900}).new_page()
-    other_watch = Watched(other)
     open_login_from_frontend(other, frontend, browser_provider, lambda *_: None)
     submit_password(other, email, NEW_PASSWORD)
     wait_signed_in(other, frontend)
     shot(other, "other-browser-frontend-claims")
     assert claim(other, "sub") == user_id
-    other_watch.assert_none()
 
 
 @pytest.mark.covers("U1", "U2", "P1")

@@ -3,7 +3,8 @@ bad issuer first, its message under the field), confirms (the secret is not show
 connection ID and login URLs on the done page (also at a phone's width) and in the mail.
 
 Every page visited is saved to ``test-artifacts/screenshots/<test-name>/``; the test fails on a
-console error, a script error or a failed request (``Watched``, in the account-menu walks).
+console error, a script error, a failed request, an axe violation or untranslated text
+(``watched``, tests/browser/conftest.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from tests.browser.test_browser_account_menu import menu_sign_in
 from tests.browser.test_browser_account_menu import open_item
 from tests.browser.test_browser_account_menu import phone_snap
 from tests.browser.test_browser_account_menu import snap as snap  # noqa: F401 (fixture)
-from tests.browser.test_browser_account_menu import watched as watched  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 

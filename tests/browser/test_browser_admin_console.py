@@ -3,7 +3,7 @@ the account menu's link to the users list (search with a Japanese name, a filter
 detail, an invitation, and the line numbers (a wrong number first). Every page is saved to
 ``test-artifacts/screenshots/<test-name>/``, the list, detail, invitations and lines pages also
 at a 375 px phone width (no horizontal scrolling). Fails on a console error, a script error or
-a failed sub-resource (``Watched``)."""
+a failed sub-resource, an axe violation or untranslated text (``watched``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from tests.browser.test_browser_account_menu import menu_sign_in
 from tests.browser.test_browser_account_menu import on_path
 from tests.browser.test_browser_account_menu import phone_snap
 from tests.browser.test_browser_account_menu import snap  # noqa: F401
-from tests.browser.test_browser_account_menu import watched  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -107,6 +106,9 @@ def test_G1_G2_G3_G5_list_detail_invite_and_lines_in_chromium(
     error = page.locator("#error")
     assert error.is_visible() and "COP1234 は回線番号ではありません" in error.inner_text()
     assert page.input_value("#numbers") == "CAF-0123-4567-89\nCOP1234"
+    # The messages are under the field they are about, which has the focus (issue 14).
+    assert page.evaluate("() => document.activeElement.id") == "numbers"
+    assert page.get_attribute("#numbers", "aria-describedby") == "error"
     snap("lines-error")
     page.fill("#numbers", "CAF-0123-4567-89\nCOP-1234-5678")
     with page.expect_navigation():

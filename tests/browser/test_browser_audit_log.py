@@ -16,7 +16,6 @@ from tests.browser.test_browser_account_menu import menu_sign_in
 from tests.browser.test_browser_account_menu import on_path
 from tests.browser.test_browser_account_menu import phone_snap
 from tests.browser.test_browser_account_menu import snap  # noqa: F401
-from tests.browser.test_browser_account_menu import watched  # noqa: F401
 from tests.conftest import PASSWORD
 from tests.helpers import Browser
 

@@ -4,7 +4,8 @@ frontend with it; a used and an expired link each show the page that says how to
 new invitation.
 
 Every page visited is saved to ``test-artifacts/screenshots/<test-name>/``; each test fails on
-a console error, a script error or a failed request (``Watched``, in the account-menu walks).
+a console error, a script error, a failed request, an axe violation or untranslated text
+(``watched``, tests/browser/conftest.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from tests.browser.test_browser_account_menu import assert_fits_width
 from tests.browser.test_browser_account_menu import click_and_wait
 from tests.browser.test_browser_account_menu import heading
 from tests.browser.test_browser_account_menu import snap as snap  # noqa: F401 (fixture)
-from tests.browser.test_browser_account_menu import watched as watched  # noqa: F401 (fixture)
 from tests.browser.test_browser_login import claim
 from tests.browser.test_browser_login import open_login_from_frontend
 from tests.browser.test_browser_login import submit_password
