@@ -7,13 +7,17 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
+from werkzeug.serving import make_server
 
 from idp.actor import Actor
 from idp.sms import list_outbox
@@ -342,3 +346,38 @@ def enrolled_user(provider: Any, kind: str, data: dict[str, Any]) -> tuple[str, 
         code = issue_recovery_code(Actor.cli(), user)
         complete_enrollment(Actor.cli(), user)
     return user_id, email, code
+
+
+@contextmanager
+def served_frontend(provider: Any, name: str) -> Iterator[Any]:
+    """The demo storage frontend as a trusted client of ``provider`` (a provider of a module's
+    own, with settings the session's ``browser_provider`` has not), served until the end."""
+    from idp.clients import add_client
+    from idp.demo.frontend import create_frontend_app
+    from tests.browser.conftest import Frontend
+    from tests.realservices import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    client_id = f"frontend-{uuid.uuid4().hex[:8]}"
+    with provider.app.app_context():
+        _client, secret = add_client(
+            Actor.cli(), name, [url + "/callback"], [url + "/"], client_id=client_id, trusted=True
+        )
+    assert secret
+    with served(create_frontend_app(provider.url, client_id, secret, url), port):
+        yield Frontend(url, client_id)
+
+
+@contextmanager
+def served(app: Any, port: int) -> Iterator[None]:
+    """A WSGI app on 127.0.0.1:``port`` in a thread, until the block ends."""
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
