@@ -381,3 +381,16 @@ def served(app: Any, port: int) -> Iterator[None]:
         server.shutdown()
         thread.join(5)
         server.server_close()
+
+
+def watched_snap(page: Any, shot: Any) -> Any:
+    """``snap`` for a second page of a test: watched from now, checked at each screenshot."""
+    from tests.browser.test_browser_account_menu import Watched
+
+    watch = Watched(page)
+
+    def take(what: str) -> None:
+        watch.assert_none()
+        shot(page, what)
+
+    return take
