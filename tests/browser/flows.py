@@ -76,7 +76,8 @@ def submit_password(page: Any, email: str, password: str) -> None:
 
 
 def wait_signed_in(page: Any, frontend: Any) -> None:
-    page.wait_for_url(frontend.url + "/")
+    # Facebook appends "#_=_" to its redirect; the browser keeps the fragment to the end.
+    page.wait_for_url(re.compile("^" + re.escape(frontend.url) + r"/(#_=_)?$"))
     page.locator("#claims").wait_for()
 
 
@@ -294,11 +295,17 @@ def run_webauthn(page: Any, shot: Any, what: str) -> None:
     page.wait_for_load_state()
 
 
-def invite(provider: Any, mailbox: Any) -> tuple[str, str, str, str]:
-    """A contract (2FA off) with a contractor, who invites a user; the registration link of
-    the mail the user receives. Returns (user id, email, contractor's email, link)."""
-    contract_id = provider.new_contract(two_factor=False)
-    _owner_id, owner = provider.new_user(contract_id, role="contractor")
+def invite(
+    provider: Any, mailbox: Any, contract_id: str | None = None
+) -> tuple[str, str, str, str]:
+    """A contract (2FA off; or ``contract_id``) with a contractor, who invites a user; the
+    registration link of the mail the user receives. Returns (user id, email, contractor's
+    email, link)."""
+    if contract_id is None:
+        contract_id = provider.new_contract(two_factor=False)
+        _owner_id, owner = provider.new_user(contract_id, role="contractor")
+    else:
+        owner = _contractor_email(provider, contract_id)
     email = f"inv-{uuid.uuid4().hex[:10]}@example.jp"
     with provider.app.app_context():
         invitation = invite_user(Actor.cli(), contract_id, email, INVITEE_NAME, "user")
@@ -310,6 +317,14 @@ def invite(provider: Any, mailbox: Any) -> tuple[str, str, str, str]:
     links = [u for u in mailbox.links_in(mail) if u.startswith(provider.url + "/links/")]
     assert len(links) == 1, mailbox.links_in(mail)
     return user_id, email, owner, links[0]
+
+
+def _contractor_email(provider: Any, contract_id: str) -> str:
+    from idp.models import User
+
+    with provider.app.app_context():
+        query = provider.db().session.query(User)
+        return str(query.filter_by(contract_id=contract_id, role="contractor").one().email)
 
 
 def fill_password(page: Any, password: str, confirmation: str) -> None:

@@ -1,0 +1,241 @@
+"""L10 with each method but the password (that one: test_browser_invitation.py), in real
+Chromium: the invited person follows the link of the mail the SMTP sink caught, chooses Google,
+Facebook, Microsoft or d account — the local OpenID providers the broker tests use stand in for
+them (Google and Microsoft: tests/upstream_doubles.py; Facebook: tests/facebook_double.py; d
+account, with its own login page: tests/daccount_double.py) — and comes back to the completion
+page; then signs in at the storage frontend through the same button (L7). Active Directory:
+the contract's directory reached by LDAP (the session's slapd, tests/slapd.py), with the
+connection-ID screen before the directory's form (L8), then the same sign-in from the
+frontend's AD button.
+
+The upstreams' provider is a module's own (its brokers are settings the session's provider
+has not). Every page visited is saved to ``test-artifacts/screenshots/<test-name>/`` after
+checking the page for console errors, script errors and failed requests (``snap``).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from brokers.microsoft import PERSONAL_TENANT_ID
+from tests.browser.flows import as_shot
+from tests.browser.flows import claim
+from tests.browser.flows import click_and_wait
+from tests.browser.flows import heading
+from tests.browser.flows import invite
+from tests.browser.flows import open_login_from_frontend
+from tests.browser.flows import served
+from tests.browser.flows import served_frontend
+from tests.browser.flows import wait_signed_in
+from tests.browser.test_browser_account_menu import snap as snap  # noqa: F401 (fixture)
+from tests.browser.test_browser_account_menu import watched as watched  # noqa: F401 (fixture)
+from tests.conftest import build_provider
+from tests.daccount_double import DAccountDouble
+from tests.facebook_double import FacebookUser
+from tests.facebook_double import run_facebook_double
+from tests.realservices import free_port
+from tests.upstream_doubles import Client
+from tests.upstream_doubles import running_double
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+DONE_JA = "利用者登録が完了しました。"
+
+
+@dataclass
+class Upstreams:
+    provider: Any
+    frontend: Any
+    google: Any
+    microsoft: Any
+    facebook: Any
+    daccount: Any
+
+
+def _oidc_client(double: Any, name: str, provider_url: str) -> dict[str, str]:
+    client = Client(f"{name}-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex, ())
+    client.redirect_uris = (f"{provider_url}/login/callback/{name}",)
+    double.clients[client.client_id] = client
+    return {"client_id": client.client_id, "client_secret": client.client_secret}
+
+
+@pytest.fixture(scope="module")
+def upstreams(smtp_sink: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
+    """A provider with Google, Facebook, Microsoft and d account configured (each a local
+    double), served with a storage frontend of its own."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with ExitStack() as stack:
+        google = stack.enter_context(running_double())
+        microsoft = stack.enter_context(running_double(microsoft=True))
+        facebook = stack.enter_context(run_facebook_double())
+        facebook_app = facebook.add_app()
+        daccount_secret = uuid.uuid4().hex
+        daccount = DAccountDouble(
+            "daccount-walk", daccount_secret, f"{url}/login/callback/daccount"
+        )
+        stack.callback(daccount.stop)
+        brokers = {
+            "google": {**_oidc_client(google, "google", url), "issuer": google.issuer},
+            "microsoft": {
+                **_oidc_client(microsoft, "microsoft", url),
+                "authority": microsoft.authority("common"),
+            },
+            "facebook": {
+                "app_id": facebook_app.app_id,
+                "app_secret": facebook_app.secret,
+                "graph_version": "v21.0",
+                "dialog_base": facebook.url,
+                "graph_base": facebook.url,
+            },
+            "daccount": {
+                "client_id": "daccount-walk",
+                "client_secret": daccount_secret,
+                "issuer": daccount.issuer,
+            },
+        }
+        provider = build_provider(
+            "sqlite+sqlstore",
+            tmp_path_factory.mktemp("browser-upstreams"),
+            {"smtp": smtp_sink},
+            issuer=url,
+            brokers=brokers,
+        )
+        provider.app.config["TEST_PORT"] = port
+        stack.callback(provider.close)
+        stack.enter_context(served(provider.app, port))
+        frontend = stack.enter_context(served_frontend(provider, "WORKSDRIVE (upstream walks)"))
+        yield Upstreams(provider, frontend, google, microsoft, facebook, daccount)
+
+
+def sign_in_upstream(page: Any, upstreams: Upstreams, name: str, person: str, snap: Any) -> None:
+    """At the upstream: the doubles of Google, Microsoft and Facebook sign the person in at
+    once (no form); d account shows its login page, where the person types their id."""
+    if name == "daccount":
+        # The double's page has no icon (d account's real one has): no 404 for it.
+        page.route(upstreams.daccount.url + "/favicon.ico", lambda route: route.fulfill(status=204))
+        page.wait_for_url(re.compile("^" + re.escape(upstreams.daccount.url)))
+        page.locator("input[name=user]").wait_for()
+        snap("daccount-login")
+        page.fill("input[name=user]", person)
+        with page.expect_navigation():
+            page.click("button:not([name])")
+
+
+def set_person(upstreams: Upstreams, name: str) -> str:
+    """The person the upstream will sign in next: the same one for every test of ``name``
+    would be refused as already registered, so a new one each time."""
+    tag = uuid.uuid4().hex[:8]
+    email = f"{name}-{tag}@example.com"
+    if name == "google":
+        upstreams.google.add_user(f"g-{tag}", email=email, email_verified=True, name="Walk")
+        upstreams.google.next_user = f"g-{tag}"
+    elif name == "microsoft":
+        oid = str(uuid.uuid4())
+        upstreams.microsoft.add_user(
+            oid, tenant=PERSONAL_TENANT_ID, email=email, preferred_username=email, name="Walk"
+        )
+        upstreams.microsoft.next_user = oid
+    elif name == "facebook":
+        upstreams.facebook.next_user = FacebookUser("Walk Facebook", email)
+    return f"walk-{tag}"
+
+
+@pytest.mark.covers("L10", "L7")
+@pytest.mark.parametrize("name", ["google", "facebook", "microsoft", "daccount"])
+def test_L10_L7_registration_with_an_upstream_then_sign_in_with_it(
+    page, upstreams, mailbox, snap, name
+):
+    provider = upstreams.provider
+    user_id, email, _owner, link = invite(provider, mailbox)
+    person = set_person(upstreams, name)
+
+    page.goto(link)
+    page.locator(f"#broker-{name}").wait_for()
+    snap("registration")
+    assert heading(page) == "WORKSDRIVE 利用者登録"
+    buttons = page.locator("[id^=broker-]")
+    shown = [buttons.nth(i).get_attribute("id") for i in range(buttons.count())]
+    assert shown == ["broker-google", "broker-facebook", "broker-microsoft", "broker-daccount"]
+    assert "先にログアウト" in page.locator("#upstream-advice").inner_text()
+    page.click(f"#broker-{name}")
+    sign_in_upstream(page, upstreams, name, person, snap)
+    page.locator("#done").wait_for()
+    snap("registration-done")
+    assert heading(page) == DONE_JA
+    assert page.url.startswith(provider.url)
+
+    # L7: the frontend's sign-in page, the same upstream's button, signed in as the user.
+    # (The doubles sign in the same person again: ``next_user`` is kept.)
+    open_login_from_frontend(page, upstreams.frontend, provider, as_shot(snap))
+    snap("frontend-login")
+    page.click(f"#broker-{name}")
+    sign_in_upstream(page, upstreams, name, person, snap)
+    wait_signed_in(page, upstreams.frontend)
+    snap("frontend-claims")
+    assert claim(page, "sub") == user_id
+    assert claim(page, "email") == email
+    assert claim(page, "amr")[0] == "fed"
+
+
+@pytest.mark.covers("L10", "L8")
+def test_L10_L8_registration_with_the_directory_then_sign_in_by_connection_id(
+    page, browser_provider, frontend, mailbox, slapd, snap
+):
+    from tests.test_invitations import ldap_contract
+
+    provider = browser_provider
+    contract_id, connection_id = ldap_contract(provider, slapd)
+    user_id, email, _owner, link = invite(provider, mailbox, contract_id)
+    alice = slapd.users["alice"]
+
+    # L10: Active Directory is offered (the contract has it); first the connection-ID screen.
+    page.goto(link)
+    page.locator("#broker-ad").wait_for()
+    snap("registration")
+    click_and_wait(page, "#broker-ad")
+    page.locator("#ad-confirm-form").wait_for()
+    snap("connection-id-screen")
+    assert page.locator("#connection-id").inner_text().strip() == connection_id
+    assert page.locator("#summary-email").inner_text().strip() == email
+    click_and_wait(page, "#submit")
+    page.locator("#ldap-form").wait_for()
+    snap("directory-form")
+    assert "WORKSDRIVE には保存しません" in page.locator("main").inner_text()
+
+    # A wrong directory password: the form again with the message.
+    page.fill("#login", alice.upn)
+    page.fill("#password", "Not-Her-Password-1")
+    click_and_wait(page, "#submit")
+    snap("directory-wrong-password")
+    assert "ユーザー名またはパスワードが正しくない" in page.locator("#error").inner_text()
+    page.fill("#login", alice.upn)
+    page.fill("#password", alice.password)
+    click_and_wait(page, "#submit")
+    page.locator("#done").wait_for()
+    snap("registration-done")
+    assert heading(page) == DONE_JA
+
+    # L8: the frontend's AD button asks for the connection ID, then the directory's form.
+    open_login_from_frontend(page, frontend, provider, as_shot(snap))
+    click_and_wait(page, "#broker-ad")
+    page.locator("#connection-form").wait_for()
+    snap("login-connection-id")
+    page.fill("#connection_id", connection_id)
+    click_and_wait(page, "#submit")
+    page.locator("#ldap-form").wait_for()
+    snap("login-directory-form")
+    page.fill("#login", alice.upn)
+    page.fill("#password", alice.password)
+    click_and_wait(page, "#submit")
+    wait_signed_in(page, frontend)
+    snap("frontend-claims")
+    assert claim(page, "sub") == user_id
+    assert claim(page, "amr")[0] == "fed"
