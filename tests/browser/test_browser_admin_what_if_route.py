@@ -24,6 +24,7 @@ from tests.browser.flows import click_and_wait
 from tests.browser.flows import menu_sign_in
 from tests.browser.flows import on_path
 from tests.browser.flows import open_item
+from tests.browser.flows import phone_snap
 from tests.browser.test_browser_account_menu import snap as snap  # noqa: F401 (fixture)
 from tests.browser.test_browser_account_menu import watched as watched  # noqa: F401 (fixture)
 
@@ -90,6 +91,7 @@ def test_G2_X3_what_if_from_a_users_detail_for_the_internet_and_lines(page, brow
 
     # The registered line in the West: its notice first (L9), then signed in.
     ask(page, snap, "what-if-line-west", "line", WEST_LINE, "west")
+    phone_snap(page, snap, "what-if-line-west")
     names = [step for step, _reason in steps(page)]
     assert "line_notice" in names and "refused" not in names and names[-1] == "done"
     notice = page.locator("#steps li[data-step=line_notice]").inner_text()
@@ -121,6 +123,7 @@ def test_G5_A3_route_line_only_with_its_warnings_then_back_through_the_menu(
     # The confirmation: current → new, and what line only would do to this contract now.
     page.locator("#route-confirm-form").wait_for()
     snap("route-confirm-line-only")
+    phone_snap(page, snap, "route-confirm-line-only")
     assert page.locator("#current-value").inner_text().strip() == "回線とインターネット"
     assert page.locator("#new-value").inner_text().strip() == "回線のみ"
     for warning in ("#line-only-warning", "#no-lines-warning", "#console-warning", "#recovery"):

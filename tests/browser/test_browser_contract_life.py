@@ -23,6 +23,7 @@ from tests.browser.flows import heading
 from tests.browser.flows import menu_sign_in
 from tests.browser.flows import open_item
 from tests.browser.flows import open_login_from_frontend
+from tests.browser.flows import phone_snap
 from tests.browser.flows import submit_password
 from tests.browser.flows import wait_signed_in
 from tests.browser.flows import watched_snap
@@ -61,6 +62,7 @@ def test_C1_C2_trial_ended_frontend_refused_contractor_changes_the_plan_in_the_w
         # C1: a user of the ended trial is refused by the frontend, with the reason.
         error = refused_at_frontend(page, provider, frontend, email, snap)
         snap("frontend-trial-ended")
+        phone_snap(page, snap, "frontend-trial-ended")
         assert error.get_attribute("data-reason") == "trial_ended"
         assert "トライアル期間は終了しました" in error.inner_text()
 

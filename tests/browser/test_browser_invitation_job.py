@@ -20,6 +20,7 @@ from tests.browser.flows import click_and_wait
 from tests.browser.flows import contractor
 from tests.browser.flows import menu_sign_in
 from tests.browser.flows import on_path
+from tests.browser.flows import phone_snap
 from tests.browser.test_browser_account_menu import snap as snap  # noqa: F401 (fixture)
 from tests.browser.test_browser_account_menu import watched as watched  # noqa: F401 (fixture)
 
@@ -77,6 +78,7 @@ def test_G3_the_job_page_shows_waiting_then_refreshes_itself_to_done(
     # The page refreshes itself until the job is done.
     page.wait_for_selector('#job-status[data-status="finished"]', timeout=REFRESHED_MS)
     snap("job-done")
+    phone_snap(page, snap, "job-done")
     assert "完了しました" in page.locator("#job-status").inner_text()
     progress = page.locator("#job-progress")
     assert (progress.get_attribute("value"), progress.get_attribute("max")) == ("3", "3")

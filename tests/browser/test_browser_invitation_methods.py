@@ -31,6 +31,7 @@ from tests.browser.flows import click_and_wait
 from tests.browser.flows import heading
 from tests.browser.flows import invite
 from tests.browser.flows import open_login_from_frontend
+from tests.browser.flows import phone_snap
 from tests.browser.flows import served
 from tests.browser.flows import served_frontend
 from tests.browser.flows import wait_signed_in
@@ -119,8 +120,6 @@ def sign_in_upstream(page: Any, upstreams: Upstreams, name: str, person: str, sn
     """At the upstream: the doubles of Google, Microsoft and Facebook sign the person in at
     once (no form); d account shows its login page, where the person types their id."""
     if name == "daccount":
-        # The double's page has no icon (d account's real one has): no 404 for it.
-        page.route(upstreams.daccount.url + "/favicon.ico", lambda route: route.fulfill(status=204))
         page.wait_for_url(re.compile("^" + re.escape(upstreams.daccount.url)))
         page.locator("input[name=user]").wait_for()
         snap("daccount-login")
@@ -203,11 +202,13 @@ def test_L10_L8_registration_with_the_directory_then_sign_in_by_connection_id(
     click_and_wait(page, "#broker-ad")
     page.locator("#ad-confirm-form").wait_for()
     snap("connection-id-screen")
+    phone_snap(page, snap, "connection-id-screen")
     assert page.locator("#connection-id").inner_text().strip() == connection_id
     assert page.locator("#summary-email").inner_text().strip() == email
     click_and_wait(page, "#submit")
     page.locator("#ldap-form").wait_for()
     snap("directory-form")
+    phone_snap(page, snap, "directory-form")
     assert "WORKSDRIVE には保存しません" in page.locator("main").inner_text()
 
     # A wrong directory password: the form again with the message.

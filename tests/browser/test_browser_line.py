@@ -30,6 +30,7 @@ from tests.browser.flows import claim
 from tests.browser.flows import click_and_wait
 from tests.browser.flows import heading
 from tests.browser.flows import open_login_from_frontend
+from tests.browser.flows import phone_snap
 from tests.browser.flows import served
 from tests.browser.flows import served_frontend
 from tests.browser.flows import submit_password
@@ -102,6 +103,7 @@ def test_L9_west_line_notice_then_signed_in_without_2fa_and_not_asked_again(page
     through_the_line(page, line_setup, email, snap, "first")
     page.locator("#notice-form").wait_for()
     snap("line-notice")
+    phone_snap(page, snap, "line-notice")
     assert page.url.startswith(line_setup.gateway + "/")  # still through the line
     assert heading(page) == "回線情報通知"
     assert page.locator("#line-number").inner_text().strip() == LINE
@@ -151,6 +153,7 @@ def test_L9_a_line_not_registered_to_the_contract_gets_the_line_error_page(page,
     through_the_line(page, line_setup, email, snap, "unregistered")
     page.locator("#error").wait_for()
     snap("line-error")
+    phone_snap(page, snap, "line-error")
     assert heading(page) == "ログインできません"
     error = page.locator("#error")
     assert error.get_attribute("data-reason") == "line_not_registered"

@@ -27,6 +27,7 @@ from tests.browser.flows import heading
 from tests.browser.flows import new_phone
 from tests.browser.flows import on_path
 from tests.browser.flows import open_login_from_frontend
+from tests.browser.flows import phone_snap
 from tests.browser.flows import read_recovery_code
 from tests.browser.flows import submit_password
 from tests.browser.flows import wait_signed_in
@@ -86,6 +87,7 @@ def test_K3_forgot_password_mail_new_password_then_only_it_signs_in(
     page.goto(link)
     page.locator("#password").wait_for()
     snap("reset-form")
+    phone_snap(page, snap, "reset-form")
     assert heading(page) == "新しいパスワードの設定"
     assert email in page.locator("main").inner_text()
     fill_password(page, WEAK_PASSWORD, WEAK_PASSWORD)
@@ -99,6 +101,7 @@ def test_K3_forgot_password_mail_new_password_then_only_it_signs_in(
     click_and_wait(page, "#submit")
     page.locator("#done").wait_for()
     snap("reset-done")
+    phone_snap(page, snap, "reset-done")
     assert heading(page) == "パスワードを変更しました。"
     assert NEW_PASSWORD not in page.content()
 

@@ -25,6 +25,7 @@ from tests.browser.flows import frontend_sign_in
 from tests.browser.flows import heading
 from tests.browser.flows import new_phone
 from tests.browser.flows import on_path
+from tests.browser.flows import phone_snap
 from tests.browser.flows import read_recovery_code
 from tests.browser.flows import sign_in_again
 from tests.browser.flows import sign_out_at_frontend
@@ -47,6 +48,7 @@ def lost_device(page: Any, provider: Any, snap: Any, code: str) -> None:
     on_path(page, provider, "/login/2fa/recovery")
     page.locator("#code-form").wait_for()
     snap("recovery-entry")
+    phone_snap(page, snap, "recovery-entry")
     assert_japanese_page(page)
     assert heading(page) == "リカバリーコードでログイン"
     page.fill("#code", code)
@@ -66,6 +68,7 @@ def test_L6_sms_challenge_then_lost_device_with_the_recovery_code(
     on_path(page, provider, "/login/2fa/sms")
     page.locator("#send-form").wait_for()
     snap("sms-challenge")
+    phone_snap(page, snap, "sms-challenge")
     assert_japanese_page(page)
     assert heading(page) == "SMS認証"
     assert page.locator("#code-form").count() == 0
