@@ -6,7 +6,8 @@ account, with its own login page: tests/daccount_double.py) — and comes back t
 page; then signs in at the storage frontend through the same button (L7). Active Directory:
 the contract's directory reached by LDAP (the session's slapd, tests/slapd.py), with the
 connection-ID screen before the directory's form (L8), then the same sign-in from the
-frontend's AD button.
+frontend's AD button. M5 with the same upstreams: a contractor binds Microsoft in the account
+menu's login-method page and signs in to the menu with it, the old password refused.
 
 The upstreams' provider is a module's own (its brokers are settings the session's provider
 has not). Every page visited is saved to ``test-artifacts/screenshots/<test-name>/`` after
@@ -30,13 +31,17 @@ from tests.browser.flows import claim
 from tests.browser.flows import click_and_wait
 from tests.browser.flows import heading
 from tests.browser.flows import invite
+from tests.browser.flows import menu_sign_in
+from tests.browser.flows import open_item
 from tests.browser.flows import open_login_from_frontend
 from tests.browser.flows import phone_snap
 from tests.browser.flows import served
 from tests.browser.flows import served_frontend
+from tests.browser.flows import submit_password
 from tests.browser.flows import wait_signed_in
 from tests.browser.test_browser_account_menu import snap as snap  # noqa: F401 (fixture)
 from tests.browser.test_browser_account_menu import watched as watched  # noqa: F401 (fixture)
+from tests.conftest import PASSWORD
 from tests.conftest import build_provider
 from tests.daccount_double import DAccountDouble
 from tests.facebook_double import FacebookUser
@@ -240,3 +245,47 @@ def test_L10_L8_registration_with_the_directory_then_sign_in_by_connection_id(
     snap("frontend-claims")
     assert claim(page, "sub") == user_id
     assert claim(page, "amr")[0] == "fed"
+
+
+@pytest.mark.covers("M1", "M3", "M5", "L7", "U1")
+def test_M5_contractor_changes_to_microsoft_in_the_menu_then_signs_in_with_it(
+    page, upstreams, snap
+):
+    """The contractor of a basic contract binds a Microsoft account in the account menu; the
+    done page says they were signed out everywhere; "Sign in again" leads to the menu's sign-in,
+    where Microsoft's button opens the menu; the old password no longer signs in."""
+    provider = upstreams.provider
+    contract_id = provider.new_contract(plan="basic", two_factor=False)
+    user_id, email = provider.new_user(contract_id, role="contractor")
+    set_person(upstreams, "microsoft")
+
+    menu_sign_in(page, provider, email, snap)
+    open_item(page, provider, "login_method", "/account/login-method")
+    page.locator("#broker-microsoft").wait_for()
+    snap("login-method")
+    assert page.locator("#current-method").get_attribute("data-method") == "password"
+    assert page.locator("#broker-ad").count() == 0  # M3: never AD for the contractor
+    with page.expect_navigation(url=re.compile(re.escape(provider.url))):
+        page.click("#broker-microsoft")
+    page.locator("#done").wait_for()
+    snap("login-method-done")
+    assert page.locator("#new-method").get_attribute("data-method") == "microsoft"
+    assert page.locator("#signed-out").is_visible()
+
+    click_and_wait(page, "#to-login")
+    page.locator("#broker-microsoft").wait_for()
+    snap("menu-sign-in-again")
+    # The password is no longer a way in ...
+    submit_password(page, email, PASSWORD)
+    snap("old-password-refused")
+    assert "メールアドレスまたはパスワードが正しくありません" in page.locator("#error").inner_text()
+    # ... Microsoft is.
+    with page.expect_navigation(url=re.compile(re.escape(provider.url) + "/account")):
+        page.click("#broker-microsoft")
+    page.locator("#menu-items").wait_for()
+    snap("menu-through-microsoft")
+    assert page.locator("#signed-in-as").inner_text().strip() == email
+    with provider.app.app_context():
+        from idp.models import User
+
+        assert provider.db().session.get(User, user_id).login_method == "microsoft"
