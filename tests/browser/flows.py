@@ -345,15 +345,18 @@ def frontend_sign_in(page: Any, frontend: Any, provider: Any, email: str, snap: 
     submit_password(page, email, PASSWORD)
 
 
-def enrolled_user(provider: Any, kind: str, data: dict[str, Any]) -> tuple[str, str, str]:
-    """A user of a contract with 2FA on whose enrollment was completed earlier (``kind`` with
-    ``data``, and a recovery code): (user id, email, recovery code)."""
+def enrolled_user(
+    provider: Any, kind: str, data: dict[str, Any], contract_id: str | None = None
+) -> tuple[str, str, str]:
+    """A user (of a new contract with 2FA on, or of ``contract_id``) whose enrollment was
+    completed earlier (``kind`` with ``data``, and a recovery code): (user id, email, recovery
+    code)."""
     from idp.models import User
     from idp.twofactor.factors import add_factor
     from idp.twofactor.factors import complete_enrollment
     from idp.twofactor.factors import issue_recovery_code
 
-    contract_id = provider.new_contract(two_factor=True)
+    contract_id = contract_id or provider.new_contract(two_factor=True)
     user_id, email = provider.new_user(contract_id)
     with provider.app.app_context():
         user = provider.db().session.get(User, user_id)
