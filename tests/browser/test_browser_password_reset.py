@@ -1,7 +1,9 @@
 """K2, K3, T2 in real Chromium: "Forgot your password?" from the storage frontend's sign-in,
 the same answer for an unknown address, the reset link of the mail the SMTP sink caught, a
 weak password refused, the new one set; then the old password is refused, the new one signs
-in although the account was locked (K2), and the 2FA registration starts over (T2).
+in although the account was locked (K2), and the 2FA registration starts over (T2). And K2
+with the clock moved: the lock mail's unlock link, expired, says to reset the password, and
+the reset unlocks.
 
 Every page visited is saved to ``test-artifacts/screenshots/<test-name>/`` after checking the
 page for console errors, script errors and failed requests (``snap``).
@@ -10,6 +12,7 @@ page for console errors, script errors and failed requests (``snap``).
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -18,6 +21,7 @@ from idp.models import User
 from idp.users.lockout import lock_account
 from tests.browser.flows import as_shot
 from tests.browser.flows import assert_two_factor_claims
+from tests.browser.flows import claim
 from tests.browser.flows import click_and_wait
 from tests.browser.flows import confirm_recovery_code
 from tests.browser.flows import enroll_phone
@@ -33,6 +37,7 @@ from tests.browser.flows import submit_password
 from tests.browser.flows import wait_signed_in
 from tests.browser.test_browser_account_menu import snap as snap  # noqa: F401 (fixture)
 from tests.browser.test_browser_account_menu import watched as watched  # noqa: F401 (fixture)
+from tests.clock import moved_clock
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -40,6 +45,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 NEW_PASSWORD = "Umi-no-Sakana-2028"
 WEAK_PASSWORD = "sakana"
 WRONG_JA = "メールアドレスまたはパスワードが正しくありません"
+LOCKED_JA = "このアカウントはロックされています"
 SENT_JA = "パスワードをリセットするためのリンクをメールでお送りしました"
 
 
@@ -118,3 +124,47 @@ def test_K3_forgot_password_mail_new_password_then_only_it_signs_in(
     wait_signed_in(page, frontend)
     snap("frontend-claims")
     assert_two_factor_claims(page, user_id, email, ["pwd", "sms", "mfa"])
+
+
+@pytest.mark.covers("K1", "K2", "K3", "X4")
+def test_K2_an_expired_unlock_link_says_to_reset_and_the_reset_unlocks(
+    page, browser_provider, frontend, mailbox, snap
+):
+    provider = browser_provider
+    user_id, email = provider.new_user()
+    with provider.app.app_context():
+        lock_account(Actor.system("login"), provider.db().session.get(User, user_id))
+    mail = mailbox.wait_for(to=email, subject_contains="アカウントロック")
+    (unlock,) = [u for u in mailbox.links_in(mail) if u.startswith(provider.url + "/links/")]
+
+    with moved_clock(provider.app.extensions["idp.store"]) as clock:
+        clock.advance(timedelta(days=14, seconds=1).total_seconds())
+        # The unlock link has expired: its page says so and points to the reset.
+        response = page.goto(unlock)
+        assert response is not None and response.status == 400
+        snap("unlock-link-expired")
+        assert "有効期限（14日間）が切れています" in page.locator("#error").inner_text()
+        assert "パスワードをリセット" in page.locator("#unlock-link-advice").inner_text()
+
+        # Still locked at the frontend; "Forgot your password?" → the mail → a new password.
+        open_login_from_frontend(page, frontend, provider, as_shot(snap))
+        submit_password(page, email, PASSWORD)
+        snap("still-locked")
+        assert LOCKED_JA in page.locator("#error").inner_text()
+        click_and_wait(page, "#forgot")
+        ask_for_reset(page, provider, snap, email, "forgot")
+        reset = mailbox.wait_for(to=email, subject_contains="パスワードリセット")
+        (link,) = [u for u in mailbox.links_in(reset) if u.startswith(provider.url + "/links/")]
+        page.goto(link)
+        page.locator("#password").wait_for()
+        fill_password(page, NEW_PASSWORD, NEW_PASSWORD)
+        click_and_wait(page, "#submit")
+        page.locator("#done").wait_for()
+        snap("reset-done")
+
+        # K2: the reset unlocked the account.
+        open_login_from_frontend(page, frontend, provider, as_shot(snap), "frontend-after")
+        submit_password(page, email, NEW_PASSWORD)
+        wait_signed_in(page, frontend)
+        snap("frontend-claims")
+        assert claim(page, "sub") == user_id
