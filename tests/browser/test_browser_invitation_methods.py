@@ -7,7 +7,9 @@ page; then signs in at the storage frontend through the same button (L7). Active
 the contract's directory reached by LDAP (the session's slapd, tests/slapd.py), with the
 connection-ID screen before the directory's form (L8), then the same sign-in from the
 frontend's AD button. M5 with the same upstreams: a contractor binds Microsoft in the account
-menu's login-method page and signs in to the menu with it, the old password refused.
+menu's login-method page and signs in to the menu with it, the old password refused; M2: the
+console's email change mails a user the method-change link (Google bound there), then the
+email-change link to a new address.
 
 The upstreams' provider is a module's own (its brokers are settings the session's provider
 has not). Every page visited is saved to ``test-artifacts/screenshots/<test-name>/`` after
@@ -39,6 +41,7 @@ from tests.browser.flows import served
 from tests.browser.flows import served_frontend
 from tests.browser.flows import submit_password
 from tests.browser.flows import wait_signed_in
+from tests.browser.flows import watched_snap
 from tests.browser.test_browser_account_menu import snap as snap  # noqa: F401 (fixture)
 from tests.browser.test_browser_account_menu import watched as watched  # noqa: F401 (fixture)
 from tests.conftest import PASSWORD
@@ -289,3 +292,67 @@ def test_M5_contractor_changes_to_microsoft_in_the_menu_then_signs_in_with_it(
         from idp.models import User
 
         assert provider.db().session.get(User, user_id).login_method == "microsoft"
+
+
+@pytest.mark.covers("M2", "M6", "M7", "G4", "L7")
+def test_M2_the_console_mails_a_method_link_then_an_email_link_and_the_user_follows_both(
+    page, context_factory, upstreams, mailbox, shot, snap
+):
+    """The contractor, in the console's "email change" of a user: sent with the address
+    unchanged, the user is mailed the method-change link (M6), follows it and binds Google;
+    sent with a new address, the link goes to that address (M7), the user confirms; then the
+    user signs in at the frontend with Google under the new address."""
+    provider = upstreams.provider
+    contract_id = provider.new_contract(plan="basic", two_factor=False)
+    _boss, boss_email = provider.new_user(contract_id, role="contractor")
+    user_id, email = provider.new_user(contract_id, name="変更 次郎")
+    new_email = f"m2-{uuid.uuid4().hex[:8]}@example.jp"
+
+    menu_sign_in(page, provider, boss_email, snap)
+    page.goto(f"{provider.url}/admin/users/{user_id}")
+    click_and_wait(page, "#email-change")
+    page.locator("#email-change-form").wait_for()
+    snap("console-email-change")
+    assert page.input_value("#email") == email
+    click_and_wait(page, "#submit")
+    assert page.locator("#done").get_attribute("data-done") == "link_sent"
+    snap("console-method-link-sent")
+
+    # M6: the user's mail, the link page, Google chosen there.
+    member = context_factory(viewport={"width": 1280, "height": 900}).new_page()
+    member_snap = watched_snap(member, shot)
+    set_person(upstreams, "google")
+    mail = mailbox.wait_for(to=email, subject_contains="ログイン方法の設定変更")
+    (link,) = [u for u in mailbox.links_in(mail) if u.startswith(provider.url + "/links/")]
+    member.goto(link)
+    member.locator("#broker-google").wait_for()
+    member_snap("method-link")
+    assert member.locator("#current-method").get_attribute("data-method") == "password"
+    with member.expect_navigation(url=re.compile(re.escape(provider.url))):
+        member.click("#broker-google")
+    member.locator("#done").wait_for()
+    member_snap("method-link-done")
+
+    # M7 from the console: the new address gets the link; the user confirms it.
+    click_and_wait(page, "#email-change")
+    page.fill("#email", new_email)
+    click_and_wait(page, "#submit")
+    assert page.locator("#done").get_attribute("data-done") == "email_link_sent"
+    snap("console-email-link-sent")
+    mail = mailbox.wait_for(to=new_email, subject_contains="メールアドレス変更登録")
+    (link,) = [u for u in mailbox.links_in(mail) if u.startswith(provider.url + "/links/")]
+    member.goto(link)
+    member.locator("#new-email").wait_for()
+    member_snap("email-link")
+    assert member.locator("#new-email").inner_text().strip() == new_email
+    click_and_wait(member, "#submit")
+    member.locator("#done").wait_for()
+    member_snap("email-link-done")
+
+    # Signed in at the frontend with Google, under the new address.
+    open_login_from_frontend(member, upstreams.frontend, provider, as_shot(member_snap))
+    member.click("#broker-google")
+    wait_signed_in(member, upstreams.frontend)
+    member_snap("frontend-claims")
+    assert claim(member, "sub") == user_id
+    assert claim(member, "email") == new_email
