@@ -231,8 +231,10 @@ def confirm_recovery_code(page: Any, shot: Any) -> None:
 
 
 def sign_out_at_frontend(page: Any, frontend: Any, shot: Any) -> None:
-    page.click("#logout")
-    page.wait_for_url(re.compile("^" + re.escape(frontend.url) + r"/(\?.*)?$"))
+    # The navigation the click starts, not the page already shown: its URL matches the same
+    # pattern, and waiting for the URL alone raced the logout's redirects (one run timed out).
+    with page.expect_navigation(url=re.compile("^" + re.escape(frontend.url) + r"/(\?.*)?$")):
+        page.click("#logout")
     page.locator("#signed-out").wait_for()
     shot(page, "frontend-signed-out")
 

@@ -10,6 +10,7 @@ errors and failed requests (``snap``).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from tests.browser.flows import RECOVERY_CODE
 from tests.browser.flows import as_shot
 from tests.browser.flows import assert_japanese_page
 from tests.browser.flows import assert_two_factor_claims
+from tests.browser.flows import claim
 from tests.browser.flows import click_and_wait
 from tests.browser.flows import confirm_recovery_code
 from tests.browser.flows import enrolled_user
@@ -33,6 +35,7 @@ from tests.browser.flows import sms_code
 from tests.browser.flows import wait_signed_in
 from tests.browser.test_browser_account_menu import snap as snap  # noqa: F401 (fixture)
 from tests.browser.test_browser_account_menu import watched as watched  # noqa: F401 (fixture)
+from tests.clock import moved_clock
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -124,3 +127,39 @@ def test_L6_sms_challenge_then_lost_device_with_the_recovery_code(
     wait_signed_in(page, frontend)
     snap("frontend-claims-second-recovery")
     assert_two_factor_claims(page, user_id, email, ["pwd", "otp", "mfa"])
+
+
+@pytest.mark.covers("L3", "L6", "X2")
+def test_L3_a_remembered_browser_skips_the_code_until_30_days_have_passed(
+    page, browser_provider, frontend, snap
+):
+    provider = browser_provider
+    _typed, e164 = new_phone()
+    user_id, email, _code = enrolled_user(provider, "sms", {"phone": e164})
+
+    # The SMS challenge with "remember this browser" ticked.
+    frontend_sign_in(page, frontend, provider, email, snap)
+    on_path(page, provider, "/login/2fa/sms")
+    click_and_wait(page, "#send")
+    page.fill("#code", sms_code(provider, e164))
+    page.check("#remember")
+    snap("sms-code-remember")
+    click_and_wait(page, "#submit")
+    wait_signed_in(page, frontend)
+    assert_two_factor_claims(page, user_id, email, ["pwd", "sms", "mfa"])
+
+    sign_out_at_frontend(page, frontend, as_shot(snap))
+    with moved_clock(provider.app.extensions["idp.store"]) as clock:
+        # 29 days later: the password alone in this browser.
+        clock.advance(timedelta(days=29).total_seconds())
+        sign_in_again(page, frontend, provider, email, as_shot(snap))
+        wait_signed_in(page, frontend)
+        snap("frontend-claims-remembered")
+        assert claim(page, "amr") == ["pwd"]
+        # More than 30 days after its last use: the code is asked again (L3).
+        clock.advance(timedelta(days=31).total_seconds())
+        sign_out_at_frontend(page, frontend, as_shot(snap))
+        sign_in_again(page, frontend, provider, email, as_shot(snap))
+        on_path(page, provider, "/login/2fa/sms")
+        page.locator("#send-form").wait_for()
+        snap("sms-challenge-after-31-days")
