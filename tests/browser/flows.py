@@ -369,9 +369,10 @@ def enrolled_user(
 
 
 @contextmanager
-def served_frontend(provider: Any, name: str) -> Iterator[Any]:
-    """The demo storage frontend as a trusted client of ``provider`` (a provider of a module's
-    own, with settings the session's ``browser_provider`` has not), served until the end."""
+def served_frontend(provider: Any, name: str, trusted: bool = True) -> Iterator[Any]:
+    """The demo storage frontend as a client of ``provider`` (a provider of a module's own,
+    with settings the session's ``browser_provider`` has not; or a client that is not trusted,
+    which the session's frontend is), served until the end."""
     from idp.clients import add_client
     from idp.demo.frontend import create_frontend_app
     from tests.browser.conftest import Frontend
@@ -382,7 +383,12 @@ def served_frontend(provider: Any, name: str) -> Iterator[Any]:
     client_id = f"frontend-{uuid.uuid4().hex[:8]}"
     with provider.app.app_context():
         _client, secret = add_client(
-            Actor.cli(), name, [url + "/callback"], [url + "/"], client_id=client_id, trusted=True
+            Actor.cli(),
+            name,
+            [url + "/callback"],
+            [url + "/"],
+            client_id=client_id,
+            trusted=trusted,
         )
     assert secret
     with served(create_frontend_app(provider.url, client_id, secret, url), port):
