@@ -108,7 +108,6 @@ def test_L9_west_line_notice_then_signed_in_without_2fa_and_not_asked_again(page
     assert heading(page) == "回線情報通知"
     assert page.locator("#line-number").inner_text().strip() == LINE
     # Deciding without a choice is refused on the same page.
-    page.evaluate("() => document.getElementById('notify').required = false")
     with page.expect_navigation() as navigation:
         page.click("#submit")
     assert navigation.value is not None and navigation.value.status == 400
