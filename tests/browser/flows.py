@@ -24,20 +24,16 @@ from idp.sms import list_outbox
 from idp.users.invitations import invite_user
 from tests.conftest import PASSWORD
 
+#: The account menu's name, its heading and band (U1).
 MENU_JA = "認証・契約情報変更メニュー"
-
+#: The phone width of the screenshots at phone size.
 PHONE_WIDTH = 375
-
 ACR_2FA = "urn:worksdrive:acr:2fa"
-
+#: A recovery code as the page shows it.
 RECOVERY_CODE = re.compile(r"[A-Z2-9]{4}(-[A-Z2-9]{4}){3}")
-
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
-
 INVITATION_SUBJECT = "【WORKSDRIVE】利用者登録のご案内"
-
 INVITEE_NAME = "招待 花子"
-
 #: Every mailed link is valid 14 days (SPEC Links).
 LINK_DAYS = 14
 
