@@ -245,6 +245,7 @@ class DAccountDouble:
 
 _LOGIN_PAGE = """<!doctype html>
 <title>dアカウント ログイン</title>
+<link rel="icon" href="data:,">
 <form method="post" action="{action}">
   <input name="user" autocomplete="username">
   <button>ログイン</button>

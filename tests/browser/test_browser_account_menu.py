@@ -10,15 +10,23 @@ untranslated text (every browser test: ``watched``, tests/browser/conftest.py).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
-from tests.browser.test_browser_login import claim
-from tests.browser.test_browser_login import open_login_from_frontend
-from tests.browser.test_browser_login import submit_password
-from tests.browser.test_browser_login import wait_signed_in
+from tests.browser.flows import MENU_JA
+from tests.browser.flows import assert_error_next_to
+from tests.browser.flows import back_to_menu
+from tests.browser.flows import claim
+from tests.browser.flows import click_and_wait
+from tests.browser.flows import contractor
+from tests.browser.flows import heading
+from tests.browser.flows import menu_sign_in
+from tests.browser.flows import open_item
+from tests.browser.flows import open_login_from_frontend
+from tests.browser.flows import phone_snap
+from tests.browser.flows import submit_password
+from tests.browser.flows import wait_signed_in
 from tests.conftest import PASSWORD
 
 #: The same xdist group as the other browser tests: one Chromium, one provider, one frontend.
@@ -26,7 +34,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 NEW_PASSWORD = "Hoshi-no-Kame-2027"
 WRONG_PASSWORD = "Not-The-Right-One-7"
-MENU_JA = "認証・契約情報変更メニュー"
 #: U1's items with their Japanese wording, in U1's order ("to top" last, always there).
 LABELS = {
     "login_method": "ログイン方法",
@@ -53,7 +60,6 @@ U2_TRIAL_CONTRACTOR = [
     "plan_change",
 ]
 U2_OTHERS = ["password_change", "sessions"]
-PHONE_WIDTH = 375
 
 
 @pytest.fixture()
@@ -66,68 +72,6 @@ def snap(page: Any, shot: Any) -> Any:
     return take
 
 
-def click_and_wait(page: Any, selector: str) -> None:
-    with page.expect_navigation():
-        page.click(selector)
-
-
-def heading(page: Any) -> str:
-    return page.locator("h1").inner_text().strip()
-
-
-def on_path(page: Any, provider: Any, path: str) -> None:
-    page.wait_for_url(re.compile("^" + re.escape(provider.url + path) + r"(\?.*)?$"))
-
-
-def assert_fits_width(page: Any) -> None:
-    """No horizontal scrolling at the page's width."""
-    sizes = page.evaluate(
-        "() => ({scroll: document.scrollingElement.scrollWidth, inner: window.innerWidth})"
-    )
-    assert sizes["scroll"] <= sizes["inner"], (page.url, sizes)
-
-
-def phone_snap(page: Any, snap: Any, what: str) -> None:
-    """The same page at a 375 px phone width (then back to the desktop size)."""
-    desktop = page.viewport_size
-    page.set_viewport_size({"width": PHONE_WIDTH, "height": 812})
-    try:
-        assert page.evaluate("() => window.innerWidth") == PHONE_WIDTH
-        assert_fits_width(page)
-        snap(what + "-phone")
-    finally:
-        page.set_viewport_size(desktop)
-
-
-def assert_error_next_to(page: Any, field: str, expected: str) -> None:
-    """The field's message is shown right under the field itself (not at the top of the page)."""
-    error = page.locator(f"#error-{field}")
-    assert error.is_visible(), f"no message next to #{field}"
-    assert expected in error.inner_text(), error.inner_text()
-    follows = page.evaluate("field => document.getElementById(field).nextElementSibling?.id", field)
-    assert follows == f"error-{field}", follows
-    field_box = page.locator(f"#{field}").bounding_box()
-    error_box = error.bounding_box()
-    assert field_box and error_box
-    assert 0 <= error_box["y"] - (field_box["y"] + field_box["height"]) < 40, (field_box, error_box)
-
-
-def menu_sign_in(page: Any, provider: Any, email: str, snap: Any) -> None:
-    """U1: the menu's own sign-in (visibly the menu's: its band), then the menu."""
-    page.goto(provider.url + "/account/login")
-    page.locator("#password-form").wait_for()
-    snap("menu-sign-in")
-    assert page.get_attribute("html", "lang") == "ja"
-    band = page.locator("#account-band")
-    assert band.is_visible() and MENU_JA in band.inner_text()
-    assert heading(page) == "ログイン"
-    # The menu's sign-in does not offer itself.
-    assert page.locator("#account-menu").count() == 0
-    submit_password(page, email, PASSWORD)
-    on_path(page, provider, "/account")
-    page.locator("#menu-items").wait_for()
-
-
 def assert_menu(page: Any, email: str, items: list[str]) -> None:
     """U1/U2: the menu lists exactly ``items`` (and "to top"), in U1's order and wording."""
     assert heading(page) == MENU_JA
@@ -138,24 +82,6 @@ def assert_menu(page: Any, email: str, items: list[str]) -> None:
     for item in shown:
         link = page.locator(f"#item-{item}")
         assert link.is_visible() and link.inner_text().strip() == LABELS[item], item
-
-
-def open_item(page: Any, provider: Any, item: str, path: str) -> None:
-    click_and_wait(page, f"#item-{item}")
-    on_path(page, provider, path)
-
-
-def back_to_menu(page: Any, provider: Any) -> None:
-    click_and_wait(page, "#back-to-menu")
-    on_path(page, provider, "/account")
-    assert heading(page) == MENU_JA
-
-
-def contractor(provider: Any, plan: str) -> tuple[str, str, str]:
-    """A contract (2FA off, route line+internet) and its contractor: (contract, user, email)."""
-    contract_id = provider.new_contract(plan=plan, two_factor=False)
-    user_id, email = provider.new_user(contract_id, role="contractor")
-    return contract_id, user_id, email
 
 
 # --- U1, U2, P1 --------------------------------------------------------------------------

@@ -13,13 +13,13 @@ import re
 
 import pytest
 
-from tests.browser.test_browser_account_menu import back_to_menu
-from tests.browser.test_browser_account_menu import click_and_wait
-from tests.browser.test_browser_account_menu import contractor
-from tests.browser.test_browser_account_menu import heading
-from tests.browser.test_browser_account_menu import menu_sign_in
-from tests.browser.test_browser_account_menu import open_item
-from tests.browser.test_browser_account_menu import phone_snap
+from tests.browser.flows import back_to_menu
+from tests.browser.flows import click_and_wait
+from tests.browser.flows import contractor
+from tests.browser.flows import heading
+from tests.browser.flows import menu_sign_in
+from tests.browser.flows import open_item
+from tests.browser.flows import phone_snap
 from tests.browser.test_browser_account_menu import snap as snap  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]

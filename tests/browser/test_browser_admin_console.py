@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_browser_account_menu import click_and_wait
-from tests.browser.test_browser_account_menu import heading
-from tests.browser.test_browser_account_menu import menu_sign_in
-from tests.browser.test_browser_account_menu import on_path
-from tests.browser.test_browser_account_menu import phone_snap
+from tests.browser.flows import click_and_wait
+from tests.browser.flows import heading
+from tests.browser.flows import menu_sign_in
+from tests.browser.flows import on_path
+from tests.browser.flows import phone_snap
 from tests.browser.test_browser_account_menu import snap  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]

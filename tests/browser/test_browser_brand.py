@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from brokers.registry import UPSTREAMS
-from tests.browser.test_browser_account_menu import Watched
 from tests.browser.test_browser_account_menu import assert_fits_width
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -34,7 +33,6 @@ def test_L1_login_page_brand_buttons_and_footer(
     if device == "phone":
         options.update(device_scale_factor=2, is_mobile=True, has_touch=True)
     page = context_factory(**options).new_page()
-    watched = Watched(page)
     page.goto(browser_provider.new_client().authorize_url(ui_locales=locale))
     page.locator("#password-form").wait_for()
     shot(page, f"login-{locale}-{device}")
@@ -81,7 +79,6 @@ def test_L1_login_page_brand_buttons_and_footer(
     assert page.get_attribute("html", "lang") == locale
     assert_fits_width(page)
     shot(page, f"help-{locale}-{device}")
-    watched.assert_none()
 
 
 def _absolute(page: Any, href: str) -> str:

@@ -11,53 +11,31 @@ a console error, a script error, a failed request, an axe violation or untransla
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from idp.actor import Actor
-from idp.users.invitations import invite_user
-from tests.browser.test_browser_account_menu import assert_fits_width
-from tests.browser.test_browser_account_menu import click_and_wait
-from tests.browser.test_browser_account_menu import heading
+from tests.browser.flows import LINK_DAYS
+from tests.browser.flows import assert_fits_width
+from tests.browser.flows import claim
+from tests.browser.flows import click_and_wait
+from tests.browser.flows import fill_password
+from tests.browser.flows import heading
+from tests.browser.flows import invite
+from tests.browser.flows import open_login_from_frontend
+from tests.browser.flows import submit_password
+from tests.browser.flows import wait_signed_in
 from tests.browser.test_browser_account_menu import snap as snap  # noqa: F401 (fixture)
-from tests.browser.test_browser_login import claim
-from tests.browser.test_browser_login import open_login_from_frontend
-from tests.browser.test_browser_login import submit_password
-from tests.browser.test_browser_login import wait_signed_in
 from tests.clock import moved_clock
 
 #: The same xdist group as the other browser tests: one Chromium, one provider, one frontend.
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
-SUBJECT = "【WORKSDRIVE】利用者登録のご案内"
 NEW_PASSWORD = "Welcome-Aboard-2026"
 WEAK_PASSWORD = "short1A"
-INVITEE_NAME = "招待 花子"
 #: What the page of a link that can no longer be used tells an invited person to do.
 ADVICE = "ご契約者または管理者に招待の再送を依頼してください"
-#: Every mailed link is valid 14 days (SPEC Links).
-LINK_DAYS = 14
-
-
-def invite(provider: Any, mailbox: Any) -> tuple[str, str, str, str]:
-    """A contract (2FA off) with a contractor, who invites a user; the registration link of
-    the mail the user receives. Returns (user id, email, contractor's email, link)."""
-    contract_id = provider.new_contract(two_factor=False)
-    _owner_id, owner = provider.new_user(contract_id, role="contractor")
-    email = f"inv-{uuid.uuid4().hex[:10]}@example.jp"
-    with provider.app.app_context():
-        invitation = invite_user(Actor.cli(), contract_id, email, INVITEE_NAME, "user")
-        user_id = invitation.user_id
-    mail = mailbox.wait_for(to=email, subject_contains="利用者登録")
-    assert mail["Subject"] == SUBJECT
-    body = mailbox.text_of(mail)
-    assert f"{INVITEE_NAME} 様" in body and f"{LINK_DAYS}日間" in body and owner in body
-    links = [u for u in mailbox.links_in(mail) if u.startswith(provider.url + "/links/")]
-    assert len(links) == 1, mailbox.links_in(mail)
-    return user_id, email, owner, links[0]
 
 
 def configured_upstreams(provider: Any) -> list[str]:
@@ -67,11 +45,6 @@ def configured_upstreams(provider: Any) -> list[str]:
 
     with provider.app.app_context():
         return [upstream.name for upstream in upstreams()]
-
-
-def fill_password(page: Any, password: str, confirmation: str) -> None:
-    page.fill("#password", password)
-    page.fill("#password_confirmation", confirmation)
 
 
 def assert_dead_link_page(page: Any, reason_ja: str) -> None:

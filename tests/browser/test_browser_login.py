@@ -5,13 +5,16 @@ Every page visited is saved to ``test-artifacts/screenshots/<test-name>/``.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from typing import Any
 
 import pytest
 
+from tests.browser.flows import claim
+from tests.browser.flows import open_login_from_frontend
+from tests.browser.flows import submit_password
+from tests.browser.flows import wait_signed_in
 from tests.conftest import PASSWORD
 
 #: One xdist worker runs the whole browser suite: one Chromium, one provider, one frontend.
@@ -22,44 +25,6 @@ WRONG_PASSWORD = "Not-The-Right-One-7"
 LOCK_AFTER = 10
 LOCKED_JA = "このアカウントはロックされています"
 WRONG_JA = "メールアドレスまたはパスワードが正しくありません"
-
-
-def claim(page: Any, name: str) -> Any:
-    """The JSON value of one ID-token claim in the frontend's ``#claims`` table."""
-    cell = page.locator(f'#claims tr[data-claim="{name}"] td.value')
-    assert cell.count() == 1, f"claim {name!r} not shown"
-    return json.loads(cell.inner_text())
-
-
-def open_login_from_frontend(
-    page: Any, frontend: Any, provider: Any, shot: Any, what: str = "frontend-signed-out"
-) -> None:
-    """Storage frontend → sign in → the provider's login page."""
-    page.goto(frontend.url + "/")
-    page.locator("#signin").wait_for()
-    shot(page, what)
-    with page.expect_navigation(
-        url=re.compile("^" + re.escape(provider.url) + r"/login\b")
-    ) as navigation:
-        page.click("#signin")
-    response = navigation.value
-    assert response is not None and response.status == 200
-    # Served as HTML (not text/plain), and never cached: it carries a CSRF token.
-    assert response.headers["content-type"].startswith("text/html"), response.headers
-    assert "no-store" in response.headers.get("cache-control", "")
-    page.locator("#password-form").wait_for()
-
-
-def submit_password(page: Any, email: str, password: str) -> None:
-    page.fill("#email", email)
-    page.fill("#password", password)
-    with page.expect_navigation():
-        page.click("#submit")
-
-
-def wait_signed_in(page: Any, frontend: Any) -> None:
-    page.wait_for_url(frontend.url + "/")
-    page.locator("#claims").wait_for()
 
 
 def assert_password_claims(page: Any, user_id: str, email: str, started: float) -> None:

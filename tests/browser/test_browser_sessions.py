@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from tests.browser.test_browser_login import open_login_from_frontend
-from tests.browser.test_browser_login import submit_password
-from tests.browser.test_browser_login import wait_signed_in
+from tests.browser.flows import open_login_from_frontend
+from tests.browser.flows import submit_password
+from tests.browser.flows import wait_signed_in
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]

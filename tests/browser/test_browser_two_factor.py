@@ -5,22 +5,28 @@ Every page visited is saved to ``test-artifacts/screenshots/<test-name>/``.
 
 from __future__ import annotations
 
-import re
-import secrets
 import time
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pyotp
 import pytest
-from playwright.sync_api import Error as PlaywrightError
 
-from idp.sms import list_outbox
-from tests.browser.test_browser_login import claim
-from tests.browser.test_browser_login import open_login_from_frontend
-from tests.browser.test_browser_login import submit_password
-from tests.browser.test_browser_login import wait_signed_in
+from tests.browser.flows import add_virtual_authenticator
+from tests.browser.flows import assert_fits_width
+from tests.browser.flows import assert_japanese_page
+from tests.browser.flows import assert_two_factor_claims
+from tests.browser.flows import claim
+from tests.browser.flows import click_and_wait
+from tests.browser.flows import confirm_recovery_code
+from tests.browser.flows import enroll_phone
+from tests.browser.flows import on_path
+from tests.browser.flows import open_login_from_frontend
+from tests.browser.flows import read_recovery_code
+from tests.browser.flows import run_webauthn
+from tests.browser.flows import sign_in_again
+from tests.browser.flows import sign_out_at_frontend
+from tests.browser.flows import submit_password
+from tests.browser.flows import wait_signed_in
 from tests.conftest import PASSWORD
 
 #: The same xdist group as the other browser tests: one Chromium, one provider, one frontend.
@@ -33,118 +39,6 @@ PHONE = {
     "has_touch": True,
 }
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
-ACR_2FA = "urn:worksdrive:acr:2fa"
-RECOVERY_CODE = re.compile(r"[A-Z2-9]{4}(-[A-Z2-9]{4}){3}")
-JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
-
-
-def new_phone() -> tuple[str, str]:
-    """A unique 090 number (as typed, and in E.164): the send limit is 5 per number and hour."""
-    digits = f"{1 + secrets.randbelow(9)}{secrets.randbelow(10**7):07d}"
-    return f"090-{digits[:4]}-{digits[4:]}", f"+8190{digits}"
-
-
-def sms_code(provider: Any, to: str) -> str:
-    """The 6-digit code of the newest SMS to ``to`` in the provider's outbox."""
-    # The outbox gateway writes the SMS in the request that sends it; the page showing the
-    # code form is that request's answer, so the SMS is there (no waiting).
-    instance_dir = Path(provider.app.extensions["idp.settings"].instance_dir)
-    for message in list_outbox(instance_dir):
-        if message["to"] == to:
-            found = re.search(r"\b(\d{6})\b", message["text"])
-            assert found, message
-            return found.group(1)
-    raise AssertionError(f"no SMS to {to}")
-
-
-def on_path(page: Any, provider: Any, path: str) -> None:
-    page.wait_for_url(re.compile("^" + re.escape(provider.url + path) + r"(\?.*)?$"))
-
-
-def assert_japanese_page(page: Any) -> None:
-    assert page.get_attribute("html", "lang") == "ja"
-    assert JAPANESE.search(page.locator("h1").inner_text()), page.locator("h1").inner_text()
-
-
-def assert_fits_width(page: Any) -> None:
-    """No horizontal scrolling (phone viewports)."""
-    sizes = page.evaluate(
-        "() => ({scroll: document.scrollingElement.scrollWidth, inner: window.innerWidth})"
-    )
-    assert sizes["scroll"] <= sizes["inner"], (page.url, sizes)
-
-
-def click_and_wait(page: Any, selector: str) -> None:
-    with page.expect_navigation():
-        page.click(selector)
-
-
-def enroll_phone(page: Any, provider: Any, shot: Any, remember: bool) -> None:
-    """L4: the SMS enrollment page → phone number → code (→ remember) → recovery code page."""
-    on_path(page, provider, "/login/2fa/enroll/sms")
-    page.locator("#phone-form").wait_for()
-    shot(page, "enroll-sms")
-    assert_japanese_page(page)
-    assert page.locator("h1").inner_text().strip() == "2段階認証の設定"
-    assert page.locator("#sms-help").is_visible() and page.locator("#use-app").is_visible()
-    assert_fits_width(page)
-
-    typed, e164 = new_phone()
-    page.fill("#phone", typed)
-    click_and_wait(page, "#submit")
-    on_path(page, provider, "/login/2fa/sms")
-    page.locator("#code-form").wait_for()
-    shot(page, "sms-code-sent")
-    assert_japanese_page(page)
-    masked = page.locator("#masked-phone").inner_text()
-    assert e164[-4:] in masked and e164[3:-4] not in masked.replace("-", ""), masked
-    assert_fits_width(page)
-
-    page.fill("#code", sms_code(provider, e164))
-    if remember:
-        page.check("#remember")
-    shot(page, "sms-code-entered")
-    click_and_wait(page, "#submit")
-
-
-def read_recovery_code(page: Any, provider: Any, shot: Any, what: str = "recovery-code") -> str:
-    on_path(page, provider, "/login/2fa/recovery-code")
-    page.locator("#saved-form").wait_for()
-    shot(page, what)
-    assert_japanese_page(page)
-    code = page.locator("#recovery-code").inner_text().strip()
-    assert RECOVERY_CODE.fullmatch(code), code
-    assert page.locator("#recovery-code").is_visible()
-    return code
-
-
-def confirm_recovery_code(page: Any, shot: Any) -> None:
-    page.check("#saved")
-    shot(page, "recovery-code-saved-ticked")
-    click_and_wait(page, "#submit")
-
-
-def sign_out_at_frontend(page: Any, frontend: Any, shot: Any) -> None:
-    page.click("#logout")
-    page.wait_for_url(re.compile("^" + re.escape(frontend.url) + r"/(\?.*)?$"))
-    page.locator("#signed-out").wait_for()
-    shot(page, "frontend-signed-out")
-
-
-def sign_in_again(page: Any, frontend: Any, provider: Any, email: str, shot: Any) -> None:
-    """From the signed-out frontend: Sign in → the password page (the provider session ended)."""
-    with page.expect_navigation(url=re.compile("^" + re.escape(provider.url) + r"/login\b")):
-        page.click("#signin")
-    page.locator("#password-form").wait_for()
-    shot(page, "login-again")
-    submit_password(page, email, PASSWORD)
-
-
-def assert_two_factor_claims(page: Any, user_id: str, email: str, amr: list[str]) -> None:
-    assert page.locator("#user-email").inner_text() == email
-    assert claim(page, "sub") == user_id
-    assert claim(page, "amr") == amr
-    assert claim(page, "acr") == ACR_2FA
 
 
 def test_L4_L6_sms_enrollment_in_the_browser(context_factory, browser_provider, frontend, shot):
@@ -189,7 +83,7 @@ def test_L4_L6_sms_enrollment_in_the_browser(context_factory, browser_provider, 
     assert claim(page, "amr") == ["pwd"]
 
 
-def test_L5_authenticator_app_enrollment_in_the_browser(
+def test_L5_L6_authenticator_app_enrollment_then_its_challenge(
     context_factory, browser_provider, frontend, shot
 ):
     contract = browser_provider.new_contract(two_factor=True)
@@ -224,7 +118,8 @@ def test_L5_authenticator_app_enrollment_in_the_browser(
     uri = page.locator("#otpauth-uri").inner_text().strip()
     assert uri.startswith("otpauth://totp/WORKSDRIVE:") and f"secret={secret}" in uri, uri
 
-    page.fill("#code", pyotp.TOTP(secret).now())
+    enrollment_code = pyotp.TOTP(secret).now()
+    page.fill("#code", enrollment_code)
     click_and_wait(page, "#submit")
     read_recovery_code(page, browser_provider, shot)
     confirm_recovery_code(page, shot)
@@ -233,47 +128,28 @@ def test_L5_authenticator_app_enrollment_in_the_browser(
     shot(page, "frontend-claims")
     assert_two_factor_claims(page, user_id, email, ["pwd", "otp", "mfa"])
 
-
-def add_virtual_authenticator(context: Any, page: Any) -> Any:
-    """Chromium's virtual CTAP2 authenticator (CDP WebAuthn) for this page's target."""
-    cdp = context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    added = cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-            }
-        },
-    )
-    return cdp, added["authenticatorId"]
-
-
-def run_webauthn(page: Any, shot: Any, what: str) -> None:
-    """Press #webauthn-start; webauthn.js runs the ceremony and posts the form.
-
-    Fails with the page's #webauthn-error text (and a screenshot) when the browser refuses.
-    """
-    page.locator("#webauthn-form").wait_for()
-    start = page.url
-    page.click("#webauthn-start")
-    error = page.locator("#webauthn-error")
-    deadline = time.monotonic() + 10
-    while page.url == start:
-        try:
-            refused = error.is_visible() and error.inner_text()
-        except PlaywrightError:  # the page is navigating away: the form was posted
-            refused = ""
-        if refused:
-            shot(page, what + "-refused")
-            pytest.fail(f"WebAuthn refused on {start}: {refused!r}", pytrace=False)
-        assert time.monotonic() < deadline, "the WebAuthn ceremony did not finish"
-        page.wait_for_timeout(50)
-    page.wait_for_load_state()
+    # L6: a later sign-in asks the app's code (the app computes it from the secret shown).
+    sign_out_at_frontend(page, frontend, shot)
+    sign_in_again(page, frontend, browser_provider, email, shot)
+    on_path(page, browser_provider, "/login/2fa/app")
+    page.locator("#code-form").wait_for()
+    shot(page, "app-challenge")
+    assert_japanese_page(page)
+    assert page.locator("h1").inner_text().strip() == "認証アプリ"
+    assert page.locator("#lost-device").is_visible()
+    # The code used at enrollment is refused (a code works once; or, a minute later, old).
+    page.fill("#code", enrollment_code)
+    with page.expect_navigation() as navigation:
+        page.click("#submit")
+    assert navigation.value is not None and navigation.value.status == 400
+    shot(page, "app-code-used-again")
+    assert page.locator("#error").is_visible()
+    # The app's next code (±1 step is accepted, and no later step was used yet).
+    page.fill("#code", pyotp.TOTP(secret).at(time.time() + 30))
+    click_and_wait(page, "#submit")
+    wait_signed_in(page, frontend)
+    shot(page, "frontend-claims-app-challenge")
+    assert_two_factor_claims(page, user_id, email, ["pwd", "otp", "mfa"])
 
 
 def test_X1_passkey_with_chromium_virtual_authenticator(
