@@ -74,8 +74,10 @@ def test_dev_pages_exist_only_with_IDP_DEV(plain_provider, dev_provider):
 
 @pytest.mark.covers("O1", "L9")
 def test_demo_sheet_lists_the_users_and_follows_a_password_reset(dev_provider):
+    from idp.contracts.lines import choose_line_notification
     from idp.models import User
     from idp.models import db
+    from idp.users.disable import disable_user
     from idp.users.reset import set_new_password
 
     page = requests.get(dev_provider.url + "/dev/demo?lang=en", timeout=TIMEOUT)
@@ -96,9 +98,26 @@ def test_demo_sheet_lists_the_users_and_follows_a_password_reset(dev_provider):
     japanese = requests.get(dev_provider.url + "/dev/demo?lang=ja", timeout=TIMEOUT).text
     assert "パスワードはデモの中で変更されました" in japanese
 
-    assert reset_demo(dev_provider.app) == ["user@demo.example: demo password"]
+    # An admin disables the 2FA user; the line's first sign-in answered "do not notify".
+    with dev_provider.app.app_context():
+        other = db.session.query(User).filter_by(email="twostep@demo.example").one()
+        disable_user(Actor.cli(), other)
+        line_contract = db.session.query(User).filter_by(email="line@demo.example").one()
+        choose_line_notification(
+            Actor.cli(), line_contract.contract_id, "CAF1234567890", "do_not_notify"
+        )
     page = requests.get(dev_provider.url + "/dev/demo?lang=en", timeout=TIMEOUT)
-    assert _statuses(page.text)["user"] == "demo"
+    assert _statuses(page.text)["two_factor"] == "disabled"
+    assert "do not notify: line authentication is closed for this line" in page.text
+
+    assert reset_demo(dev_provider.app) == [
+        "user@demo.example: demo password",
+        "twostep@demo.example: enabled",
+        "CAF1234567890: notification choice not asked yet",
+    ]
+    page = requests.get(dev_provider.url + "/dev/demo?lang=en", timeout=TIMEOUT)
+    assert _statuses(page.text) == {spec.key: "demo" for spec in USERS}
+    assert "not chosen yet: the first line sign-in asks" in page.text
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, limit: float) -> str:
