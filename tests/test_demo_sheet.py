@@ -120,7 +120,7 @@ def test_demo_sheet_lists_the_users_and_follows_a_password_reset(dev_provider):
     assert "not chosen yet: the first line sign-in asks" in page.text
 
 
-def _read_until(process: subprocess.Popen[str], marker: str, limit: float) -> str:
+def read_until(process: subprocess.Popen[str], marker: str, limit: float) -> str:
     """``process``'s output until a line holding ``marker`` (or the deadline: then fail)."""
     assert process.stdout is not None
     selector = selectors.DefaultSelector()
@@ -159,7 +159,7 @@ def test_idp_demo_prints_the_sheet_once_its_servers_answer(tmp_path):
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        output = _read_until(process, "Ctrl-C stops all", START_TIMEOUT)
+        output = read_until(process, "Ctrl-C stops all", START_TIMEOUT)
         issuer, frontend, gateway = (f"http://127.0.0.1:{port}" for port in ports)
         for spec in USERS:
             assert re.search(rf"{re.escape(spec.email)} +{re.escape(spec.password)}\n", output)
