@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser.test_browser_two_factor import new_phone
+from tests.browser.test_browser_two_factor import sms_code
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -142,5 +144,21 @@ def test_gallery(context_factory, browser_provider, frontend, shot, width, lang)
     page.wait_for_url(re.compile(r".*/login/2fa/enroll/sms\b.*"))
     gallery.capture("two-factor-enroll-sms")
     gallery.click("#use-app", "two-factor-enroll-app")
+    page.go_back()
+    typed, e164 = new_phone()
+    page.fill("#phone", typed)
+    gallery.click("#submit", "two-factor-sms-code")
+    page.fill("#code", sms_code(provider, e164))
+    gallery.click("#submit", "two-factor-recovery-code")
+    page.check("#saved")
+    with page.expect_navigation(url=frontend.url + "/"):
+        page.click("#submit")
+    # The next sign-in asks for the code (a fresh browser: none is remembered).
+    page = context_factory(viewport=VIEWPORTS[width]).new_page()
+    gallery.page = page
+    page.goto(f"{provider.url}/?lang={lang}")
+    page.goto(f"{frontend.url}/?lang={lang}")
+    sign_in_at_service(gallery, frontend, second, "two-factor-again")
+    gallery.capture("two-factor-sms-challenge")
 
     assert len(gallery.seen) >= 25, gallery.seen
