@@ -149,3 +149,13 @@ def test_X5_demo_frontend_says_the_sign_in_came_through_line_authentication(line
     assert 'id="line-auth" data-value="true"' in home.text
     assert "Yes: this sign-in came through line authentication. Area: East Japan." in home.text
     assert 'data-amr="line"><code>line</code>: Line authentication' in home.text
+
+
+@pytest.mark.covers("O1")
+def test_O1_demo_frontend_answers_an_unknown_address_with_its_own_page(frontend):
+    missing = requests.get(frontend + "/no-such-page?lang=en", timeout=TIMEOUT)
+    assert missing.status_code == 404 and 'id="error">http_404<' in missing.text
+    assert 'id="home" href="' + frontend + '/"' in missing.text
+    wrong_method = requests.get(frontend + "/refresh", timeout=TIMEOUT)
+    assert wrong_method.status_code == 405 and wrong_method.headers["Allow"]
+    assert 'id="error">http_405<' in wrong_method.text

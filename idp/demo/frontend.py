@@ -26,6 +26,7 @@ import flask
 import requests
 from authlib.integrations.flask_client import OAuth
 from joserfc.jwk import KeySet
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.demo.claims_table import claim_rows
@@ -178,6 +179,17 @@ def create_frontend_app(
     def on_frontend_error(exc: FrontendError) -> flask.Response:
         """Show a FrontendError as a page, not a stack trace."""
         return error_page(exc.error, exc.description, exc.status)
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(exc: HTTPException) -> flask.Response:
+        """An unknown address or method: the frontend's own page with a way back, not
+        werkzeug's bare one (headers such as 405's ``Allow`` kept)."""
+        status = exc.code or 500
+        response = error_page(f"http_{status}", exc.name, status)
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.after_request
     def security_headers(response: flask.Response) -> flask.Response:
