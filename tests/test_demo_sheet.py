@@ -22,6 +22,10 @@ from idp.actor import Actor
 from idp.demo.accounts import USERS
 from idp.demo.run import prepare_demo
 from idp.demo.run import reset_demo
+from idp.demo.sheet import SHOWS
+from idp.demo.sheet import Sheet
+from idp.demo.sheet import SheetUser
+from idp.demo.sheet import format_sheet
 from tests.conftest import Provider
 from tests.conftest import _serve
 from tests.conftest import build_provider
@@ -118,6 +122,21 @@ def test_demo_sheet_lists_the_users_and_follows_a_password_reset(dev_provider):
     page = requests.get(dev_provider.url + "/dev/demo?lang=en", timeout=TIMEOUT)
     assert _statuses(page.text) == {spec.key: "demo" for spec in USERS}
     assert "not chosen yet: the first line sign-in asks" in page.text
+
+
+def test_the_printed_sheet_says_a_changed_password_is_not_the_demo_one():
+    """The terminal's sheet: each user's demo password, and under a changed one the way back
+    (the old sheet printed a password that no longer worked)."""
+    users = [SheetUser(s.key, s.email, s.password, "demo", SHOWS[s.key]) for s in USERS]
+    users[1] = SheetUser("user", "user@demo.example", "Demo-Pass-Riyou-2", "changed", "")
+    text = format_sheet(
+        Sheet([("Account menu", "http://127.0.0.1:8000/account")], users, "CAF1", "west", "x")
+    )
+    lines = text.splitlines()
+    at = lines.index("  user@demo.example          Demo-Pass-Riyou-2")
+    assert lines[at + 2].strip().startswith("!! Password changed by you: `idp demo --reset`")
+    assert sum("!!" in line for line in lines) == 1
+    assert max(len(line) for line in lines) <= 78
 
 
 def read_until(process: subprocess.Popen[str], marker: str, limit: float) -> str:
