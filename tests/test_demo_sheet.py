@@ -6,10 +6,11 @@ gateway the demo starts)."""
 from __future__ import annotations
 
 import os
+import queue
 import re
-import selectors
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,16 +141,27 @@ def test_the_printed_sheet_says_a_changed_password_is_not_the_demo_one():
 
 
 def read_until(process: subprocess.Popen[str], marker: str, limit: float) -> str:
-    """``process``'s output until a line holding ``marker`` (or the deadline: then fail)."""
+    """``process``'s output until a line holding ``marker`` (or the deadline: then fail).
+
+    A thread reads the lines: ``select`` on the pipe would miss lines already in the text
+    wrapper's buffer (the sheet arrives in one write)."""
     assert process.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = process.stdout
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
     deadline = time.monotonic() + limit
     output: list[str] = []
-    while time.monotonic() < deadline:
-        if not selector.select(timeout=deadline - time.monotonic()):
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
             break
-        line = process.stdout.readline()
         if not line:
             break
         output.append(line)
@@ -194,6 +206,10 @@ def test_idp_demo_prints_the_sheet_once_its_servers_answer(tmp_path):
         # The request log goes to the instance's demo.log, not under the sheet.
         log = (tmp_path / "instance" / "demo.log").read_text()
         assert "GET /dev/demo" in log
+        # A second demo on the same ports says why it cannot start, not a traceback.
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0 and "Traceback" not in second.stderr
+        assert f"Port {ports[0]} is in use by another program" in second.stderr
     finally:
         process.terminate()
         process.wait(15)
