@@ -12,7 +12,7 @@ LOCKS := requirements/pip.txt requirements/base.txt requirements/dev.txt
 UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command 'make lock'
 
-.PHONY: install lock system-packages demo test test-fast lint bench bench-full clean mutation coverage
+.PHONY: install lock system-packages demo screenshots test test-fast lint bench bench-full clean mutation coverage
 
 # The dependencies come only from the hashed locks in requirements/ (pip refuses a file whose
 # hash differs), installed by the locked pip (requirements/pip.txt); the project itself is
@@ -41,8 +41,15 @@ lock: install
 system-packages:
 	PYTHON=$(PYTHON) bash scripts/ensure-system-packages.sh
 
+# make demo DEMO_ARGS=--reset: the demo passwords, locks and line notice back (README "Try the demo").
 demo: install
-	IDP_DEV=1 $(BIN)/idp demo
+	IDP_DEV=1 $(BIN)/idp demo $(DEMO_ARGS)
+
+# README's pictures: the browser gallery (every main page, 375/1280 px, ja/en), then a few of
+# its screenshots cut and scaled into docs/screenshots/.
+screenshots: install system-packages
+	$(BIN)/python -m pytest -q -n 0 tests/browser/test_browser_gallery.py
+	$(BIN)/python docs/screenshots/make_readme_pictures.py
 
 test: install system-packages lint coverage
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q

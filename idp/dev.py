@@ -1,4 +1,5 @@
-"""Developer pages (only with ``IDP_DEV=1``): the mail and SMS outboxes, links clickable."""
+"""Developer pages (only with ``IDP_DEV=1``; a 404 otherwise): the mail and SMS outboxes,
+links clickable, and the demo's "try this" sheet read from the live state."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from flask import Blueprint
 from flask import Response
 from flask import abort
+from flask import current_app
 from flask import render_template
 
 from idp import extensions
@@ -41,3 +43,18 @@ def outbox() -> Response:
         )
     sms = list_outbox(Path(settings.instance_dir))
     return Response(render_template("dev/outbox.html", mails=mails, sms=sms))
+
+
+@bp.get("/dev/demo")
+def demo_sheet() -> Response:
+    """The ``idp demo`` sheet as the demo is now (a password changed in the demo says so)."""
+    from idp.demo.accounts import read_state
+    from idp.demo.sheet import STATUS
+    from idp.demo.sheet import read_sheet
+
+    settings = extensions.settings()
+    if not settings.dev:
+        abort(404)
+    state = read_state(current_app.instance_path)
+    sheet = read_sheet(state, settings.issuer) if state and "user_ids" in state else None
+    return Response(render_template("dev/demo.html", sheet=sheet, status=STATUS))

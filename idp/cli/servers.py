@@ -51,11 +51,14 @@ def serve(host: str, port: int, workers: int) -> None:
 @click.command()
 @click.option("--port", default=8000, type=int)
 @click.option("--frontend-port", default=8001, type=int)
-def demo(port: int, frontend_port: int) -> None:
-    """Start the provider and the demo storage frontend with a demo contract."""
+@click.option("--gateway-port", default=8100, type=int, help="development line gateway (L9)")
+@click.option("--reset", is_flag=True, help="demo passwords, locks and line notice restored")
+def demo(port: int, frontend_port: int, gateway_port: int, reset: bool) -> None:
+    """Start the provider, the demo storage frontend and a development line gateway with
+    demo contracts and users; print the "try this" sheet (also at /dev/demo)."""
     from idp.demo.run import run_demo
 
-    run_demo(port, frontend_port)
+    run_demo(port, frontend_port, gateway_port, reset=reset)
 
 
 COMMANDS = [serve, demo]

@@ -26,12 +26,17 @@ import flask
 import requests
 from authlib.integrations.flask_client import OAuth
 from joserfc.jwk import KeySet
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.demo.claims_table import claim_rows
 from idp.demo.frontend_errors import PROTOCOL_ERRORS
 from idp.demo.frontend_errors import FrontendError
 from idp.demo.frontend_errors import error_description
+from idp.demo.frontend_words import DEFAULT_LANGUAGE
+from idp.demo.frontend_words import LANGUAGES
+from idp.demo.frontend_words import gettext_for
+from idp.demo.frontend_words import sign_in_facts
 from idp.demo.id_tokens import LEEWAY
 from idp.demo.id_tokens import check_refreshed_claims
 from idp.demo.id_tokens import claims_options
@@ -137,10 +142,31 @@ def create_frontend_app(
             return None, f"sub_mismatch: userinfo sub {info.get('sub')!r} != ID token sub {sub!r}"
         return info, ""
 
+    def language() -> str:
+        chosen = flask.session.get("lang")
+        return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
+
+    @app.before_request
+    def language_switch() -> None:
+        """``?lang=ja|en`` switches the frontend's language (kept in its session cookie)."""
+        chosen = flask.request.args.get("lang")
+        if chosen in LANGUAGES:
+            flask.session["lang"] = chosen
+
     def render(status: int = 200, **context: Any) -> flask.Response:
-        """Render the single template with no-store caching."""
+        """Render the single template in the chosen language, with no-store caching."""
         context.setdefault("view", "home")
-        html = flask.render_template(TEMPLATE, issuer=issuer, base_url=base_url, **context)
+        lang = language()
+        html = flask.render_template(
+            TEMPLATE,
+            issuer=issuer,
+            base_url=base_url,
+            lang=lang,
+            _=gettext_for(lang),
+            # The provider's sessions page (X2, X7), in the same language.
+            sessions_url=f"{issuer}/account/sessions?lang={lang}",
+            **context,
+        )
         response = flask.make_response(html, status)
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -153,6 +179,17 @@ def create_frontend_app(
     def on_frontend_error(exc: FrontendError) -> flask.Response:
         """Show a FrontendError as a page, not a stack trace."""
         return error_page(exc.error, exc.description, exc.status)
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(exc: HTTPException) -> flask.Response:
+        """An unknown address or method: the frontend's own page with a way back, not
+        werkzeug's bare one (headers such as 405's ``Allow`` kept)."""
+        status = exc.code or 500
+        response = error_page(f"http_{status}", exc.name, status)
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.after_request
     def security_headers(response: flask.Response) -> flask.Response:
@@ -210,6 +247,7 @@ def create_frontend_app(
             email=(userinfo or {}).get("email") or claims.get("email"),
             name=(userinfo or {}).get("name") or claims.get("name"),
             claim_rows=claim_rows(claims),
+            facts=sign_in_facts(claims),
             userinfo_rows=claim_rows(userinfo) if userinfo is not None else None,
             userinfo_error=data.get("userinfo_error", ""),
             has_refresh_token=bool(data.get("refresh_token")),
@@ -225,8 +263,12 @@ def create_frontend_app(
         metadata()
         extra: dict[str, str] = {}
         ui_locales = (flask.request.args.get("ui_locales") or "").strip()
-        if ui_locales:
-            extra["ui_locales"] = ui_locales
+        if ui_locales.split()[:1] and ui_locales.split()[0] in LANGUAGES:
+            flask.session["lang"] = ui_locales.split()[0]
+        # The provider's pages in the language chosen here, if one was (OIDC Core §3.1.2.1).
+        chosen = ui_locales or flask.session.get("lang")
+        if chosen:
+            extra["ui_locales"] = chosen
         prompt = (flask.request.args.get("prompt") or "").strip()
         if prompt in PROMPT_VALUES:
             extra["prompt"] = prompt
@@ -360,7 +402,10 @@ def create_frontend_app(
         """Drop the local session, then hand over to the provider's end_session_endpoint."""
         data = current()
         store.delete(flask.session.get("sid"))
+        lang = flask.session.get("lang")
         flask.session.clear()
+        if lang:
+            flask.session["lang"] = lang
         meta = metadata()
         if not meta.get("end_session_endpoint"):
             return error_page(
