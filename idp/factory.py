@@ -175,6 +175,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, views: bool = True)
         none of them (links are built from the issuer, mails from their templates), and
         importing every surface (SCIM's models alone take ~0.4 s) made a simple command slow.
     """
+    from idp.admission import setup_admission
     from idp.i18n import setup_i18n
     from idp.logs import setup_logging
     from idp.logs import setup_request_observer
@@ -203,6 +204,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, views: bool = True)
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
+    setup_admission(app, settings)
     setup_logging(app)
     setup_request_observer(app)
     setup_database(app, settings)
