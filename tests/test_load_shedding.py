@@ -58,12 +58,13 @@ class HeldRequest:
 def served(services, tmp_path_factory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("shed-served")
     provider = build_provider("sqlite+sqlstore", tmp, services)
-    # One worker, so that the held requests and the probes meet the same gate; no queue, so
-    # that past the limit the answer is immediate.
-    with idp_serve(provider, tmp, workers=1, IDP_SHED_LIMIT=str(LIMIT), IDP_SHED_QUEUE="0") as (
-        url,
-        _log,
-    ):
+    # One worker, so that the held requests and the probes meet the same gate. A queue of
+    # one: a request frees its place when the server closes its answer, just after its
+    # client has read it, so the next request of a sequence may find the place still taken
+    # and waits for it; past the limit a probe waits IDP_SHED_WAIT_MS, then gets 503 (only
+    # when both held requests are inside: nothing else holds a place that long).
+    settings = {"IDP_SHED_LIMIT": str(LIMIT), "IDP_SHED_QUEUE": "1", "IDP_SHED_WAIT_MS": "1000"}
+    with idp_serve(provider, tmp, workers=1, **settings) as (url, _log):
         yield url
     provider.close()
 
@@ -89,6 +90,16 @@ def _wait_until_shed(url: str) -> requests.Response:
         if response.status_code == 503:
             return response
     raise AssertionError("no request was shed with the worker full")
+
+
+def _wait_until_served(url: str) -> None:
+    """Poll until a probe is served: a released request frees its place when the server
+    closes its answer, just after the client has read it."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if requests.get(f"{url}/login", timeout=30).status_code != 503:
+            return
+    raise AssertionError("the worker stayed full after its requests were answered")
 
 
 @pytest.mark.xdist_group("shed-serve")
@@ -123,8 +134,10 @@ def test_past_the_limit_each_surface_gets_503_with_retry_after_and_health_still_
         assert requests.get(f"{url}/healthz", timeout=30).status_code == 200
         assert requests.get(f"{url}/readyz", timeout=30).status_code == 200
         after = metric_samples(url)
-        shed = sample(after, "idp_requests_shed_total", reason="queue_full") - sample(
-            before, "idp_requests_shed_total", reason="queue_full"
+        shed = sum(
+            sample(after, "idp_requests_shed_total", reason=reason)
+            - sample(before, "idp_requests_shed_total", reason=reason)
+            for reason in ("queue_full", "waited")
         )
         assert shed >= 4
     finally:
@@ -141,7 +154,9 @@ def test_below_the_limit_nothing_is_shed(served):
     # One place free again (its request answered): each single request fits.
     assert held.pop().release() == 401
     try:
+        _wait_until_served(url)
         assert 503 not in _statuses_of_single_requests(url, 20)
     finally:
         assert held.pop().release() == 401
+    _wait_until_served(url)
     assert 503 not in _statuses_of_single_requests(url, 10)
