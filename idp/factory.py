@@ -200,11 +200,11 @@ def create_app(test_config: dict[str, Any] | None = None, *, views: bool = True)
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=False,
     )
+    setup_admission(app, settings)
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
-    setup_admission(app, settings)
     setup_logging(app)
     setup_request_observer(app)
     setup_database(app, settings)

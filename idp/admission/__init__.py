@@ -126,8 +126,9 @@ class _Closing:
 
 
 def setup_admission(app: Flask, settings: Settings) -> None:
-    """Put the gate around the application (inside the request observer, so that the wait
-    and the refusals are in the latency histogram and the refusals carry a request id)."""
+    """Put the gate around the application: inside ``ProxyFix`` (a shed page sees the
+    client's scheme and address) and the request observer (the wait and the refusals are in
+    the latency histogram, and a refusal carries a request id)."""
     if settings.shed_limit <= 0:
         return
     app.wsgi_app = Admission(  # type: ignore[method-assign]
