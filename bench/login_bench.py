@@ -78,6 +78,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=2 * cores, help="Client threads.")
     parser.add_argument("--workers", type=int, default=cores, help="gunicorn workers (local).")
     parser.add_argument(
+        "--serve-args",
+        default="",
+        help="More arguments of the local `idp serve`, e.g. '--worker-class sync' or "
+        "'--threads 16' (default: idp serve's own, gthread).",
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="IDP_NAME=VALUE",
+        help="A setting of the local server (repeatable), e.g. IDP_SHED_LIMIT=1; the shell's "
+        "IDP_* are not passed.",
+    )
+    parser.add_argument(
         "--cores",
         type=int,
         default=cores,
@@ -366,6 +380,8 @@ def main() -> int:
         "machine": describe(args.cores),
         "settings": {
             "workers": None if args.url else args.workers,
+            "serve_args": None if args.url else args.serve_args,
+            "server_env": None if args.url else args.server_env,
             "concurrency": args.concurrency,
             "duration_s": args.duration,
             "scope": args.scope,

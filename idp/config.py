@@ -123,6 +123,22 @@ class Settings:
     #: Who runs this service: the footer's © line and, with ``operator_url``, its link.
     operator_name: str = ""
     operator_url: str = ""
+    #: Load shedding (idp/admission): requests in the application at once per worker
+    #: process; past it they wait (``shed_queue``, ``shed_wait_ms``) or get 503 with
+    #: ``Retry-After``. 0: no limit, nothing is shed. ``idp serve`` (gthread) sets
+    #: ``SERVE_SHED_LIMIT`` when the variable is unset; an app built otherwise (the tests'
+    #: threaded server, ``idp demo``) has no gate.
+    shed_limit: int = 0
+    #: Requests waiting per worker at most; the next one is refused at once. Keep it below
+    #: ``idp serve --threads`` minus ``shed_limit`` (the threads are where they wait).
+    shed_queue: int = 24
+    #: Milliseconds a request may wait for a place (the CoDel interval): past it, 503.
+    shed_wait_ms: int = 500
+    #: Milliseconds a request may wait once the queue has not been empty for
+    #: ``shed_wait_ms`` (load past capacity, not a burst); the newest waiter goes first then.
+    shed_target_ms: int = 50
+    #: Seconds of the ``Retry-After`` of a shed request.
+    shed_retry_after: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -189,6 +205,11 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise ConfigError("IDP_CANCELLED_RETENTION_DAYS must be 0 or more")
     if settings.audit_retention_days < 0:
         raise ConfigError("IDP_AUDIT_RETENTION_DAYS must be 0 or more")
+    for name in ("shed_limit", "shed_queue", "shed_wait_ms", "shed_target_ms"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be 0 or more")
+    if settings.shed_retry_after < 1:
+        raise ConfigError("IDP_SHED_RETRY_AFTER must be 1 or more")
     if not settings.secret_key and not settings.dev:
         raise ConfigError("IDP_SECRET_KEY is required (set IDP_DEV=1 for local development)")
     if not settings.encryption_key and not settings.dev:

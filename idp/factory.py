@@ -177,6 +177,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, views: bool = True)
         none of them (links are built from the issuer, mails from their templates), and
         importing every surface (SCIM's models alone take ~0.4 s) made a simple command slow.
     """
+    from idp.admission import setup_admission
     from idp.i18n import setup_i18n
     from idp.logs import setup_logging
     from idp.logs import setup_request_observer
@@ -201,6 +202,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, views: bool = True)
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=False,
     )
+    setup_admission(app, settings)
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies

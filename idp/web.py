@@ -219,7 +219,12 @@ def unavailable(service: Service, error: BaseException) -> Response:
     - a page (the sign-in's steps, the account menu, the console, a mailed link): 503 in the
       person's language, "try again in a moment".
     """
-    error_id = log_outage(service, error)
+    return unavailable_answer(log_outage(service, error), RETRY_AFTER)
+
+
+def unavailable_answer(error_id: str | None, retry_after: int) -> Response:
+    """The 503 of :func:`unavailable` (also a request shed under load, idp/admission: no
+    error id then), asking the client to come back in ``retry_after`` seconds."""
     oauth_redirect = g.get("oauth_redirect")
     if request.path == "/authorize" and oauth_redirect is not None:
         redirect_uri, state = oauth_redirect
@@ -236,14 +241,14 @@ def unavailable(service: Service, error: BaseException) -> Response:
                 503,
                 "unavailable",
                 "The service is temporarily unavailable.",
-                f"Try again in a moment ({error_id}).",
+                f"Try again in a moment ({error_id})." if error_id else "Try again in a moment.",
             )
         )
     elif _is_api():
         response = jsonify(
             error="temporarily_unavailable",
             error_description="The service is temporarily unavailable; try again in a moment.",
-            error_id=error_id,
+            **({"error_id": error_id} if error_id else {}),
         )
         response.status_code = 503
     else:
@@ -251,7 +256,7 @@ def unavailable(service: Service, error: BaseException) -> Response:
             g.locale = _locale_of_request()
         body, status = _error_page(503, error="unavailable", error_id=error_id)
         response = Response(body, status, mimetype="text/html")
-    response.headers["Retry-After"] = str(RETRY_AFTER)
+    response.headers["Retry-After"] = str(retry_after)
     return response
 
 

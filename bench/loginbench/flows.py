@@ -7,11 +7,14 @@ import base64
 import hashlib
 import itertools
 import json
+import random
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
+from typing import TypeVar
 from urllib.parse import parse_qs
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
@@ -23,6 +26,8 @@ from loginbench.steps import FlowError
 from loginbench.steps import form_fields
 from loginbench.steps import redirected
 from loginbench.steps import unexpected
+
+T = TypeVar("T")
 
 DEFAULT_PASSWORD = "Bench-Pass-42x"
 REDIRECT_URI = "https://bench.example/cb"
@@ -198,6 +203,24 @@ def full_login(
     return token
 
 
+#: Seconds a setup keeps trying while the server sheds it.
+SETUP_PATIENCE = 120
+
+
+def until_not_shed(attempt: Callable[[], T]) -> T:
+    """``attempt()``, again after ``Retry-After`` while the server sheds it (503/429 with
+    Retry-After): what a client that honours it does. The setups of the open loop's 64
+    threads arrive at once, a burst a shedding server refuses in part."""
+    deadline = time.monotonic() + SETUP_PATIENCE
+    while True:
+        try:
+            return attempt()
+        except FlowError as error:
+            if not error.shed or time.monotonic() > deadline:
+                raise
+            time.sleep(error.retry_after * (1 + random.random()))
+
+
 class LoginWorker:
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -222,7 +245,7 @@ class RefreshWorker:
         scope = self.target.scope
         if "offline_access" not in scope.split():
             scope += " offline_access"
-        token = full_login(self.target, self.backchannel, scope)
+        token = until_not_shed(lambda: full_login(self.target, self.backchannel, scope))
         if not token.get("refresh_token"):
             raise FlowError("seed login", f"no refresh_token in {sorted(token)}")
         self.refresh_token = token["refresh_token"]
@@ -240,7 +263,12 @@ class RefreshWorker:
         token = r.json() if r.status_code == 200 else {}
         new = token.get("refresh_token")
         if not new or new == sent or "access_token" not in token:
-            raise unexpected("POST /token (refresh)", r)
+            error = unexpected("POST /token (refresh)", r)
+            if error.shed:
+                # Refused before it was looked at: the same token is good for the next try,
+                # as a client acting on the 503 would send it again.
+                self.refresh_token = sent
+            raise error
         self.refresh_token = new
 
 

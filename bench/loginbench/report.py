@@ -33,6 +33,9 @@ def print_machine(report: dict[str, Any]) -> None:
         f"p={argon2['parallelism']}"
         + (", PROFILED (py-spy attached: CPU figures inflated)" if settings["profile"] else "")
     )
+    serve = " ".join([settings.get("serve_args") or "", *(settings.get("server_env") or [])])
+    if serve.strip():
+        print(f"server:   idp serve {serve.strip()}")
 
 
 def print_flows(label: str, flows: dict[str, Any]) -> None:

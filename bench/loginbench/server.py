@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -108,6 +109,9 @@ class LocalServer:
             env["IDP_DATABASE_URL"] = database_url
         if redis_url:
             env["IDP_REDIS_URL"] = redis_url
+        for setting in args.server_env:
+            name, _, value = setting.partition("=")
+            env[name] = value
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.dir / "server.log"
@@ -176,6 +180,7 @@ class LocalServer:
                 str(self.port),
                 "--workers",
                 str(workers),
+                *shlex.split(self.args.serve_args),
             ],
             env=self.env,
             stdout=log,

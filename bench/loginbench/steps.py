@@ -27,6 +27,8 @@ class FlowError(Exception):
         self.status = status
         #: A deliberate refusal under load (429 or 503 with Retry-After), not a failure.
         self.shed = shed
+        #: Its Retry-After in seconds (a date or nonsense counts as 1).
+        self.retry_after = 1.0
 
 
 ERROR_TEXT_RE = re.compile(r'<(?:p|div)\b[^>]*\bclass="error"[^>]*>(.*?)</', re.S)
@@ -77,4 +79,9 @@ def unexpected(step: str, response: requests.Response) -> FlowError:
     location = response.headers.get("Location")
     where = f" Location={location}" if location else ""
     shed = response.status_code in (429, 503) and "Retry-After" in response.headers
-    return FlowError(step, f"HTTP {response.status_code}{where} {body}", response.status_code, shed)
+    error = FlowError(
+        step, f"HTTP {response.status_code}{where} {body}", response.status_code, shed
+    )
+    if shed and response.headers["Retry-After"].strip().isdigit():
+        error.retry_after = float(response.headers["Retry-After"].strip())
+    return error

@@ -8,12 +8,42 @@ import click
 
 from idp.cli.app import make_app
 
+#: ``IDP_SHED_LIMIT`` of ``idp serve`` with gthread workers (unless set): requests in the
+#: application at once per worker (bench/README.md, "Worker model and load shedding").
+SERVE_SHED_LIMIT = 2
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8000, type=int)
 @click.option("--workers", default=2, type=int)
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--worker-class",
+    type=click.Choice(["gthread", "sync"]),
+    default="gthread",
+    show_default=True,
+    help="gthread: threads take requests while others run, so the load shedding "
+    "(IDP_SHED_*) can answer 503 early; sync: one request at a time per process.",
+)
+@click.option(
+    "--threads",
+    default=32,
+    show_default=True,
+    type=int,
+    help="gthread: threads per worker, where admitted requests run and the others wait "
+    "(more than IDP_SHED_LIMIT + IDP_SHED_QUEUE).",
+)
+@click.option(
+    "--keepalive",
+    default=75,
+    show_default=True,
+    type=int,
+    help="gthread: seconds an idle keep-alive connection is kept; longer than a proxy's "
+    "(nginx's upstream keepalive_timeout: 60 s), so the proxy closes it first.",
+)
+def serve(
+    host: str, port: int, workers: int, worker_class: str, threads: int, keepalive: int
+) -> None:
     """Run the provider under gunicorn (production settings)."""
     import os
     import shutil
@@ -28,6 +58,9 @@ def serve(host: str, port: int, workers: int) -> None:
         os.makedirs(metrics_dir)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
 
+    if worker_class == "gthread" and not os.environ.get("IDP_SHED_LIMIT"):
+        os.environ["IDP_SHED_LIMIT"] = str(SERVE_SHED_LIMIT)
+
     from gunicorn.app.base import BaseApplication
 
     from idp.logs import ACCESS_LOG_FORMAT
@@ -37,6 +70,10 @@ def serve(host: str, port: int, workers: int) -> None:
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", worker_class)
+            if worker_class == "gthread":
+                self.cfg.set("threads", threads)
+                self.cfg.set("keepalive", keepalive)
             self.cfg.set("accesslog", "-")
             self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
             # Request lines carry link tokens, codes and id_token_hint: redact them.
