@@ -164,14 +164,24 @@ def _remember_rule(_endpoint: str | None, _values: dict[str, Any] | None) -> Non
     request.environ[RULE_KEY] = rule.rule if rule is not None else UNMATCHED
 
 
+#: The histogram's children by label values, so that a request looks its one up in a dict
+#: (``labels()`` validates and locks on every call). The label set is bounded (URL rules,
+#: known methods, status classes), so is this.
+_DURATION_OF: dict[tuple[str, str, str], Any] = {}
+
+
 def observe_request(environ: dict[str, Any], status: str, seconds: float) -> None:
     """One request's time in the application (the request observer calls it)."""
     method = environ.get("REQUEST_METHOD", "")
-    HTTP_DURATION.labels(
-        endpoint=environ.get(RULE_KEY, UNMATCHED),
-        method=method if method in HTTP_METHODS else "other",
-        status=f"{status[:1]}xx",
-    ).observe(seconds)
+    key = (
+        environ.get(RULE_KEY, UNMATCHED),
+        method if method in HTTP_METHODS else "other",
+        f"{status[:1]}xx",
+    )
+    child = _DURATION_OF.get(key)
+    if child is None:
+        child = _DURATION_OF[key] = HTTP_DURATION.labels(*key)
+    child.observe(seconds)
 
 
 def setup_request_metrics(app: Flask) -> None:

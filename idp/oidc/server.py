@@ -7,6 +7,7 @@ from typing import Any
 from authlib.consts import default_json_headers
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749 import MissingAuthorizationError
 from authlib.oauth2.rfc6749 import OAuth2Error
@@ -57,7 +58,9 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         # A login transaction resumes a stored authorization request (idp/login/finish.py).
         if isinstance(request, OAuth2Request):
             return request
-        return super().create_oauth2_request(request)
+        # authlib's, on the request itself rather than Flask's proxy of it: the grants read
+        # the request some fifty times, each read through the proxy a lookup (issue 13).
+        return FlaskOAuth2Request(flask_request._get_current_object())  # type: ignore[attr-defined]
 
     def get_authorization_grant(self, request: OAuth2Request) -> Any:
         """authlib's lookup, except for a ``response_type`` it cannot name in its error:
