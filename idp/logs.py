@@ -80,10 +80,23 @@ class RequestObserver:
             observe_request(environ, status, time.perf_counter() - started)
 
 
+#: The last second formatted and its text (most lines of a busy second share it).
+_last_second: tuple[int, str] = (-1, "")
+
+
+def _timestamp(second: int) -> str:
+    global _last_second
+    last, text = _last_second
+    if second != last:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last_second = (second, text)
+    return text
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+            "ts": _timestamp(int(record.created)),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.msg
