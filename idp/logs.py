@@ -23,6 +23,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
+from typing import cast
 
 from flask import Flask
 from gunicorn.glogging import Logger as GunicornLogger
@@ -119,6 +120,20 @@ def add_redacting_filter(logger: logging.Logger) -> None:
         logger.addFilter(RedactingFilter())
 
 
+#: The environ entries gunicorn's own atoms read (``h u r m U q H f a``).
+_ATOM_ENVIRON = (
+    "REMOTE_ADDR",
+    "HTTP_AUTHORIZATION",
+    "REQUEST_METHOD",
+    "RAW_URI",
+    "SERVER_PROTOCOL",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "HTTP_REFERER",
+    "HTTP_USER_AGENT",
+)
+
+
 class RedactedAtoms(SafeAtoms):
     """gunicorn's atoms for the access line, each redacted as the format reads it: the request
     line, path, query, referrer, and any ``{header}i``/``{header}o``/``{variable}e`` an
@@ -152,6 +167,16 @@ class RedactingGunicornLogger(GunicornLogger):
         # One JSON object per line here too, like the app's own lines.
         for handler in [*self.error_log.handlers, *self.access_log.handlers]:
             handler.setFormatter(JsonFormatter())
+
+    # The atoms also hold "{header}i"-style keys, which the stub's TypedDict cannot name.
+    def atoms(  # type: ignore[override]
+        self, resp: Any, req: Any, environ: Any, request_time: Any
+    ) -> dict[str, Any]:
+        """gunicorn's atoms, from only the environ entries they read unless the format names
+        an environ atom (``{variable}e``): gunicorn makes an atom of every entry (~35)."""
+        if "}e)" not in self.cfg.access_log_format.lower():
+            environ = {key: environ[key] for key in _ATOM_ENVIRON if key in environ}
+        return cast("dict[str, Any]", super().atoms(resp, req, environ, request_time))
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         """The access line, after the response, with the id the request observer gave it."""
