@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask import Request
+from flask.sessions import SecureCookieSession
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -20,6 +23,17 @@ from idp.config import PROJECT_ROOT
 from idp.config import ConfigError
 from idp.config import Settings
 from idp.config import load_settings
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session (the CSRF token's), without building its serializer for a
+    request that brings no session cookie (every machine request: token, userinfo, the admin
+    API): Flask builds one per request to read nothing (issue 13)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -192,6 +206,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, views: bool = True)
         static_folder=str(PROJECT_ROOT / "static"),
     )
     extensions.settings.register(app, settings)
+    app.session_interface = CookieSessionInterface()
     app.config.update(
         SECRET_KEY=settings.secret_key or "development-only-secret-key",
         MAX_CONTENT_LENGTH=settings.max_content_length,

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-import secrets
 import sys
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
+from typing import cast
 
 from flask import Flask
 from gunicorn.glogging import Logger as GunicornLogger
+from gunicorn.glogging import SafeAtoms
 
 from idp.metrics import observe_request
 from idp.redaction import RedactingFilter
@@ -61,7 +63,7 @@ class RequestObserver:
         started = time.perf_counter()
         request_id = environ.get("HTTP_X_REQUEST_ID") if self.trust_header else None
         if not request_id or not SAFE_REQUEST_ID.fullmatch(request_id):
-            request_id = secrets.token_hex(16)
+            request_id = os.urandom(16).hex()  # secrets.token_hex(16), without its layers
         environ["idp.request_id"] = request_id
         token = REQUEST_ID.set(request_id)
         status = "500"
@@ -79,13 +81,28 @@ class RequestObserver:
             observe_request(environ, status, time.perf_counter() - started)
 
 
+#: The last second formatted and its text (most lines of a busy second share it).
+_last_second: tuple[int, str] = (-1, "")
+
+
+def _timestamp(second: int) -> str:
+    global _last_second
+    last, text = _last_second
+    if second != last:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last_second = (second, text)
+    return text
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+            "ts": _timestamp(int(record.created)),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": redact(record.getMessage()),
+            "msg": record.msg
+            if getattr(record, "redacted", False)
+            else redact(record.getMessage()),
         }
         request_id = REQUEST_ID.get()
         if request_id is not None:
@@ -103,10 +120,45 @@ def add_redacting_filter(logger: logging.Logger) -> None:
         logger.addFilter(RedactingFilter())
 
 
+#: The environ entries gunicorn's own atoms read (``h u r m U q H f a``).
+_ATOM_ENVIRON = (
+    "REMOTE_ADDR",
+    "HTTP_AUTHORIZATION",
+    "REQUEST_METHOD",
+    "RAW_URI",
+    "SERVER_PROTOCOL",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "HTTP_REFERER",
+    "HTTP_USER_AGENT",
+)
+
+
+class RedactedAtoms(SafeAtoms):
+    """gunicorn's atoms for the access line, each redacted as the format reads it: the request
+    line, path, query, referrer, and any ``{header}i``/``{header}o``/``{variable}e`` an
+    operator adds (credential headers whole). Only what the format names is redacted: a
+    line reads about ten of some sixty atoms (every header and environ entry is one), and
+    redacting them all cost most of a token request's access line (issue 13)."""
+
+    def __init__(self, atoms: dict[str, Any]) -> None:
+        dict.__init__(self, atoms)
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        if key.startswith("{") and key[-2:] in ("}i", "}o", "}e"):
+            name = key[1:-2].lower().replace("_", "-")
+            value = redact_header(name.removeprefix("http-"), value)
+        elif isinstance(value, str):
+            value = redact(value)
+        # As gunicorn's own wrapper: a quote inside an atom cannot end a quoted field.
+        return value.replace('"', '\\"') if isinstance(value, str) else value
+
+
 class RedactingGunicornLogger(GunicornLogger):
     """gunicorn's logger (``logger_class``) with secrets out of the access and error logs:
-    every atom of ``access_log_format`` (request line, path, query, referrer, and any
-    ``{header}i``/``{header}o``/``{variable}e`` an operator adds) goes through the redaction."""
+    every atom ``access_log_format`` reads goes through the redaction (:class:`RedactedAtoms`),
+    then the whole line (:class:`RedactingFilter`)."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
@@ -116,6 +168,16 @@ class RedactingGunicornLogger(GunicornLogger):
         for handler in [*self.error_log.handlers, *self.access_log.handlers]:
             handler.setFormatter(JsonFormatter())
 
+    # The atoms also hold "{header}i"-style keys, which the stub's TypedDict cannot name.
+    def atoms(  # type: ignore[override]
+        self, resp: Any, req: Any, environ: Any, request_time: Any
+    ) -> dict[str, Any]:
+        """gunicorn's atoms, from only the environ entries they read unless the format names
+        an environ atom (``{variable}e``): gunicorn makes an atom of every entry (~35)."""
+        if "}e)" not in self.cfg.access_log_format.lower():
+            environ = {key: environ[key] for key in _ATOM_ENVIRON if key in environ}
+        return cast("dict[str, Any]", super().atoms(resp, req, environ, request_time))
+
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         """The access line, after the response, with the id the request observer gave it."""
         token = REQUEST_ID.set(environ.get("idp.request_id"))
@@ -124,21 +186,7 @@ class RedactingGunicornLogger(GunicornLogger):
         finally:
             REQUEST_ID.reset(token)
 
-    # The atoms also hold "{header}i"-style keys, which the stub's TypedDict cannot name.
-    def atoms(  # type: ignore[override]
-        self, resp: Any, req: Any, environ: Any, request_time: Any
-    ) -> dict[str, Any]:
-        atoms = super().atoms(resp, req, environ, request_time)
-        redacted: dict[str, Any] = {}
-        for key, value in atoms.items():
-            if key.startswith("{") and key[-2:] in ("}i", "}o", "}e"):
-                name = key[1:-2].replace("_", "-")
-                redacted[key] = redact_header(name.removeprefix("http-"), value)
-            elif isinstance(value, str):
-                redacted[key] = redact(value)
-            else:
-                redacted[key] = value
-        return redacted
+    atoms_wrapper_class = RedactedAtoms
 
 
 def setup_logging(app: Flask) -> None:

@@ -101,6 +101,21 @@ RULE_KEY = "idp.url_rule"
 UNMATCHED = "<unmatched>"
 
 
+#: Each metric's children by label values (in the order of the metric's label names), so that
+#: counting looks one up in a dict: ``labels()`` validates its arguments and takes a lock on
+#: every call, a few per cent of a token grant (issue 13). Holds what prometheus_client
+#: holds anyway: every child ever used, a bounded set (reason codes, URL rules, methods).
+_CHILDREN: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Any, *values: str) -> Any:
+    key = (metric, values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*values)
+    return child
+
+
 def _sign_in_method(reason: str | None, details: Mapping[str, Any]) -> str:
     """The login method of a ``login`` event: named by the event (the finish step, the
     policies step, an upstream's ``provider``), else the Active Directory steps' reasons,
@@ -136,23 +151,23 @@ def count_event(
     event: str, outcome: str, reason: str | None, details: Mapping[str, Any] | None = None
 ) -> None:
     """Count one audit event, and under its own metric when an operator watches it."""
-    AUDIT_EVENTS.labels(event=event, outcome=outcome, reason=reason or "").inc()
+    _child(AUDIT_EVENTS, event, outcome, reason or "").inc()
     details = details or {}
     if event == "login" and outcome in ("ok", "refused"):
         method = _sign_in_method(reason, details)
-        SIGN_INS.labels(method=method, route=_route(details), outcome=outcome).inc()
+        _child(SIGN_INS, method, _route(details), outcome).inc()
         if outcome == "refused":
-            SIGN_IN_REFUSALS.labels(method=method, reason=reason or "").inc()
+            _child(SIGN_IN_REFUSALS, method, reason or "").inc()
     elif event == "second_factor" and outcome in ("ok", "refused"):
         result = "ok" if outcome == "ok" else reason or "refused"
-        SECOND_FACTOR.labels(kind=_factor_kind(details), outcome=result).inc()
+        _child(SECOND_FACTOR, _factor_kind(details), result).inc()
     elif event in ("token_issued", "token_refreshed"):
         grant = "refresh_token" if event == "token_refreshed" else details.get("grant")
-        TOKENS.labels(grant_type=grant or "authorization_code").inc()
+        _child(TOKENS, grant or "authorization_code").inc()
     elif event == "token" and outcome == "refused":
-        TOKEN_REFUSALS.labels(reason=reason or "").inc()
+        _child(TOKEN_REFUSALS, reason or "").inc()
     elif event == "lock":
-        LOCKS.labels(reason=reason or "").inc()
+        _child(LOCKS, reason or "").inc()
     elif event == "unlock":
         UNLOCKS.inc()
 
@@ -167,11 +182,12 @@ def _remember_rule(_endpoint: str | None, _values: dict[str, Any] | None) -> Non
 def observe_request(environ: dict[str, Any], status: str, seconds: float) -> None:
     """One request's time in the application (the request observer calls it)."""
     method = environ.get("REQUEST_METHOD", "")
-    HTTP_DURATION.labels(
-        endpoint=environ.get(RULE_KEY, UNMATCHED),
-        method=method if method in HTTP_METHODS else "other",
-        status=f"{status[:1]}xx",
-    ).observe(seconds)
+    key = (
+        environ.get(RULE_KEY, UNMATCHED),
+        method if method in HTTP_METHODS else "other",
+        f"{status[:1]}xx",
+    )
+    _child(HTTP_DURATION, *key).observe(seconds)
 
 
 def setup_request_metrics(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Callable
@@ -96,6 +97,17 @@ def body_limit(limit: int) -> Callable[[View], View]:
     return decorate
 
 
+@functools.lru_cache(maxsize=64)
+def is_valid_host(host: str) -> bool:
+    """``host[:port]`` with a host name and a port above 0 (see ``refuse_invalid_host``);
+    remembered for the few Host values a node sees, as parsing it was a per-request cost."""
+    try:
+        parts = urlsplit(f"//{host}")
+        return bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:  # a port that is not a number, a bracket left open
+        return False
+
+
 def setup_web(app: Flask) -> None:
     # First of the hooks: the CSRF check and refuse_nul_bytes read the form.
     @app.before_request
@@ -112,12 +124,7 @@ def setup_web(app: Flask) -> None:
         """RFC 9112 §3.2: a Host that is not ``host[:port]`` is 400. werkzeug lets some
         through (``a:b:c``, an empty one), and authlib, which reads the request URL, would
         call such a request ``insecure_transport``. Our links never use it (DESIGN.md)."""
-        try:
-            parts = urlsplit(f"//{request.host}")
-            is_valid = bool(parts.hostname) and (parts.port is None or parts.port > 0)
-        except ValueError:  # a port that is not a number, a bracket left open
-            is_valid = False
-        if not is_valid:
+        if not is_valid_host(request.host):
             abort(400, "Invalid Host header")
 
     @app.before_request

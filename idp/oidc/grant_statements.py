@@ -4,8 +4,9 @@ request's one transaction (issue 13; DESIGN.md "Cost on the hot paths").
 The ORM's per-statement work (identity map, unit of work, loading) was most of a refresh
 grant's CPU; these statements are built once at import and run on the session's connection,
 so that a grant stays one transaction: the claim of the refresh token, the family read, the
-new refresh token and the audit event commit together (the access token goes to the
-ephemeral store after that commit, see :func:`idp.oidc.server.save_token`).
+new refresh token and the audit event commit together, and so does the access token with
+the SQL store (a Redis store gets it right after that commit, see
+:func:`idp.oidc.server.save_token`).
 
 - :data:`CLAIM` is the one statement that claims a refresh token: ``UPDATE … SET used_at
   WHERE token_hash AND used_at IS NULL AND not expired AND its family is the client's and

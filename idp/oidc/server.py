@@ -7,6 +7,7 @@ from typing import Any
 from authlib.consts import default_json_headers
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749 import MissingAuthorizationError
 from authlib.oauth2.rfc6749 import OAuth2Error
@@ -28,7 +29,6 @@ from idp import extensions
 from idp.audit import record_in_transaction
 from idp.clients import SERVICE_SCOPES
 from idp.models import Client
-from idp.models import db
 from idp.oidc.claims import release_claims
 from idp.oidc.client_cache import ClientCache
 from idp.oidc.clients import authenticate_client_secret_basic
@@ -43,13 +43,13 @@ from idp.oidc.parameters import check_no_repeated_parameter
 from idp.oidc.parameters import is_error_safe
 from idp.oidc.service_grant import ClientCredentialsGrant
 from idp.oidc.tokens import IssuedToken
+from idp.oidc.tokens import commit_with_access_token
+from idp.oidc.tokens import commit_with_service_access_token
 from idp.oidc.tokens import find_access_token
 from idp.oidc.tokens import find_refresh_token
 from idp.oidc.tokens import forget_access_token
 from idp.oidc.tokens import new_opaque_token
 from idp.oidc.tokens import revoke_family
-from idp.oidc.tokens import store_access_token
-from idp.oidc.tokens import store_service_access_token
 from idp.oidc.tokens import token_hash
 
 
@@ -58,7 +58,9 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         # A login transaction resumes a stored authorization request (idp/login/finish.py).
         if isinstance(request, OAuth2Request):
             return request
-        return super().create_oauth2_request(request)
+        # authlib's, on the request itself rather than Flask's proxy of it: the grants read
+        # the request some fifty times, each read through the proxy a lookup (issue 13).
+        return FlaskOAuth2Request(flask_request._get_current_object())  # type: ignore[attr-defined]
 
     def get_authorization_grant(self, request: OAuth2Request) -> Any:
         """authlib's lookup, except for a ``response_type`` it cannot name in its error:
@@ -116,9 +118,9 @@ class Issuer(IssuerParameter):  # type: ignore[misc]
 
 def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     """Store what a grant issued, on the grant's one transaction: the new refresh token and
-    the audit event commit with the refresh token's claim; then the access token goes to the
-    ephemeral store (after the commit: with the SQL store on SQLite, a second writer inside
-    the transaction would wait for its own lock)."""
+    the audit event commit with the refresh token's claim, and so does the access token when
+    the ephemeral store is the database (the SQL store); a Redis store gets it right after
+    the commit (idp.oidc.tokens.commit_with_access_token)."""
     settings = extensions.settings()
     if request.payload.grant_type == ClientCredentialsGrant.GRANT_TYPE:
         _save_service_token(token, request.client)
@@ -146,8 +148,7 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
         client_id=family.client_id,
         details={"family": family.id, "scope": token["scope"]},
     )
-    db.session.commit()
-    store_access_token(token["access_token"], family, token["scope"], token["expires_in"])
+    commit_with_access_token(token["access_token"], family, token["scope"], token["expires_in"])
 
 
 def _save_service_token(token: dict[str, Any], client: Client) -> None:
@@ -160,8 +161,9 @@ def _save_service_token(token: dict[str, Any], client: Client) -> None:
         client_id=client.client_id,
         details={"grant": ClientCredentialsGrant.GRANT_TYPE, "scope": token["scope"]},
     )
-    db.session.commit()
-    store_service_access_token(token["access_token"], client, token["scope"], token["expires_in"])
+    commit_with_service_access_token(
+        token["access_token"], client, token["scope"], token["expires_in"]
+    )
 
 
 class AccessTokenValidator(BearerTokenValidator):  # type: ignore[misc]

@@ -128,38 +128,48 @@ class IssuedToken(TokenMixin):  # type: ignore[misc]
         return db.session.get(Client, self.client_id)
 
 
-def store_access_token(token: str, family: TokenFamily, scope: str, expires_in: int) -> None:
+def commit_with_access_token(token: str, family: TokenFamily, scope: str, expires_in: int) -> None:
+    """Commit the grant's transaction with its access token (see :func:`_commit_with`)."""
     now = time.time()
-    extensions.store().set_json(
-        ACCESS_PREFIX + token_hash(token),
-        {
-            "f": family.id,
-            "c": family.client_id,
-            "u": family.user_id,
-            "s": scope,
-            "i": now,
-            "e": now + expires_in,
-        },
-        expires_in,
-    )
+    entry = {
+        "f": family.id,
+        "c": family.client_id,
+        "u": family.user_id,
+        "s": scope,
+        "i": now,
+        "e": now + expires_in,
+    }
+    _commit_with(token, entry, expires_in)
 
 
-def store_service_access_token(token: str, client: Client, scope: str, expires_in: int) -> None:
+def commit_with_service_access_token(
+    token: str, client: Client, scope: str, expires_in: int
+) -> None:
     """A client-credentials token: no family, no user; the client's contract (``k``)."""
     now = time.time()
-    extensions.store().set_json(
-        ACCESS_PREFIX + token_hash(token),
-        {
-            "f": None,
-            "c": client.client_id,
-            "u": None,
-            "k": client.contract_id,
-            "s": scope,
-            "i": now,
-            "e": now + expires_in,
-        },
-        expires_in,
-    )
+    entry = {
+        "f": None,
+        "c": client.client_id,
+        "u": None,
+        "k": client.contract_id,
+        "s": scope,
+        "i": now,
+        "e": now + expires_in,
+    }
+    _commit_with(token, entry, expires_in)
+
+
+def _commit_with(token: str, entry: dict[str, Any], expires_in: int) -> None:
+    """Commit the session's transaction and store the access token: on that transaction when
+    the ephemeral store is the same database (the SQL store: one commit for the grant,
+    issue 13), else in the store after the commit (Redis; a token is never usable before
+    the rows it came from are committed)."""
+    store = extensions.store()
+    key = ACCESS_PREFIX + token_hash(token)
+    joined = store.set_json_in(db.session.connection(), key, entry, expires_in)
+    db.session.commit()
+    if not joined:
+        store.set_json(key, entry, expires_in)
 
 
 def find_access_token(token: str) -> IssuedToken | None:

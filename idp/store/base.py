@@ -117,6 +117,13 @@ class EphemeralStore(ABC):
     def set_json(self, key: str, value: Any, ttl: int) -> None:
         self.set(key, json.dumps(value, separators=(",", ":")), ttl)
 
+    def set_json_in(self, connection: Any, key: str, value: Any, ttl: int) -> bool:
+        """``set_json`` on the caller's open database transaction (a SQLAlchemy
+        ``Connection``), so that the value commits with the caller's rows, when this store
+        lives in that database (the SQL store); True when written so. False: this store is
+        elsewhere (Redis): write with ``set_json`` after the commit."""
+        return False
+
     def get_json(self, key: str) -> Any:
         raw = self.get(key)
         return None if raw is None else json.loads(raw)

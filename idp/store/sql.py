@@ -8,8 +8,10 @@ columns equal (``value = CAST(counter AS TEXT)`` marks a counter). Every read an
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from typing import Any
 
 from sqlalchemy import Text
 from sqlalchemy import and_
@@ -22,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine
 
 from idp.models import EphemeralEntry
@@ -111,6 +114,16 @@ class SqlStore(EphemeralStore):
         values = {"k": key, "v": value, "n": _counter_of(value), "exp": time.time() + max(1, ttl)}
         with self._engine.begin() as conn:
             conn.execute(self._set, values)
+
+    def set_json_in(self, connection: Connection, key: str, value: Any, ttl: int) -> bool:
+        """One statement on the caller's transaction (the token endpoint's: one commit for
+        the grant's rows and its access token, issue 13), when that is this database."""
+        if connection.engine is not self._engine:
+            return False
+        raw = json.dumps(value, separators=(",", ":"))
+        values = {"k": key, "v": raw, "n": _counter_of(raw), "exp": time.time() + max(1, ttl)}
+        connection.execute(self._set, values)
+        return True
 
     def get(self, key: str) -> str | None:
         with self._engine.connect() as conn:
