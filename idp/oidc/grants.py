@@ -41,6 +41,7 @@ from idp import extensions
 from idp.audit import record_in_transaction
 from idp.models import TokenFamily
 from idp.models import db
+from idp.models import new_id
 from idp.oidc.claims import parse_claims_request
 from idp.oidc.claims import release_claims
 from idp.oidc.grant_statements import GrantFamily
@@ -272,13 +273,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         data = request.payload.data
         claims_request = parse_claims_request(data.get("claims"))
         family = TokenFamily(
+            id=new_id(),
             user_id=principal.user.id,
             client_id=request.client.client_id,
             scope=request.scope,
             session={**principal.session, "userinfo_claims": claims_request.get("userinfo")},
         )
         db.session.add(family)
-        db.session.commit()
+        # The code before the commit: the SQL store's write (inside the sign-in's one
+        # transaction) commits with its family; the code reaches no one before the commit.
         extensions.store().set_json(
             CODE_PREFIX + token_hash(code),
             {
@@ -297,6 +300,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             },
             settings.authorization_code_ttl,
         )
+        db.session.commit()
 
     def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
         """Take the code: its use and its mark as used are one atomic step in the store

@@ -6,6 +6,8 @@ import json
 import re
 from abc import ABC
 from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 #: A decimal integer as Redis's INCR reads one: no "+", no leading zeros, no spaces.
@@ -98,6 +100,30 @@ class EphemeralStore(ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the key if present."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the operations inside with the request's database work, in its transaction,
+        where the backend can (the SQL store: one transaction per request instead of one per
+        operation, issue 13); committed with the database's next commit, or when the block
+        ends. Outside it, and on Redis, each operation is answered and durable at once.
+
+        Everything inside stays atomic as before (each statement locks what it changes until
+        the commit), but a write is seen by other requests only once committed: code that
+        does slow work (a password hash, a network call) after a write that others must see
+        first calls :meth:`commit` before it."""
+        yield
+
+    def commit(self) -> None:
+        """Inside :meth:`transaction`: commit the writes made so far (with the database work
+        they joined), so that other requests see them. Elsewhere nothing to do."""
+        return None
+
+    def defer_commit(self) -> bool:
+        """Inside :meth:`transaction` on a store that joins the database transaction: note
+        that the caller's own database writes are to be committed when the block ends, and
+        return True. Otherwise False: the caller commits them itself."""
+        return False
 
     def purge_expired(self) -> int:
         """Delete expired entries; returns how many. Redis expires keys itself (0); the SQL
