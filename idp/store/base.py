@@ -140,6 +140,12 @@ class EphemeralStore(ABC):
             raise ValueError(f"{key!r} does not hold an integer")
         return int(raw)
 
+    def set_many(self, values: dict[str, str], ttl: int) -> None:
+        """``set`` each key to its value for ``ttl`` seconds: each write atomic on its key,
+        not all of them together; in one round trip where the backend can (Redis)."""
+        for key, value in values.items():
+            self.set(key, value, ttl)
+
     def set_json(self, key: str, value: Any, ttl: int) -> None:
         self.set(key, json.dumps(value, separators=(",", ":")), ttl)
 
