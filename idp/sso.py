@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import math
 import secrets
 import time
@@ -34,6 +35,8 @@ from typing import Any
 
 from flask import has_request_context
 from flask import request
+from sqlalchemy import bindparam
+from sqlalchemy import insert
 from sqlalchemy import update
 from werkzeug.wrappers import Response
 
@@ -181,6 +184,18 @@ def _forget_handle(sid: str) -> None:
         store.delete(SSO_PREFIX + handle)
 
 
+#: A new session's row for the list (X2).
+_INSERT_RECORD = insert(SsoSessionRecord.__table__).values(
+    sid=bindparam("sid"),
+    user_id=bindparam("user_id"),
+    user_agent=bindparam("user_agent"),
+    network=bindparam("network"),
+    line_auth=bindparam("line_auth"),
+    created_at=bindparam("created_at"),
+    last_used_at=bindparam("last_used_at"),
+)
+
+
 def _record_start(session: SsoSession, commit: bool, *, is_new_sid: bool = False) -> None:
     """The session's row for the list (X2): a new one, or the continued ``sid``'s, restarted.
 
@@ -189,7 +204,26 @@ def _record_start(session: SsoSession, commit: bool, *, is_new_sid: bool = False
     if has_request_context():
         user_agent = (request.headers.get("User-Agent") or "")[:MAX_USER_AGENT]
         network = network_of(request.remote_addr)
-    record = None if is_new_sid else db.session.get(SsoSessionRecord, session.sid)
+    if is_new_sid:
+        now = utcnow()
+        # A prebuilt Core statement on the session's transaction (issue 13: no ORM unit of
+        # work on the sign-in's hot path); committed with the caller's next commit.
+        db.session.connection().execute(
+            _INSERT_RECORD,
+            {
+                "sid": session.sid,
+                "user_id": session.user_id,
+                "user_agent": user_agent,
+                "network": network,
+                "line_auth": session.route.get("kind") == "line",
+                "created_at": now,
+                "last_used_at": now,
+            },
+        )
+        if commit:
+            db.session.commit()
+        return
+    record = db.session.get(SsoSessionRecord, session.sid)
     if record is None:
         record = SsoSessionRecord(sid=session.sid, user_id=session.user_id)
         db.session.add(record)
@@ -222,9 +256,11 @@ def _store_session(session: SsoSession) -> None:
         raise ValueError("only a session just started carries its cookie secret")
     handle = _handle(session.secret)
     ttl = extensions.settings().sso_session_ttl
-    store = extensions.store()
-    store.set_json(SSO_PREFIX + handle, session.record(), ttl)
-    store.set(SID_PREFIX + session.sid, handle, ttl)
+    record = json.dumps(session.record(), separators=(",", ":"))
+    # The record and its sid index in one round trip on Redis.
+    extensions.store().set_many(
+        {SSO_PREFIX + handle: record, SID_PREFIX + session.sid: handle}, ttl
+    )
 
 
 def current_session() -> tuple[SsoSession, User] | None:

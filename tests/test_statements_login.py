@@ -80,6 +80,7 @@ class Counter:
     def _commit(self, _conn: Any) -> None:
         if self._mine():
             self.current.commits += 1
+            self.current.sql.append("COMMIT")
 
     def take(self) -> Count:
         count, self.current = self.current, Count()
@@ -196,21 +197,26 @@ def _counts(steps: list[tuple[str, int, Count]]) -> tuple[dict[str, Any], str]:
 
 
 def test_O1_password_sign_in_with_consent_counts_statements_store_operations_and_commits(app):
-    """Five requests: the consent POST finishes the sign-in itself (no /login/finish hop)."""
+    """Five requests: the consent POST finishes the sign-in itself (no /login/finish hop);
+    each request's store and database writes commit together (one commit per request, two
+    for the password POST: its counters must be seen before the hash)."""
     _sign_in(app)  # warm: first requests compile and cache
     got, detail = _counts(_sign_in(app))
     #                      status, database statements, store operations, commits
     assert got == {
         "GET /authorize": (303, 1, 1, 1),
         "GET /login": (200, 0, 1, 0),
-        # tx read; address counter up and back (L2); user + contract in one statement; the
-        # failure counter reserved (K1) and cleared; tx saved for the consent page.
-        "POST /login": (303, 3, 4, 5),
-        "GET /login/consent": (200, 1, 1, 0),
-        # tx read and taken; user; SSO record + sid index; the session row, the login event
-        # and the token family in one commit; the code (the client is cached since
-        # /authorize, idp/oidc/client_cache.py).
-        "POST /login/consent": (302, 4, 5, 5),
+        # tx read; address counter up (L2); user + contract in one statement; the failure
+        # counter reserved (K1): one commit, before the hash. Then the address counter back,
+        # the failures cleared and the tx saved for the consent page: one commit (the SQL
+        # store joins the request's transaction, EphemeralStore.transaction).
+        "POST /login": (303, 3, 4, 2),
+        # The client's name from the registration cached since /authorize
+        # (idp/oidc/client_cache.py).
+        "GET /login/consent": (200, 0, 1, 0),
+        # tx read and taken; user (a Core statement); SSO record + sid index; the code; the
+        # session row, the login event and the token family: all in one commit.
+        "POST /login/consent": (302, 4, 5, 1),
     }, detail
 
 
@@ -221,5 +227,39 @@ def test_O1_password_sign_in_at_a_trusted_client_answers_the_password_post_with_
     assert got == {
         "GET /authorize": (303, 1, 1, 1),
         "GET /login": (200, 0, 1, 0),
-        "POST /login": (302, 6, 7, 9),
+        # One commit before the hash (address counter, K1 reservation), one after it.
+        "POST /login": (302, 6, 7, 2),
     }, detail
+
+
+def test_K1_L2_an_unknown_email_commits_the_address_count_before_the_hash(app):
+    """The per-address counter (L2) goes with the request's transaction, but is committed
+    before the password is hashed, so that parallel attempts from that address count it
+    (and, on SQLite, do not wait for the hash behind the write lock)."""
+    counter = Counter(app)
+    browser = app.test_client()
+    with app.app_context():
+        client, _secret = add_client(Actor.cli(), "RP", [REDIRECT_URI], [])
+    r = browser.get(
+        "/authorize",
+        query_string={
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid",
+            "code_challenge": _pkce()[1],
+            "code_challenge_method": "S256",
+        },
+    )
+    r = browser.get(r.headers["Location"])
+    form = {"csrf_token": _field(r.text, "csrf_token"), "tx": _field(r.text, "tx")}
+    counter.take()
+    email = f"nobody-{secrets.token_hex(4)}@example.jp"
+    r = browser.post("/login", data={**form, "email": email, "password": "wrong"})
+    assert r.status_code == 401
+    sql = counter.take().sql
+    # tx read, address counter up, user looked up: committed; then (the hash) the unknown
+    # email's own counter and the refusal's audit event.
+    user_read = next(i for i, s in enumerate(sql) if s.startswith("SELECT users."))
+    assert sql[user_read + 1] == "COMMIT", sql
+    assert any(s.startswith("INSERT INTO ephemeral") for s in sql[:user_read]), sql

@@ -94,6 +94,17 @@ def test_set_get_replace_delete(store):
     assert store.get("empty") == ""
 
 
+def test_set_many_sets_keys_of_different_subjects_with_their_time_to_live(store, clock):
+    """One round trip on Redis (the SSO record and its sid index), keys on any Cluster node."""
+    store.set_many({"sso:h1": "record", "sso-sid:s1": "h1", "other": "x"}, 60)
+    assert [store.get(k) for k in ("sso:h1", "sso-sid:s1", "other")] == ["record", "h1", "x"]
+    assert store.ttl("sso-sid:s1") == 60
+    store.set_many({"sso:h1": "again"}, 60)
+    assert store.get("sso:h1") == "again"
+    clock.advance(61)
+    assert store.get("sso:h1") is None and store.get("other") is None
+
+
 def test_pop_returns_once(store):
     store.set("p", "v", 60)
     assert store.pop("p") == "v"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import AccessDeniedError
 from flask import redirect
+from sqlalchemy import bindparam
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from idp import audit
@@ -24,6 +26,19 @@ from idp.sso import start_session
 from idp.vocabulary import Target
 from policies.assurance import acr_for
 from policies.assurance import amr_with_route
+
+_USERS = User.__table__
+#: The transaction's user, read by a prebuilt Core statement (issue 13: the ORM's identity
+#: map and loading cost more than the statement), as the token path does
+#: (idp/oidc/grant_statements.py).
+_READ_USER = select(_USERS).where(_USERS.c.id == bindparam("user_id"))
+
+
+def read_user(user_id: str) -> User | None:
+    """The user, as a transient ``User`` (never added to the session: its columns only, for
+    the code, session and audit event of this sign-in)."""
+    row = db.session.connection().execute(_READ_USER, {"user_id": user_id}).mappings().first()
+    return None if row is None else User(**row)
 
 
 def finish_or_redirect(tx: Transaction, user: User | None = None) -> Response:
@@ -46,7 +61,7 @@ def finish(tx: Transaction, user: User | None = None) -> Response:
     :param user: the transaction's user when this request has read it already.
     """
     server = extensions.oauth()
-    user = user or db.session.get(User, tx.user_id)
+    user = user or (read_user(tx.user_id) if tx.user_id else None)
     stored = StoredAuthorizationRequest(tx.params)
     if not tx.claim():
         raise TransactionError("finished")  # a parallel request finished it

@@ -113,6 +113,7 @@ def check_password_login(email: str, password: str, client_ip: str | None = None
         return PasswordResult(None, "ip_rate_limited", limit_key=from_address.key)
     user, contract = _find_with_contract(email)
     if user is None or user.login_method != "password":
+        store.commit()  # the address's count is seen by others before the hash
         hashing.verify(None, password)
         digest = hashlib.sha256(email_key(email).encode()).hexdigest()
         count = store.incr(UNKNOWN_FAIL_PREFIX + digest, UNKNOWN_FAIL_TTL)
@@ -120,7 +121,7 @@ def check_password_login(email: str, password: str, client_ip: str | None = None
         audit.record("login", "refused", reason, user_id=user.id if user else None)
         return PasswordResult(None, reason, looks_locked=count >= MAX_FAILED_LOGINS)
 
-    attempt = reserve_password_attempt(user.id)
+    attempt = reserve_password_attempt(user.id)  # commits, with the address's count
     if attempt is None:
         hashing.verify(None, password)
         audit.record("login", "refused", "locked", user_id=user.id, contract_id=user.contract_id)
@@ -132,9 +133,10 @@ def check_password_login(email: str, password: str, client_ip: str | None = None
         db.session.execute(_RESET_FAILURES, {"user_id": user.id})
         if user.password_hash and hashing.needs_rehash(user.password_hash):
             user.password_hash = hashing.hash(password)
-        # Committed now: on SQLite an open write would hold the database's one write lock
-        # while the SQL store writes the transaction on its own connection.
-        db.session.commit()
+        # With the step's store writes (the SQL store joins this transaction) when the
+        # request commits them; else now.
+        if not store.defer_commit():
+            db.session.commit()
         set_committed_value(user, "failed_logins", 0)  # what the statement wrote (no re-read)
         return PasswordResult(user, contract=contract)
 

@@ -90,6 +90,13 @@ def _hint_subject(id_token_hint: str) -> str | None:
 
 
 def handle_authorize() -> BaseResponse:
+    """The authorization endpoint; its store writes go with its database work in one
+    transaction (``EphemeralStore.transaction``, issue 13)."""
+    with extensions.store().transaction():
+        return _handle_authorize()
+
+
+def _handle_authorize() -> BaseResponse:
     server = oauth_server()
     oauth_request = server.create_oauth2_request(request)
     state = oauth_request.payload.state

@@ -15,6 +15,7 @@ from flask import request
 from flask import url_for
 from werkzeug.wrappers import Response
 
+from idp import extensions
 from idp.login.transaction import Transaction
 from idp.login.transaction import redirect_to_next_step
 from idp.models import User
@@ -40,17 +41,29 @@ def is_due(tx: Transaction, name: str) -> bool:
     return tx.next_step() == name
 
 
-def step(name: str, *, user: bool = False) -> Callable[[TxView], Callable[..., Response]]:
+def step(
+    name: str, *, user: bool = False, one_transaction: bool = False
+) -> Callable[[TxView], Callable[..., Response]]:
     """Guard a view of step ``name``: it is called as ``view(tx, **url_values)``, or with
     ``user=True`` as ``view(tx, user, **url_values)`` once the transaction has identified its
     user (until then the browser goes back to the identify step).
 
     :param name: one of :data:`idp.login.transaction.STEPS`.
+    :param one_transaction: the transaction's read and the view's store operations go with
+        the request's database transaction (``EphemeralStore.transaction``): for the steps of
+        every sign-in, whose views call ``store.commit()`` before any slow work that others
+        must not wait for (issue 13). Not for views that send mail or SMS.
     """
 
     def decorate(view: TxView) -> Callable[..., Response]:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Response:
+            if one_transaction:
+                with extensions.store().transaction():
+                    return run(*args, **kwargs)
+            return run(*args, **kwargs)
+
+        def run(*args: Any, **kwargs: Any) -> Response:
             tx = load_transaction()
             if not is_due(tx, name):
                 return redirect_to_next_step(tx)

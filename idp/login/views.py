@@ -29,7 +29,6 @@ from idp.login.transaction import Transaction
 from idp.login.transaction import bind_browser
 from idp.login.transaction import browser_for_transaction
 from idp.login.transaction import redirect_to_next_step
-from idp.models import Client
 from idp.models import LineNumber
 from idp.models import User
 from idp.models import db
@@ -74,7 +73,7 @@ def identify(tx: Transaction) -> BaseResponse:
 
 @bp.post("/login")
 @bp.post("/line/login", endpoint="line_identify_password")
-@step("identify")
+@step("identify", one_transaction=True)
 def identify_password(tx: Transaction) -> BaseResponse:
     # The route is that of the identifying request: the line login URL with valid gateway
     # headers, or the internet.
@@ -169,20 +168,21 @@ def account_login() -> BaseResponse:
 
 
 @bp.route("/login/consent", methods=["GET", "POST"])
-@step("consent")
+@step("consent", one_transaction=True)
 def consent(tx: Transaction) -> BaseResponse:
     if request.method == "POST":
         if request.form.get("decision") != "allow":
             return deny(tx)
         tx.achieve("consent")
         return finish_step.finish_or_redirect(tx)
-    client = db.session.get(Client, tx.client_id)
+    # The registration cached since /authorize (idp/oidc/client_cache.py).
+    client = extensions.oauth().query_client(tx.client_id)
     scopes = tx.params.get("scope", "").split()
     return Response(render_template("login/consent.html", tx=tx, client=client, scopes=scopes))
 
 
 @bp.get("/login/finish")
-@step("finish")
+@step("finish", one_transaction=True)
 def finish(tx: Transaction) -> BaseResponse:
     if tx.user_id is None:
         return redirect(url_for("login.identify", tx=tx.id), code=303)

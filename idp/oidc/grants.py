@@ -35,12 +35,16 @@ from authlib.oidc.core.grants.util import create_half_hash
 from authlib.oidc.core.grants.util import is_openid_scope
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import bindparam
+from sqlalchemy import insert
 
 from idp import audit
 from idp import extensions
 from idp.audit import record_in_transaction
 from idp.models import TokenFamily
 from idp.models import db
+from idp.models import new_id
+from idp.models import utcnow
 from idp.oidc.claims import parse_claims_request
 from idp.oidc.claims import release_claims
 from idp.oidc.grant_statements import GrantFamily
@@ -236,6 +240,17 @@ def is_id_token_wanted(request: OAuth2Request) -> bool:
     return "openid" in (scope_to_list(request.payload.scope) or [])
 
 
+#: The token family an authorization code starts.
+_INSERT_FAMILY = insert(TokenFamily.__table__).values(
+    id=bindparam("id"),
+    user_id=bindparam("user_id"),
+    client_id=bindparam("client_id"),
+    scope=bindparam("scope"),
+    session=bindparam("session"),
+    created_at=bindparam("created_at"),
+)
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_AUTH_METHODS
 
@@ -271,15 +286,28 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         settings = extensions.settings()
         data = request.payload.data
         claims_request = parse_claims_request(data.get("claims"))
-        family = TokenFamily(
-            user_id=principal.user.id,
-            client_id=request.client.client_id,
-            scope=request.scope,
-            session={**principal.session, "userinfo_claims": claims_request.get("userinfo")},
+        family_id = new_id()
+        # A prebuilt Core statement on the session's transaction (no ORM unit of work on the
+        # sign-in's hot path, issue 13).
+        db.session.connection().execute(
+            _INSERT_FAMILY,
+            {
+                "id": family_id,
+                "user_id": principal.user.id,
+                "client_id": request.client.client_id,
+                "scope": request.scope,
+                "session": {**principal.session, "userinfo_claims": claims_request.get("userinfo")},
+                "created_at": utcnow(),
+            },
         )
-        db.session.add(family)
-        db.session.commit()
-        extensions.store().set_json(
+        store = extensions.store()
+        # Inside the sign-in's one transaction (the SQL store joins it) the code commits with
+        # its family. Else the family commits first: on SQLite the store's own writer would
+        # wait for the lock this transaction holds.
+        joined = store.defer_commit()
+        if not joined:
+            db.session.commit()
+        store.set_json(
             CODE_PREFIX + token_hash(code),
             {
                 "client_id": request.client.client_id,
@@ -289,7 +317,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
                 "code_challenge": data.get("code_challenge"),
                 "code_challenge_method": data.get("code_challenge_method"),
                 "user_id": principal.user.id,
-                "family_id": family.id,
+                "family_id": family_id,
                 "session": principal.session,
                 "claims": claims_request,
                 # Checked on use too, so the lifetime holds whatever the store's clock does.
@@ -297,6 +325,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             },
             settings.authorization_code_ttl,
         )
+        if joined:
+            store.commit()
 
     def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
         """Take the code: its use and its mark as used are one atomic step in the store

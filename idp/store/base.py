@@ -6,6 +6,8 @@ import json
 import re
 from abc import ABC
 from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 #: A decimal integer as Redis's INCR reads one: no "+", no leading zeros, no spaces.
@@ -99,6 +101,30 @@ class EphemeralStore(ABC):
     def delete(self, key: str) -> None:
         """Remove the key if present."""
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the operations inside with the request's database work, in its transaction,
+        where the backend can (the SQL store: one transaction per request instead of one per
+        operation, issue 13); committed with the database's next commit, or when the block
+        ends. Outside it, and on Redis, each operation is answered and durable at once.
+
+        Everything inside stays atomic as before (each statement locks what it changes until
+        the commit), but a write is seen by other requests only once committed: code that
+        does slow work (a password hash, a network call) after a write that others must see
+        first calls :meth:`commit` before it."""
+        yield
+
+    def commit(self) -> None:
+        """Inside :meth:`transaction`: commit the writes made so far (with the database work
+        they joined), so that other requests see them. Elsewhere nothing to do."""
+        return None
+
+    def defer_commit(self) -> bool:
+        """Inside :meth:`transaction` on a store that joins the database transaction: note
+        that the caller's own database writes are to be committed when the block ends, and
+        return True. Otherwise False: the caller commits them itself."""
+        return False
+
     def purge_expired(self) -> int:
         """Delete expired entries; returns how many. Redis expires keys itself (0); the SQL
         table needs ``idp purge`` now and then."""
@@ -113,6 +139,12 @@ class EphemeralStore(ABC):
         if not INTEGER.fullmatch(raw):
             raise ValueError(f"{key!r} does not hold an integer")
         return int(raw)
+
+    def set_many(self, values: dict[str, str], ttl: int) -> None:
+        """``set`` each key to its value for ``ttl`` seconds: each write atomic on its key,
+        not all of them together; in one round trip where the backend can (Redis)."""
+        for key, value in values.items():
+            self.set(key, value, ttl)
 
     def set_json(self, key: str, value: Any, ttl: int) -> None:
         self.set(key, json.dumps(value, separators=(",", ":")), ttl)

@@ -114,6 +114,14 @@ class RedisStore(EphemeralStore):
         with OUTAGES:
             self._redis.set(self._k(key), value, ex=max(1, ttl))
 
+    def set_many(self, values: dict[str, str], ttl: int) -> None:
+        # One round trip; no MULTI: the keys may live on different Cluster nodes.
+        with OUTAGES:
+            pipe = self._redis.pipeline(transaction=False)
+            for key, value in values.items():
+                pipe.set(self._k(key), value, ex=max(1, ttl))
+            pipe.execute()
+
     def get(self, key: str) -> str | None:
         with OUTAGES:
             return self._redis.get(self._k(key))  # type: ignore[return-value]

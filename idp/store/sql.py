@@ -1,5 +1,10 @@
 """SQL backend of the ephemeral store: one table, atomic statements (SQLite and PostgreSQL).
 
+Outside :meth:`SqlStore.transaction` each operation is its own transaction. Inside it (the
+sign-in's hot requests, issue 13) the operations run on the request's database session, so
+that the request's store and database writes commit together: fewer commits, one
+connection, and on SQLite no second writer waiting for the lock its own request holds.
+
 A row holds its string in ``value``; when that string is a decimal integer, ``counter`` holds
 the same number, so that ``incr`` and ``decr`` are one atomic statement each and keep both
 columns equal (``value = CAST(counter AS TEXT)`` marks a counter). Every read answers from
@@ -10,7 +15,11 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Text
@@ -26,8 +35,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql import Executable
 
+from idp.errors import IdpError
 from idp.models import EphemeralEntry
+from idp.models import db
 from idp.store.base import INTEGER
 from idp.store.base import EphemeralStore
 
@@ -38,6 +50,19 @@ _MAX_DIGITS = 9
 _IS_COUNTER = _TABLE.c.value == cast(_TABLE.c.counter, Text)
 
 
+class _Joined:
+    """The store's state inside one :meth:`SqlStore.transaction` block."""
+
+    def __init__(self) -> None:
+        #: Only the thread that opened the block joins (a job it starts has its own session).
+        self.thread = threading.get_ident()
+        #: The session transaction holding writes not yet committed, if any.
+        self.pending: Any = None
+
+
+_JOINED: ContextVar[_Joined | None] = ContextVar("idp_sql_store_joined", default=None)
+
+
 def _counter_of(value: str) -> int:
     """The ``counter`` column for ``value``: its number when it is an integer, else 0."""
     is_counter = INTEGER.fullmatch(value) and len(value.lstrip("-")) <= _MAX_DIGITS
@@ -45,7 +70,8 @@ def _counter_of(value: str) -> int:
 
 
 class SqlStore(EphemeralStore):
-    """Each operation is one statement in its own transaction, so it is atomic on its row.
+    """Each operation is one statement, so it is atomic on its row: in its own transaction,
+    or inside :meth:`transaction` in the request's.
 
     The statements are built once (values bound at execution): building and cache-keying a
     statement per call cost more CPU than running it (issue 13)."""
@@ -110,10 +136,60 @@ class SqlStore(EphemeralStore):
         self._ttl = select(t.c.expires_at).where(key, live)
         self._delete = delete(t).where(key)
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if _JOINED.get() is not None:
+            yield  # already inside one: the outer block commits
+            return
+        token = _JOINED.set(_Joined())
+        try:
+            yield
+            self.commit()
+        except IdpError:
+            # A page for the person (an expired or finished transaction): what the request
+            # wrote stands, as when each operation committed itself.
+            self.commit()
+            raise
+        finally:
+            _JOINED.reset(token)
+
+    def commit(self) -> None:
+        joined = _JOINED.get()
+        if joined is None or joined.pending is None:
+            return
+        pending, joined.pending = joined.pending, None
+        # Committed meanwhile by the request's own commit: nothing left to do.
+        if db.session().get_transaction() is pending:
+            db.session.commit()
+
+    def defer_commit(self) -> bool:
+        joined = self._joined()
+        if joined is None:
+            return False
+        joined.pending = db.session().get_transaction()
+        return True
+
+    @staticmethod
+    def _joined() -> _Joined | None:
+        joined = _JOINED.get()
+        return joined if joined is not None and joined.thread == threading.get_ident() else None
+
+    def _first(self, statement: Executable, values: dict[str, Any], *, write: bool = True) -> Any:
+        """Run one statement; its first row (a ``Row``) when it returns rows, else None."""
+        joined = self._joined()
+        if joined is not None:
+            session = db.session()
+            result = session.connection().execute(statement, values)
+            if write:
+                joined.pending = session.get_transaction()
+            return result.first() if result.returns_rows else None
+        with self._engine.begin() if write else self._engine.connect() as conn:
+            result = conn.execute(statement, values)
+            return result.first() if result.returns_rows else None
+
     def set(self, key: str, value: str, ttl: int) -> None:
         values = {"k": key, "v": value, "n": _counter_of(value), "exp": time.time() + max(1, ttl)}
-        with self._engine.begin() as conn:
-            conn.execute(self._set, values)
+        self._first(self._set, values)
 
     def set_json_in(self, connection: Connection, key: str, value: Any, ttl: int) -> bool:
         """One statement on the caller's transaction (the token endpoint's: one commit for
@@ -126,21 +202,18 @@ class SqlStore(EphemeralStore):
         return True
 
     def get(self, key: str) -> str | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(self._get, {"k": key, "now": time.time()}).first()
+        row = self._first(self._get, {"k": key, "now": time.time()}, write=False)
         return None if row is None else row[0]
 
     def pop(self, key: str) -> str | None:
-        with self._engine.begin() as conn:
-            row = conn.execute(self._pop, {"k": key}).first()
+        row = self._first(self._pop, {"k": key})
         if row is None or row[1] <= time.time():
             return None
         return str(row[0])
 
     def take(self, key: str, ttl: int) -> tuple[str, bool] | None:
         now = time.time()
-        with self._engine.begin() as conn:
-            row = conn.execute(self._take, {"k": key, "now": now, "exp": now + max(1, ttl)}).first()
+        row = self._first(self._take, {"k": key, "now": now, "exp": now + max(1, ttl)})
         return None if row is None else (str(row[0]), row[1] == 1)
 
     def add(self, key: str, value: str, ttl: int) -> bool:
@@ -152,32 +225,27 @@ class SqlStore(EphemeralStore):
             "exp": now + max(1, ttl),
             "now": now,
         }
-        with self._engine.begin() as conn:
-            return conn.execute(self._add, values).first() is not None
+        return self._first(self._add, values) is not None
 
     def incr(self, key: str, ttl: int) -> int:
         now = time.time()
-        with self._engine.begin() as conn:
-            row = conn.execute(self._incr, {"k": key, "exp": now + max(1, ttl), "now": now}).first()
+        row = self._first(self._incr, {"k": key, "exp": now + max(1, ttl), "now": now})
         if row is None:
             raise ValueError(f"{key!r} does not hold an integer")
         return int(row[0])
 
     def decr(self, key: str) -> int:
-        with self._engine.begin() as conn:
-            row = conn.execute(self._decr, {"k": key, "now": time.time()}).first()
+        row = self._first(self._decr, {"k": key, "now": time.time()})
         # Not decremented: absent, expired, at or below zero, or not an integer (ValueError).
         return int(row[0]) if row is not None else self.count(key)
 
     def ttl(self, key: str) -> int | None:
         now = time.time()
-        with self._engine.connect() as conn:
-            row = conn.execute(self._ttl, {"k": key, "now": now}).first()
+        row = self._first(self._ttl, {"k": key, "now": now}, write=False)
         return None if row is None else max(1, math.ceil(row[0] - now))
 
     def delete(self, key: str) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(self._delete, {"k": key})
+        self._first(self._delete, {"k": key})
 
     def purge_expired(self) -> int:
         """Delete expired rows; returns how many (``idp purge``, scheduled)."""
