@@ -244,13 +244,18 @@ class DAccountDouble:
 
 
 _LOGIN_PAGE = """<!doctype html>
+<html lang="ja">
 <title>dアカウント ログイン</title>
 <link rel="icon" href="data:,">
+<main>
+<h1>dアカウント ログイン</h1>
 <form method="post" action="{action}">
-  <input name="user" autocomplete="username">
+  <label for="user">dアカウントID</label>
+  <input id="user" name="user" autocomplete="username">
   <button>ログイン</button>
   <button name="action" value="deny">キャンセル</button>
 </form>
+</main>
 """
 
 

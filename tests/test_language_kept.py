@@ -6,6 +6,8 @@ browser against the served provider, with the real SMTP sink."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.conftest import PASSWORD
@@ -58,7 +60,7 @@ def test_K3_the_switch_to_english_is_kept_the_same_way(provider, rp, mailbox):
     japanese = browser.get(rp.authorize_url())
     assert '<html lang="ja">' in japanese.text
     english = browser.get(
-        japanese.text.split('id="lang-en" href="')[1].split('"')[0].replace("&amp;", "&")
+        re.findall(r'id="lang-en"[^>]* href="([^"]+)"', japanese.text)[0].replace("&amp;", "&")
     )
     assert '<html lang="en">' in english.text
     forgot, _sent = _forgot_from_login(browser, english, email)

@@ -269,6 +269,8 @@ def _text_outside_gettext(path: Path) -> list[str]:
         r"\{\{.*?\}\}",
         r"\{%.*?%\}",
         r"<[^>]*>",
+        # Attributes a macro writes into its caller's tag (account/_fields.html, _macros.html).
+        r"\b(?:aria-[a-z]+|autofocus)\b(?:=\"[^\"]*\")?",
     ):
         source = re.sub(pattern, " ", source, flags=re.S)
     words = []

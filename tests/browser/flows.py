@@ -131,7 +131,7 @@ def menu_sign_in(page: Any, provider: Any, email: str, snap: Any) -> None:
     assert page.get_attribute("html", "lang") == "ja"
     band = page.locator("#account-band")
     assert band.is_visible() and MENU_JA in band.inner_text()
-    assert heading(page) == "ログイン"
+    assert heading(page) == "アカウント設定にログイン"
     # The menu's sign-in does not offer itself.
     assert page.locator("#account-menu").count() == 0
     submit_password(page, email, PASSWORD)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from brokers.registry import UPSTREAMS
-from tests.browser.test_browser_account_menu import assert_fits_width
+from tests.browser.flows import assert_fits_width
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 

@@ -19,9 +19,9 @@ from idp import extensions
 from idp.actor import Actor
 from tests.browser.conftest import Frontend
 from tests.browser.conftest import _serve_on
-from tests.browser.test_browser_login import open_login_from_frontend
-from tests.browser.test_browser_login import submit_password
-from tests.browser.test_browser_login import wait_signed_in
+from tests.browser.flows import open_login_from_frontend
+from tests.browser.flows import submit_password
+from tests.browser.flows import wait_signed_in
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]

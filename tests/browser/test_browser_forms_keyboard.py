@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_browser_account_menu import contractor
-from tests.browser.test_browser_account_menu import menu_sign_in
-from tests.browser.test_browser_account_menu import open_item
-from tests.browser.test_browser_login import open_login_from_frontend
+from tests.browser.flows import contractor
+from tests.browser.flows import menu_sign_in
+from tests.browser.flows import open_item
+from tests.browser.flows import open_login_from_frontend
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]

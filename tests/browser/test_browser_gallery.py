@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_browser_two_factor import new_phone
-from tests.browser.test_browser_two_factor import sms_code
+from tests.browser.flows import new_phone
+from tests.browser.flows import sms_code
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_browser_account_menu import contractor
-from tests.browser.test_browser_login import submit_password
+from tests.browser.flows import contractor
+from tests.browser.flows import submit_password
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
