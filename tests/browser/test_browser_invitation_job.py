@@ -1,8 +1,8 @@
 """G3 in real Chromium: the progress of invitations from a file. While the job waits its turn
 (the provider's one invitation worker is busy with an earlier job, held here), the job page
 says it is waiting, shows 1 of 3 done (the malformed row, refused at the upload) and
-refreshes itself; when the job has run, the same page — refreshed by itself, nobody reloads
-it — says done, shows 3 of 3 and each row's result.
+follows the job; when the job has run, the same page — updated in place, nobody reloads it,
+the keyboard's focus kept — says done, shows 3 of 3 and each row's result.
 
 Every page visited is saved to ``test-artifacts/screenshots/<test-name>/`` after checking the
 page for console errors, script errors and failed requests (``snap``).
@@ -25,7 +25,7 @@ from tests.browser.test_browser_account_menu import snap as snap  # noqa: F401 (
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
-#: The job page refreshes itself every 2 s; a few refreshes at most.
+#: The job page reads itself again every 2 s (static/js/job-progress.js); a few reads at most.
 REFRESHED_MS = 20_000
 
 
@@ -74,8 +74,14 @@ def test_G3_the_job_page_shows_waiting_then_refreshes_itself_to_done(
     finally:
         release.set()
 
-    # The page refreshes itself until the job is done.
+    # The page follows the job in place until it is done: no reload (the same document, the
+    # focus kept where the keyboard left it), the status announced (role="status").
+    page.focus("#back-to-invitations")
+    document = page.evaluate("() => { window.notReloaded = true; return document.URL; }")
     page.wait_for_selector('#job-status[data-status="finished"]', timeout=REFRESHED_MS)
+    assert page.evaluate("() => window.notReloaded === true") and page.url == document
+    assert page.evaluate("() => document.activeElement.id") == "back-to-invitations"
+    assert page.locator("#job-refresh").count() == 0
     snap("job-done")
     phone_snap(page, snap, "job-done")
     assert "完了しました" in page.locator("#job-status").inner_text()

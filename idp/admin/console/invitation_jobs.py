@@ -1,6 +1,7 @@
 """G3: invitations from a CSV upload. The invitations page's upload form starts a job
 (:func:`idp.users.bulk_invite.start_bulk_invite`) and answers at once with the job's page,
-which refreshes itself every 2 seconds (a meta refresh: no script) until the job is done, then
+which follows the job every 2 seconds in place (static/js/job-progress.js; without script, its
+"Refresh" link) until the job is done, then
 shows the result of each row and offers the refused rows as a CSV error report. Another
 contract's job id is the 404 page (G8)."""
 
