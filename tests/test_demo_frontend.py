@@ -69,7 +69,7 @@ def test_O1_demo_frontend_signs_in_and_refreshes(provider, frontend):
         assert home.url == frontend + "/"
         assert f'id="user-email">{email}<' in home.text
         assert 'id="refresh-token-status" data-value="true"' in home.text
-        sub = re.search(r'<tr data-claim="sub">.*?class="value">([^<]*)<', home.text)
+        sub = re.search(r'<tr data-claim="sub">.*?class="value"[^>]*>([^<]*)<', home.text)
         assert sub and sub.group(1) == f"&#34;{user_id}&#34;"
         exp = re.search(r'<tr data-claim="exp">.*?class="note">([^<]*)<', home.text)
         assert exp and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", exp.group(1))
