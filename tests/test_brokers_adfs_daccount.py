@@ -83,11 +83,16 @@ class AdfsDouble:
 
 
 def start_adfs_double(
-    log_dir: Path, version: str = "2019", redirect_uri: str = ADFS_REDIRECT_URI
+    log_dir: Path,
+    version: str = "2019",
+    redirect_uri: str = ADFS_REDIRECT_URI,
+    tls: tuple[Path, Path] | None = None,
 ) -> AdfsDouble:
+    """``tls``: (certificate, key) PEM files to serve https with (an ``https://`` issuer)."""
     install_adfs_double()
     log_path = log_dir / f"adfs-{version}.log"
     log = open(log_path, "w")  # closed by AdfsDouble.stop()
+    tls_args = [f"--tls-cert={tls[0]}", f"--tls-key={tls[1]}"] if tls else []
     process = subprocess.Popen(
         [
             "node",
@@ -96,6 +101,7 @@ def start_adfs_double(
             f"--client-secret={ADFS_SECRET}",
             f"--redirect-uri={redirect_uri}",
             f"--version={version}",
+            *tls_args,
             # a test run killed before its teardown still ends the double
             "--exit-with-stdin",
         ],
@@ -118,7 +124,9 @@ def start_adfs_double(
         log.close()
         pytest.fail(f"the AD FS double did not start: {log_path.read_text()}")
     started = json.loads(line)
-    return AdfsDouble(f"http://127.0.0.1:{started['port']}", started["issuer"], process, log)
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://127.0.0.1:{started['port']}"
+    return AdfsDouble(url, started["issuer"], process, log)
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,13 @@
 //   ADFS_POST_LOGOUT_REDIRECT_URI, ADFS_VERSION):
 //   --version=2019  PKCE S256 required and listed in discovery (default);
 //   --version=2016  no `code_challenge_methods_supported` in discovery, PKCE not required;
-//   --exit-with-stdin  exit when stdin closes (the test run that started it has ended).
+//   --exit-with-stdin  exit when stdin closes (the test run that started it has ended);
+//   --tls-cert=PEM --tls-key=PEM  serve https (issuer https://127.0.0.1:PORT/adfs), as a farm
+//     does: the browser walk configures it through the account menu, which takes https only.
 // Prints {"port": N, "issuer": "..."} on one stdout line once listening.
 //
-// The interaction page (GET /adfs/interaction/:uid) answers JSON: uid, prompt, params.
+// The interaction page (GET /adfs/interaction/:uid) answers JSON: uid, prompt, params; to a
+// browser (an Accept header preferring text/html) a small Japanese sign-in page instead.
 // POST it `account=alice` (optionally `mfa=1`) to sign in, or `action=deny` to decline.
 //
 // Control (tests only, outside /adfs): POST /_control/tamper with a JSON object changes the
@@ -19,7 +22,9 @@
 // `"_sign_with": "foreign"` to sign it with a key the JWKS does not hold. One-shot.
 
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { parseArgs } from 'node:util';
 
 import Provider from 'oidc-provider';
@@ -40,6 +45,8 @@ const { values: argv } = parseArgs({
     },
     version: { type: 'string', default: process.env.ADFS_VERSION || '2019' },
     'exit-with-stdin': { type: 'boolean', default: false },
+    'tls-cert': { type: 'string', default: process.env.ADFS_TLS_CERT },
+    'tls-key': { type: 'string', default: process.env.ADFS_TLS_KEY },
   },
 });
 for (const option of ['client-id', 'client-secret', 'redirect-uri']) {
@@ -48,7 +55,14 @@ for (const option of ['client-id', 'client-secret', 'redirect-uri']) {
     process.exit(2);
   }
 }
+if (Boolean(argv['tls-cert']) !== Boolean(argv['tls-key'])) {
+  process.stderr.write('--tls-cert and --tls-key go together\n');
+  process.exit(2);
+}
 const hasPkce = argv.version !== '2016';
+const tls = argv['tls-cert']
+  ? { cert: fs.readFileSync(argv['tls-cert']), key: fs.readFileSync(argv['tls-key']) }
+  : null;
 
 function newSigningKey(kid) {
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -108,6 +122,106 @@ function readBody(req) {
 function sendJson(res, status, body) {
   res.writeHead(status, { 'Content-Type': 'application/json' });
   res.end(JSON.stringify(body));
+}
+
+// The q-value an Accept header gives `type` (through its most specific range), 0 if none.
+function quality(accept, type) {
+  const major = type.split('/')[0];
+  let specificity = -1;
+  let q = 0;
+  for (const part of (accept || '').toLowerCase().split(',')) {
+    const [range, ...params] = part.split(';').map((item) => item.trim());
+    const rank = ['*/*', `${major}/*`, type].indexOf(range);
+    if (rank <= specificity) continue;
+    const given = params.find((param) => param.startsWith('q='));
+    const value = given ? Number(given.slice(2)) : 1;
+    specificity = rank;
+    q = Number.isFinite(value) ? value : 0;
+  }
+  return q;
+}
+
+// A browser navigating asks for text/html first; `requests` and other callers send */*.
+function prefersHtml(req) {
+  const { accept } = req.headers;
+  return quality(accept, 'text/html') > quality(accept, 'application/json');
+}
+
+function escapeHtml(value) {
+  const entities = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+  return String(value ?? '').replace(/[&<>"']/g, (char) => entities[char]);
+}
+
+const PAGE_STYLE = `
+  body { font-family: system-ui, sans-serif; margin: 0; background: #f3f2f1; color: #1b1b1b; }
+  main { max-width: 26rem; margin: 2rem auto; padding: 1.5rem; background: #fff;
+    border: 1px solid #8a8886; }
+  h1 { font-size: 1.4rem; margin-top: 0; }
+  label, input[type=text] { display: block; }
+  input[type=text] { width: 100%; box-sizing: border-box; padding: .5rem; margin: .3rem 0 1rem;
+    border: 1px solid #605e5c; font-size: 1rem; }
+  .check { margin-bottom: 1.2rem; }
+  .check label { display: inline; }
+  .error { color: #a4262c; font-weight: bold; }
+  button { padding: .5rem 1.2rem; font-size: 1rem; margin-right: .5rem; cursor: pointer; }
+  #sign-in { background: #005a9e; color: #fff; border: 1px solid #005a9e; }
+  #deny { background: #fff; color: #1b1b1b; border: 1px solid #605e5c; }`;
+
+function sendHtml(res, status, title, body) {
+  res.writeHead(status, {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Cache-Control': 'no-store',
+  });
+  res.end(`<!doctype html>
+<html lang="ja">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>${escapeHtml(title)}</title>
+<style>${PAGE_STYLE}</style>
+</head>
+<body>
+<main>
+${body}
+</main>
+</body>
+</html>
+`);
+}
+
+// The farm's sign-in page as a browser meets it: the account (no password: a stand-in), the
+// second factor for the multipleauthn path, sign in or decline; the same fields the JSON
+// path's callers post.
+function sendSignInPage(res, details, error = '') {
+  const hint = details.params.login_hint || '';
+  const alert = error ? `<p class="error" id="error" role="alert">${escapeHtml(error)}</p>` : '';
+  const describedBy = error ? ' aria-describedby="error" aria-invalid="true"' : '';
+  sendHtml(res, error ? 400 : 200, `サインイン - ${NETBIOS} AD FS（テスト用）`, `
+<h1>組織アカウントでサインイン</h1>
+<p>${DOMAIN} の AD FS（テスト用の代役）です。パスワードは確認しません。</p>
+${alert}
+<form method="post" action="${MOUNT}/interaction/${escapeHtml(details.uid)}" id="adfs-form">
+<label for="account">アカウント名（例: alice）</label>
+<input type="text" id="account" name="account" value="${escapeHtml(hint)}" required
+  autocomplete="username" autocapitalize="none" spellcheck="false"${describedBy}>
+<div class="check">
+<input type="checkbox" id="mfa" name="mfa" value="1">
+<label for="mfa">第二要素（多要素認証）でも確認する</label>
+</div>
+<button type="submit" id="sign-in">サインイン</button>
+<button type="submit" id="deny" name="action" value="deny" formnovalidate>拒否する</button>
+</form>`);
+}
+
+function sendError(req, res, status, body) {
+  if (!prefersHtml(req)) {
+    sendJson(res, status, body);
+    return;
+  }
+  sendHtml(res, status, `サインインできません - ${NETBIOS} AD FS（テスト用）`, `
+<h1>サインインできません</h1>
+<p>このサインインは続けられません。サービスに戻り、最初からやり直してください。</p>`);
 }
 
 function configuration() {
@@ -195,6 +309,10 @@ async function interaction(provider, req, res) {
   try {
     const details = await provider.interactionDetails(req, res);
     if (req.method === 'GET') {
+      if (prefersHtml(req)) {
+        sendSignInPage(res, details);
+        return;
+      }
       sendJson(res, 200, {
         uid: details.uid, prompt: details.prompt.name, params: details.params,
       });
@@ -213,13 +331,16 @@ async function interaction(provider, req, res) {
           acr: PASSWORD_PROTECTED,
         },
       };
+    } else if (prefersHtml(req)) {
+      sendSignInPage(res, details, 'アカウント名を入力してください。');
+      return;
     } else {
       sendJson(res, 400, { error: 'account or action=deny expected' });
       return;
     }
     await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
   } catch (error) {
-    sendJson(res, 400, { error: error.name, error_description: error.message });
+    sendError(req, res, 400, { error: error.name, error_description: error.message });
   }
 }
 
@@ -253,10 +374,10 @@ function tamperTokenResponse(req, res) {
   };
 }
 
-const server = http.createServer();
+const server = tls ? https.createServer(tls) : http.createServer();
 server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
   const { port } = server.address();
-  const issuer = `http://127.0.0.1:${port}${MOUNT}`;
+  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}${MOUNT}`;
   const provider = new Provider(issuer, configuration());
   if (!hasPkce) {
     // AD FS 2016 has no PKCE: its discovery lists no code_challenge_methods_supported.
