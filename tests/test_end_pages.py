@@ -48,7 +48,12 @@ END_PAGES: dict[str, list[dict[str, Any]]] = {
     ],
     "login/not_available.html": [{"tx": TX}],
     "login/not_registered.html": [{"tx": TX, "reason": "unknown"}],
-    "login/upstream_error.html": [{"reason": "bad_state"}, {"reason": "timeout", "tx": TX}],
+    "login/upstream_error.html": [
+        {"reason": "bad_state"},
+        {"reason": "timeout", "tx": TX},
+        {"reason": "access_denied", "tx": TX, "way_on": "mail_link"},
+        {"reason": "access_denied", "tx": TX, "way_on": "account_menu"},
+    ],
     "account/forgot_sent.html": [{}],
     "account/email_sent.html": [{"user": USER, "new_email": "new@example.jp", "days": 14}],
     "account/password_done.html": [{"user": USER}],

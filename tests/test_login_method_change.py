@@ -368,6 +368,26 @@ def test_M5_password_to_facebook_the_old_method_works_until_bound(node, facebook
     assert user_row(node, user_id).password_hash is None
 
 
+@pytest.mark.covers("M5")
+def test_M5_declined_at_the_upstream_leads_back_to_the_login_method_page(node, facebook):
+    """A change from the menu is no sign-in: its failure page offers the login-method page
+    again, not "back to sign-in" (that transaction has no service to finish at: signing in
+    there ended in a bare OAuth error)."""
+    _contract, user_id, email = contractor(node)
+    browser, _menu = account_sign_in(node, email)
+    upstream = press_facebook(browser, browser.get(PAGE))
+    facebook.deny = True
+    try:
+        declined = dialog(node, facebook, browser, upstream, FacebookUser("Iie", "iie@example.jp"))
+    finally:
+        facebook.deny = False
+    assert declined.status_code == 400 and 'data-reason="access_denied"' in declined.text
+    assert 'id="back"' not in declined.text
+    assert f'id="choose-again" class="button" href="{PAGE}"' in declined.text
+    assert browser.get(PAGE).status_code == 200  # still signed in to the menu
+    assert user_row(node, user_id).login_method == "password"
+
+
 @pytest.mark.covers("M5", "L7", "G8")
 def test_M5_an_identity_bound_to_another_account_is_refused_without_naming_it(node, facebook):
     taken = FacebookUser("Tanin San", "tanin@example.jp")

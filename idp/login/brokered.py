@@ -89,6 +89,8 @@ def send_upstream(
     try:
         url, kept = broker.start(upstream_request(tx, broker.name))
     except BrokerError as error:
+        # What the trip was for (a binding's purpose) decides the failure page's way on.
+        tx.data["broker"] = {"name": broker.name, **(extra or {})}
         return upstream_failed(tx, broker.name, error)
     tx.data["broker"] = {"name": broker.name, "kept": kept, **(extra or {})}
     tx.save()
@@ -102,12 +104,26 @@ def send_upstream(
 UPSTREAM_DOWN = {"timeout": 504, "unreachable": 502}
 
 
+def way_on(tx: Transaction | None) -> str:
+    """Where a failed upstream trip leads: back to the sign-in of ``tx`` (``sign_in``); a
+    binding from a mailed link (registration L10, method change M6: ``mail_link``) or from the
+    account menu (M5: ``account_menu``) is no sign-in, and its transaction has no relying
+    party to finish at, so the person chooses again from the link or the menu; without a
+    transaction, the service (``service``)."""
+    if tx is None:
+        return "service"
+    kept = tx.data.get("broker") or {}
+    if kept.get("purpose"):
+        return "mail_link" if kept.get("link") else "account_menu"
+    return "sign_in"
+
+
 def upstream_failed(tx: Transaction | None, name: str, error: BrokerError) -> BaseResponse:
     audit.record("login", "refused", f"upstream_{error.reason}", details={"provider": name})
-    return Response(
-        render_template("login/upstream_error.html", tx=tx, provider=name, reason=error.reason),
-        UPSTREAM_DOWN.get(error.reason, 400),
+    page = render_template(
+        "login/upstream_error.html", tx=tx, provider=name, reason=error.reason, way_on=way_on(tx)
     )
+    return Response(page, UPSTREAM_DOWN.get(error.reason, 400))
 
 
 @bp.get("/login/broker/<name>")
