@@ -493,7 +493,9 @@ def test_X7_demo_frontend_refuses_an_invalid_logout_token(provider, demo_fronten
     user_id, email = provider.new_user()
     with requests.Session() as session:
         home = _sign_in(session, frontend, email)
-        sid = re.search(r'<tr data-claim="sid">.*?class="value"[^>]*>&#34;([^<&]*)&#34;<', home.text)
+        sid = re.search(
+            r'<tr data-claim="sid">.*?class="value"[^>]*>&#34;([^<&]*)&#34;<', home.text
+        )
         assert sid, "the ID token carries sid"
         token = forged_token(provider, client_id, user_id, sid.group(1), **dict(INVALID[case]))
         answer = requests.post(
