@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from cryptography.fernet import Fernet
@@ -142,6 +144,24 @@ def build_provider(backend: str, tmp: Path, services: dict[str, Any], **override
     app.config["TEST_PORT"] = port
     init_database(app)
     return Provider(app, config["issuer"], backend, tmp)
+
+
+@contextmanager
+def served_provider(tmp: Path, smtp_sink: Any, **overrides: Any) -> Iterator[Provider]:
+    """A provider of its own (SQLite with the SQL-backed store, mail to ``smtp_sink``, the
+    settings ``overrides``) served over real HTTP at its issuer's port until the block ends,
+    then stopped and its pools closed: for a module or a test that needs settings the
+    session's ``provider`` has not."""
+    provider = build_provider("sqlite+sqlstore", tmp, {"smtp": smtp_sink}, **overrides)
+    provider.app.config["TEST_PORT"] = urlsplit(provider.url).port
+    server, thread = _serve(provider.app)
+    try:
+        yield provider
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+        provider.close()
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,7 @@ from brokers.registry import UPSTREAMS
 from idp.config import ConfigError
 from idp.factory import create_app
 from tests.conftest import Provider
-from tests.conftest import _serve
-from tests.conftest import build_provider
+from tests.conftest import served_provider
 from tests.helpers import Browser
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff01-\uff5e]")
@@ -37,26 +36,19 @@ OPERATOR = {
 }
 
 
-def _start(tmp: Any, smtp_sink: Any, **settings: Any) -> Iterator[Provider]:
-    provider = build_provider("sqlite+sqlstore", tmp, {"smtp": smtp_sink}, **settings)
-    server, thread = _serve(provider.app)
-    yield provider
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
-    provider.close()
-
-
 @pytest.fixture(scope="module")
 def site(smtp_sink: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
     """A provider without any footer setting."""
-    yield from _start(tmp_path_factory.mktemp("brand"), smtp_sink)
+    with served_provider(tmp_path_factory.mktemp("brand"), smtp_sink) as provider:
+        yield provider
 
 
 @pytest.fixture(scope="module")
 def operated(smtp_sink: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
     """A provider whose operator set every footer setting."""
-    yield from _start(tmp_path_factory.mktemp("brand-operated"), smtp_sink, **OPERATOR)
+    tmp = tmp_path_factory.mktemp("brand-operated")
+    with served_provider(tmp, smtp_sink, **OPERATOR) as provider:
+        yield provider
 
 
 def _login_page(provider: Provider, locale: str) -> tuple[Browser, str]:

@@ -5,15 +5,9 @@ gateway the demo starts)."""
 
 from __future__ import annotations
 
-import os
-import queue
 import re
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,29 +22,16 @@ from idp.demo.sheet import Sheet
 from idp.demo.sheet import SheetUser
 from idp.demo.sheet import format_sheet
 from tests.conftest import Provider
-from tests.conftest import _serve
-from tests.conftest import build_provider
-from tests.realservices import free_port
+from tests.conftest import served_provider
+from tests.demo_run import running_demo
 
 TIMEOUT = 10
-#: How long ``idp demo`` may take to print its sheet (database, keys, three servers).
-START_TIMEOUT = 90
-
-
-def _provider(tmp: Path, smtp_sink: Any, **overrides: Any) -> Iterator[Provider]:
-    provider = build_provider("sqlite+sqlstore", tmp, {"smtp": smtp_sink}, **overrides)
-    server, thread = _serve(provider.app)
-    yield provider
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
-    provider.close()
 
 
 @pytest.fixture(scope="module")
 def dev_provider(smtp_sink: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
     """A provider with ``IDP_DEV`` on and the demo prepared in it."""
-    for provider in _provider(tmp_path_factory.mktemp("demo-dev"), smtp_sink, dev=True):
+    with served_provider(tmp_path_factory.mktemp("demo-dev"), smtp_sink, dev=True) as provider:
         prepare_demo(provider.app, "http://127.0.0.1:9", "http://127.0.0.1:10")
         yield provider
 
@@ -58,7 +39,7 @@ def dev_provider(smtp_sink: Any, tmp_path_factory: pytest.TempPathFactory) -> It
 @pytest.fixture(scope="module")
 def plain_provider(smtp_sink: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
     """A provider without ``IDP_DEV``, with a demo prepared in its instance all the same."""
-    for provider in _provider(tmp_path_factory.mktemp("demo-plain"), smtp_sink):
+    with served_provider(tmp_path_factory.mktemp("demo-plain"), smtp_sink) as provider:
         prepare_demo(provider.app, "http://127.0.0.1:9", "http://127.0.0.1:10")
         yield provider
 
@@ -140,58 +121,11 @@ def test_the_printed_sheet_says_a_changed_password_is_not_the_demo_one():
     assert max(len(line) for line in lines) <= 78
 
 
-def read_until(process: subprocess.Popen[str], marker: str, limit: float) -> str:
-    """``process``'s output until a line holding ``marker`` (or the deadline: then fail).
-
-    A thread reads the lines: ``select`` on the pipe would miss lines already in the text
-    wrapper's buffer (the sheet arrives in one write)."""
-    assert process.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    stdout = process.stdout
-
-    def pump() -> None:
-        for line in stdout:
-            lines.put(line)
-        lines.put("")
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + limit
-    output: list[str] = []
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            line = lines.get(timeout=left)
-        except queue.Empty:
-            break
-        if not line:
-            break
-        output.append(line)
-        if marker in line:
-            return "".join(output)
-    pytest.fail("idp demo did not print its sheet:\n" + "".join(output))
-
-
 @pytest.mark.covers("O1", "L9")
 def test_idp_demo_prints_the_sheet_once_its_servers_answer(tmp_path):
-    ports = [free_port() for _ in range(3)]
-    env = {
-        **os.environ,
-        "IDP_DEV": "1",
-        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
-        "IDP_KEYS_DIR": str(tmp_path / "keys"),
-        "IDP_ARGON2_MEMORY_KIB": "8192",
-        "IDP_ARGON2_TIME_COST": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("IDP_ISSUER", "IDP_DATABASE_URL", "IDP_REDIS_URL", "IDP_SMTP_URL"):
-        env.pop(name, None)
-    command = [sys.executable, "-m", "idp.cli", "demo", "--port", str(ports[0])]
-    command += ["--frontend-port", str(ports[1]), "--gateway-port", str(ports[2])]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        output = read_until(process, "Ctrl-C stops all", START_TIMEOUT)
-        issuer, frontend, gateway = (f"http://127.0.0.1:{port}" for port in ports)
+    with running_demo(tmp_path) as demo:
+        issuer, frontend, gateway = demo.urls
+        output = demo.output
         for spec in USERS:
             assert re.search(rf"{re.escape(spec.email)} +{re.escape(spec.password)}\n", output)
         for url in (frontend, f"{issuer}/account", f"{issuer}/admin", f"{issuer}/dev/outbox"):
@@ -207,9 +141,8 @@ def test_idp_demo_prints_the_sheet_once_its_servers_answer(tmp_path):
         log = (tmp_path / "instance" / "demo.log").read_text()
         assert "GET /dev/demo" in log
         # A second demo on the same ports says why it cannot start, not a traceback.
-        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        second = subprocess.run(
+            demo.command, env=demo.env, capture_output=True, text=True, timeout=60
+        )
         assert second.returncode != 0 and "Traceback" not in second.stderr
-        assert f"Port {ports[0]} is in use by another program" in second.stderr
-    finally:
-        process.terminate()
-        process.wait(15)
+        assert f"Port {demo.ports[0]} is in use by another program" in second.stderr

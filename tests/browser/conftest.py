@@ -15,8 +15,6 @@ impact or untranslated text fails the test. axe and the translation check run on
 from __future__ import annotations
 
 import re
-import threading
-import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,18 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import BaseWSGIServer
-from werkzeug.serving import make_server
 
-from idp.actor import Actor
 from tests.browser import axe
 from tests.browser.watch import Cost
 from tests.browser.watch import Watched
 from tests.conftest import Provider
-from tests.conftest import _serve
-from tests.conftest import build_provider
+from tests.conftest import served_provider
 
-BACKEND = "sqlite+sqlstore"
 #: Playwright's default is 30 s; local pages answer in milliseconds, so fail fast.
 TIMEOUT_MS = 10_000
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -54,50 +47,17 @@ def browser_provider(
     smtp_sink: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Provider]:
     """The provider on its own port (issuer ``http://127.0.0.1:PORT``)."""
-    provider = build_provider(
-        BACKEND, tmp_path_factory.mktemp("browser-sqlite"), {"smtp": smtp_sink}
-    )
-    server, thread = _serve(provider.app)
-    yield provider
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
-    provider.close()
-
-
-def _serve_on(app: Any, port: int) -> tuple[BaseWSGIServer, threading.Thread]:
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return server, thread
+    with served_provider(tmp_path_factory.mktemp("browser-sqlite"), smtp_sink) as provider:
+        yield provider
 
 
 @pytest.fixture(scope="session")
 def frontend(browser_provider: Provider) -> Iterator[Frontend]:
     """The demo storage frontend, a trusted confidential client of ``browser_provider``."""
-    from idp.clients import add_client
-    from idp.demo.frontend import create_frontend_app
-    from tests.realservices import free_port
+    from tests.browser.flows import served_frontend
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    client_id = f"frontend-{uuid.uuid4().hex[:8]}"
-    with browser_provider.app.app_context():
-        _client, secret = add_client(
-            Actor.cli(),
-            "WORKSDRIVE storage (browser tests)",
-            [url + "/callback"],
-            [url + "/"],
-            client_id=client_id,
-            trusted=True,
-        )
-    assert secret
-    app = create_frontend_app(browser_provider.url, client_id, secret, url)
-    server, thread = _serve_on(app, port)
-    yield Frontend(url, client_id)
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
+    with served_frontend(browser_provider, "WORKSDRIVE storage (browser tests)") as frontend:
+        yield frontend
 
 
 @pytest.hookimpl(wrapper=True)
@@ -215,45 +175,17 @@ def passkey_provider(
     """
     from tests.realservices import free_port
 
-    port = free_port()
-    provider = build_provider(
-        BACKEND,
-        tmp_path_factory.mktemp("browser-passkey"),
-        {"smtp": smtp_sink},
-        issuer=f"http://localhost:{port}",
-    )
-    provider.app.config["TEST_PORT"] = port
-    server, thread = _serve(provider.app)
-    yield provider
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
-    provider.close()
+    issuer = f"http://localhost:{free_port()}"
+    tmp = tmp_path_factory.mktemp("browser-passkey")
+    with served_provider(tmp, smtp_sink, issuer=issuer) as provider:
+        yield provider
 
 
 @pytest.fixture(scope="session")
 def passkey_frontend(passkey_provider: Provider) -> Iterator[Frontend]:
     """The demo storage frontend as a client of ``passkey_provider``."""
-    from idp.clients import add_client
-    from idp.demo.frontend import create_frontend_app
-    from tests.realservices import free_port
+    from tests.browser.flows import served_frontend
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    client_id = f"frontend-{uuid.uuid4().hex[:8]}"
-    with passkey_provider.app.app_context():
-        _client, secret = add_client(
-            Actor.cli(),
-            "WORKSDRIVE storage (passkey browser tests)",
-            [url + "/callback"],
-            [url + "/"],
-            client_id=client_id,
-            trusted=True,
-        )
-    assert secret
-    app = create_frontend_app(passkey_provider.url, client_id, secret, url)
-    server, thread = _serve_on(app, port)
-    yield Frontend(url, client_id)
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
+    name = "WORKSDRIVE storage (passkey browser tests)"
+    with served_frontend(passkey_provider, name) as frontend:
+        yield frontend

@@ -365,10 +365,13 @@ def enrolled_user(
 
 
 @contextmanager
-def served_frontend(provider: Any, name: str, trusted: bool = True) -> Iterator[Any]:
-    """The demo storage frontend as a client of ``provider`` (a provider of a module's own,
-    with settings the session's ``browser_provider`` has not; or a client that is not trusted,
-    which the session's frontend is), served until the end."""
+def served_frontend(
+    provider: Any, name: str, trusted: bool = True, backchannel_logout: bool = False
+) -> Iterator[Any]:
+    """The demo storage frontend as a client of ``provider`` named ``name``, served until the
+    end: the session's (tests/browser/conftest.py), one of a provider of a module's own, or a
+    client that is not trusted; with ``backchannel_logout`` registered as ``idp demo``
+    registers it, with its back-channel logout URI (X7)."""
     from idp.clients import add_client
     from idp.demo.frontend import create_frontend_app
     from tests.browser.conftest import Frontend
@@ -385,6 +388,7 @@ def served_frontend(provider: Any, name: str, trusted: bool = True) -> Iterator[
             [url + "/"],
             client_id=client_id,
             trusted=trusted,
+            backchannel_logout_uri=url + "/backchannel-logout" if backchannel_logout else None,
         )
     assert secret
     with served(create_frontend_app(provider.url, client_id, secret, url), port):

@@ -9,17 +9,15 @@ Every page visited is saved to ``test-artifacts/screenshots/<test-name>/``.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from idp import extensions
-from idp.actor import Actor
 from tests.browser.conftest import Frontend
-from tests.browser.conftest import _serve_on
 from tests.browser.flows import open_login_from_frontend
+from tests.browser.flows import served_frontend
 from tests.browser.flows import submit_password
 from tests.browser.flows import wait_signed_in
 from tests.conftest import PASSWORD
@@ -47,29 +45,9 @@ HAS_HORIZONTAL_SCROLL = (
 def demo_frontend(browser_provider: Any) -> Iterator[Frontend]:
     """The frontend registered as ``idp demo`` registers it: with a back-channel logout URI
     (X7), so that the provider's "sign out everywhere" reaches it."""
-    from idp.clients import add_client
-    from idp.demo.frontend import create_frontend_app
-    from tests.realservices import free_port
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    client_id = f"demo-frontend-{uuid.uuid4().hex[:8]}"
-    with browser_provider.app.app_context():
-        _client, secret = add_client(
-            Actor.cli(),
-            "WORKSDRIVE demo storage frontend",
-            [url + "/callback"],
-            [url + "/"],
-            client_id=client_id,
-            trusted=True,
-            backchannel_logout_uri=url + "/backchannel-logout",
-        )
-    app = create_frontend_app(browser_provider.url, client_id, secret, url)
-    server, thread = _serve_on(app, port)
-    yield Frontend(url, client_id)
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
+    name = "WORKSDRIVE demo storage frontend"
+    with served_frontend(browser_provider, name, backchannel_logout=True) as frontend:
+        yield frontend
 
 
 def sign_in(

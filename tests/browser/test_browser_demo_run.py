@@ -8,19 +8,14 @@ Every page visited is saved to ``test-artifacts/screenshots/<test-name>/``.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from idp.demo.accounts import USERS
-from tests.realservices import free_port
-from tests.test_demo_sheet import START_TIMEOUT
-from tests.test_demo_sheet import read_until
+from tests.demo_run import running_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -30,29 +25,8 @@ LINE_USER = next(user for user in USERS if user.key == "line")
 @pytest.fixture()
 def demo(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     """``idp demo`` on free ports, until its sheet is printed; (provider, frontend, gateway)."""
-    ports = [free_port() for _ in range(3)]
-    env = {
-        **os.environ,
-        "IDP_DEV": "1",
-        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
-        "IDP_KEYS_DIR": str(tmp_path / "keys"),
-        "IDP_ARGON2_MEMORY_KIB": "8192",
-        "IDP_ARGON2_TIME_COST": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("IDP_ISSUER", "IDP_DATABASE_URL", "IDP_REDIS_URL", "IDP_SMTP_URL"):
-        env.pop(name, None)
-    command = [sys.executable, "-m", "idp.cli", "demo", "--port", str(ports[0])]
-    command += ["--frontend-port", str(ports[1]), "--gateway-port", str(ports[2])]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        read_until(process, "Ctrl-C stops all", START_TIMEOUT)
-        yield tuple(f"http://127.0.0.1:{port}" for port in ports)  # type: ignore[misc]
-    finally:
-        process.terminate()
-        process.wait(15)
+    with running_demo(tmp_path) as run:
+        yield run.urls
 
 
 @pytest.mark.covers("L9", "X5", "A1", "O1")
