@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from typing import NamedTuple
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
@@ -362,6 +363,26 @@ def enrolled_user(
         code = issue_recovery_code(Actor.cli(), user)
         complete_enrollment(Actor.cli(), user)
     return user_id, email, code
+
+
+class SmsUser(NamedTuple):
+    """A user enrolled with SMS earlier: ids, the recovery code, the number typed and E.164."""
+
+    user_id: str
+    email: str
+    recovery_code: str
+    typed_phone: str
+    e164: str
+
+
+def sms_challenge(page: Any, frontend: Any, provider: Any, snap: Any) -> SmsUser:
+    """L3: a user whose SMS enrollment (a new number) was completed earlier signs in with the
+    password at the storage frontend; the page is now the provider's SMS challenge."""
+    typed_phone, e164 = new_phone()
+    user_id, email, recovery_code = enrolled_user(provider, "sms", {"phone": e164})
+    frontend_sign_in(page, frontend, provider, email, snap)
+    on_path(page, provider, "/login/2fa/sms")
+    return SmsUser(user_id, email, recovery_code, typed_phone, e164)
 
 
 @contextmanager

@@ -22,15 +22,13 @@ from tests.browser.flows import assert_two_factor_claims
 from tests.browser.flows import claim
 from tests.browser.flows import click_and_wait
 from tests.browser.flows import confirm_recovery_code
-from tests.browser.flows import enrolled_user
-from tests.browser.flows import frontend_sign_in
 from tests.browser.flows import heading
-from tests.browser.flows import new_phone
 from tests.browser.flows import on_path
 from tests.browser.flows import phone_snap
 from tests.browser.flows import read_recovery_code
 from tests.browser.flows import sign_in_again
 from tests.browser.flows import sign_out_at_frontend
+from tests.browser.flows import sms_challenge
 from tests.browser.flows import sms_code
 from tests.browser.flows import wait_signed_in
 from tests.browser.test_browser_account_menu import snap as snap  # noqa: F401 (fixture)
@@ -62,12 +60,8 @@ def test_L6_sms_challenge_then_lost_device_with_the_recovery_code(
     page, browser_provider, frontend, snap
 ):
     provider = browser_provider
-    typed_phone, e164 = new_phone()
-    user_id, email, first_code = enrolled_user(provider, "sms", {"phone": e164})
-
     # L3/L6: the password, then the SMS step of the enrolled number; no code sent on GET.
-    frontend_sign_in(page, frontend, provider, email, snap)
-    on_path(page, provider, "/login/2fa/sms")
+    user_id, email, first_code, typed_phone, e164 = sms_challenge(page, frontend, provider, snap)
     page.locator("#send-form").wait_for()
     snap("sms-challenge")
     phone_snap(page, snap, "sms-challenge")
@@ -133,12 +127,8 @@ def test_L3_a_remembered_browser_skips_the_code_until_30_days_have_passed(
     page, browser_provider, frontend, snap
 ):
     provider = browser_provider
-    _typed, e164 = new_phone()
-    user_id, email, _code = enrolled_user(provider, "sms", {"phone": e164})
-
     # The SMS challenge with "remember this browser" ticked.
-    frontend_sign_in(page, frontend, provider, email, snap)
-    on_path(page, provider, "/login/2fa/sms")
+    user_id, email, _code, _typed, e164 = sms_challenge(page, frontend, provider, snap)
     click_and_wait(page, "#send")
     page.fill("#code", sms_code(provider, e164))
     page.check("#remember")
