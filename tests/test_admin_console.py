@@ -557,6 +557,8 @@ def test_G5_the_route_with_the_line_only_warning(provider):
     )
     wrong = browser.submit(page, "route-form", route="everything")
     assert wrong.status_code == 400 and "アクセス経路を選択してください" in wrong.text
+    # Issue 14: said on the radio group, whose first radio button has the focus.
+    assert_field_error(wrong.text, "route", "アクセス経路を選択してください")
     applied = browser.submit(confirmation, "route-confirm-form")
     with provider.app.app_context():
         assert provider.db().session.get(Contract, contract_id).access_route == "line-only"
