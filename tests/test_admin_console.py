@@ -520,6 +520,9 @@ def test_M2_same_email_mails_a_method_link_a_new_one_an_email_change_link(provid
         browser.get(f"/admin/users/{user_id}/email"), "email-change-form", email="x"
     )
     assert bad.status_code == 400 and "正しいメールアドレスを入力してください" in bad.text
+    # Issue 14: beside the field, which is invalid and has the focus; the value is kept.
+    assert_field_error(bad.text, "email", "正しいメールアドレスを入力してください")
+    assert 'value="x"' in bad.text
 
 
 # --- G5: lines, route, AD read-only ------------------------------------------------------------
@@ -533,6 +536,9 @@ def test_G5_A2_lines_added_several_at_once_validated_and_removed(provider):
     bad = browser.submit(page, "add-lines-form", numbers="CAF-0123-4567-89\nCOP1234\nCAF0123456789")
     assert bad.status_code == 400
     assert "COP1234 は回線番号ではありません" in bad.text and "2回入力されています" in bad.text
+    # Issue 14: every bad entry beside the field, which is invalid and has the focus.
+    assert_field_error(bad.text, "numbers", "COP1234 は回線番号ではありません")
+    assert_field_error(bad.text, "numbers", "2回入力されています")
     with provider.app.app_context():
         assert (
             provider.db().session.query(LineNumber).filter_by(contract_id=contract_id).count() == 0

@@ -79,8 +79,9 @@ def test_G2_X3_what_if_from_a_users_detail_for_the_internet_and_lines(page, brow
 
     # A line without its number: the form again, the message next to the field.
     ask(page, snap, "what-if-line-missing", "line")
-    error = page.locator("#line-error")
+    error = page.locator("#error-line")
     assert error.is_visible() and "回線番号を入力してください" in error.inner_text()
+    assert page.evaluate("() => document.activeElement.id") == "line"
     assert page.locator("#steps").count() == 0
 
     # A line not registered to the contract: refused, with its rule in words and its code.
