@@ -25,6 +25,7 @@ from idp.users.invitations import resend_invitation
 from tests.conftest import PASSWORD
 from tests.field_errors import assert_field_error
 from tests.field_errors import assert_no_field_error
+from tests.field_errors import read
 from tests.field_errors import text_of
 from tests.helpers import Browser
 from tests.helpers import forms_in
@@ -650,6 +651,13 @@ def test_L10_L8_a_directory_reached_by_ldap_registers_after_its_password_is_chec
     wrong = browser.submit(form, "ldap-form", login=grace.upn, password="Not-Her-Password1")
     assert wrong.status_code == 401 and 'id="error"' in wrong.text
     assert "ユーザー名またはパスワードが正しくない" in wrong.text and 'id="ldap-form"' in wrong.text
+    # Issue 14: as at the sign-in, the message describes both fields (it does not say which
+    # was wrong); the user name is kept and the password, to type again, has the focus.
+    for field in ("login", "password"):
+        tag = re.search(rf'<input id="{field}"[^>]*>', wrong.text)[0]
+        assert 'aria-describedby="error"' in tag, tag
+    assert f'value="{grace.upn}"' in wrong.text
+    assert read(wrong.text).focused == ["password"]
     # A disabled directory account says so.
     bob = slapd.users["bob"]
     disabled = browser.submit(form, "ldap-form", login=bob.upn, password=bob.password)

@@ -201,8 +201,15 @@ def _send_to_ad(link: MailLink, user: User) -> BaseResponse:
     return response
 
 
-def _directory_form(user: User, connection: AdConnection, error: str, status: int) -> Response:
-    page = render_template("links/invite_ldap.html", user=user, connection=connection, error=error)
+def _directory_form(
+    user: User, connection: AdConnection, error: str, status: int, login: str | None = None
+) -> Response:
+    """The directory's form again with ``error``; ``login``: the user name typed, when the
+    message is about the two fields (wrong credentials; issue 14: they are described by it,
+    the focus where the typing goes on), None when it is about the directory."""
+    page = render_template(
+        "links/invite_ldap.html", user=user, connection=connection, error=error, login=login
+    )
     return Response(page, status)
 
 
@@ -239,7 +246,8 @@ def _register_with_directory(link: MailLink, user: User, form: MultiDict[str, st
         if error.reason in ("unreachable", "timeout", "directory_error"):
             message = _("Your company's directory could not be reached. Please try again later.")
             return _directory_form(user, connection, message, 502)
-        return _directory_form(user, connection, ldap_refusal_message(error.reason), 401)
+        message = ldap_refusal_message(error.reason)
+        return _directory_form(user, connection, message, 401, login_name)
     attempt.hand_back()
     return _bind_identity(link, user, identity)
 
