@@ -205,6 +205,8 @@ def test_T1_an_unknown_setting_is_refused_with_a_message(provider):
         page, "two-factor-form", two_factor="maybe", step="apply", confirmed="yes"
     )
     assert refused.status_code == 400 and "オンまたはオフを選択してください" in refused.text
+    # Issue 14: said on the radio group, whose first radio button has the focus.
+    assert_field_error(refused.text, "two_factor", "オンまたはオフを選択してください")
     assert stored(provider, contract_id).two_factor is False
 
 
