@@ -19,6 +19,7 @@ from idp.models import AdConnection
 from idp.models import AuditEvent
 from idp.models import User
 from tests.conftest import PASSWORD
+from tests.field_errors import assert_field_error
 from tests.helpers import Browser
 from tests.helpers import forms_in
 from tests.helpers import redirect_params
@@ -220,6 +221,7 @@ def test_D1_bad_ad_fs_input_gets_a_message_next_to_the_field(
 
 @pytest.mark.covers("D1")
 def test_D1_bad_ldap_input_gets_a_message_next_to_the_field(provider, slapd):
+    """D1, issue 14: every refusal of the LDAP form is beside the field it is about."""
     contract_id, _email, browser, _menu = contractor(provider)
     host = slapd.url_ldaps.split("://")[1]
     cases = [
@@ -240,6 +242,8 @@ def test_D1_bad_ldap_input_gets_a_message_next_to_the_field(provider, slapd):
         assert refused.status_code == 400, (values, refused.text[:300])
         assert f'id="error-{field}"' in refused.text and message in refused.text, values
         assert slapd.service_password not in refused.text
+        # Issue 14: the field is invalid, described by its message, focused if the first.
+        assert_field_error(refused.text, f"ldap-{field}", message, first=field != "bind_dn")
     assert connection_of(provider, contract_id) is None
 
 

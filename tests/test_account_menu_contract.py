@@ -14,6 +14,8 @@ from idp.actor import Actor
 from idp.contracts.contract import get_contract
 from idp.models import AuditEvent
 from tests.conftest import PASSWORD
+from tests.field_errors import assert_field_error
+from tests.field_errors import assert_no_field_error
 from tests.helpers import Browser
 from tests.helpers import forms_in
 from tests.helpers import redirect_params
@@ -109,6 +111,19 @@ def test_C2_a_basic_contract_has_no_plan_to_change_to(provider):
     posted = browser.post("/account/plan", {"csrf_token": token, "plan": "basic", "step": "change"})
     assert posted.status_code == 400 and 'id="error"' in posted.text
     assert "変更後のプランを選択してください" in posted.text
+    assert_no_field_error(posted.text)  # no choice on the page: the message at the top only
+    assert events(provider, "plan_change", contract_id) == 0
+
+
+@pytest.mark.covers("C2")
+def test_C2_a_plan_not_offered_is_said_on_the_choice(provider):
+    """C2, issue 14: a trial contract posting another plan: the message is on the plan's
+    radio group (aria-invalid, described by it), whose radio button has the focus."""
+    contract_id, _boss, browser = signed_in_contractor(provider, "trial")
+    page = browser.get("/account/plan")
+    refused = browser.submit(page, "plan-form", plan="gold")
+    assert refused.status_code == 400
+    assert_field_error(refused.text, "plan", "変更後のプランを選択してください")
     assert events(provider, "plan_change", contract_id) == 0
 
 

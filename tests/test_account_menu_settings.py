@@ -11,6 +11,8 @@ from idp.contracts.contract import set_two_factor
 from idp.models import AuditEvent
 from idp.models import Contract
 from idp.models import User
+from tests.field_errors import assert_field_error
+from tests.field_errors import assert_no_field_error
 from tests.helpers import Browser
 from tests.test_account_menu import account_sign_in
 from tests.test_two_factor import after_password
@@ -126,10 +128,14 @@ def user_id_of(provider, email):
 
 @pytest.mark.covers("A1")
 def test_A1_an_unknown_route_is_refused_with_a_message(provider):
+    """A1, issue 14: the message belongs to the radio group (its fieldset is aria-invalid and
+    described by it), whose first radio button has the focus."""
     contract_id, browser, _menu = contractor(provider)
     page = browser.get("/account/access-route")
+    assert_no_field_error(page.text)
     refused = browser.submit(page, "access-route-form", route="everywhere", step="apply")
     assert refused.status_code == 400 and "アクセス経路を選択してください" in refused.text
+    assert_field_error(refused.text, "route", "アクセス経路を選択してください")
     assert stored(provider, contract_id).access_route == "line+internet"
 
 
@@ -199,6 +205,8 @@ def test_T1_an_unknown_setting_is_refused_with_a_message(provider):
         page, "two-factor-form", two_factor="maybe", step="apply", confirmed="yes"
     )
     assert refused.status_code == 400 and "オンまたはオフを選択してください" in refused.text
+    # Issue 14: said on the radio group, whose first radio button has the focus.
+    assert_field_error(refused.text, "two_factor", "オンまたはオフを選択してください")
     assert stored(provider, contract_id).two_factor is False
 
 

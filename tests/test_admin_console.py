@@ -29,6 +29,9 @@ from idp.users.invitations import invite_user
 from idp.users.listing import COUNT_CAP
 from idp.users.lockout import lock_by_admin
 from tests.conftest import PASSWORD
+from tests.field_errors import assert_field_error
+from tests.field_errors import assert_no_field_error
+from tests.field_errors import text_of
 from tests.helpers import Browser
 from tests.helpers import forms_in
 from tests.test_user_listing import people
@@ -219,8 +222,27 @@ def test_G2_search_with_japanese_names_and_each_filter(provider):
     # The filters show what was chosen; an unknown value is said and ignored, never a 500.
     page = browser.get("/admin/users", params={"q": "田中", "locked": "maybe", "sort": "x"})
     assert page.status_code == 200 and 'value="田中"' in page.text
-    assert "使用できない検索条件があったため、無視しました。" in page.text
     assert set(rows_of(page)) == {ids["田中 太郎"], ids["田中 花子"]}
+
+
+@pytest.mark.covers("G2")
+def test_G2_an_unusable_search_condition_is_said_beside_its_field_which_has_the_focus(provider):
+    """Issue 14: each condition that could not be used is named beside its own field (its
+    aria-describedby), the field is aria-invalid, the first one has the focus; a page link of
+    another list is said at the top only."""
+    browser, _contract_id, _admin_id = signed_in_admin(provider)
+    ignored = "この条件は使えないため、無視しました。"
+    page = browser.get("/admin/users", params={"q": "田中", "locked": "maybe", "sort": "x"})
+    assert page.status_code == 200
+    assert_field_error(page.text, "locked", ignored, first=True)
+    assert_field_error(page.text, "sort", ignored, first=False)
+    assert "aria-invalid" not in re.search(r"<input id=\"q\"[^>]*>", page.text).group(0)
+    stale = browser.get("/admin/users", params={"cursor": "not-a-cursor"})
+    assert stale.status_code == 400
+    assert "ページのリンクが正しくありません" in text_of(stale.text, "error")
+    assert_no_field_error(stale.text)
+    english = browser.get("/admin/users", params={"role": "root", "lang": "en"})
+    assert_field_error(english.text, "role", "This condition could not be used and was ignored.")
 
 
 @pytest.mark.covers("G2", "X9")
@@ -498,6 +520,9 @@ def test_M2_same_email_mails_a_method_link_a_new_one_an_email_change_link(provid
         browser.get(f"/admin/users/{user_id}/email"), "email-change-form", email="x"
     )
     assert bad.status_code == 400 and "正しいメールアドレスを入力してください" in bad.text
+    # Issue 14: beside the field, which is invalid and has the focus; the value is kept.
+    assert_field_error(bad.text, "email", "正しいメールアドレスを入力してください")
+    assert 'value="x"' in bad.text
 
 
 # --- G5: lines, route, AD read-only ------------------------------------------------------------
@@ -511,6 +536,9 @@ def test_G5_A2_lines_added_several_at_once_validated_and_removed(provider):
     bad = browser.submit(page, "add-lines-form", numbers="CAF-0123-4567-89\nCOP1234\nCAF0123456789")
     assert bad.status_code == 400
     assert "COP1234 は回線番号ではありません" in bad.text and "2回入力されています" in bad.text
+    # Issue 14: every bad entry beside the field, which is invalid and has the focus.
+    assert_field_error(bad.text, "numbers", "COP1234 は回線番号ではありません")
+    assert_field_error(bad.text, "numbers", "2回入力されています")
     with provider.app.app_context():
         assert (
             provider.db().session.query(LineNumber).filter_by(contract_id=contract_id).count() == 0
@@ -535,6 +563,8 @@ def test_G5_the_route_with_the_line_only_warning(provider):
     )
     wrong = browser.submit(page, "route-form", route="everything")
     assert wrong.status_code == 400 and "アクセス経路を選択してください" in wrong.text
+    # Issue 14: said on the radio group, whose first radio button has the focus.
+    assert_field_error(wrong.text, "route", "アクセス経路を選択してください")
     applied = browser.submit(confirmation, "route-confirm-form")
     with provider.app.app_context():
         assert provider.db().session.get(Contract, contract_id).access_route == "line-only"

@@ -9,6 +9,7 @@ import re
 from idp.actor import Actor
 from idp.contracts.contract import set_two_factor
 from idp.contracts.lines import add_line
+from tests.field_errors import assert_field_error
 from tests.test_admin_console import signed_in_admin
 
 
@@ -43,15 +44,22 @@ def test_X3_what_if_shows_the_steps_and_their_reasons(provider):
 
 
 def test_X3_G8_what_if_refuses_bad_input_and_other_contracts_users(provider):
+    """X3, G8, issue 14: each bad field's message is beside it (aria-describedby), the field
+    or radio group aria-invalid, the first one focused (a group: its first radio button)."""
     browser, _contract_id, _admin_id = signed_in_admin(provider)
     stranger_id, _ = provider.new_user(provider.new_contract())
     assert browser.get(f"/admin/users/{stranger_id}/what-if").status_code == 404
     _browser, contract_id, _ = signed_in_admin(provider)
     user_id, _ = provider.new_user(contract_id)
     page = _browser.get(f"/admin/users/{user_id}/what-if?route=line&line=&browser=new")
-    assert page.status_code == 400 and 'id="line-error"' in page.text
-    assert "回線番号を入力してください" in page.text
+    assert page.status_code == 400
+    assert_field_error(page.text, "line", "回線番号を入力してください")
     bad = _browser.get(f"/admin/users/{user_id}/what-if?route=line&line=12345&browser=new")
-    assert bad.status_code == 400 and 'id="line-error"' in bad.text
-    odd = _browser.get(f"/admin/users/{user_id}/what-if?route=moon&browser=new")
-    assert odd.status_code == 400 and 'id="route-error"' in odd.text
+    assert bad.status_code == 400
+    assert_field_error(bad.text, "line", "回線番号ではありません")
+    odd = _browser.get(f"/admin/users/{user_id}/what-if?route=moon&area=north&browser=old")
+    assert odd.status_code == 400
+    assert_field_error(odd.text, "route", "インターネットか回線かを選んでください")
+    assert_field_error(odd.text, "area", "東日本か西日本かを選んでください", first=False)
+    assert_field_error(odd.text, "browser", "選んでください", first=False)
+    assert "autofocus" in re.search(r'<input [^>]*id="route-internet"[^>]*>', odd.text).group(0)

@@ -27,6 +27,9 @@ from idp.audit_log import AuditQuery
 from idp.audit_log import export_events
 from idp.audit_log import list_events
 from idp.models import AuditEvent
+from tests.field_errors import assert_field_error
+from tests.field_errors import assert_no_field_error
+from tests.field_errors import text_of
 from tests.test_admin_api import PREFIX
 from tests.test_admin_api import api
 from tests.test_admin_api import assert_problem
@@ -318,6 +321,8 @@ def test_G6_X3_console_filters_shows_reasons_in_words_and_pages(provider):
 
 
 def test_G6_console_bad_filters_show_the_page_again_with_a_message(provider):
+    """G6, issue 14: each bad filter's message is beside it (aria-describedby, aria-invalid),
+    the first bad filter has the focus; a page link not of this log is said at the top."""
     browser, contract_id, _ = signed_in_admin(provider)
     seed(provider, contract_id, 3, start=datetime(2026, 3, 1, 15, tzinfo=UTC))  # 3/2 in JST
     stranger, stranger_email = provider.new_user(provider.new_contract())
@@ -325,22 +330,29 @@ def test_G6_console_bad_filters_show_the_page_again_with_a_message(provider):
     assert unknown.status_code == 200 and 'id="error"' in unknown.text
     assert events_of(unknown) == [] and 'id="no-events"' in unknown.text
     assert "この契約にいません" in unescape(unknown.text)
+    assert_field_error(unknown.text, "user", "この契約にいません")
     bad_date = browser.get(
         "/admin/audit", params={"from": "2026-02-30", "reason": "wrong_password"}
     )
     assert bad_date.status_code == 200 and "2026-04-01" in bad_date.text
     assert len(events_of(bad_date)) == 3
+    assert_field_error(bad_date.text, "from", "日付が正しくありません")
     by_day = browser.get("/admin/audit", params={"from": "2026-03-02", "to": "2026-03-02"})
     assert len(events_of(by_day)) == 3
     day_before = browser.get("/admin/audit", params={"to": "2026-03-01"})
     assert events_of(day_before) == []
     reversed_range = browser.get("/admin/audit", params={"from": "2026-03-03", "to": "2026-03-01"})
     assert 'id="error"' in reversed_range.text and events_of(reversed_range) == []
+    assert_field_error(reversed_range.text, "to", "終了日が開始日より前です")
     tampered = browser.get("/admin/audit", params={"cursor": "not-ours"})
     assert tampered.status_code == 400 and 'id="error"' in tampered.text
     assert events_of(tampered)
+    assert "ページのリンクが正しくありません" in text_of(tampered.text, "error")
+    assert_no_field_error(tampered.text)
     too_long = browser.get("/admin/audit", params={"reason": "r" * 50, "event": "e" * 500})
     assert too_long.status_code == 200 and 'id="error"' in too_long.text
+    assert_field_error(too_long.text, "event", "この条件は使えないため、無視しました。")
+    assert_field_error(too_long.text, "reason", "この条件は使えないため", first=False)
 
 
 def test_G1_a_user_gets_no_audit_log(provider):

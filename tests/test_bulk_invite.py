@@ -23,12 +23,16 @@ from idp.actor import Actor
 from idp.models import InvitationJob
 from idp.models import User
 from idp.users.invitations import invite_user
+from tests.field_errors import assert_field_error
+from tests.field_errors import text_of
 from tests.helpers import Browser
 from tests.helpers import forms_in
 from tests.test_admin_api import PREFIX
 from tests.test_admin_api import assert_problem
 from tests.test_admin_api import token_for
 from tests.test_admin_console import signed_in_admin
+from tests.test_template_languages import JAPANESE
+from tests.test_template_languages import japanese_in
 
 SUBJECT = "利用者登録"
 BOM = b"\xef\xbb\xbf"
@@ -248,6 +252,30 @@ def test_G3_a_file_without_the_header_row_or_without_a_file_is_refused_in_words(
     assert empty.status_code == 400 and "CSVファイルを選んでください。" in empty.text
     only_header = _upload(browser, b"email,name,role\r\n")
     assert only_header.status_code == 400 and "招待する行がありません。" in only_header.text
+
+
+@pytest.mark.covers("G3")
+def test_G3_a_bad_header_names_the_english_columns_in_english_and_both_in_japanese(provider):
+    """Issue 14 (no Japanese on an English page): the refusal of a file whose first row is not
+    the header names email,name,role on the English page, with no Japanese character in it,
+    and the Japanese columns too on the Japanese page; beside the file field, focused."""
+    browser, _contract_id, _admin_id = signed_in_admin(provider)
+    headless = f"{_addr('h')},名前,user\r\n".encode()
+    japanese = _upload(browser, headless)
+    assert japanese.status_code == 400
+    said = text_of(japanese.text, "error-file")
+    assert "email,name,role" in said and "メールアドレス,氏名,権限" in said, said
+    assert_field_error(japanese.text, "file", said)
+    browser.get("/admin/invitations?lang=en")
+    english = _upload(browser, headless)
+    assert english.status_code == 400
+    said = text_of(english.text, "error-file")
+    assert said == "The first row must name the columns: email,name,role.", said
+    assert_field_error(english.text, "file", said)
+    assert not JAPANESE.search(text_of(english.text, "error")), text_of(english.text, "error")
+    # The page's only Japanese is marked as such: the columns in the help, the language name.
+    unmarked = re.sub(r'<(span|option)[^>]* lang="ja"[^>]*>[^<]*</\1>', "", english.text)
+    assert japanese_in(unmarked) == [], japanese_in(unmarked)
 
 
 @pytest.mark.covers("G3", "L10")

@@ -23,6 +23,10 @@ from idp.models import utcnow
 from idp.users.invitations import invite_user
 from idp.users.invitations import resend_invitation
 from tests.conftest import PASSWORD
+from tests.field_errors import assert_field_error
+from tests.field_errors import assert_no_field_error
+from tests.field_errors import read
+from tests.field_errors import text_of
 from tests.helpers import Browser
 from tests.helpers import forms_in
 
@@ -199,6 +203,26 @@ def test_L10_X4_parallel_confirmations_register_once(provider, rp, mailbox):
         )
         assert registered == 1
     assert rp.login_tokens(Browser(provider.url), email, NEW_PASSWORD)["id_token"]
+
+
+@pytest.mark.covers("L10")
+def test_L10_a_choice_not_offered_on_a_page_with_only_the_password_is_said_at_the_top(
+    provider, mailbox
+):
+    """Issue 14: with no group of other choices on the page (no upstream, no AD), a refused
+    choice is said in the summary only; no field is marked, the password keeps no focus."""
+    contract_id, _owner = _contract_with_contractor(provider)
+    _inv, _user_id, email = _invite(provider, contract_id)
+    link = _link(mailbox, email)
+    browser = Browser(provider.url)
+    page = browser.get(link)
+    assert 'id="method"' not in page.text and 'id="password-form"' in page.text
+    csrf = forms_in(page.text)[0].fields["csrf_token"]
+    refused = browser.post(link, {"csrf_token": csrf, "step": "upstream", "provider": "google"})
+    assert refused.status_code == 400
+    assert "ログイン方法を選んでください。" in text_of(refused.text, "error")
+    assert_no_field_error(refused.text)
+    assert browser.get(link).status_code == 200
 
 
 @pytest.mark.covers("L10", "X4")
@@ -408,6 +432,14 @@ def test_L10_L7_registering_with_an_upstream_binds_it_through_the_broker_flow(
     page = browser.get(link)
     assert 'id="broker-facebook"' in page.text and "broker-google" not in page.text
     assert "先にログアウト" in page.text
+    # A choice the page does not offer (a form kept from before the setting changed): said in
+    # the group of choices, whose first button has the focus (issue 14); the link still works.
+    forged = {**next(f for f in forms_in(page.text) if f.id == "upstream-facebook").fields}
+    refused = browser.post(link, {**forged, "provider": "google"})
+    assert refused.status_code == 400
+    assert_field_error(refused.text, "method", "ログイン方法を選んでください。")
+    assert "autofocus" in re.search(r'<button [^>]*id="broker-facebook"[^>]*>', refused.text)[0]
+    assert browser.get(link).status_code == 200
     person = FacebookUser("Hanako Invited", "hanako-fb@example.jp")
     done = _through_facebook(fb_node, facebook, browser, page, person)
     assert done.status_code == 200 and 'id="done"' in done.text
@@ -619,6 +651,13 @@ def test_L10_L8_a_directory_reached_by_ldap_registers_after_its_password_is_chec
     wrong = browser.submit(form, "ldap-form", login=grace.upn, password="Not-Her-Password1")
     assert wrong.status_code == 401 and 'id="error"' in wrong.text
     assert "ユーザー名またはパスワードが正しくない" in wrong.text and 'id="ldap-form"' in wrong.text
+    # Issue 14: as at the sign-in, the message describes both fields (it does not say which
+    # was wrong); the user name is kept and the password, to type again, has the focus.
+    for field in ("login", "password"):
+        tag = re.search(rf'<input id="{field}"[^>]*>', wrong.text)[0]
+        assert 'aria-describedby="error"' in tag, tag
+    assert f'value="{grace.upn}"' in wrong.text
+    assert read(wrong.text).focused == ["password"]
     # A disabled directory account says so.
     bob = slapd.users["bob"]
     disabled = browser.submit(form, "ldap-form", login=bob.upn, password=bob.password)

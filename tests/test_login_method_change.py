@@ -38,6 +38,7 @@ from tests.facebook_double import FacebookDouble
 from tests.facebook_double import FacebookUser
 from tests.facebook_double import app_scoped_id
 from tests.facebook_double import run_facebook_double
+from tests.field_errors import assert_field_error
 from tests.helpers import Browser
 from tests.helpers import forms_in
 from tests.helpers import redirect_params
@@ -230,9 +231,16 @@ def test_M3_page_shows_the_current_method_and_the_contractor_never_gets_ad(node,
     assert 'id="password-form"' in page.text and 'id="broker-facebook"' in page.text
     assert 'id="broker-ad"' not in page.text and "先にログアウト" in page.text
     csrf = forms_in(page.text)[0].fields["csrf_token"]
-    for data in ({"step": "ad"}, {"step": "ad_confirm"}, {"step": "upstream", "provider": "ad"}):
+    not_offered = "このログイン方法はお使いのアカウントでは選択できません。"
+    for data, message in (
+        ({"step": "ad"}, not_offered),
+        ({"step": "ad_confirm"}, not_offered),
+        ({"step": "upstream", "provider": "ad"}, "ログイン方法を選んでください。"),
+    ):
         refused = browser.post(PAGE, {"csrf_token": csrf, **data})
         assert refused.status_code == 400 and 'id="error"' in refused.text, data
+        # Issue 14: said in the group of choices, whose first button has the focus.
+        assert_field_error(refused.text, "method", message)
     # The domain refuses it too, whoever asks (M3 on the server).
     with node.app.app_context():
         user = node.db().session.get(User, user_id)
@@ -327,6 +335,8 @@ def test_M4_the_confirmation_cannot_be_skipped_or_replayed(node, facebook):
     csrf = forms_in(page.text)[0].fields["csrf_token"]
     skipped = browser.post(PAGE, {"csrf_token": csrf, "step": "confirm"})
     assert skipped.status_code == 400 and "先にパスワードを入力してください" in skipped.text
+    # Issue 14: said under the password, which has the focus (not in the group of choices).
+    assert_field_error(skipped.text, "password", "先にパスワードを入力してください")
     confirm = browser.submit(
         page, "password-form", password=NEW_PASSWORD, password_confirmation=NEW_PASSWORD
     )
@@ -525,6 +535,7 @@ def test_M6_tampered_link_and_a_skipped_confirmation_change_nothing(provider, ma
     csrf = forms_in(page.text)[0].fields["csrf_token"]
     skipped = browser.post(link, {"csrf_token": csrf, "step": "confirm"})
     assert skipped.status_code == 400 and "先にパスワードを入力してください" in skipped.text
+    assert_field_error(skipped.text, "password", "先にパスワードを入力してください")
     assert browser.get(link).status_code == 200
     assert user_row(provider, user_id).login_method == "google"
 

@@ -64,7 +64,8 @@ STAGED_PREFIX = "method-password:"
 STAGED_TTL = 15 * 60
 
 
-def _choice_page(person: Person, errors: list[str], status: int) -> BaseResponse:
+def _choice_page(person: Person, errors: dict[str, list[str]], status: int) -> BaseResponse:
+    """The choices; ``errors`` by field: ``password``, or ``method`` (the other choices)."""
     page = render_template(
         "account/login_method.html", user=person.user, errors=errors, **choices(person.user)
     )
@@ -90,7 +91,7 @@ def _done(method: str, upstream_email: str | None = None) -> BaseResponse:
 @menu_item(MenuItem.LOGIN_METHOD)
 def login_method(person: Person) -> BaseResponse:
     if request.method == "GET":
-        return _choice_page(person, [], 200)
+        return _choice_page(person, {}, 200)
     step = request.form.get("step", "")
     if step == STEP_CONFIRM:
         return _confirm(person)
@@ -104,13 +105,13 @@ def login_method(person: Person) -> BaseResponse:
         return send_browser_upstream(person.user, broker, extra, select_locale())
     if step != STEP_PASSWORD:
         # M3: Active Directory is offered to users by link only, never to the contractor.
-        return _choice_page(person, [_("Choose how you will sign in.")], 400)
+        return _choice_page(person, {"method": [_("Choose how you will sign in.")]}, 400)
     try:
         password_hash = hash_new_password(
             person.user, request.form.get("password", "")[:MAX_PASSWORD_FIELD]
         )
     except MethodChangeError:
-        return _choice_page(person, [_("Choose how you will sign in.")], 400)
+        return _choice_page(person, {"method": [_("Choose how you will sign in.")]}, 400)
     staged = {"password_hash": password_hash, "state_version": person.user.state_version}
     extensions.store().set_json(STAGED_PREFIX + person.session.sid, staged, STAGED_TTL)
     page = render_template(
@@ -124,12 +125,12 @@ def _confirm(person: Person) -> BaseResponse:
     changes the method), for this account as it was when staged."""
     staged = extensions.store().pop_json(STAGED_PREFIX + person.session.sid)
     if not staged or staged.get("state_version") != person.user.state_version:
-        return _choice_page(person, [_("Enter your password first.")], 400)
+        return _choice_page(person, {"password": [_("Enter your password first.")]}, 400)
     actor = Actor.user(person.user.id, person.user.contract_id)
     try:
         change_to_password(actor, person.user, str(staged["password_hash"]))
     except MethodChangeError:
-        return _choice_page(person, [_("The login method could not be changed.")], 400)
+        return _choice_page(person, {"method": [_("The login method could not be changed.")]}, 400)
     return _done(LoginMethod.PASSWORD.value)
 
 

@@ -27,7 +27,9 @@ ENDPOINTS[MenuItem.PLAN_CHANGE] = "account_menu.plan_change"
 TARGET = Plan.BASIC
 
 
-def _selection(person: Person, error: str | None, status: int) -> BaseResponse:
+def _selection(person: Person, errors: dict[str, list[str]], status: int) -> BaseResponse:
+    """The plan page; ``errors['plan']``: said on the choice (or at the top when there is
+    none to make)."""
     return Response(
         render_template(
             "account/plan.html",
@@ -35,7 +37,7 @@ def _selection(person: Person, error: str | None, status: int) -> BaseResponse:
             contract=person.contract,
             changeable=person.contract.plan != TARGET,
             target=TARGET.value,
-            error=error,
+            errors=errors,
         ),
         status,
     )
@@ -45,9 +47,9 @@ def _selection(person: Person, error: str | None, status: int) -> BaseResponse:
 @menu_item(MenuItem.PLAN_CHANGE)
 def plan_change(person: Person) -> BaseResponse:
     if request.method == "GET":
-        return _selection(person, None, 200)
+        return _selection(person, {}, 200)
     if request.form.get("plan") != TARGET.value or person.contract.plan == TARGET:
-        return _selection(person, _("Choose the plan to change to."), 400)
+        return _selection(person, {"plan": [_("Choose the plan to change to.")]}, 400)
     if request.form.get("step") != "change":
         return Response(
             render_template(

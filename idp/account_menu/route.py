@@ -30,13 +30,13 @@ def route_labels() -> dict[str, str]:
     }
 
 
-def _selection(person: Person, error: str | None, status: int) -> BaseResponse:
+def _selection(person: Person, errors: dict[str, list[str]], status: int) -> BaseResponse:
     page = render_template(
         "account/access_route.html",
         user=person.user,
         current=person.contract.access_route,
         labels=route_labels(),
-        error=error,
+        errors=errors,
     )
     return Response(page, status)
 
@@ -45,10 +45,10 @@ def _selection(person: Person, error: str | None, status: int) -> BaseResponse:
 @menu_item(MenuItem.ACCESS_ROUTE)
 def access_route(person: Person) -> BaseResponse:
     if request.method == "GET":
-        return _selection(person, None, 200)
+        return _selection(person, {}, 200)
     route = request.form.get("route", "")
     if route not in set(AccessRoute):
-        return _selection(person, _("Choose an access route."), 400)
+        return _selection(person, {"route": [_("Choose an access route.")]}, 400)
     labels = route_labels()
     if request.form.get("step") != "apply":
         page = render_template(

@@ -40,14 +40,14 @@ def _line_only(person: Person) -> bool:
     return person.contract.access_route == AccessRoute.LINE_ONLY
 
 
-def _selection(person: Person, error: str | None, status: int) -> BaseResponse:
+def _selection(person: Person, errors: dict[str, list[str]], status: int) -> BaseResponse:
     page = render_template(
         "account/two_factor.html",
         user=person.user,
         current=_current(person),
         labels=_labels(),
         line_only=_line_only(person),
-        error=error,
+        errors=errors,
     )
     return Response(page, status)
 
@@ -70,10 +70,10 @@ def _confirmation(person: Person, setting: str, error: str | None, status: int) 
 @menu_item(MenuItem.TWO_FACTOR)
 def two_factor(person: Person) -> BaseResponse:
     if request.method == "GET":
-        return _selection(person, None, 200)
+        return _selection(person, {}, 200)
     setting = request.form.get("two_factor", "")
     if setting not in CHOICES:
-        return _selection(person, _("Choose on or off."), 400)
+        return _selection(person, {"two_factor": [_("Choose on or off.")]}, 400)
     if request.form.get("step") != "apply":
         return _confirmation(person, setting, None, 200)
     if request.form.get("confirmed") != "yes":

@@ -12,6 +12,11 @@ from idp.models import MailLink
 from idp.models import User
 from policies.links import LinkPurpose
 
+#: A confirm form's messages: a list (a page of one form), or by field name (a page of
+#: several, as the login-method choice: ``password``, ``method``), for
+#: ``templates/account/_fields.html``.
+FormErrors = list[str] | dict[str, list[str]]
+
 
 class LinkHandler:
     """What one link purpose shows and does. ``views.py`` runs every purpose the same way:
@@ -34,7 +39,7 @@ class LinkHandler:
         default ``context``."""
         return self.context(user)
 
-    def errors(self, user: User, form: MultiDict[str, str]) -> list[str]:
+    def errors(self, user: User, form: MultiDict[str, str]) -> FormErrors:
         """Messages, in the user's language, that refuse the confirm form; the link stays
         unused."""
         return []

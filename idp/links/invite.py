@@ -101,28 +101,28 @@ class InviteHandler(LinkHandler):
             "contractor_email": contractor_email(user.contract_id),
         }
 
-    def errors(self, user: User, form: MultiDict[str, str]) -> list[str]:
+    def errors(self, user: User, form: MultiDict[str, str]) -> dict[str, list[str]]:
+        """By field: ``password`` (P2), or ``method`` (the group of the other choices: one
+        this page does not offer, e.g. left on the screen after the setting changed)."""
         step = _step(form)
         if step == STEP_PASSWORD:
-            return password_errors(
+            problems = password_errors(
                 user,
                 form.get("password", "")[:MAX_PASSWORD_FIELD],
                 form.get("password_confirmation", "")[:MAX_PASSWORD_FIELD],
             )
+            return {"password": problems} if problems else {}
         if step == STEP_CONFIRM:
-            return []
+            return {}
+        is_offered = False
         if step in (STEP_AD, STEP_AD_CONFIRM):
-            return (
-                [] if contract_connection(user.contract_id) else [_("Choose how you will sign in.")]
-            )
-        if step == STEP_AD_LDAP:
+            is_offered = contract_connection(user.contract_id) is not None
+        elif step == STEP_AD_LDAP:
             connection = contract_connection(user.contract_id)
-            is_ldap = connection is not None and connection.kind == "ldap"
-            return [] if is_ldap else [_("Choose how you will sign in.")]
-        if step == STEP_UPSTREAM:
-            names = {u.name for u in upstreams()}
-            return [] if form.get("provider", "") in names else [_("Choose how you will sign in.")]
-        return [_("Choose how you will sign in.")]
+            is_offered = connection is not None and connection.kind == "ldap"
+        elif step == STEP_UPSTREAM:
+            is_offered = form.get("provider", "") in {u.name for u in upstreams()}
+        return {} if is_offered else {"method": [_("Choose how you will sign in.")]}
 
     def review(self, link: MailLink, user: User, form: MultiDict[str, str]) -> BaseResponse | None:
         if _step(form) == STEP_UPSTREAM:
@@ -147,7 +147,7 @@ class InviteHandler(LinkHandler):
             page = render_template(
                 self.confirm_template,
                 user=user,
-                errors=[_("Enter your password first.")],
+                errors={"password": [_("Enter your password first.")]},
                 **self.context(user),
             )
             return Response(page, 400)
@@ -201,8 +201,15 @@ def _send_to_ad(link: MailLink, user: User) -> BaseResponse:
     return response
 
 
-def _directory_form(user: User, connection: AdConnection, error: str, status: int) -> Response:
-    page = render_template("links/invite_ldap.html", user=user, connection=connection, error=error)
+def _directory_form(
+    user: User, connection: AdConnection, error: str, status: int, login: str | None = None
+) -> Response:
+    """The directory's form again with ``error``; ``login``: the user name typed, when the
+    message is about the two fields (wrong credentials; issue 14: they are described by it,
+    the focus where the typing goes on), None when it is about the directory."""
+    page = render_template(
+        "links/invite_ldap.html", user=user, connection=connection, error=error, login=login
+    )
     return Response(page, status)
 
 
@@ -239,7 +246,8 @@ def _register_with_directory(link: MailLink, user: User, form: MultiDict[str, st
         if error.reason in ("unreachable", "timeout", "directory_error"):
             message = _("Your company's directory could not be reached. Please try again later.")
             return _directory_form(user, connection, message, 502)
-        return _directory_form(user, connection, ldap_refusal_message(error.reason), 401)
+        message = ldap_refusal_message(error.reason)
+        return _directory_form(user, connection, message, 401, login_name)
     attempt.hand_back()
     return _bind_identity(link, user, identity)
 

@@ -100,25 +100,27 @@ def choices(user: User) -> dict[str, Any]:
     }
 
 
-def choice_errors(user: User, form: MultiDict[str, str]) -> list[str]:
-    """Messages refusing a choice form: the P2 rule and the confirmation for a password; a
-    method the page does not offer this user (M3 on the server: the contractor's AD)."""
+def choice_errors(user: User, form: MultiDict[str, str]) -> dict[str, list[str]]:
+    """Messages refusing a choice form, by field: ``password``, the P2 rule and the
+    confirmation; ``method`` (the group of the other choices), a method the page does not
+    offer this user (M3 on the server: the contractor's AD)."""
     step = form.get("step", "")
     if step == STEP_PASSWORD and offers_password(user):
-        return password_errors(
+        problems = password_errors(
             user,
             form.get("password", "")[:MAX_PASSWORD_FIELD],
             form.get("password_confirmation", "")[:MAX_PASSWORD_FIELD],
         )
+        return {"password": problems} if problems else {}
     if step in (STEP_AD, STEP_AD_CONFIRM) and offers_ad(user):
-        return []
+        return {}
     if step == STEP_UPSTREAM:
         names = {u.name for u in upstream_choices(user)}
         if form.get("provider", "") in names:
-            return []
+            return {}
     if step in (STEP_AD, STEP_AD_CONFIRM) and not offers_ad(user):
-        return [_("This login method cannot be chosen for your account.")]
-    return [_("Choose how you will sign in.")]
+        return {"method": [_("This login method cannot be chosen for your account.")]}
+    return {"method": [_("Choose how you will sign in.")]}
 
 
 def refusal_page(
@@ -161,9 +163,9 @@ class MethodChangeHandler(LinkHandler):
     def context(self, user: User) -> dict[str, Any]:
         return choices(user)
 
-    def errors(self, user: User, form: MultiDict[str, str]) -> list[str]:
+    def errors(self, user: User, form: MultiDict[str, str]) -> dict[str, list[str]]:
         if form.get("step", "") == STEP_CONFIRM:
-            return []
+            return {}
         return choice_errors(user, form)
 
     def review(self, link: MailLink, user: User, form: MultiDict[str, str]) -> BaseResponse | None:
@@ -183,17 +185,17 @@ class MethodChangeHandler(LinkHandler):
             try:
                 stage_new_password(link, user, form.get("password", "")[:MAX_PASSWORD_FIELD])
             except MethodChangeError:
-                return self._again(user, [_("Choose how you will sign in.")])
+                return self._again(user, {"method": [_("Choose how you will sign in.")]})
             page = render_template(
                 "links/method_change_confirm.html", user=user, labels=method_labels()
             )
             return Response(page)
         if staged_password_hash(link) is None:
             # A confirmation without a password chosen first: back to the form.
-            return self._again(user, [_("Enter your password first.")])
+            return self._again(user, {"password": [_("Enter your password first.")]})
         return None
 
-    def _again(self, user: User, errors: list[str]) -> BaseResponse:
+    def _again(self, user: User, errors: dict[str, list[str]]) -> BaseResponse:
         page = render_template(self.confirm_template, user=user, errors=errors, **choices(user))
         return Response(page, 400)
 

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from idp.errors import LinkError
 from idp.i18n import follow_account_locale
+from idp.links.handler import FormErrors
 from idp.links.handler import LinkHandler
 from idp.links.registry import handler_for
 from idp.models import MailLink
@@ -31,7 +32,7 @@ def _open(token: str) -> tuple[MailLink, User, LinkHandler]:
 
 
 def _confirm_page(
-    handler: LinkHandler, token: str, link: MailLink, user: User, errors: list[str]
+    handler: LinkHandler, token: str, link: MailLink, user: User, errors: FormErrors
 ) -> str:
     return render_template(
         handler.confirm_template,

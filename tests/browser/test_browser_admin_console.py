@@ -108,7 +108,8 @@ def test_G1_G2_G3_G5_list_detail_invite_and_lines_in_chromium(
     assert page.input_value("#numbers") == "CAF-0123-4567-89\nCOP1234"
     # The messages are under the field they are about, which has the focus (issue 14).
     assert page.evaluate("() => document.activeElement.id") == "numbers"
-    assert page.get_attribute("#numbers", "aria-describedby") == "error"
+    assert page.get_attribute("#numbers", "aria-describedby") == "error-numbers numbers-rule"
+    assert "COP1234 は回線番号ではありません" in page.locator("#error-numbers").inner_text()
     snap("lines-error")
     page.fill("#numbers", "CAF-0123-4567-89\nCOP-1234-5678")
     with page.expect_navigation():

@@ -79,9 +79,20 @@ def test_G2_X3_what_if_from_a_users_detail_for_the_internet_and_lines(page, brow
 
     # A line without its number: the form again, the message next to the field.
     ask(page, snap, "what-if-line-missing", "line")
-    error = page.locator("#line-error")
+    error = page.locator("#error-line")
     assert error.is_visible() and "回線番号を入力してください" in error.inner_text()
+    assert page.evaluate("() => document.activeElement.id") == "line"
     assert page.locator("#steps").count() == 0
+
+    # A link with a route and a browser the form does not offer (edited by hand): both radio
+    # groups say so under their radios; the first group's first radio has the focus.
+    page.goto(f"{provider.url}/admin/users/{user_id}/what-if?route=moon&browser=old")
+    assert page.evaluate("() => document.activeElement.id") == "route-internet"
+    for group in ("route", "browser"):
+        assert page.get_attribute(f"#{group}", "aria-invalid") == "true"
+        assert page.get_attribute(f"#{group}", "aria-describedby") == f"error-{group}"
+        assert page.locator(f"#error-{group}").is_visible()
+    snap("what-if-bad-choices")
 
     # A line not registered to the contract: refused, with its rule in words and its code.
     ask(page, snap, "what-if-line-unregistered", "line", "CAF9999999999")

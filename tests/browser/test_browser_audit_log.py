@@ -1,7 +1,8 @@
 """G6, X3 in real Chromium: the contract's audit log walked as a contractor walks it — from the
 console's menu, a wrong password shown with its reason in words and its rules, a filter by
 reason code, and "Download CSV" saving a file Excel reads as UTF-8 (the BOM) with the same
-filters. Saved to ``test-artifacts/screenshots/<test-name>/``, also at a 375 px phone width."""
+filters; a filter naming nobody is said under it, which has the focus (issue 14). Saved to
+``test-artifacts/screenshots/<test-name>/``, also at a 375 px phone width."""
 
 from __future__ import annotations
 
@@ -62,3 +63,16 @@ def test_G6_X3_the_audit_log_filtered_and_downloaded_in_chromium(
     assert [(r["event"], r["reason"], r["user_id"]) for r in rows] == [
         ("login", "wrong_password", user_id)
     ]
+
+    # A user filter naming nobody of the contract: the message under that field, which is
+    # invalid and has the focus when the page comes back (issue 14), listed in the summary.
+    page.fill("#user", "nobody-here@example.jp")
+    with page.expect_navigation():
+        page.click("#search")
+    assert page.evaluate("() => document.activeElement.id") == "user"
+    assert page.get_attribute("#user", "aria-invalid") == "true"
+    assert page.get_attribute("#user", "aria-describedby") == "error-user"
+    assert "この契約にいません" in page.locator("#error-user").inner_text()
+    assert "この契約にいません" in page.locator("#error[role=alert]").inner_text()
+    assert page.locator("tr.event-row").count() == 0
+    snap("audit-unknown-user")

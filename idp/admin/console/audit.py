@@ -3,7 +3,7 @@ code, from/to days in Japan time), newest first with keyset paging, each reason 
 the SPEC rules behind it, and "Download CSV" with the same filters: ``/admin/audit.csv``
 streams :func:`idp.audit_log.export_events` (never the whole file in memory), UTF-8 with a
 byte-order mark so that Excel opens the Japanese in it correctly. A bad filter shows the page
-again with a message, never an error."""
+again with a message beside it (issue 14), never an error."""
 
 from __future__ import annotations
 
@@ -50,6 +50,10 @@ PAGE_SIZE = 50
 KEPT = ("user", "event", "reason", "from", "to")
 #: The longest filter value kept (an email address).
 MAX_FILTER_LENGTH = 320
+#: The key of a message about the page link (the cursor), not about a filter.
+PAGE_LINK = "cursor"
+#: Messages by filter name (``templates/account/_fields.html``).
+Errors = dict[str, list[str]]
 
 
 @dataclass(frozen=True)
@@ -68,33 +72,33 @@ def _day(value: str) -> date | None:
         return None
 
 
-def _parse(admin: Admin) -> tuple[LogRequest, list[str]]:
-    """The log request from the query string, and messages for what could not be used
-    (the rest still applies)."""
+def _parse(admin: Admin) -> tuple[LogRequest, Errors]:
+    """The log request from the query string, and messages by filter for what could not be
+    used (the rest still applies)."""
     args = request.args
     shown = {key: args.get(key, "").replace("\x00", "").strip()[:MAX_FILTER_LENGTH] for key in KEPT}
-    errors = []
+    errors: Errors = {}
     user_id = None
     is_empty = False
     if shown["user"]:
         user_id = find_user_id(admin.contract.id, shown["user"])
         if user_id is None:
-            errors.append(_("No user of this contract has this email address or ID."))
+            errors["user"] = [_("No user of this contract has this email address or ID.")]
             is_empty = True
     for name in ("event", "reason"):
         if len(shown[name]) > MAX_CODE_LENGTH:
-            errors.append(_("Some of the search conditions could not be used and were ignored."))
+            errors[name] = [_("This condition could not be used and was ignored.")]
             shown[name] = ""
     days = {}
     for name in ("from", "to"):
         days[name] = _day(shown[name]) if shown[name] else None
         if shown[name] and days[name] is None:
-            errors.append(_("A date is not valid (write it as 2026-04-01). It was ignored."))
+            errors[name] = [_("A date is not valid (write it as 2026-04-01). It was ignored.")]
             shown[name] = ""
     since = datetime.combine(days["from"], time(), JST) if days["from"] else None
     until = datetime.combine(days["to"] + timedelta(days=1), time(), JST) if days["to"] else None
     if since is not None and until is not None and since >= until:
-        errors.append(_("The last day is before the first day: no event is in that range."))
+        errors["to"] = [_("The last day is before the first day: no event is in that range.")]
     cursor = args.get("cursor") or None
     query = AuditQuery(
         contract_id=admin.contract.id,
@@ -106,7 +110,7 @@ def _parse(admin: Admin) -> tuple[LogRequest, list[str]]:
         after=cursor[:1000] if cursor else None,
         limit=PAGE_SIZE,
     )
-    return LogRequest(query, shown, is_empty), list(dict.fromkeys(errors))
+    return LogRequest(query, shown, is_empty), errors
 
 
 def _kept(shown: dict[str, str]) -> dict[str, Any]:
@@ -129,7 +133,7 @@ def audit(admin: Admin) -> BaseResponse:
             page = list_events(wanted.query)
         except AuditLogError:
             # A page link that is not this log's (edited): the newest events.
-            errors.append(_("The page link is not valid. The first page is shown."))
+            errors[PAGE_LINK] = [_("The page link is not valid. The first page is shown.")]
             status = 400
             page = list_events(replace(wanted.query, after=None))
     kept = _kept(wanted.shown)
@@ -155,6 +159,8 @@ def audit(admin: Admin) -> BaseResponse:
             known_events=sorted({*DOMAIN_CHANGES.values(), *event_labels()}),
             known_reasons=sorted({*REASON_RULES, *reason_texts()}),
             errors=errors,
+            names=KEPT,
+            page_link=PAGE_LINK,
         ),
         status,
     )

@@ -28,6 +28,13 @@ from idp.users.add import MAX_EMAIL
 from idp.users.admin_operations import ChangeLink
 from idp.users.admin_operations import send_change_link
 
+#: The refusals about the address typed (shown beside the field); the others are about the
+#: user or the contract (shown at the top only).
+ABOUT_EMAIL = ("invalid_email", "same_email", "email_unavailable")
+#: The key of a message about no field.
+GENERAL = "form"
+Errors = dict[str, list[str]]
+
 
 def _refusal(error: DomainError) -> str:
     messages = {
@@ -45,9 +52,14 @@ def _refusal(error: DomainError) -> str:
     return messages.get(error.reason, _("The mail could not be sent."))
 
 
-def _page(admin: Admin, user: User, email: str, error: str | None, status: int) -> BaseResponse:
+def _page(admin: Admin, user: User, email: str, errors: Errors, status: int) -> BaseResponse:
     page = render_template(
-        "admin/email_change.html", admin=admin, target=user, email=email, error=error
+        "admin/email_change.html",
+        admin=admin,
+        target=user,
+        email=email,
+        errors=errors,
+        general=GENERAL,
     )
     return Response(page, status)
 
@@ -60,10 +72,10 @@ def email_change(admin: Admin, user_id: str) -> BaseResponse:
     if reason:
         return refused(target, reason)
     if request.method == "GET":
-        return _page(admin, target, target.email, None, 200)
+        return _page(admin, target, target.email, {}, 200)
     email = request.form.get("email", "").strip()[: MAX_EMAIL + 1]
     if not email:
-        return _page(admin, target, email, _("Enter the email address."), 400)
+        return _page(admin, target, email, {"email": [_("Enter the email address.")]}, 400)
     try:
         sent = send_change_link(admin.actor, target, email)
     except NotFoundError:
@@ -71,6 +83,7 @@ def email_change(admin: Admin, user_id: str) -> BaseResponse:
     except ForbiddenError as error:
         return refused(target, error.reason)
     except DomainError as error:
-        return _page(admin, target, email, _refusal(error), 400)
+        field = "email" if error.reason in ABOUT_EMAIL else GENERAL
+        return _page(admin, target, email, {field: [_refusal(error)]}, 400)
     done = "link_sent" if sent.kind == ChangeLink.METHOD_CHANGE else "email_link_sent"
     return redirect(url_for("admin_console.user", user_id=target.id, done=done), code=303)

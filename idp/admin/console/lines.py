@@ -40,6 +40,7 @@ DONE = ("added", "removed", "route")
 def _page(
     admin: Admin, numbers: str = "", errors: list[str] | None = None, status: int = 200
 ) -> BaseResponse:
+    """The page; ``errors``: the messages about the numbers entered, shown beside the field."""
     connection = contract_connection(admin.contract.id)
     urls = ad_login_urls(connection.connection_id) if connection else None
     done = request.args.get("done")
@@ -49,7 +50,7 @@ def _page(
             admin=admin,
             lines=list_lines(admin.contract.id),
             numbers=numbers,
-            errors=errors or [],
+            errors={"numbers": errors} if errors else {},
             route=route_labels()[admin.contract.access_route],
             is_line_only=admin.contract.access_route == "line-only",
             connection=connection,

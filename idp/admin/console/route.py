@@ -30,13 +30,13 @@ def route_labels() -> dict[str, str]:
     }
 
 
-def _selection(admin: Admin, error: str | None, status: int) -> BaseResponse:
+def _selection(admin: Admin, errors: dict[str, list[str]], status: int) -> BaseResponse:
     page = render_template(
         "admin/route.html",
         admin=admin,
         current=admin.contract.access_route,
         labels=route_labels(),
-        error=error,
+        errors=errors,
     )
     return Response(page, status)
 
@@ -45,10 +45,10 @@ def _selection(admin: Admin, error: str | None, status: int) -> BaseResponse:
 @console_page(destructive=True)
 def route(admin: Admin) -> BaseResponse:
     if request.method == "GET":
-        return _selection(admin, None, 200)
+        return _selection(admin, {}, 200)
     chosen = request.form.get("route", "")
     if chosen not in set(AccessRoute):
-        return _selection(admin, _("Choose an access route."), 400)
+        return _selection(admin, {"route": [_("Choose an access route.")]}, 400)
     labels = route_labels()
     if request.form.get("step") != "apply":
         page = render_template(

@@ -2,7 +2,8 @@
 role, locked, 2FA enrolled, invited, disabled), sort and order, keyset paging (next page and
 first page links carry the cursor; :func:`idp.users.listing.list_users`), and the total capped
 at "1,000+". A bad parameter (a cursor of another list, an unknown filter) shows the page
-again with a message, never an error."""
+again with a message, never an error: beside the field it is about (issue 14), a bad cursor
+at the top only."""
 
 from __future__ import annotations
 
@@ -47,6 +48,12 @@ FLAGS = {
 DONE = ("deleted",)
 #: The parameters a page link carries (the cursor is added to the next-page link).
 KEPT = ("q", "method", "role", *FLAGS, "sort", "order")
+#: The search form's fields in their order (the first with a message takes the focus).
+FIELDS = KEPT
+#: The key of a message about the page link (the cursor), not about a field.
+PAGE_LINK = "cursor"
+#: Messages by field name (``templates/account/_fields.html``).
+Errors = dict[str, list[str]]
 
 
 @dataclass(frozen=True)
@@ -60,12 +67,11 @@ def _flag(value: str) -> bool | None:
     return {"yes": True, "no": False}.get(value)
 
 
-def _parse(admin: Admin) -> tuple[ListRequest, str | None]:
-    """The list request from the query string, and a message for what could not be used
-    (the rest of the request still applies; an unknown value means "either")."""
+def _parse(admin: Admin) -> tuple[ListRequest, Errors]:
+    """The list request from the query string, and a message by parameter for what could
+    not be used (the rest of the request still applies; an unknown value means "either")."""
     args = request.args
     shown = {key: args.get(key, "")[:MAX_SEARCH_LENGTH] for key in KEPT}
-    error = None
     method = shown["method"] if shown["method"] in set(LoginMethod) else None
     role = shown["role"] if shown["role"] in set(Role) else None
     flags: dict[str, Any] = {field: _flag(shown[name]) for name, field in FLAGS.items()}
@@ -83,11 +89,14 @@ def _parse(admin: Admin) -> tuple[ListRequest, str | None]:
             or (name == "order" and value in ("asc", "desc"))
         )
     ]
-    if unknown or "\x00" in shown["q"]:
-        error = _("Some of the search conditions could not be used and were ignored.")
-        for name in unknown:
-            shown[name] = ""
+    if "\x00" in shown["q"]:
+        unknown.insert(0, "q")
         shown["q"] = shown["q"].replace("\x00", "")
+    errors: Errors = {}
+    for name in unknown:
+        errors[name] = [_("This condition could not be used and was ignored.")]
+        if name != "q":
+            shown[name] = ""
     cursor = args.get("cursor") or None
     query = UserListQuery(
         contract_id=admin.contract.id,
@@ -102,7 +111,7 @@ def _parse(admin: Admin) -> tuple[ListRequest, str | None]:
         after=cursor[:1000] if cursor else None,
         limit=PAGE_SIZE,
     )
-    return ListRequest(query, shown), error
+    return ListRequest(query, shown), errors
 
 
 def _links(shown: dict[str, str], page: UserPage) -> dict[str, str | None]:
@@ -129,13 +138,13 @@ def home(admin: Admin) -> BaseResponse:
 @bp.get("/users")
 @console_page()
 def users(admin: Admin) -> BaseResponse:
-    wanted, error = _parse(admin)
+    wanted, errors = _parse(admin)
     status = 200
     try:
         page = list_users(wanted.query)
     except ListingError:
         # A page link that is not this list's (edited, or of another sort): the first page.
-        error = _("The page link is not valid. The first page is shown.")
+        errors[PAGE_LINK] = [_("The page link is not valid. The first page is shown.")]
         status = 400
         page = list_users(replace(wanted.query, after=None))
     return Response(
@@ -150,7 +159,9 @@ def users(admin: Admin) -> BaseResponse:
             methods=method_labels(),
             roles=role_labels(),
             sorts=sort_labels(),
-            error=error,
+            errors=errors,
+            names=FIELDS,
+            page_link=PAGE_LINK,
             done=request.args.get("done") if request.args.get("done") in DONE else None,
         ),
         status,

@@ -26,9 +26,13 @@ ROUTES = ("internet", "line")
 AREAS = ("east", "west")
 BROWSERS = ("new", "remembered")
 MAX_LINE_FIELD = 40
+#: The form's fields in their order (the first with a message takes the focus).
+FIELDS = ("route", "line", "area", "browser")
+#: Messages by field name (``templates/account/_fields.html``).
+Errors = dict[str, list[str]]
 
 
-def _query() -> tuple[WhatIfQuery | None, dict[str, str], dict[str, str]]:
+def _query() -> tuple[WhatIfQuery | None, dict[str, str], Errors]:
     """The imagined sign-in from the form, the values to show again, and errors by field."""
     values = {
         "route": request.args.get("route", "internet"),
@@ -36,15 +40,15 @@ def _query() -> tuple[WhatIfQuery | None, dict[str, str], dict[str, str]]:
         "area": request.args.get("area", "east"),
         "browser": request.args.get("browser", "new"),
     }
-    errors: dict[str, str] = {}
+    errors: Errors = {}
     if values["route"] not in ROUTES:
-        errors["route"] = _("Choose the internet or a line.")
+        errors["route"] = [_("Choose the internet or a line.")]
     if values["area"] not in AREAS:
-        errors["area"] = _("Choose East or West Japan.")
+        errors["area"] = [_("Choose East or West Japan.")]
     if values["browser"] not in BROWSERS:
-        errors["browser"] = _("Choose a new or a remembered browser.")
+        errors["browser"] = [_("Choose a new or a remembered browser.")]
     if values["route"] == "line" and not values["line"]:
-        errors["line"] = _("Enter the line number.")
+        errors["line"] = [_("Enter the line number.")]
     if errors:
         return None, values, errors
     query = WhatIfQuery(
@@ -61,7 +65,7 @@ def what_if(admin: Admin, user_id: str) -> BaseResponse:
     target = contract_user(admin, user_id)
     answer: WhatIfAnswer | None = None
     values = {"route": "internet", "line": "", "area": "east", "browser": "new"}
-    errors: dict[str, str] = {}
+    errors: Errors = {}
     status = 200
     if "route" in request.args:
         query, values, errors = _query()
@@ -70,11 +74,11 @@ def what_if(admin: Admin, user_id: str) -> BaseResponse:
                 answer = what_if_for_user(admin.contract.id, target.id, query, now=admin.now)
             except ProvisioningError as error:
                 field = "line" if error.reason == "not_a_line_number" else "route"
-                errors[field] = (
+                errors[field] = [
                     _("This is not a line number (CAF + 10 or COP + 8 letters or digits).")
                     if field == "line"
                     else _("This sign-in cannot be imagined.")
-                )
+                ]
         if errors:
             status = 400
     page = render_template(
@@ -83,6 +87,7 @@ def what_if(admin: Admin, user_id: str) -> BaseResponse:
         target=target,
         values=values,
         errors=errors,
+        names=FIELDS,
         answer=answer,
         reasons=reason_texts(),
         methods=method_labels(),

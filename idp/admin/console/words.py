@@ -146,8 +146,8 @@ def upload_file_texts() -> dict[str, str]:
         ),
         "not_csv": _("The file is not a CSV file."),
         "role_forbidden": _("You may not invite users."),
-        "bad_header": _(
-            "The first row must name the columns: email,name,role (or メールアドレス,氏名,権限)."
-        ),
+        # The English page names the English columns only; the Japanese translation names
+        # both (the file may use either), so no Japanese stands in the English message.
+        "bad_header": _("The first row must name the columns: email,name,role."),
         "contract_not_active": _("The contract is not active."),
     }
