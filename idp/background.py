@@ -63,3 +63,43 @@ class BackgroundJobs:
             if not pending or remaining <= 0:
                 return
             wait(pending, timeout=remaining)
+
+
+class Sweeper:
+    """A daemon thread running ``sweep()`` in ``app``'s context every ``interval`` seconds,
+    started once (at a serving process's first request, after gunicorn's fork) and ended by
+    ``stop``. A failing sweep is one logged line (without the error's text: it may quote
+    data); the next one tries again."""
+
+    def __init__(self, name: str, log: logging.Logger, sweep: Callable[[], object]) -> None:
+        self._name = name
+        self._log = log
+        self._sweep = sweep
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def start(self, app: Flask, interval: float) -> None:
+        if interval <= 0 or self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._run, args=(app, interval), name=self._name, daemon=True
+            )
+            self._thread.start()
+
+    def _run(self, app: Flask, interval: float) -> None:
+        while not self._stop.wait(interval):
+            with app.app_context():
+                try:
+                    self._sweep()
+                except Exception as error:
+                    self._log.warning("%s sweep failed: %s", self._name, type(error).__name__)
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)

@@ -114,6 +114,9 @@ class Settings:
     #: Seconds between sweeps of the mail queue by each node's worker thread; 0: no worker
     #: (``idp mail queue --retry-now`` sends).
     mail_retry_interval: int = 15
+    #: G3: seconds a node holds a CSV invitation job it runs (renewed after each row); a job
+    #: whose holder stopped is taken over by another node's sweep within about this time.
+    invite_job_lease: int = 60
     #: Footer (issue 14): the operator's help page; unset: our own short help page ``/help``.
     help_url: str = ""
     #: The operator's terms of use and privacy policy; unset: no link (they are the

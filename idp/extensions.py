@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from idp.audit_chain.sealer import Sealer
     from idp.backchannel.dispatcher import Dispatcher
     from idp.background import BackgroundJobs
+    from idp.background import Sweeper
     from idp.config import Settings
     from idp.mail.mailer import Mailer
     from idp.oidc.keys import KeyStore
@@ -81,6 +82,8 @@ oauth: Service[AuthorizationServer] = Service("idp.oauth")
 backchannel: Service[Dispatcher] = Service("idp.backchannel")
 #: Runs invitation uploads off the request thread, one job at a time (G3).
 invite_jobs: Service[BackgroundJobs] = Service("idp.invite_jobs")
+#: Each serving node's sweep for CSV invitation jobs no node holds (idp/users/bulk_invite.py).
+invite_sweeper: Service[Sweeper] = Service("idp.invite_sweeper")
 #: Chains audit events off the request thread after they are committed (X8).
 audit_sealer: Service[Sealer] = Service("idp.audit_sealer")
 #: The networks whose clients may read /metrics (IDP_METRICS_ALLOW, parsed at start-up).

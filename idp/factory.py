@@ -235,7 +235,22 @@ def create_app(test_config: dict[str, Any] | None = None, *, views: bool = True)
     if views:
         setup_views(app)
         setup_mail_queue(app, settings)
+        setup_invite_job_sweep(app, settings)
     return app
+
+
+def setup_invite_job_sweep(app: Flask, settings: Settings) -> None:
+    """A serving node finishes the CSV invitation jobs (G3) that no node holds any more (their
+    node stopped): a sweep every lease time, started at its first request."""
+    from idp.background import Sweeper
+    from idp.users.bulk_invite import resume_orphaned_jobs
+
+    sweeper = Sweeper("invite-sweep", logging.getLogger("idp.invite_jobs"), resume_orphaned_jobs)
+    extensions.invite_sweeper.register(app, sweeper)
+
+    @app.before_request
+    def _start_invite_sweep() -> None:
+        sweeper.start(app, settings.invite_job_lease)
 
 
 def setup_mail_queue(app: Flask, settings: Settings) -> None:

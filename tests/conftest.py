@@ -98,6 +98,8 @@ class Provider:
 
         self.app.extensions["idp.mailer"].wait_idle()
         self.app.extensions["idp.mailer"].stop_worker()
+        if "idp.invite_sweeper" in self.app.extensions:
+            self.app.extensions["idp.invite_sweeper"].stop()
         self.app.extensions["idp.audit_sealer"].wait_idle()
         with self.app.app_context():
             db.engine.dispose()

@@ -23,6 +23,7 @@ from idp.actor import Actor
 from idp.models import InvitationJob
 from idp.models import User
 from idp.users.invitations import invite_user
+from tests.clock import moved_clock
 from tests.field_errors import assert_field_error
 from tests.field_errors import text_of
 from tests.helpers import Browser
@@ -420,30 +421,84 @@ def test_G4_an_admin_demoted_while_the_job_waits_invites_nobody(provider, mailbo
     assert _mails_to(mailbox, email) == 0
 
 
-@pytest.mark.covers("G3")
-def test_G3_a_job_left_queued_by_a_stopped_server_is_finished_by_the_command_once(
+def _stalled_job(provider, browser: Browser, email: str, gate: threading.Event) -> str:
+    """A job whose node took it and then stalled: it waits behind ``gate`` in the pool."""
+    jobs = provider.app.extensions["idp.invite_jobs"]
+    jobs.submit(provider.app, lambda: gate.wait(30))  # the stalled (or stopped) node
+    page = _job_page(browser, _upload(browser, _csv([[email, "再開 する", "user"]]).encode()))
+    assert 'data-status="queued"' in page.text
+    return page.url
+
+
+def _job_of(provider, page_url: str) -> tuple[str, int, int, int]:
+    with provider.app.app_context():
+        job = provider.db().session.get(InvitationJob, page_url.rstrip("/").rsplit("/", 1)[-1])
+        return job.status, job.total, job.done, job.failed
+
+
+@pytest.mark.covers("G3", "O1")
+def test_G3_a_job_whose_node_stopped_is_finished_by_the_command_once_its_lease_ran_out(
     provider, mailbox
 ):
-    """The job pool lives in memory: a job queued when its server stopped would wait for ever.
-    ``idp users resume-invitation-jobs`` (resume_jobs) finishes it in the uploader's name; the
-    row is not mailed twice even when the old pool then runs it too."""
+    """The job pool lives in memory: a job whose node stopped would wait for ever. Its node's
+    lease in the shared store runs out (IDP_INVITE_JOB_LEASE); until then
+    ``idp users resume-invitation-jobs`` (resume_jobs) leaves it to its node, after it finishes
+    it in the uploader's name, and the row is not mailed twice when the old node wakes."""
     from idp.users.bulk_invite import resume_jobs
 
     browser, _contract_id, _admin_id = signed_in_admin(provider)
     email = _addr("resumed")
-    jobs = provider.app.extensions["idp.invite_jobs"]
     gate = threading.Event()
-    jobs.submit(provider.app, lambda: gate.wait(30))  # the "stopped" pool
+    store = provider.app.extensions["idp.store"]
+    lease = provider.app.extensions["idp.settings"].invite_job_lease
     try:
-        page = _job_page(browser, _upload(browser, _csv([[email, "再開 する", "user"]]).encode()))
-        assert 'data-status="queued"' in page.text
+        url = _stalled_job(provider, browser, email, gate)
+        job_id = url.rstrip("/").rsplit("/", 1)[-1]
         with provider.app.app_context():
-            finished = resume_jobs()
-        assert len(finished) >= 1
-        assert 'data-status="finished"' in browser.get(page.url).text
+            assert job_id not in resume_jobs()  # its node holds it
+        assert 'data-status="queued"' in browser.get(url).text
+        with moved_clock(store) as clock:
+            clock.advance(lease + 1)
+            with provider.app.app_context():
+                assert job_id in resume_jobs()
+        assert 'data-status="finished"' in browser.get(url).text
         mailbox.wait_for(to=email, subject_contains=SUBJECT)
     finally:
         gate.set()
     _wait(provider)
+    assert _job_of(provider, url) == ("finished", 1, 1, 0)
+    assert _mails_to(mailbox, email) == 1
+
+
+@pytest.mark.covers("G3", "O1")
+def test_G3_a_node_sweep_takes_over_a_job_whose_lease_ran_out_and_the_old_holder_stops(
+    provider, mailbox
+):
+    """Every serving node sweeps for unfinished jobs nobody holds (resume_orphaned_jobs, run by
+    its invite-sweep thread every lease time): one whose node stalled past its lease is taken
+    and finished; the stalled node, woken, finds its lease gone and invites nobody again."""
+    from idp.users.bulk_invite import resume_orphaned_jobs
+
+    browser, _contract_id, _admin_id = signed_in_admin(provider)
+    email = _addr("swept")
+    gate = threading.Event()
+    store = provider.app.extensions["idp.store"]
+    lease = provider.app.extensions["idp.settings"].invite_job_lease
+    try:
+        url = _stalled_job(provider, browser, email, gate)
+        job_id = url.rstrip("/").rsplit("/", 1)[-1]
+        with provider.app.app_context():
+            assert job_id not in resume_orphaned_jobs()  # held: not taken
+        with moved_clock(store) as clock:
+            clock.advance(lease + 1)
+            with provider.app.app_context():
+                assert job_id in resume_orphaned_jobs()
+                assert job_id not in resume_orphaned_jobs()  # taken once
+    finally:
+        gate.set()  # the stalled run goes first, then the sweep's
+    _wait(provider)
+    assert 'data-status="finished"' in browser.get(url).text
+    assert _job_of(provider, url) == ("finished", 1, 1, 0)
+    mailbox.wait_for(to=email, subject_contains=SUBJECT)
     provider.app.extensions["idp.mailer"].wait_idle()
     assert _mails_to(mailbox, email) == 1

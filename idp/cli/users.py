@@ -115,8 +115,9 @@ def users_invitations(contract_id: str) -> None:
 @users.command("resume-invitation-jobs")
 @with_app
 def users_resume_invitation_jobs() -> None:
-    """Finish the CSV invitation jobs (G3) that a stopped server left queued or running, in
-    their uploaders' names; prints each job id finished. Run it from one node."""
+    """Finish now the CSV invitation jobs (G3) that no node holds (their node stopped and its
+    lease ran out), in their uploaders' names; prints each job id finished. Serving nodes do
+    this by themselves every IDP_INVITE_JOB_LEASE seconds."""
     from idp.users.bulk_invite import resume_jobs
 
     for job_id in resume_jobs():

@@ -8,12 +8,20 @@ invitation is; the page and the API answer at once and show the job's progress.
 
 Re-uploading the same file changes nothing twice: an address this contract has already
 invited (pending) is "already invited" — neither an error nor a second mail.
+
+Several nodes (issue 13): the node running a job holds a lease on it in the shared ephemeral
+store, renewed as it goes (``IDP_INVITE_JOB_LEASE``). A job whose node stopped (killed, hung)
+keeps no lease for long: every serving node sweeps for unfinished jobs without one
+(:func:`resume_orphaned_jobs`), takes the lease and finishes the job in the uploader's name. A
+node that finds its lease taken stops; a row is finished once (its status moves from pending
+only once), and an address already invited is never mailed a second time.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -36,6 +44,7 @@ from idp.errors import ProvisioningError
 from idp.models import InvitationJob
 from idp.models import InvitationJobRow
 from idp.models import db
+from idp.models import rowcount
 from idp.models import utcnow
 from idp.users.admin_operations import admin_invite_user
 from idp.users.authority import authorise_invite
@@ -49,15 +58,21 @@ from idp.users.invite_file import ROW_REASONS
 from idp.users.invite_file import UploadError
 from idp.users.invite_file import parse_upload
 from idp.users.invite_file import validate_rows
+from idp.users.job_lease import Lease
+from idp.users.job_lease import LeaseLost
 from idp.vocabulary import ContractStatus
 from idp.vocabulary import Role
 
-__all__ = ["MAX_BYTES", "ROW_REASONS", "UploadError", "start_bulk_invite"]
+__all__ = ["MAX_BYTES", "ROW_REASONS", "UploadError", "resume_orphaned_jobs", "start_bulk_invite"]
+
+log = logging.getLogger("idp.invite_jobs")
 
 #: Job statuses.
 QUEUED = "queued"
 RUNNING = "running"
 FINISHED = "finished"
+#: The ephemeral store's key of a job's lease: the holder's token.
+LEASE_PREFIX = "invite-job-lease:"
 
 
 @audit.change("bulk_invite")
@@ -114,10 +129,16 @@ def start_bulk_invite(
         actor=actor,
         details={"job": job.id, "rows": len(rows), "refused": failed, "already": skipped},
     )
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
     job_id = job.id
-    extensions.invite_jobs().submit(app, lambda: _run_job(actor, job_id))
+    lease = Lease.take(LEASE_PREFIX + job_id)
+    if lease is not None:  # else held already: only a sweep could have found it this soon
+        _submit(actor, job_id, lease)
     return job
+
+
+def _submit(actor: Actor, job_id: str, lease: Lease) -> None:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    extensions.invite_jobs().submit(app, lambda: _run_job(actor, job_id, lease))
 
 
 def _actor_of(job: InvitationJob) -> Actor:
@@ -126,30 +147,66 @@ def _actor_of(job: InvitationJob) -> Actor:
     return Actor(ActorKind(kind), actor_id or None, job.contract_id)
 
 
+def _unfinished_jobs() -> list[str]:
+    return list(
+        db.session.scalars(
+            select(InvitationJob.id)
+            .where(InvitationJob.status.in_((QUEUED, RUNNING)))
+            .order_by(InvitationJob.created_at)
+        ).all()
+    )
+
+
 def resume_jobs() -> list[str]:
-    """Finish the jobs a stopped process left queued or running (the pool is in memory): their
-    pending rows are invited in the uploader's name, now, in this process. A row a dying
-    process had already sent is "already invited", so nobody gets a second mail. Returns the
-    ids of the jobs finished. Run it from one node (``idp users resume-invitation-jobs``)."""
-    jobs = db.session.scalars(
-        select(InvitationJob.id).where(InvitationJob.status.in_((QUEUED, RUNNING)))
-    ).all()
+    """Finish, here and now, the unfinished jobs no node holds (``idp users
+    resume-invitation-jobs``; the nodes' sweeps do it by themselves): each in its uploader's
+    name. Returns the ids of the jobs finished."""
     finished = []
-    for job_id in jobs:
+    for job_id in _unfinished_jobs():
+        lease = Lease.take(LEASE_PREFIX + job_id)
+        if lease is None:  # a running node holds it
+            continue
         job = db.session.get(InvitationJob, job_id)
         if job is None:  # pragma: no cover - deleted with its contract meanwhile
             continue
-        _run_job(_actor_of(job), job_id)
+        _run_job(_actor_of(job), job_id, lease)
         finished.append(job_id)
     return finished
 
 
+def resume_orphaned_jobs() -> list[str]:
+    """A node's sweep: take every unfinished job no node holds (its node stopped, or its
+    lease ran out while it waited behind another job) and run it in this node's job pool.
+    Returns the ids taken."""
+    taken = []
+    for job_id in _unfinished_jobs():
+        lease = Lease.take(LEASE_PREFIX + job_id)
+        if lease is None:
+            continue
+        job = db.session.get(InvitationJob, job_id)
+        if job is None:  # pragma: no cover - deleted with its contract meanwhile
+            lease.release()
+            continue
+        _submit(_actor_of(job), job_id, lease)
+        taken.append(job_id)
+    return taken
+
+
 def _finish_row(job_id: str, line: int, status: str, reason: str | None) -> None:
-    db.session.execute(
+    """The row's result, and the job's counts with it; once only (a node that took the job
+    over may have finished the row first)."""
+    finished = db.session.execute(
         update(InvitationJobRow)
-        .where(InvitationJobRow.job_id == job_id, InvitationJobRow.line == line)
+        .where(
+            InvitationJobRow.job_id == job_id,
+            InvitationJobRow.line == line,
+            InvitationJobRow.status == PENDING,
+        )
         .values(status=status, reason=reason)
     )
+    if not rowcount(finished):
+        db.session.commit()
+        return
     failed = 1 if status == ERROR else 0
     db.session.execute(
         update(InvitationJob)
@@ -159,17 +216,26 @@ def _finish_row(job_id: str, line: int, status: str, reason: str | None) -> None
     db.session.commit()
 
 
-def _run_job(actor: Actor, job_id: str) -> None:
+def _run_job(actor: Actor, job_id: str, lease: Lease) -> None:
     """Invite the job's pending rows, one by one, through the single invitation's domain
-    function (each writes its own audit event and sends its mail)."""
+    function (each writes its own audit event and sends its mail), while ``lease`` holds."""
+    if not lease.keep(now=True):  # taken over while it waited in this pool
+        log.info("invitation job %s was taken over by another node", job_id)
+        return
     job = db.session.get(InvitationJob, job_id)
-    if job is None:  # pragma: no cover - deleted with its contract meanwhile
+    if job is None or job.status == FINISHED:  # finished by a node that took it over
+        lease.release()
+        log.info("invitation job %s was taken over by another node (finished there)", job_id)
         return
     contract_id, locale = job.contract_id, job.locale
     job.status = RUNNING
     db.session.commit()
     try:
-        _invite_rows(actor, job_id, contract_id, locale)
+        _invite_rows(actor, job_id, contract_id, locale, lease)
+    except LeaseLost:
+        db.session.rollback()
+        log.info("invitation job %s was taken over by another node; stopped here", job_id)
+        return
     except Exception:
         # The database or the mailer failed under the job: the rows not reached are refused
         # (not sent), so that the job ends and the page says so; the error is logged.
@@ -180,11 +246,13 @@ def _run_job(actor: Actor, job_id: str) -> None:
             .values(status=ERROR, reason="not_sent")
         )
         _finish_job(job_id)
+        lease.release()
         raise
     _finish_job(job_id)
+    lease.release()
 
 
-def _invite_rows(actor: Actor, job_id: str, contract_id: str, locale: str) -> None:
+def _invite_rows(actor: Actor, job_id: str, contract_id: str, locale: str, lease: Lease) -> None:
     pending = [
         (row.line, row.email, row.name, row.role)
         for row in db.session.query(InvitationJobRow)
@@ -192,6 +260,8 @@ def _invite_rows(actor: Actor, job_id: str, contract_id: str, locale: str) -> No
         .order_by(InvitationJobRow.line)
     ]
     for line, email, name, role in pending:
+        if not lease.keep():
+            raise LeaseLost(job_id)
         status, reason = INVITED, None
         try:
             admin_invite_user(actor, contract_id, email, name, role, locale=locale)
@@ -213,6 +283,8 @@ def _invite_rows(actor: Actor, job_id: str, contract_id: str, locale: str) -> No
             db.session.rollback()
             status, reason = ERROR, "email_unavailable"
         _finish_row(job_id, line, status, reason)
+    if not lease.keep(now=True):  # the job's end is its holder's to write
+        raise LeaseLost(job_id)
 
 
 def _finish_job(job_id: str) -> None:
