@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from idp.background import Sweeper
     from idp.config import Settings
     from idp.mail.mailer import Mailer
+    from idp.oidc.client_cache import ClientCache
     from idp.oidc.keys import KeyStore
     from idp.sms.base import SmsSender
     from idp.store.base import EphemeralStore
@@ -78,6 +79,8 @@ sms: Service[SmsSender] = Service("idp.sms")
 brokers: Service[dict[str, Broker]] = Service("idp.brokers")
 #: authlib's authorization server (idp.oidc.server.IdpAuthorizationServer).
 oauth: Service[AuthorizationServer] = Service("idp.oauth")
+#: Registered clients, cached per process for the token endpoint (idp.oidc.client_cache).
+clients: Service[ClientCache] = Service("idp.clients")
 #: Delivers logout tokens to relying parties off the request thread, and retries them (X7).
 backchannel: Service[Dispatcher] = Service("idp.backchannel")
 #: Runs invitation uploads off the request thread, one job at a time (G3).

@@ -97,3 +97,51 @@ def test_X4_atoms_an_operator_adds_are_redacted_credential_headers_whole():
     assert f"loc=https://rp.example/cb?code={REDACTED}&state=s1" in message
     assert f"set={REDACTED} env={REDACTED}" in message
     assert message.endswith("missing=-")
+
+
+def _generic_line(logger: RedactingGunicornLogger, resp: Any, environ: dict[str, Any]) -> str:
+    """The line gunicorn's own way gives: every atom, redacted as the format reads it."""
+    from idp.logs import RedactedAtoms
+
+    atoms = RedactedAtoms(logger.atoms(resp, _Request(), environ, datetime.timedelta(0)))
+    return ACCESS_LOG_FORMAT % atoms
+
+
+class _TokenResponse:
+    status = "200 OK"
+    sent = 1234
+    headers = [("Content-Type", "application/json"), ("X-Request-ID", REQUEST_ID)]
+
+
+class _NoIdResponse:
+    status = 400
+    sent = None
+    headers: list[tuple[str, str]] = []
+
+
+@pytest.mark.covers("X3", "X4")
+@pytest.mark.parametrize("response", [_Response, _TokenResponse, _NoIdResponse])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"HTTP_AUTHORIZATION": "Basic " + "YmVuY2gtc2VydmljZTpzZWNyZXQ="},  # bench-service:secret
+        {"HTTP_AUTHORIZATION": "Basic !!", "HTTP_REFERER": None, "HTTP_USER_AGENT": None},
+        {"RAW_URI": '/links/tok3n?a="b"&password=x y', "HTTP_USER_AGENT": 'ua code="c" "d'},
+        {"REMOTE_ADDR": None, "HTTP_REFERER": "https://rp.example/?refresh_token=r"},
+    ],
+)
+def test_X3_X4_the_default_line_is_built_as_gunicorn_would_build_it(response, changes):
+    """Issue 13: the default format's line is built from the values it reads instead of
+    gunicorn's ~60 atoms; it must be the very line gunicorn's way gives (same redaction, same
+    quoting), whatever the request carried. The filter's second pass over the whole line is
+    left out for it: it only found again what the atoms' redaction had replaced, and could
+    take the backslash of an escaped quote for part of a secret's value."""
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    cfg.set("access_log_format", ACCESS_LOG_FORMAT)
+    logger = RedactingGunicornLogger(cfg)
+    environ = {k: v for k, v in {**_environ(), **changes}.items() if v is not None}
+    built = logger.default_line(response(), environ)
+    assert built == _generic_line(logger, response(), environ)
+    assert SECRET not in built and "tok3n" not in built

@@ -397,3 +397,19 @@ def test_X8_cli_audit_seal_and_verify_exit_codes(tmp_path):
     broken = idp(["audit", "verify", "--contract", contract], env)
     assert broken.returncode == 1
     assert f"FAILED edited: contract {contract}: event id={edited_id} seq=2" in broken.stdout
+
+
+def test_X8_the_sealer_finds_unsealed_chains_without_reading_every_event(node):
+    """Issue 13: each seal (twice a second per worker under load) asks which chains have
+    unsealed events; on SQLite that must search the partial index of unsealed events, not
+    scan an index of every event ever written (a cost growing with the log, X9's million)."""
+    if not node.backend.startswith("sqlite"):
+        pytest.skip("SQLite's query plan")
+    from idp.audit_chain.seal import UNSEALED_CHAINS
+    from idp.models import db
+
+    with node.app.app_context():
+        sql = str(UNSEALED_CHAINS.compile(db.engine, compile_kwargs={"literal_binds": True}))
+        plan = db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "ix_audit_events_unsealed" in details, details

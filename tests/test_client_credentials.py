@@ -5,15 +5,21 @@ client never holds admin scopes."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 import requests
+from sqlalchemy import update
 
+from idp import extensions
 from idp.actor import Actor
 from idp.clients import add_client
 from idp.contracts.life import cancel_contract
 from idp.errors import ProvisioningError
+from idp.models import Contract
+from idp.models import db
+from idp.oidc.client_cache import CLIENT_TTL
 from tests.helpers import RelyingParty
 
 TIMEOUT = 10
@@ -132,6 +138,31 @@ def test_G7_C3_a_cancelled_contracts_service_token_stops_working(provider):
         from idp.oidc.tokens import find_access_token
 
         assert find_access_token(token).is_revoked()
+
+
+@pytest.mark.covers("G7", "C3")
+def test_G7_C3_a_contract_ended_elsewhere_refuses_its_client_within_the_cache_bound(provider):
+    """The token endpoint keeps a client with its contract's state for CLIENT_TTL (issue 13;
+    a change committed through this process's session drops it at once, as the test above
+    shows). A cancellation committed elsewhere -- here straight in the database, as ``idp``
+    on the command line or another node would commit it, unseen by this process -- refuses
+    the client once that bound has passed: the cache's clock is moved, nobody waits."""
+    contract_id = provider.new_contract()
+    client = service_client(provider, contract_id)
+    assert client_credentials(client)["_status"] == 200  # the client is cached now
+    with provider.app.app_context():
+        engine = db.engine
+    with engine.begin() as connection:
+        connection.execute(
+            update(Contract).where(Contract.id == contract_id).values(status="cancelled")
+        )
+    cache = extensions.clients.of(provider.app)
+    cache.clock = lambda: time.monotonic() + CLIENT_TTL + 1
+    try:
+        answer = client_credentials(client)
+    finally:
+        cache.clock = time.monotonic
+    assert answer["_status"] == 401 and answer["error"] == "invalid_client"
 
 
 @pytest.mark.parametrize(

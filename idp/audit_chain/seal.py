@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -127,10 +128,19 @@ def seal_chain(chain: str, batch: int = SEAL_BATCH) -> int:
             return sealed
 
 
+#: The chains that have unsealed events, as :func:`chain_of` names them. Selecting the
+#: chain's name rather than the bare column makes SQLite's planner find them through the
+#: partial index of unsealed events: ``DISTINCT contract_id`` alone had it scan the whole
+#: ``(contract_id, seq)`` index, every event ever written, on every seal (~10 ms at 80,000
+#: events, twice a second per worker; issue 13).
+UNSEALED_CHAINS = (
+    select(func.coalesce(AuditEvent.contract_id, "")).where(AuditEvent.seq.is_(None)).distinct()
+)
+
+
 def unsealed_chains() -> list[str]:
     """The chains that have unsealed events (found through the partial index)."""
-    query = select(AuditEvent.contract_id).where(AuditEvent.seq.is_(None)).distinct()
-    chains = {chain_of(contract_id) for contract_id in db.session.scalars(query)}
+    chains = set(db.session.scalars(UNSEALED_CHAINS))
     db.session.commit()  # end the read before the chains lock one by one
     return sorted(chains)
 

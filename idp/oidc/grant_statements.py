@@ -42,7 +42,6 @@ from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
 from idp.vocabulary import AccessRoute
-from idp.vocabulary import ContractStatus
 from idp.vocabulary import LoginMethod
 from idp.vocabulary import Role
 from idp.vocabulary import Target
@@ -122,8 +121,6 @@ LINES = select(_LINES.c.number, _LINES.c.notification).where(
 )
 
 INSERT_REFRESH = insert(_TOKENS)
-
-CONTRACT_STATUS = select(_CONTRACTS.c.status).where(_CONTRACTS.c.id == bindparam("contract_id"))
 
 
 def connection() -> Connection:
@@ -247,8 +244,3 @@ def insert_refresh_token(token_hash: str, family_id: str, scope: str, ttl: int) 
             "expires_at": now + ttl,
         },
     )
-
-
-def is_contract_active(contract_id: str) -> bool:
-    status = connection().execute(CONTRACT_STATUS, {"contract_id": contract_id}).scalar()
-    return status == ContractStatus.ACTIVE

@@ -342,6 +342,7 @@ def setup_oauth(app: Flask) -> None:
         *SERVICE_SCOPES,
     ]
     clients = ClientCache()
+    extensions.clients.register(app, clients)
     server = IdpAuthorizationServer(app, query_client=clients.query_client, save_token=save_token)
     server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])
