@@ -142,8 +142,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--load-threads",
         type=int,
-        default=64,
-        help="Client threads of the open loop, spread over --load-processes.",
+        default=128,
+        help="Client threads of the open loop, spread over --load-processes: the flows in "
+        "flight at most. More than the server admits and queues (workers x (IDP_SHED_LIMIT + "
+        "IDP_SHED_QUEUE) = 52 by default), or the client's threads become the queue at 2x.",
     )
     parser.add_argument(
         "--load-processes",

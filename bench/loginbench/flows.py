@@ -209,7 +209,7 @@ SETUP_PATIENCE = 120
 
 def until_not_shed(attempt: Callable[[], T]) -> T:
     """``attempt()``, again after ``Retry-After`` while the server sheds it (503/429 with
-    Retry-After): what a client that honours it does. The setups of the open loop's 64
+    Retry-After): what a client that honours it does. The setups of the open loop's 128
     threads arrive at once, a burst a shedding server refuses in part."""
     deadline = time.monotonic() + SETUP_PATIENCE
     while True:
