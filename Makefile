@@ -81,12 +81,13 @@ coverage: install
 	  --cov=policies --cov-branch --cov-report=term-missing --cov-fail-under=100
 
 # make bench: every flow on SQLite and the targets of issue 13 (about 2 min); make bench-full:
-# SQLite and a private PostgreSQL + Redis, with the load mode (about 15 min). bench/README.md.
+# SQLite and a private PostgreSQL + Redis, with the load mode, Poisson and uniform arrivals
+# (about 18 min). bench/README.md.
 bench: install
 	$(BIN)/python bench/login_bench.py
 
 bench-full: install system-packages
-	$(BIN)/python bench/login_bench.py --backends sqlite,postgres --load
+	$(BIN)/python bench/login_bench.py --backends sqlite,postgres --load --arrivals poisson,uniform
 
 clean:
 	rm -rf $(VENV) instance test-artifacts mutants .coverage

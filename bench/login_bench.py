@@ -46,17 +46,18 @@ from loginbench.flows import LoginWorker  # noqa: E402
 from loginbench.flows import RefreshWorker  # noqa: E402
 from loginbench.flows import Target  # noqa: E402
 from loginbench.machine import describe  # noqa: E402
+from loginbench.openloop import run_open_loop  # noqa: E402
 from loginbench.profile import Profiler  # noqa: E402
 from loginbench.report import CAVEAT  # noqa: E402
 from loginbench.report import print_report  # noqa: E402
 from loginbench.runner import MAX_ERROR_SAMPLES  # noqa: E402
 from loginbench.runner import WARMUP_SECONDS  # noqa: E402
 from loginbench.runner import PhaseResult  # noqa: E402
-from loginbench.runner import run_open_loop  # noqa: E402
 from loginbench.runner import run_phase  # noqa: E402
 from loginbench.server import LocalServer  # noqa: E402
 from loginbench.server import command_seconds  # noqa: E402
 from loginbench.steps import TIMEOUT  # noqa: E402
+from loginbench.targets import ARRIVALS  # noqa: E402
 from loginbench.targets import LOAD_SHARE  # noqa: E402
 from loginbench.targets import OVERLOAD  # noqa: E402
 from loginbench.targets import targets  # noqa: E402
@@ -139,7 +140,26 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--load-seconds", type=float, default=30.0)
     parser.add_argument("--overload-seconds", type=float, default=60.0)
     parser.add_argument(
-        "--load-threads", type=int, default=64, help="Client threads of the open loop."
+        "--load-threads",
+        type=int,
+        default=128,
+        help="Client threads of the open loop, spread over --load-processes: the flows in "
+        "flight at most. More than the server admits and queues (workers x (IDP_SHED_LIMIT + "
+        "IDP_SHED_QUEUE) = 52 by default), or the client's threads become the queue at 2x.",
+    )
+    parser.add_argument(
+        "--load-processes",
+        type=int,
+        default=cores,
+        help="Client processes of the open loop (each its own threads and GIL).",
+    )
+    parser.add_argument(
+        "--arrivals",
+        default="poisson",
+        help="Arrival process of the open loop: poisson (independent users), uniform "
+        "(evenly spaced, as wrk2 and k6's constant-arrival-rate), or poisson,uniform: a "
+        f"{LOAD_SHARE * 100:.0f} %% phase with each; the first one also drives the "
+        f"{OVERLOAD:g}x phase.",
     )
     parser.add_argument(
         "--profile",
@@ -158,6 +178,11 @@ def parse_args() -> argparse.Namespace:
     unknown = set(args.flow_list) - set(FLOWS)
     if unknown:
         parser.error(f"unknown flows: {', '.join(sorted(unknown))}")
+    args.arrival_list = [a.strip() for a in args.arrivals.split(",") if a.strip()]
+    if not args.arrival_list or set(args.arrival_list) - set(ARRIVALS):
+        parser.error(f"--arrivals takes {', '.join(ARRIVALS)} or both, comma-separated")
+    if args.load_processes < 1 or args.load_threads < args.load_processes:
+        parser.error("--load-processes must be 1 or more, and at most --load-threads")
     args.backend_list = [b.strip() for b in args.backends.split(",") if b.strip()]
     if set(args.backend_list) - set(BACKENDS) or not args.backend_list:
         parser.error(f"--backends takes {','.join(BACKENDS)}")
@@ -320,21 +345,36 @@ class Run:
             "saturation_per_second": saturation,
             "overload_seconds": args.overload_seconds,
         }
-        for phase, share, seconds in (
-            ("at_80_percent", LOAD_SHARE, args.load_seconds),
-            ("at_2x", OVERLOAD, args.overload_seconds),
-        ):
+        phases = [
+            ("at_80_percent", arrivals, LOAD_SHARE, args.load_seconds)
+            for arrivals in args.arrival_list
+        ]
+        phases.append(("at_2x", args.arrival_list[0], OVERLOAD, args.overload_seconds))
+        for phase, arrivals, share, seconds in phases:
             rate = saturation * share
             print(
-                f"[{label}] load {name}: {rate:.1f}/s open loop for {seconds:g} s "
-                f"({args.load_threads} client threads) ...",
+                f"[{label}] load {name}: {rate:.1f}/s open loop, {arrivals} arrivals, for "
+                f"{seconds:g} s ({args.load_threads} client threads in {args.load_processes} "
+                "processes) ...",
                 flush=True,
             )
             result = run_open_loop(
-                name, make_worker, rate, seconds, args.load_threads, self.server_pid, services
+                name,
+                make_worker,
+                rate,
+                seconds,
+                args.load_threads,
+                self.server_pid,
+                services,
+                processes=args.load_processes,
+                arrivals=arrivals,
             )
-            out[phase] = result.summary(args.cores)
-            print_errors(result, out[phase])
+            summary = {"arrivals": arrivals, **result.summary(args.cores)}
+            print_errors(result, summary)
+            if phase == "at_2x":
+                out[phase] = summary
+            else:
+                out.setdefault(phase, {})[arrivals] = summary
         return out
 
     def time_cli(self) -> dict[str, Any]:
@@ -388,6 +428,9 @@ def main() -> int:
             "argon2": params,
             "profile": bool(args.profile),
             "load": args.load,
+            "arrivals": args.arrival_list if args.load else None,
+            "load_threads": args.load_threads if args.load else None,
+            "load_processes": args.load_processes if args.load else None,
         },
         "backends": {},
         "caveat": CAVEAT,

@@ -49,6 +49,11 @@ class Settings:
     argon2_memory_kib: int = 19456
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
+    #: Password hashes and verifications running at once per process, the others wait their
+    #: turn (argon2 releases the GIL; more at once than cores only adds contention and 19 MiB
+    #: each). 0: one per core the process may use; ``idp serve`` sets cores / workers (at
+    #: least 1) when the variable is unset.
+    hash_concurrency: int = 0
     #: Lifetimes in seconds.
     access_token_ttl: int = 600
     id_token_ttl: int = 3600
@@ -208,7 +213,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise ConfigError("IDP_CANCELLED_RETENTION_DAYS must be 0 or more")
     if settings.audit_retention_days < 0:
         raise ConfigError("IDP_AUDIT_RETENTION_DAYS must be 0 or more")
-    for name in ("shed_limit", "shed_queue", "shed_wait_ms", "shed_target_ms"):
+    for name in ("shed_limit", "shed_queue", "shed_wait_ms", "shed_target_ms", "hash_concurrency"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be 0 or more")
     if settings.shed_retry_after < 1:

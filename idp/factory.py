@@ -92,7 +92,10 @@ def setup_services(app: Flask, settings: Settings) -> None:
     extensions.passwords.register(
         app,
         PasswordHashing(
-            settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+            settings.argon2_memory_kib,
+            settings.argon2_time_cost,
+            settings.argon2_parallelism,
+            settings.hash_concurrency,
         ),
     )
     mailer = Mailer(settings.smtp_url, Path(settings.instance_dir) / "outbox", settings.mail_from)

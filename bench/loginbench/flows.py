@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from loginbench.backchannel import Backchannel
 from loginbench.steps import TIMEOUT
 from loginbench.steps import FlowError
 from loginbench.steps import form_fields
@@ -130,7 +131,7 @@ def walk_to_client(
 
 def full_login(
     target: Target,
-    backchannel: requests.Session,
+    backchannel: Backchannel,
     scope: str,
     credentials: tuple[str, str] | None = None,
     second_factor: SecondFactor | None = None,
@@ -179,16 +180,15 @@ def full_login(
         ):
             raise FlowError("redirect to the client", f"bad redirect {location}")
 
-    r = backchannel.post(
-        target.url + "/token",
-        data={
+    r = backchannel.post_form(
+        "/token",
+        {
             "grant_type": "authorization_code",
             "code": answer["code"],
             "redirect_uri": target.redirect_uri,
             "code_verifier": verifier,
         },
-        auth=(target.client_id, target.client_secret),
-        timeout=TIMEOUT,
+        (target.client_id, target.client_secret),
     )
     token = r.json() if r.status_code == 200 else {}
     if "id_token" not in token:
@@ -209,7 +209,7 @@ SETUP_PATIENCE = 120
 
 def until_not_shed(attempt: Callable[[], T]) -> T:
     """``attempt()``, again after ``Retry-After`` while the server sheds it (503/429 with
-    Retry-After): what a client that honours it does. The setups of the open loop's 64
+    Retry-After): what a client that honours it does. The setups of the open loop's 128
     threads arrive at once, a burst a shedding server refuses in part."""
     deadline = time.monotonic() + SETUP_PATIENCE
     while True:
@@ -224,7 +224,7 @@ def until_not_shed(attempt: Callable[[], T]) -> T:
 class LoginWorker:
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.backchannel = requests.Session()
+        self.backchannel = Backchannel(target.url)
 
     def setup(self) -> None:
         pass
@@ -238,7 +238,7 @@ class RefreshWorker:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.backchannel = requests.Session()
+        self.backchannel = Backchannel(target.url)
         self.refresh_token = ""
 
     def setup(self) -> None:
@@ -254,11 +254,10 @@ class RefreshWorker:
         if not self.refresh_token:
             self.setup()  # the chain broke on an earlier error: start a new one
         sent, self.refresh_token = self.refresh_token, ""
-        r = self.backchannel.post(
-            self.target.url + "/token",
-            data={"grant_type": "refresh_token", "refresh_token": sent},
-            auth=(self.target.client_id, self.target.client_secret),
-            timeout=TIMEOUT,
+        r = self.backchannel.post_form(
+            "/token",
+            {"grant_type": "refresh_token", "refresh_token": sent},
+            (self.target.client_id, self.target.client_secret),
         )
         token = r.json() if r.status_code == 200 else {}
         new = token.get("refresh_token")
@@ -277,18 +276,17 @@ class ClientCredentialsWorker:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.backchannel = requests.Session()
+        self.backchannel = Backchannel(target.url)
 
     def setup(self) -> None:
         if not self.target.service_client_id:
             raise FlowError("setup", "no service client (--service-client-id)")
 
     def run_once(self) -> None:
-        r = self.backchannel.post(
-            self.target.url + "/token",
-            data={"grant_type": "client_credentials", "scope": "admin:read"},
-            auth=(self.target.service_client_id, self.target.service_client_secret),
-            timeout=TIMEOUT,
+        r = self.backchannel.post_form(
+            "/token",
+            {"grant_type": "client_credentials", "scope": "admin:read"},
+            (self.target.service_client_id, self.target.service_client_secret),
         )
         token = r.json() if r.status_code == 200 else {}
         if "access_token" not in token or "refresh_token" in token or "id_token" in token:

@@ -64,23 +64,26 @@ def print_flows(label: str, flows: dict[str, Any]) -> None:
 def print_load(label: str, load: dict[str, Any]) -> None:
     print()
     header = (
-        f"{'load ' + label:<32}{'offered/s':>10}{'started':>8}{'done':>6}{'errors':>7}"
-        f"{'shed':>5}{'p50 ms':>9}{'p99 ms':>9}{'p99/p50':>8}{'drain s':>8}"
+        f"{'load ' + label:<32}{'offered/s':>10}{'started':>9}{'done':>8}{'errors':>7}"
+        f"{'shed':>6}{'p50 ms':>9}{'p99 ms':>9}{'p99/p50':>8}{'drain s':>8}"
+        f"{'client':>8}{'server':>7}"
     )
     print(header)
     print("-" * len(header))
     for flow, phases in load.items():
-        for phase in ("at_80_percent", "at_2x"):
-            one = phases.get(phase)
-            if not one:
-                continue
+        named = [(f"80% {a}", one) for a, one in (phases.get("at_80_percent") or {}).items()]
+        if phases.get("at_2x"):
+            named.append((f"2x {phases['at_2x'].get('arrivals', '')}", phases["at_2x"]))
+        for phase, one in named:
             spread = one["p99_ms"] / one["p50_ms"] if one["p50_ms"] and one["p99_ms"] else None
             print(
-                f"{flow + ' ' + phase.replace('_', ' '):<32}"
-                f"{one['offered_per_second']:>10.1f}{one['started']:>8}{one['count']:>6}"
-                f"{one['errors']:>7}{one['shed']:>5}"
+                f"{flow + ' ' + phase:<32}"
+                f"{one['offered_per_second']:>10.1f}{one['started']:>9}{one['count']:>8}"
+                f"{one['errors']:>7}{one['shed']:>6}"
                 f"{fmt(one['p50_ms'], '.0f'):>9}{fmt(one['p99_ms'], '.0f'):>9}"
                 f"{fmt(spread, '.2f'):>8}{fmt(one.get('drain_s'), '.1f'):>8}"
+                f"{fmt(one.get('client_cpu_cores'), '.2f'):>8}"
+                f"{fmt(one.get('server_cpu_cores'), '.2f'):>7}"
             )
             if one.get("error_kinds"):
                 print(f"{'':<4}errors by step: {one['error_kinds']}")

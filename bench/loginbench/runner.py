@@ -1,12 +1,10 @@
-"""Runs one flow, closed loop (``run_phase``: threads set up their workers, wait for each
+"""Runs one flow closed loop (``run_phase``: threads set up their workers, wait for each
 other, warm up, then the flows that finish inside the measured window are counted, with the
-CPU used meanwhile) or open loop (``run_open_loop``: flows start at a given arrival rate
-whatever the server's answers, the load mode)."""
+CPU used meanwhile); the phase's figures (``PhaseResult``) and the CPU window, which the open
+loop of the load mode (``openloop.py``) shares."""
 
 from __future__ import annotations
 
-import queue
-import random
 import threading
 import time
 from collections import Counter
@@ -67,7 +65,7 @@ class PhaseResult:
     def record_error(self, error: BaseException) -> None:
         if isinstance(error, FlowError | NotStarted):
             step = error.step
-        elif isinstance(error, requests.Timeout):
+        elif isinstance(error, requests.Timeout | TimeoutError):
             step = "timeout"
         else:
             step = type(error).__name__
@@ -155,9 +153,11 @@ class CpuWindow:
         self.services = _tree_cpu(service_pids)
         self.machine = machine_busy_seconds()
 
-    def close(self, result: PhaseResult) -> None:
+    def close(self, result: PhaseResult, client_seconds: float = 0.0) -> None:
+        """``client_seconds``: CPU of the client's other processes in the window."""
         elapsed = time.perf_counter() - self.started
-        result.client_cpu_cores = round((time.process_time() - self.client) / elapsed, 2)
+        client = time.process_time() - self.client + client_seconds
+        result.client_cpu_cores = round(client / elapsed, 2)
         machine_now = machine_busy_seconds()
         if self.machine is not None and machine_now is not None:
             result.machine_cpu_cores = round((machine_now - self.machine) / elapsed, 2)
@@ -228,72 +228,4 @@ def run_phase(
     stop.set()
     for thread in threads:
         thread.join(TIMEOUT + 5)
-    return result
-
-
-def run_open_loop(
-    name: str,
-    make_worker: Callable[[], Any],
-    rate: float,
-    duration: float,
-    threads: int,
-    server_pid: int | None,
-    service_pids: list[int] | None = None,
-    seed: int = 13,
-) -> PhaseResult:
-    """Flows arrive at ``rate`` per second (Poisson: exponential gaps) for ``duration``
-    seconds, whatever the server does; ``threads`` client threads take them in order.
-
-    A flow's latency runs from its arrival, so the time it waited for a free client thread
-    counts (no coordinated omission). A flow that could not start within ``TIMEOUT`` seconds
-    of its arrival is an error (``timeout``), as a real client would have given up. Every
-    flow that arrived inside the window is waited for; errors and shed answers count
-    whenever they come."""
-    result = PhaseResult(name, duration, offered_per_second=rate)
-    arrivals: queue.Queue[float | None] = queue.Queue()
-    ready = threading.Barrier(threads + 1)
-
-    def loop() -> None:
-        worker = make_worker()
-        try:
-            worker.setup()
-        except Exception as error:
-            with result.lock:
-                result.setup_errors.append(str(error)[:600])
-        ready.wait()
-        while (arrived := arrivals.get()) is not None:
-            if time.perf_counter() - arrived > TIMEOUT:
-                result.record_error(NotStarted(NotStarted.step))
-                continue
-            try:
-                worker.run_once()
-            except Exception as error:
-                result.record_error(error)
-                continue
-            ended = time.perf_counter()
-            with result.lock:
-                result.latencies.append(ended - arrived)
-
-    pool = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    ready.wait()
-    gaps = random.Random(seed)
-    cpu = CpuWindow(server_pid, service_pids or [])
-    started = time.perf_counter()
-    due = started
-    while (due := due + gaps.expovariate(rate)) < started + duration:
-        time.sleep(max(0.0, due - time.perf_counter()))
-        arrivals.put(due)
-        result.started += 1
-    time.sleep(max(0.0, started + duration - time.perf_counter()))
-    for _ in pool:
-        arrivals.put(None)
-    for thread in pool:
-        thread.join()
-    # The CPU window spans arrivals and the drain: every arrived flow's work is inside it.
-    elapsed = time.perf_counter() - started
-    cpu.close(result)
-    result.duration = elapsed
-    result.drain_seconds = round(elapsed - duration, 2)
     return result

@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
+from typing import Protocol
 from urllib.parse import urljoin
-
-import requests
 
 TIMEOUT = 30
 HIDDEN_RE = {
     name: re.compile(r'<input\b[^>]*\bname="' + name + r'"[^>]*\bvalue="([^"]*)"')
     for name in ("csrf_token", "tx")
 }
+
+
+class Response(Protocol):
+    """``requests.Response`` or the back channel's ``Answer``: what the steps read."""
+
+    status_code: int
+    url: str
+    headers: Any
+
+    @property
+    def text(self) -> str: ...
 
 
 class FlowError(Exception):
@@ -37,7 +48,7 @@ TAG_RE = re.compile(r"<[^>]+>")
 
 
 def form_fields(
-    step: str, response: requests.Response, form_id: str = "", action: str = ""
+    step: str, response: Response, form_id: str = "", action: str = ""
 ) -> dict[str, str]:
     """``csrf_token`` and ``tx`` of the form ``#form_id`` (or the form posting to ``action``)
     of a 200 page (else a FlowError)."""
@@ -58,7 +69,7 @@ def form_fields(
     return fields
 
 
-def redirected(step: str, response: requests.Response, contains: str, status: int = 303) -> str:
+def redirected(step: str, response: Response, contains: str, status: int = 303) -> str:
     """The absolute ``Location`` of an expected redirect whose target contains ``contains``."""
     location = response.headers.get("Location", "")
     if response.status_code != status or contains not in location:
@@ -66,7 +77,7 @@ def redirected(step: str, response: requests.Response, contains: str, status: in
     return urljoin(response.url, location)
 
 
-def unexpected(step: str, response: requests.Response) -> FlowError:
+def unexpected(step: str, response: Response) -> FlowError:
     """The step, status, Location and the gist of the body (an HTML page's error text)."""
     text = response.text
     if "html" in response.headers.get("Content-Type", ""):

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from loginbench.backchannel import Backchannel
 from loginbench.flows import SecondFactor
 from loginbench.flows import Target
 from loginbench.flows import full_login
@@ -157,18 +158,20 @@ def enroll_totp_users(target: Target, users: list[TotpUser], threads: int) -> li
     the errors (users that failed are left out of ``users``)."""
 
     def enroll(user: TotpUser) -> str | None:
-        with requests.Session() as backchannel:
-            try:
-                full_login(
-                    target,
-                    backchannel,
-                    target.scope,
-                    (user.email, user.password),
-                    enroll_app(user),
-                    amr="otp",
-                )
-            except Exception as error:
-                return f"{user.email}: {error}"[:600]
+        backchannel = Backchannel(target.url)
+        try:
+            full_login(
+                target,
+                backchannel,
+                target.scope,
+                (user.email, user.password),
+                enroll_app(user),
+                amr="otp",
+            )
+        except Exception as error:
+            return f"{user.email}: {error}"[:600]
+        finally:
+            backchannel.close()
         return None
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
@@ -181,7 +184,7 @@ class TotpLoginWorker:
     def __init__(self, target: Target, pool: TotpPool) -> None:
         self.target = target
         self.pool = pool
-        self.backchannel = requests.Session()
+        self.backchannel = Backchannel(target.url)
 
     def setup(self) -> None:
         pass

@@ -13,6 +13,12 @@ from idp.cli.app import make_app
 SERVE_SHED_LIMIT = 2
 
 
+def serve_hash_concurrency(workers: int, cores: int) -> int:
+    """``IDP_HASH_CONCURRENCY`` of ``idp serve`` (unless set): password hashes at once per
+    worker, so that all workers together hash on about as many threads as there are cores."""
+    return max(1, round(cores / max(1, workers)))
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8000, type=int)
@@ -60,6 +66,10 @@ def serve(
 
     if worker_class == "gthread" and not os.environ.get("IDP_SHED_LIMIT"):
         os.environ["IDP_SHED_LIMIT"] = str(SERVE_SHED_LIMIT)
+    if not os.environ.get("IDP_HASH_CONCURRENCY"):
+        from idp.users.passwords import usable_cores
+
+        os.environ["IDP_HASH_CONCURRENCY"] = str(serve_hash_concurrency(workers, usable_cores()))
 
     from gunicorn.app.base import BaseApplication
 
