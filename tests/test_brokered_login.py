@@ -3,6 +3,7 @@ local Facebook Graph double as the upstream (the other upstreams share the same 
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,7 @@ from tests.facebook_double import FacebookDouble
 from tests.facebook_double import FacebookUser
 from tests.facebook_double import app_scoped_id
 from tests.facebook_double import run_facebook_double
+from tests.field_errors import read
 from tests.helpers import Browser
 from tests.helpers import redirect_params
 
@@ -242,6 +244,13 @@ def test_L8_ldap_directory_sign_in_by_connection_id(node, slapd):
     form = _ad_form(node, rp, browser, connection_id)
     wrong = browser.submit(form, "ldap-form", login=grace.upn, password="Not-Her-Password1")
     assert wrong.status_code == 401 and 'id="error"' in wrong.text
+    # Issue 14: the message describes both fields (it does not say which was wrong); the
+    # user name is kept and the password, to type again, has the focus.
+    for field in ("login", "password"):
+        tag = re.search(rf'<input id="{field}"[^>]*>', wrong.text)[0]
+        assert 'aria-describedby="error"' in tag, tag
+    assert f'value="{grace.upn}"' in wrong.text
+    assert read(wrong.text).focused == ["password"]
     done = browser.submit(form, "ldap-form", login=grace.upn, password=grace.password)
     claims = rp.id_token_claims(rp.exchange(redirect_params(done)["code"])["id_token"])
     assert claims["sub"] == user_id and claims["amr"] == ["fed"]

@@ -173,7 +173,7 @@ def _ldap_login(tx: Transaction, connection: AdConnection) -> BaseResponse:
             attempt.hand_back()
         if error.reason in ("unreachable", "timeout", "directory_error"):
             return upstream_failed(tx, "ad", error)
-        return _ldap_refused(tx, connection, error.reason)
+        return _ldap_refused(tx, connection, error.reason, login_name)
     attempt.hand_back()
     return identified(tx, identity, contract_id=connection.contract_id)
 
@@ -220,9 +220,13 @@ def ldap_refusal_message(reason: str) -> str:
     )
 
 
-def _ldap_refused(tx: Transaction, connection: AdConnection, reason: str) -> BaseResponse:
+def _ldap_refused(
+    tx: Transaction, connection: AdConnection, reason: str, login_name: str
+) -> BaseResponse:
+    """The page again, with the message about both fields and the user name kept."""
     audit.record("login", "refused", f"ldap_{reason}")
     message = ldap_refusal_message(reason)
-    return Response(
-        render_template("login/ad_ldap.html", tx=tx, connection=connection, error=message), 401
+    page = render_template(
+        "login/ad_ldap.html", tx=tx, connection=connection, error=message, login=login_name
     )
+    return Response(page, 401)
