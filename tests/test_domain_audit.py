@@ -147,6 +147,7 @@ READERS = {
     "idp.users.detail.user_detail": "reads",
     "idp.users.bulk_invite.resume_jobs": "runs stored jobs: each invitation audits itself",
     "idp.users.bulk_invite.resume_orphaned_jobs": "a node sweep: queues stored jobs (as above)",
+    "idp.users.passwords.usable_cores": "reads the machine: the cores this process may run on",
     "idp.users.what_if.what_if_for_user": "reads (X3: the rules over what the login reads)",
     "idp.users.authority.authorise": "reads; raises the admin rule's refusal (G4, G8)",
     "idp.users.authority.authorise_invite": "reads; raises the admin rule's refusal (G3, G8)",
