@@ -435,3 +435,14 @@ def test_K1_a_client_cannot_choose_its_address_through_nginx(cluster):
         )
         statuses.append(answer.status_code)
     assert statuses == [401] * FAILURES_PER_ADDRESS + [429], statuses
+
+
+@pytest.mark.covers("O1")
+def test_O1_no_node_opens_a_gunicorn_control_socket(cluster):
+    """gunicorn ≥ 25 opens a management socket (add workers, reload, stop) at one path per
+    user by default: two nodes on a host would take each other's, and we do not use it.
+    ``idp serve`` turns it off; a node's log says so by not announcing one."""
+    for node in cluster.nodes:
+        log = node.log_text()
+        assert "Booting worker" in log
+        assert "Control socket" not in log, log[-2000:]

@@ -88,6 +88,10 @@ def serve(
             self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
             # Request lines carry link tokens, codes and id_token_hint: redact them.
             self.cfg.set("logger_class", RedactingGunicornLogger)
+            # No gunicornc control socket (gunicorn ≥ 25 opens one by default, at one path
+            # per user: two nodes on a host would take each other's; and it is a management
+            # interface — add workers, reload, stop — that we neither use nor need).
+            self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return make_app()
