@@ -13,6 +13,24 @@ from idp.cli.app import make_app
 SERVE_SHED_LIMIT = 2
 
 
+def freeze_startup_objects(_worker: Any) -> None:
+    """gunicorn's ``post_worker_init``: the worker has built the app, whose modules,
+    templates, catalogues and metadata (about 180,000 objects) live as long as the process.
+    They go to the collector's permanent generation (``gc.freeze``), so that a full
+    collection during a request scans only what requests made: over them, one took
+    120–215 ms on this machine. (A bench A/B on 2026-12-03 showed no clear change in CPU per
+    grant or in the grants' p99: their tail comes from elsewhere.) Logged once, as
+    evidence."""
+    import gc
+    import logging
+
+    gc.freeze()
+    logging.getLogger("idp.serve").info(
+        "worker started: %d start-up objects kept out of garbage collection",
+        gc.get_freeze_count(),
+    )
+
+
 def serve_hash_concurrency(workers: int, cores: int) -> int:
     """``IDP_HASH_CONCURRENCY`` of ``idp serve`` (unless set): password hashes at once per
     worker, so that all workers together hash on about as many threads as there are cores."""
@@ -92,6 +110,7 @@ def serve(
             # per user: two nodes on a host would take each other's; and it is a management
             # interface — add workers, reload, stop — that we neither use nor need).
             self.cfg.set("control_socket_disable", True)
+            self.cfg.set("post_worker_init", freeze_startup_objects)
 
         def load(self) -> Any:
             return make_app()
