@@ -219,3 +219,16 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(postgres_server: Any, smtp_sink: Any) -> Iterator[Any]:
+    """Two ``idp serve`` nodes behind nginx on one PostgreSQL and one Redis (tests/nodes.py),
+    one per test module that asks for it."""
+    from tests.nodes import start_cluster
+
+    started = start_cluster(postgres_server, smtp_sink)
+    try:
+        yield started
+    finally:
+        started.stop()

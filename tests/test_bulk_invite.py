@@ -14,6 +14,9 @@ import io
 import re
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from html import unescape
 
 import pytest
@@ -421,18 +424,48 @@ def test_G4_an_admin_demoted_while_the_job_waits_invites_nobody(provider, mailbo
     assert _mails_to(mailbox, email) == 0
 
 
-def _stalled_job(provider, browser: Browser, email: str, gate: threading.Event) -> str:
+@dataclass
+class StalledJob:
     """A job whose node took it and then stalled: it waits behind ``gate`` in the pool."""
-    jobs = provider.app.extensions["idp.invite_jobs"]
-    jobs.submit(provider.app, lambda: gate.wait(30))  # the stalled (or stopped) node
-    page = _job_page(browser, _upload(browser, _csv([[email, "再開 する", "user"]]).encode()))
-    assert 'data-status="queued"' in page.text
-    return page.url
+
+    browser: Browser
+    email: str
+    url: str
+    gate: threading.Event
+
+    @property
+    def id(self) -> str:
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _job_of(provider, page_url: str) -> tuple[str, int, int, int]:
+@contextmanager
+def _stalled_job(provider, tag: str) -> Iterator[StalledJob]:
+    """Upload one row while the pool is held (the stalled, or stopped, node); the pool is let
+    go when the block ends, whatever happened in it."""
+    browser, _contract_id, _admin_id = signed_in_admin(provider)
+    email = _addr(tag)
+    gate = threading.Event()
+    provider.app.extensions["idp.invite_jobs"].submit(provider.app, lambda: gate.wait(30))
+    try:
+        page = _job_page(browser, _upload(browser, _csv([[email, "再開 する", "user"]]).encode()))
+        assert 'data-status="queued"' in page.text
+        yield StalledJob(browser, email, page.url, gate)
+    finally:
+        gate.set()
+
+
+@contextmanager
+def _lease_ran_out(provider) -> Iterator[None]:
+    """The clock moved past the stalled node's lease (IDP_INVITE_JOB_LEASE), in the store too."""
+    lease = provider.app.extensions["idp.settings"].invite_job_lease
+    with moved_clock(provider.app.extensions["idp.store"]) as clock:
+        clock.advance(lease + 1)
+        yield
+
+
+def _job_of(provider, job_id: str) -> tuple[str, int, int, int]:
     with provider.app.app_context():
-        job = provider.db().session.get(InvitationJob, page_url.rstrip("/").rsplit("/", 1)[-1])
+        job = provider.db().session.get(InvitationJob, job_id)
         return job.status, job.total, job.done, job.failed
 
 
@@ -446,30 +479,20 @@ def test_G3_a_job_whose_node_stopped_is_finished_by_the_command_once_its_lease_r
     it in the uploader's name, and the row is not mailed twice when the old node wakes."""
     from idp.users.bulk_invite import resume_jobs
 
-    browser, _contract_id, _admin_id = signed_in_admin(provider)
-    email = _addr("resumed")
-    gate = threading.Event()
-    store = provider.app.extensions["idp.store"]
-    lease = provider.app.extensions["idp.settings"].invite_job_lease
-    try:
-        url = _stalled_job(provider, browser, email, gate)
-        job_id = url.rstrip("/").rsplit("/", 1)[-1]
+    with _stalled_job(provider, "resumed") as job:
         with provider.app.app_context():
-            assert job_id not in resume_jobs()  # its node holds it
-        assert 'data-status="queued"' in browser.get(url).text
-        with moved_clock(store) as clock:
-            clock.advance(lease + 1)
+            assert job.id not in resume_jobs()  # its node holds it
+        assert 'data-status="queued"' in job.browser.get(job.url).text
+        with _lease_ran_out(provider):
             with provider.app.app_context():
-                assert job_id in resume_jobs()
+                assert job.id in resume_jobs()
             # The mail was queued at the moved time: sent while the clock stays moved (the
             # sender sends what is due by its clock).
-            mailbox.wait_for(to=email, subject_contains=SUBJECT)
-        assert 'data-status="finished"' in browser.get(url).text
-    finally:
-        gate.set()
+            mailbox.wait_for(to=job.email, subject_contains=SUBJECT)
+        assert 'data-status="finished"' in job.browser.get(job.url).text
     _wait(provider)
-    assert _job_of(provider, url) == ("finished", 1, 1, 0)
-    assert _mails_to(mailbox, email) == 1
+    assert _job_of(provider, job.id) == ("finished", 1, 1, 0)
+    assert _mails_to(mailbox, job.email) == 1
 
 
 @pytest.mark.covers("G3", "O1")
@@ -481,26 +504,16 @@ def test_G3_a_node_sweep_takes_over_a_job_whose_lease_ran_out_and_the_old_holder
     and finished; the stalled node, woken, finds its lease gone and invites nobody again."""
     from idp.users.bulk_invite import resume_orphaned_jobs
 
-    browser, _contract_id, _admin_id = signed_in_admin(provider)
-    email = _addr("swept")
-    gate = threading.Event()
-    store = provider.app.extensions["idp.store"]
-    lease = provider.app.extensions["idp.settings"].invite_job_lease
-    try:
-        url = _stalled_job(provider, browser, email, gate)
-        job_id = url.rstrip("/").rsplit("/", 1)[-1]
+    with _stalled_job(provider, "swept") as job:
         with provider.app.app_context():
-            assert job_id not in resume_orphaned_jobs()  # held: not taken
-        with moved_clock(store) as clock:
-            clock.advance(lease + 1)
-            with provider.app.app_context():
-                assert job_id in resume_orphaned_jobs()
-                assert job_id not in resume_orphaned_jobs()  # taken once
-    finally:
-        gate.set()  # the stalled run goes first, then the sweep's
+            assert job.id not in resume_orphaned_jobs()  # held: not taken
+        with _lease_ran_out(provider), provider.app.app_context():
+            assert job.id in resume_orphaned_jobs()
+            assert job.id not in resume_orphaned_jobs()  # taken once
+    # The pool let go: the stalled run goes first, then the sweep's.
     _wait(provider)
-    assert 'data-status="finished"' in browser.get(url).text
-    assert _job_of(provider, url) == ("finished", 1, 1, 0)
-    mailbox.wait_for(to=email, subject_contains=SUBJECT)
+    assert 'data-status="finished"' in job.browser.get(job.url).text
+    assert _job_of(provider, job.id) == ("finished", 1, 1, 0)
+    mailbox.wait_for(to=job.email, subject_contains=SUBJECT)
     provider.app.extensions["idp.mailer"].wait_idle()
-    assert _mails_to(mailbox, email) == 1
+    assert _mails_to(mailbox, job.email) == 1

@@ -16,7 +16,6 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin
 
@@ -34,21 +33,11 @@ from tests.node_routing import NodeBrowser
 from tests.node_routing import NodeRelyingParty
 from tests.nodes import FAILURES_PER_ADDRESS
 from tests.nodes import Cluster
-from tests.nodes import start_cluster
 from tests.test_two_factor import new_phone
 
 pytestmark = [pytest.mark.xdist_group("nodes")]
 
 LOCKED = "ロックされています"
-
-
-@pytest.fixture(scope="module")
-def cluster(postgres_server: Any, smtp_sink: Any) -> Iterator[Cluster]:
-    started = start_cluster(postgres_server, smtp_sink)
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 def alternated(served: list[str]) -> bool:

@@ -11,7 +11,6 @@ import csv
 import io
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,7 +22,6 @@ from idp.models import InvitationJob
 from idp.models import QueuedMail
 from idp.models import User
 from tests.nodes import Cluster
-from tests.nodes import start_cluster
 from tests.test_admin_api import PREFIX
 from tests.test_admin_api import token_for
 
@@ -34,15 +32,6 @@ SUBJECT = "利用者登録"
 #: Seconds the test waits for what the nodes do on their own (a lease of 2 s, a sweep every
 #: 2 s, ROWS invitations): a deadline, not a pause.
 DEADLINE = 120
-
-
-@pytest.fixture(scope="module")
-def cluster(postgres_server: Any, smtp_sink: Any) -> Iterator[Cluster]:
-    started = start_cluster(postgres_server, smtp_sink)
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 def _until(what: str, done: Any) -> Any:

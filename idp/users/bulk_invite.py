@@ -147,14 +147,23 @@ def _actor_of(job: InvitationJob) -> Actor:
     return Actor(ActorKind(kind), actor_id or None, job.contract_id)
 
 
-def _unfinished_jobs() -> list[str]:
-    return list(
-        db.session.scalars(
-            select(InvitationJob.id)
-            .where(InvitationJob.status.in_((QUEUED, RUNNING)))
-            .order_by(InvitationJob.created_at)
-        ).all()
-    )
+def _orphaned_jobs() -> Iterator[tuple[str, Actor, Lease]]:
+    """The unfinished jobs no node holds, oldest first, each as its lease is taken here:
+    (job id, its uploader, the lease)."""
+    unfinished = db.session.scalars(
+        select(InvitationJob.id)
+        .where(InvitationJob.status.in_((QUEUED, RUNNING)))
+        .order_by(InvitationJob.created_at)
+    ).all()
+    for job_id in unfinished:
+        lease = Lease.take(LEASE_PREFIX + job_id)
+        if lease is None:  # a running node holds it
+            continue
+        job = db.session.get(InvitationJob, job_id)
+        if job is None:  # pragma: no cover - deleted with its contract meanwhile
+            lease.release()
+            continue
+        yield job_id, _actor_of(job), lease
 
 
 def resume_jobs() -> list[str]:
@@ -162,14 +171,8 @@ def resume_jobs() -> list[str]:
     resume-invitation-jobs``; the nodes' sweeps do it by themselves): each in its uploader's
     name. Returns the ids of the jobs finished."""
     finished = []
-    for job_id in _unfinished_jobs():
-        lease = Lease.take(LEASE_PREFIX + job_id)
-        if lease is None:  # a running node holds it
-            continue
-        job = db.session.get(InvitationJob, job_id)
-        if job is None:  # pragma: no cover - deleted with its contract meanwhile
-            continue
-        _run_job(_actor_of(job), job_id, lease)
+    for job_id, actor, lease in _orphaned_jobs():
+        _run_job(actor, job_id, lease)
         finished.append(job_id)
     return finished
 
@@ -179,15 +182,8 @@ def resume_orphaned_jobs() -> list[str]:
     lease ran out while it waited behind another job) and run it in this node's job pool.
     Returns the ids taken."""
     taken = []
-    for job_id in _unfinished_jobs():
-        lease = Lease.take(LEASE_PREFIX + job_id)
-        if lease is None:
-            continue
-        job = db.session.get(InvitationJob, job_id)
-        if job is None:  # pragma: no cover - deleted with its contract meanwhile
-            lease.release()
-            continue
-        _submit(_actor_of(job), job_id, lease)
+    for job_id, actor, lease in _orphaned_jobs():
+        _submit(actor, job_id, lease)
         taken.append(job_id)
     return taken
 
