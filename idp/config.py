@@ -131,16 +131,22 @@ class Settings:
     #: Who runs this service: the footer's © line and, with ``operator_url``, its link.
     operator_name: str = ""
     operator_url: str = ""
-    #: Load shedding (idp/admission): requests in the application at once per worker
+    #: Load shedding (idp/admission) of sync workers: a request that waited in the kernel's
+    #: queue longer than ``shed_wait_ms`` (``shed_target_ms`` once a queue stands) before a
+    #: worker took it gets 503 with ``Retry-After``. ``idp serve --worker-class sync`` (the
+    #: default) sets it when the variable is unset; an app built otherwise (the tests'
+    #: threaded server, ``idp demo``) sheds nothing.
+    shed_by_wait: bool = False
+    #: Load shedding of gthread workers: requests in the application at once per worker
     #: process; past it they wait (``shed_queue``, ``shed_wait_ms``) or get 503 with
-    #: ``Retry-After``. 0: no limit, nothing is shed. ``idp serve`` (gthread) sets
-    #: ``SERVE_SHED_LIMIT`` when the variable is unset; an app built otherwise (the tests'
-    #: threaded server, ``idp demo``) has no gate.
+    #: ``Retry-After``. 0: no limit, nothing is shed. ``idp serve --worker-class gthread``
+    #: sets ``SERVE_SHED_LIMIT`` when the variable is unset.
     shed_limit: int = 0
     #: Requests waiting per worker at most; the next one is refused at once. Keep it below
     #: ``idp serve --threads`` minus ``shed_limit`` (the threads are where they wait).
     shed_queue: int = 24
-    #: Milliseconds a request may wait for a place (the CoDel interval): past it, 503.
+    #: Milliseconds a request may wait for a place or in the kernel's queue (the CoDel
+    #: interval): past it, 503.
     shed_wait_ms: int = 500
     #: Milliseconds a request may wait once the queue has not been empty for
     #: ``shed_wait_ms`` (load past capacity, not a burst); the newest waiter goes first then.

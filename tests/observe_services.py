@@ -56,7 +56,7 @@ def serve_env(provider: Provider, metrics_dir: Path, **extra: str) -> dict[str, 
 
 @contextmanager
 def idp_serve(
-    provider: Provider, tmp: Path, workers: int = 2, **extra: str
+    provider: Provider, tmp: Path, workers: int = 2, worker_class: str = "sync", **extra: str
 ) -> Iterator[tuple[str, Path]]:
     """``idp serve`` on the provider's port; yields its URL and the file of its output."""
     port = provider.app.config["TEST_PORT"]
@@ -64,7 +64,7 @@ def idp_serve(
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "idp.cli", "serve", "--host", "127.0.0.1"]
-            + ["--port", str(port), "--workers", str(workers)],
+            + ["--port", str(port), "--workers", str(workers), "--worker-class", worker_class],
             env=serve_env(provider, tmp / "metrics", **extra),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -64,7 +64,7 @@ def served(services, tmp_path_factory) -> Iterator[str]:
     # and waits for it; past the limit a probe waits IDP_SHED_WAIT_MS, then gets 503 (only
     # when both held requests are inside: nothing else holds a place that long).
     settings = {"IDP_SHED_LIMIT": str(LIMIT), "IDP_SHED_QUEUE": "1", "IDP_SHED_WAIT_MS": "1000"}
-    with idp_serve(provider, tmp, workers=1, **settings) as (url, _log):
+    with idp_serve(provider, tmp, workers=1, worker_class="gthread", **settings) as (url, _log):
         yield url
     provider.close()
 

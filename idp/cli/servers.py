@@ -8,9 +8,13 @@ import click
 
 from idp.cli.app import make_app
 
-#: ``IDP_SHED_LIMIT`` of ``idp serve`` with gthread workers (unless set): requests in the
+#: ``IDP_SHED_LIMIT`` of ``idp serve --worker-class gthread`` (unless set): requests in the
 #: application at once per worker (bench/README.md, "Worker model and load shedding").
 SERVE_SHED_LIMIT = 2
+#: gunicorn's ``timeout``: a sync worker silent this long (in one request) is restarted.
+#: Above the longest timeout of an upstream call (an upstream's ``timeout`` setting: 60 s at
+#: most), so that a slow upstream is answered as such, never by killing the worker.
+SERVE_WORKER_TIMEOUT = 120
 
 
 def freeze_startup_objects(_worker: Any) -> None:
@@ -43,11 +47,13 @@ def serve_hash_concurrency(workers: int, cores: int) -> int:
 @click.option("--workers", default=2, type=int)
 @click.option(
     "--worker-class",
-    type=click.Choice(["gthread", "sync"]),
-    default="gthread",
+    type=click.Choice(["sync", "gthread"]),
+    default="sync",
     show_default=True,
-    help="gthread: threads take requests while others run, so the load shedding "
-    "(IDP_SHED_*) can answer 503 early; sync: one request at a time per process.",
+    help="sync: one request at a time per process, the cheapest per request; behind a "
+    "buffering proxy (deploy/nginx), as slow clients hold a worker; a request that waited "
+    "too long for one is answered 503 (IDP_SHED_BY_WAIT). gthread: threads per process, "
+    "for serving without a proxy; a gate per worker sheds load (IDP_SHED_LIMIT).",
 )
 @click.option(
     "--threads",
@@ -84,6 +90,8 @@ def serve(
 
     if worker_class == "gthread" and not os.environ.get("IDP_SHED_LIMIT"):
         os.environ["IDP_SHED_LIMIT"] = str(SERVE_SHED_LIMIT)
+    if worker_class == "sync" and not os.environ.get("IDP_SHED_BY_WAIT"):
+        os.environ["IDP_SHED_BY_WAIT"] = "1"
     if not os.environ.get("IDP_HASH_CONCURRENCY"):
         from idp.users.passwords import usable_cores
 
@@ -99,6 +107,7 @@ def serve(
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", worker_class)
+            self.cfg.set("timeout", SERVE_WORKER_TIMEOUT)
             if worker_class == "gthread":
                 self.cfg.set("threads", threads)
                 self.cfg.set("keepalive", keepalive)

@@ -1,0 +1,187 @@
+"""Load shedding of ``idp serve``'s default sync workers (issue 13, "Speed": no error under
+twice the saturating load; idp/admission/waited.py): a request that waited for a worker past
+its budget is answered at once with 503 and ``Retry-After`` in the shape of an outage (a
+page in the person's language, OAuth ``temporarily_unavailable`` on /token), while /healthz
+still answers; a request taken in time is served.
+
+The rule is tested with a moved clock. The wait itself is the kernel's (``TCP_INFO`` of the
+accepted connection), which no test can move: the end-to-end test stops the worker
+(SIGSTOP), sends its requests, and polls the client sockets' own ``TCP_INFO`` until the
+kernel says they have waited past the budget, then lets the worker go on (SIGCONT)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from idp.admission import waited_seconds
+from idp.admission.gate import Outcome
+from idp.admission.waited import WaitGate
+from idp.admission.waited import WaitRule
+from tests.conftest import build_provider
+from tests.observe_services import idp_serve
+from tests.observe_services import metric_samples
+from tests.observe_services import sample
+
+RULE = WaitRule(wait=0.5, target=0.05)
+#: ``struct tcp_info``: milliseconds since the connection last sent data (client side).
+TCP_INFO_LAST_DATA_SENT = 44
+
+ADMITTED, WAITED = Outcome.ADMITTED, Outcome.WAITED
+
+
+def test_a_burst_may_wait_the_interval_but_no_longer():
+    gate = WaitGate(RULE)
+    assert gate.admit(0.0, now=100.0) is ADMITTED
+    # Waits above the target, for less than an interval: a burst, served up to the interval.
+    assert gate.admit(0.2, now=100.1) is ADMITTED
+    assert gate.admit(0.49, now=100.3) is ADMITTED
+    assert gate.admit(0.51, now=100.4) is WAITED
+    # One short wait: the queue was short again, the clock of the standing queue restarts.
+    assert gate.admit(0.01, now=100.55) is ADMITTED
+    assert gate.admit(0.3, now=101.0) is ADMITTED
+    assert not gate.is_standing(101.2)
+
+
+def test_a_queue_that_stood_an_interval_leaves_only_the_target():
+    gate = WaitGate(RULE)
+    assert gate.admit(0.1, now=10.0) is ADMITTED  # above the target since 10.0
+    assert gate.admit(0.3, now=10.4) is ADMITTED
+    assert gate.is_standing(10.5)
+    assert gate.admit(0.06, now=10.5) is WAITED
+    assert gate.admit(0.3, now=10.6) is WAITED
+    assert gate.admit(0.05, now=10.7) is ADMITTED  # waited the target exactly
+    # Until a request is taken that waited less than the target.
+    assert gate.admit(0.049, now=10.8) is ADMITTED
+    assert not gate.is_standing(10.8)
+    assert gate.admit(0.3, now=10.9) is ADMITTED
+
+
+def test_the_kernel_says_how_long_a_request_waited_where_it_can():
+    assert waited_seconds({}) is None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unix:
+        assert waited_seconds({"gunicorn.socket": unix}) is None
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname()[:2])
+        with client:
+            client.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            accepted, _ = listener.accept()
+            with accepted:
+                environ = {"gunicorn.socket": accepted}
+                first = waited_seconds(environ)
+                assert first is not None and first >= 0
+                # It grows while the request is not answered: poll the kernel, no clock.
+                deadline = time.monotonic() + 10
+                while (waited_seconds(environ) or 0) < first + 0.05:
+                    assert time.monotonic() < deadline, "the wait did not grow"
+                    time.sleep(0.01)
+
+
+def _sent_ms_ago(sock: socket.socket) -> int:
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    return int(struct.unpack_from("I", info, TCP_INFO_LAST_DATA_SENT)[0])
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split(" ", 2)[1]), headers, body
+
+
+def _queued_requests(
+    url: str, worker: int, budget_ms: int
+) -> list[tuple[int, dict[str, str], bytes]]:
+    """Stop the worker, send a token request, a page request and a health check, wait until
+    the kernel says each waited past ``budget_ms``, let the worker go on; their answers."""
+    parts = urlsplit(url)
+    body = b"grant_type=client_credentials"
+    head = f"Host: {parts.netloc}\r\nConnection: close\r\n"
+    raw = [
+        f"POST /token HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n\r\n".encode()
+        + body,
+        f"GET /login?ui_locales=en HTTP/1.1\r\n{head}\r\n".encode(),
+        f"GET /healthz HTTP/1.1\r\n{head}\r\n".encode(),
+    ]
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        socks = [socket.create_connection((parts.hostname, parts.port), timeout=30) for _ in raw]
+        for sock, request in zip(socks, raw, strict=True):
+            sock.sendall(request)
+        deadline = time.monotonic() + 30
+        while min(_sent_ms_ago(sock) for sock in socks) <= budget_ms + 50:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    answers = [_answer(sock) for sock in socks]
+    for sock in socks:
+        sock.close()
+    return answers
+
+
+@pytest.fixture(scope="module")
+def served(services, tmp_path_factory) -> Iterator[tuple[str, int]]:
+    tmp = tmp_path_factory.mktemp("wait-served")
+    provider = build_provider("sqlite+sqlstore", tmp, services)
+    # IDP_SHED_BY_WAIT is not set: `idp serve` with its default sync worker sets it.
+    settings = {"IDP_SHED_WAIT_MS": "200", "IDP_SHED_TARGET_MS": "50"}
+    with idp_serve(provider, tmp, workers=1, **settings) as (url, log):
+        yield url, _worker_pid(log)
+    provider.close()
+
+
+def _worker_pid(log: Path) -> int:
+    found = re.findall(r"Booting worker with pid: (\d+)", log.read_text(errors="replace"))
+    assert len(found) == 1, found
+    return int(found[0])
+
+
+@pytest.mark.xdist_group("wait-serve")
+def test_a_request_that_waited_past_its_budget_gets_503_with_retry_after(served):
+    url, worker = served
+    before = metric_samples(url)
+    token, page, health = _queued_requests(url, worker, budget_ms=200)
+
+    status, headers, body = token
+    assert (status, headers["Retry-After"]) == (503, "1")
+    assert b'"temporarily_unavailable"' in body
+    status, headers, body = page
+    assert (status, headers["Retry-After"]) == (503, "1")
+    assert headers["Content-Type"].startswith("text/html")
+    assert "The service is temporarily unavailable" in body.decode()
+    assert headers["X-Frame-Options"] == "DENY"
+    assert health[0] == 200  # a load balancer sees a busy node as alive
+
+    shed = sample(metric_samples(url), "idp_requests_shed_total", reason="waited")
+    assert shed - sample(before, "idp_requests_shed_total", reason="waited") == 2
+    # Taken at once again: served (an unauthenticated client: 401).
+    answer = requests.post(f"{url}/token", data={"grant_type": "client_credentials"}, timeout=30)
+    assert answer.status_code == 401
+    assert requests.get(f"{url}/login", timeout=30).status_code != 503
+
+
+@pytest.mark.xdist_group("wait-serve")
+def test_requests_taken_at_once_are_never_shed(served):
+    url, _worker = served
+    statuses = [
+        requests.post(
+            f"{url}/token", data={"grant_type": "client_credentials"}, timeout=30
+        ).status_code
+        for _ in range(20)
+    ]
+    assert statuses == [401] * 20
