@@ -1,5 +1,6 @@
-"""Load shedding of a real ``idp serve`` (issue 13, "Speed": no error under twice the
-saturating load; idp/admission): past its configured limit a worker answers at once with 503
+"""Load shedding of a real ``idp serve --worker-class gthread`` (issue 13, "Speed": no error
+under twice the saturating load; idp/admission/gate.py; the default sync workers' rule is
+tests/test_wait_admission.py): past its configured limit a worker answers at once with 503
 and ``Retry-After`` in the shape of an outage (a page in the person's language, OAuth
 ``temporarily_unavailable`` on /token, an RFC 9457 problem on the admin API), while /healthz,
 /readyz and /metrics still answer; below the limit nothing is shed.
