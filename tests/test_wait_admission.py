@@ -24,10 +24,11 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from idp.admission import waited_seconds
 from idp.admission.gate import Outcome
 from idp.admission.waited import WaitGate
 from idp.admission.waited import WaitRule
+from idp.admission.worker import shape_of
+from idp.admission.worker import waited_seconds
 from tests.conftest import build_provider
 from tests.observe_services import idp_serve
 from tests.observe_services import metric_samples
@@ -68,23 +69,34 @@ def test_a_queue_that_stood_an_interval_leaves_only_the_target():
 
 
 def test_the_kernel_says_how_long_a_request_waited_where_it_can():
-    assert waited_seconds({}) is None
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unix:
-        assert waited_seconds({"gunicorn.socket": unix}) is None
+        assert waited_seconds(unix) is None
     with socket.create_server(("127.0.0.1", 0)) as listener:
         client = socket.create_connection(listener.getsockname()[:2])
         with client:
             client.sendall(b"GET / HTTP/1.1\r\n\r\n")
             accepted, _ = listener.accept()
             with accepted:
-                environ = {"gunicorn.socket": accepted}
-                first = waited_seconds(environ)
+                first = waited_seconds(accepted)
                 assert first is not None and first >= 0
                 # It grows while the request is not answered: poll the kernel, no clock.
                 deadline = time.monotonic() + 10
-                while (waited_seconds(environ) or 0) < first + 0.05:
+                while (waited_seconds(accepted) or 0) < first + 0.05:
                     assert time.monotonic() < deadline, "the wait did not grow"
                     time.sleep(0.01)
+
+
+def test_a_refusal_takes_the_shape_its_request_head_calls_for():
+    assert shape_of(b"POST /token HTTP/1.1\r\nHost: x\r\n") == "oauth"
+    assert shape_of(b"GET /scim/v2/Users HTTP/1.1\r\n") == "oauth"
+    assert shape_of(b"GET /api/admin/v1/users?page=2 HTTP/1.1\r\n") == "problem"
+    assert shape_of(b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n") == "page-ja"
+    assert shape_of(b"GET /authorize?client_id=a&ui_locales=fr%20en HTTP/1.1\r\n") == "page-en"
+    assert shape_of(b"GET /login HTTP/1.1\r\ncookie: a=b; lang=en\r\n") == "page-en"
+    assert shape_of(b"GET /login HTTP/1.1\r\nCookie: lang=xx\r\n") == "page-ja"
+    assert shape_of(b"") == "page-ja"  # nothing to read yet: the default page
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert shape_of(f"GET {path} HTTP/1.1\r\n".encode()) is None
 
 
 def _sent_ms_ago(sock: socket.socket) -> int:
@@ -165,6 +177,7 @@ def test_a_request_that_waited_past_its_budget_gets_503_with_retry_after(served)
     assert headers["Content-Type"].startswith("text/html")
     assert "The service is temporarily unavailable" in body.decode()
     assert headers["X-Frame-Options"] == "DENY"
+    assert len(headers["X-Request-ID"]) == 32
     assert health[0] == 200  # a load balancer sees a busy node as alive
 
     shed = sample(metric_samples(url), "idp_requests_shed_total", reason="waited")

@@ -7,15 +7,13 @@ person's language, OAuth ``temporarily_unavailable`` JSON for the machine endpoi
 in :mod:`idp.admission.gate`; this module is its WSGI middleware, one gate per worker
 process.
 
-Two rules, one per kind of worker:
-
-- gunicorn's ``sync`` worker (``idp serve``'s default) serves one request at a time; its
-  queue is the kernel's accept queue, where no one can answer a request. Once the worker
-  takes one, the kernel tells how long it waited there (:func:`waited_seconds`), and
-  :mod:`idp.admission.waited` refuses it when that is past its budget
-  (``IDP_SHED_BY_WAIT``);
-- gunicorn's ``gthread`` worker hands the application more requests than it lets in: the
-  gate of :mod:`idp.admission.gate` holds them in the worker (``IDP_SHED_LIMIT``).
+It needs a worker that hands it more requests than it lets in: gunicorn's ``gthread``
+worker, whose threads take connections while others run (``idp serve --worker-class
+gthread``, ``IDP_SHED_LIMIT``). A sync worker (``idp serve``'s default) serves one request at
+a time; its queue is the kernel's accept queue, where no one can answer a request. Once the
+worker takes one, the kernel tells how long it waited there: :mod:`idp.admission.worker`
+refuses it by the rule of :mod:`idp.admission.waited` when that is past its budget
+(``IDP_SHED_BY_WAIT``), in the worker itself, before reading it.
 
 ``/healthz``, ``/readyz`` and ``/metrics`` pass without the gate: a load balancer or a
 monitor must see a busy node as alive. Each refusal counts in ``idp_requests_shed_total``
@@ -23,8 +21,6 @@ by reason (``queue_full``, ``waited``)."""
 
 from __future__ import annotations
 
-import socket
-import struct
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -39,8 +35,6 @@ from prometheus_client import Counter
 from idp.admission.gate import AdmissionRule
 from idp.admission.gate import Gate
 from idp.admission.gate import Outcome
-from idp.admission.waited import WaitGate
-from idp.admission.waited import WaitRule
 from idp.config import Settings
 
 StartResponse = Callable[..., Any]
@@ -65,78 +59,8 @@ def rule_of(settings: Settings) -> AdmissionRule:
     )
 
 
-#: ``struct tcp_info`` (linux/tcp.h): ``tcpi_last_data_recv``, milliseconds since the
-#: connection last received data, is the unsigned 32-bit field at this offset (after 8 bytes
-#: of flags and the u32 fields rto … last_ack_sent); stable since Linux 2.6.
-TCP_INFO_LAST_DATA_RECV = 52
-TCP_INFO_LENGTH = 104
-
-
-def waited_seconds(environ: dict[str, Any]) -> float | None:
-    """How long ago the kernel received the last bytes of this request: the time it waited
-    for a worker (in the accept queue, or in the socket behind a proxy). ``None`` where it
-    cannot be known: no socket in the environ (a server other than gunicorn), not TCP
-    (a Unix socket), not Linux."""
-    sock = environ.get("gunicorn.socket")
-    option = getattr(socket, "TCP_INFO", None)
-    if sock is None or option is None:
-        return None
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, option, TCP_INFO_LENGTH)
-    except (OSError, AttributeError):
-        return None
-    if len(info) < TCP_INFO_LAST_DATA_RECV + 4:
-        return None
-    return float(struct.unpack_from("I", info, TCP_INFO_LAST_DATA_RECV)[0]) / 1000
-
-
-class _Refusing:
-    def __init__(self, app: WsgiApp, flask_app: Flask, retry_after: int) -> None:
-        self.app = app
-        self.flask_app = flask_app
-        self.retry_after = retry_after
-
-    def _refuse(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        from idp.web import unavailable_answer
-
-        with self.flask_app.request_context(environ):
-            answer = unavailable_answer(None, self.retry_after)
-            # The after-request hooks (security headers, the language cookie) need only
-            # werkzeug's Response, which Flask's annotation narrows to its subclass.
-            response = self.flask_app.process_response(cast(FlaskResponse, answer))
-        return response(environ, start_response)
-
-
-class WaitAdmission(_Refusing):
-    """WSGI middleware of a sync worker: a request that waited past its budget before the
-    worker took it is refused (:mod:`idp.admission.waited`)."""
-
-    def __init__(
-        self,
-        app: WsgiApp,
-        flask_app: Flask,
-        rule: WaitRule,
-        retry_after: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(app, flask_app, retry_after)
-        self.gate = WaitGate(rule)
-        self.clock = clock
-
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") not in UNGATED_PATHS:
-            waited = waited_seconds(environ)
-            if waited is not None:
-                outcome = self.gate.admit(waited, self.clock())
-                if outcome is not Outcome.ADMITTED:
-                    SHED.labels(reason=outcome).inc()
-                    return self._refuse(environ, start_response)
-        return self.app(environ, start_response)
-
-
-class Admission(_Refusing):
-    """WSGI middleware of a gthread worker: each request passes the worker's gate, or is
-    refused."""
+class Admission:
+    """WSGI middleware: each request passes the worker's gate, or is refused."""
 
     def __init__(
         self,
@@ -146,9 +70,11 @@ class Admission(_Refusing):
         retry_after: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(app, flask_app, retry_after)
+        self.app = app
+        self.flask_app = flask_app
         self.clock = clock
         self.gate = Gate(rule, clock())
+        self.retry_after = retry_after
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") in UNGATED_PATHS:
@@ -172,6 +98,16 @@ class Admission(_Refusing):
         ticket.event.wait(max(0.0, ticket.deadline - self.clock()))
         return self.gate.give_up(ticket, self.clock())
 
+    def _refuse(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        from idp.web import unavailable_answer
+
+        with self.flask_app.request_context(environ):
+            answer = unavailable_answer(None, self.retry_after)
+            # The after-request hooks (security headers, the language cookie) need only
+            # werkzeug's Response, which Flask's annotation narrows to its subclass.
+            response = self.flask_app.process_response(cast(FlaskResponse, answer))
+        return response(environ, start_response)
+
 
 class _Closing:
     """The application's body; ``on_close`` runs once when the server closes it (PEP 3333)."""
@@ -193,16 +129,11 @@ class _Closing:
 
 
 def setup_admission(app: Flask, settings: Settings) -> None:
-    """Put the rule around the application: inside ``ProxyFix`` (a shed page sees the
+    """Put the gate around the application: inside ``ProxyFix`` (a shed page sees the
     client's scheme and address) and the request observer (the wait and the refusals are in
-    the latency histogram, and a refusal carries a request id). ``IDP_SHED_LIMIT`` (the
-    threaded gate) wins over ``IDP_SHED_BY_WAIT``."""
-    if settings.shed_limit > 0:
-        app.wsgi_app = Admission(  # type: ignore[method-assign]
-            app.wsgi_app, app, rule_of(settings), settings.shed_retry_after
-        )
-    elif settings.shed_by_wait:
-        rule = WaitRule(wait=settings.shed_wait_ms / 1000, target=settings.shed_target_ms / 1000)
-        app.wsgi_app = WaitAdmission(  # type: ignore[method-assign]
-            app.wsgi_app, app, rule, settings.shed_retry_after
-        )
+    the latency histogram, and a refusal carries a request id)."""
+    if settings.shed_limit <= 0:
+        return
+    app.wsgi_app = Admission(  # type: ignore[method-assign]
+        app.wsgi_app, app, rule_of(settings), settings.shed_retry_after
+    )

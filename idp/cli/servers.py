@@ -106,7 +106,9 @@ def serve(
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", worker_class)
+            # The sync worker that refuses late requests before reading them.
+            classes = {"sync": "idp.admission.worker.SheddingSyncWorker", "gthread": "gthread"}
+            self.cfg.set("worker_class", classes[worker_class])
             self.cfg.set("timeout", SERVE_WORKER_TIMEOUT)
             if worker_class == "gthread":
                 self.cfg.set("threads", threads)
