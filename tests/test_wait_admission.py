@@ -47,11 +47,25 @@ def test_a_burst_may_wait_the_interval_but_no_longer():
     # Waits above the target, for less than an interval: a burst, served up to the interval.
     assert gate.admit(0.2, now=100.1) is ADMITTED
     assert gate.admit(0.49, now=100.3) is ADMITTED
-    assert gate.admit(0.51, now=100.4) is WAITED
     # One short wait: the queue was short again, the clock of the standing queue restarts.
-    assert gate.admit(0.01, now=100.55) is ADMITTED
-    assert gate.admit(0.3, now=101.0) is ADMITTED
-    assert not gate.is_standing(101.2)
+    assert gate.admit(0.01, now=100.35) is ADMITTED
+    assert gate.admit(0.3, now=100.8) is ADMITTED
+    assert not gate.is_tight(101.0)
+    assert gate.admit(0.51, now=101.0) is WAITED
+
+
+def test_after_a_refusal_only_the_target_for_an_interval():
+    gate = WaitGate(RULE)
+    assert gate.admit(0.6, now=50.0) is WAITED
+    # Short waits in between (a FIFO queue emptied by refusals) do not loosen it.
+    assert gate.admit(0.01, now=50.1) is ADMITTED
+    assert gate.admit(0.06, now=50.2) is WAITED
+    assert gate.admit(0.01, now=50.3) is ADMITTED
+    assert gate.admit(0.3, now=50.69) is WAITED  # the interval runs from the last refusal
+    assert gate.admit(0.05, now=51.0) is ADMITTED
+    assert gate.admit(0.01, now=51.1) is ADMITTED
+    # An interval without a refusal: a burst may wait the interval again.
+    assert gate.admit(0.3, now=51.2) is ADMITTED
 
 
 def test_a_queue_that_stood_an_interval_leaves_only_the_target():
@@ -62,10 +76,13 @@ def test_a_queue_that_stood_an_interval_leaves_only_the_target():
     assert gate.admit(0.06, now=10.5) is WAITED
     assert gate.admit(0.3, now=10.6) is WAITED
     assert gate.admit(0.05, now=10.7) is ADMITTED  # waited the target exactly
-    # Until a request is taken that waited less than the target.
+    # Until a request is taken that waited less than the target, and an interval has passed
+    # without a refusal.
     assert gate.admit(0.049, now=10.8) is ADMITTED
     assert not gate.is_standing(10.8)
-    assert gate.admit(0.3, now=10.9) is ADMITTED
+    assert gate.is_tight(11.09)
+    assert not gate.is_tight(11.1)
+    assert gate.admit(0.3, now=11.1) is ADMITTED
 
 
 def test_the_kernel_says_how_long_a_request_waited_where_it_can():
