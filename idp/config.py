@@ -122,6 +122,12 @@ class Settings:
     #: G3: seconds a node holds a CSV invitation job it runs (renewed after each row); a job
     #: whose holder stopped is taken over by another node's sweep within about this time.
     invite_job_lease: int = 60
+    #: PostgreSQL ends a session of ours that stays this many seconds inside a transaction
+    #: without a statement (``idle_in_transaction_session_timeout``): a node that hangs (a
+    #: paused VM, SIGSTOP) in a transaction releases its row locks then, so that the node
+    #: taking over its work is not blocked until it wakes. Above the longest upstream call
+    #: (60 s) a request may make; 0: no bound.
+    db_idle_in_transaction_timeout: int = 120
     #: Footer (issue 14): the operator's help page; unset: our own short help page ``/help``.
     help_url: str = ""
     #: The operator's terms of use and privacy policy; unset: no link (they are the
@@ -219,7 +225,14 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise ConfigError("IDP_CANCELLED_RETENTION_DAYS must be 0 or more")
     if settings.audit_retention_days < 0:
         raise ConfigError("IDP_AUDIT_RETENTION_DAYS must be 0 or more")
-    for name in ("shed_limit", "shed_queue", "shed_wait_ms", "shed_target_ms", "hash_concurrency"):
+    for name in (
+        "shed_limit",
+        "shed_queue",
+        "shed_wait_ms",
+        "shed_target_ms",
+        "hash_concurrency",
+        "db_idle_in_transaction_timeout",
+    ):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be 0 or more")
     if settings.shed_retry_after < 1:

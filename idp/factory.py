@@ -54,6 +54,11 @@ def setup_database(app: Flask, settings: Settings) -> None:
     url = settings.effective_database_url
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     options: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("postgresql") and settings.db_idle_in_transaction_timeout:
+        milliseconds = settings.db_idle_in_transaction_timeout * 1000
+        options["connect_args"] = {
+            "options": f"-c idle_in_transaction_session_timeout={milliseconds}"
+        }
     if url.startswith("sqlite"):
         options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
