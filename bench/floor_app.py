@@ -10,7 +10,8 @@ the provider's own tail can only be judged above it (bench/README.md, "The tail'
         'bench.floor_app:app' &
     .venv/bin/python bench/login_bench.py --url http://127.0.0.1:8099 \\
         --flows client_credentials --service-client-id floor --service-client-secret floor \\
-        --duration 8 --load --load-seconds 20 --overload-seconds 0 --arrivals uniform
+        --client-id - --client-secret - --email floor@example.com --password - \\
+        --duration 8 --load --load-seconds 20 --overload-seconds 5 --arrivals uniform
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ TOKEN = {"access_token": "floor", "token_type": "Bearer", "expires_in": 300}
 @app.post("/token")
 def token() -> ResponseReturnValue:
     return jsonify(TOKEN)
+
+
+@app.get("/.well-known/openid-configuration")
+def discovery() -> ResponseReturnValue:
+    return jsonify(issuer="http://floor.invalid")
 
 
 @app.get("/healthz")
