@@ -17,21 +17,37 @@ SERVE_SHED_LIMIT = 2
 SERVE_WORKER_TIMEOUT = 120
 
 
-def freeze_startup_objects(_worker: Any) -> None:
-    """gunicorn's ``post_worker_init``: the worker has built the app, whose modules,
-    templates, catalogues and metadata (about 180,000 objects) live as long as the process.
-    They go to the collector's permanent generation (``gc.freeze``), so that a full
-    collection during a request scans only what requests made: over them, one took
-    120–215 ms on this machine. (A bench A/B on 2026-12-03 showed no clear change in CPU per
-    grant or in the grants' p99: their tail comes from elsewhere.) Logged once, as
-    evidence."""
+#: Seconds a thread may hold the GIL while another waits for it (CPython's default: 5 ms).
+#: In a sync worker the request thread shares the GIL with the background threads (the audit
+#: sealer, the mail sender, the job sweep): at 5 ms, a request that met a seal run waited up
+#: to 5 ms at every hand-over. In-process, grants paced at 400/s beside the sealer (SQLite,
+#: 2026-12-03, a busy host, two runs each): p99 28–33 ms with the sealer, 13–15 ms without,
+#: 10–15 ms with the sealer and 1 ms here; CPU per grant unchanged (1.18–1.20 ms).
+WORKER_SWITCH_INTERVAL = 0.001
+
+
+def tune_worker(_worker: Any) -> None:
+    """gunicorn's ``post_worker_init``, once the worker has built the app:
+
+    - its start-up objects (modules, templates, catalogues, metadata: about 180,000, as long
+      lived as the process) go to the collector's permanent generation (``gc.freeze``), so
+      that a full collection during a request scans only what requests made: over them, one
+      took 120–215 ms on this machine (a bench A/B on 2026-12-03 showed no clear change in
+      CPU per grant or in the grants' p99: their tail comes from elsewhere);
+    - the GIL's switch interval becomes :data:`WORKER_SWITCH_INTERVAL`.
+
+    Logged once, as evidence."""
     import gc
     import logging
+    import sys
 
     gc.freeze()
+    sys.setswitchinterval(WORKER_SWITCH_INTERVAL)
     logging.getLogger("idp.serve").info(
-        "worker started: %d start-up objects kept out of garbage collection",
+        "worker started: %d start-up objects kept out of garbage collection; "
+        "GIL switch interval %.1f ms",
         gc.get_freeze_count(),
+        sys.getswitchinterval() * 1000,
     )
 
 
@@ -121,7 +137,7 @@ def serve(
             # per user: two nodes on a host would take each other's; and it is a management
             # interface — add workers, reload, stop — that we neither use nor need).
             self.cfg.set("control_socket_disable", True)
-            self.cfg.set("post_worker_init", freeze_startup_objects)
+            self.cfg.set("post_worker_init", tune_worker)
 
         def load(self) -> Any:
             return make_app()
