@@ -42,4 +42,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
 # `idp init` migrates the schema and creates the first signing keys when there are none.
+# `idp serve` runs sync workers, meant to be behind a buffering proxy (docker-compose.yml:
+# nginx with deploy/nginx/idp.conf); to publish the container's port directly, add
+# `--worker-class gthread`.
 CMD ["sh", "-c", "idp init && exec idp serve --host 0.0.0.0 --port 8000 --workers ${WEB_CONCURRENCY:-2}"]
