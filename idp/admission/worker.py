@@ -130,7 +130,9 @@ class SheddingSyncWorker(SyncWorker):
         app = self.wsgi
         if not isinstance(app, Flask):  # pragma: no cover - idp serve always loads ours
             return
-        settings = app.extensions["idp.settings"]
+        from idp import extensions
+
+        settings = extensions.settings.of(app)
         if not settings.shed_by_wait:
             return
         rule = WaitRule(wait=settings.shed_wait_ms / 1000, target=settings.shed_target_ms / 1000)
