@@ -193,7 +193,7 @@ UNSEALED_CHAINS = (
 
 def unsealed_chains() -> list[str]:
     """The chains that have unsealed events (found through the partial index)."""
-    chains = set(db.session.scalars(UNSEALED_CHAINS))
+    chains = set(db.session.connection().execute(UNSEALED_CHAINS).scalars())  # Core: no ORM
     db.session.commit()  # end the read before the chains lock one by one
     return sorted(chains)
 
