@@ -413,3 +413,49 @@ def test_X8_the_sealer_finds_unsealed_chains_without_reading_every_event(node):
         plan = db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()
     details = " ".join(str(row[-1]) for row in plan)
     assert "ix_audit_events_unsealed" in details, details
+
+
+@pytest.mark.parametrize("count", [1, 40])
+def test_X8_a_seal_run_costs_the_same_statements_for_one_event_or_forty(node, count):
+    """Issue 13: what one seal run costs the database, counted, not timed (a statement more
+    is a change someone must mean). Finding the chains, then per chain: the lock (an UPDATE
+    of its head that returns it), its unsealed events, one executemany linking them all and
+    the head moved; two commits. The count does not grow with the events."""
+    from sqlalchemy import event
+
+    from idp.models import db
+
+    contract_id = node.new_contract()
+    sealed(node)
+    # Written past audit.record, so that the background sealer is not asked to run.
+    rows = [{"event": "chain_test", "outcome": "info", "contract_id": contract_id}] * count
+    tamper(node, insert(AuditEvent).values(rows))
+    statements: list[str] = []
+    commits: list[object] = []
+
+    def on_execute(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(" ".join(statement.split())[:40])
+
+    def on_commit(conn) -> None:
+        commits.append(conn)
+
+    with node.app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", on_commit)
+    try:
+        with node.app.app_context():
+            report = seal_all()
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+        event.remove(engine, "commit", on_commit)
+    assert (report.events, report.chains) == (count, 1)
+    assert [text.split()[0] for text in statements] == [
+        "SELECT",  # the chains with unsealed events
+        "UPDATE",  # the lock: the chain's head, returned
+        "SELECT",  # its unsealed events
+        "UPDATE",  # every event linked (one executemany)
+        "UPDATE",  # the head moved
+    ], statements
+    assert len(commits) == 2
+    assert check(node, contract_id).problem is None

@@ -14,11 +14,13 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import update
 
 from idp.audit_chain.seal import chain_of
 from idp.audit_chain.seal import in_chain
 from idp.audit_chain.seal import lock_head
 from idp.audit_chain.seal import seal_all
+from idp.models import AuditChainHead
 from idp.models import AuditEvent
 from idp.models import db
 from idp.models import rowcount
@@ -50,7 +52,11 @@ def _delete_chain_before(chain: str, cutoff: datetime) -> int:
         deleted = db.session.execute(
             delete(AuditEvent).where(in_chain(chain), AuditEvent.seq <= last)
         )
-        head.checkpoint_seq, head.checkpoint_hash = int(last), str(last_hash)
+        db.session.execute(
+            update(AuditChainHead)
+            .where(AuditChainHead.chain == chain)
+            .values(checkpoint_seq=int(last), checkpoint_hash=str(last_hash))
+        )
         db.session.commit()
     except BaseException:
         db.session.rollback()

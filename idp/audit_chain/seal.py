@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
@@ -20,12 +21,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from idp.audit_chain.canonical import HASHED_COLUMNS
-from idp.audit_chain.canonical import chain_hash
 from idp.audit_chain.canonical import genesis_hash
+from idp.audit_chain.canonical import link_hash
 from idp.models import AuditChainHead
 from idp.models import AuditEvent
 from idp.models import db
-from idp.models import rowcount
 from idp.models import utcnow
 
 log = logging.getLogger("idp.audit")
@@ -56,34 +56,82 @@ def in_chain(chain: str) -> ColumnElement[bool]:
     return AuditEvent.contract_id.is_(None)
 
 
-def lock_head(chain: str, now: datetime | None = None) -> AuditChainHead:
+@dataclass(frozen=True)
+class Head:
+    """A chain's head row as its lock returned it (:func:`lock_head`)."""
+
+    seq: int
+    hash: str
+    checkpoint_seq: int
+    checkpoint_hash: str
+
+
+_HEADS = AuditChainHead.__table__
+_EVENTS = AuditEvent.__table__
+#: The lock: stamping the head row, which returns it as committed by the previous holder.
+_STAMP_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.chain == bindparam("head_chain"))
+    .values(sealed_at=bindparam("head_now"))
+    .returning(_HEADS.c.seq, _HEADS.c.hash, _HEADS.c.checkpoint_seq, _HEADS.c.checkpoint_hash)
+)
+#: The chain's new end, under the lock.
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.chain == bindparam("head_chain"))
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+)
+#: One event's place in its chain (run once per event, as one executemany).
+_LINK_EVENT = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"))
+    .values(seq=bindparam("event_seq"), hash=bindparam("event_hash"))
+)
+
+_FIELDS = tuple(_EVENTS.c[column] for column in HASHED_COLUMNS)
+#: A chain's unsealed events, in the order they are chained.
+_UNSEALED_OF = (
+    select(*_FIELDS)
+    .where(_EVENTS.c.contract_id == bindparam("chain"), _EVENTS.c.seq.is_(None))
+    .order_by(_EVENTS.c.id)
+    .limit(bindparam("limit"))
+)
+_UNSEALED_OF_NO_CONTRACT = (
+    select(*_FIELDS)
+    .where(_EVENTS.c.contract_id.is_(None), _EVENTS.c.seq.is_(None))
+    .order_by(_EVENTS.c.id)
+    .limit(bindparam("limit"))
+)
+
+
+def lock_head(chain: str, now: datetime | None = None) -> Head:
     """Lock the chain's head row for the rest of the transaction (creating it at the chain's
     genesis when missing) and return it as committed by the previous holder."""
-    now = now or utcnow()
-    stamp = update(AuditChainHead).where(AuditChainHead.chain == chain).values(sealed_at=now)
-    if rowcount(db.session.execute(stamp)) == 0:
+    connection = db.session.connection()
+    stamp = {"head_chain": chain, "head_now": now or utcnow()}
+    row = connection.execute(_STAMP_HEAD, stamp).first()
+    if row is None:
         genesis = genesis_hash(chain)
-        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        db.session.execute(
-            insert(AuditChainHead)
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(
+            insert(_HEADS)
             .values(chain=chain, seq=0, hash=genesis, checkpoint_seq=0, checkpoint_hash=genesis)
             .on_conflict_do_nothing(index_elements=["chain"])
         )
-        db.session.execute(stamp)
-    head = db.session.get(AuditChainHead, chain, populate_existing=True)
-    if head is None:  # pragma: no cover - inserted or present above, in this transaction
+        row = connection.execute(_STAMP_HEAD, stamp).first()
+    if row is None:  # pragma: no cover - inserted or present above, in this transaction
         raise RuntimeError(f"audit chain head {chain!r} vanished")
-    return head
+    return Head(int(row.seq), str(row.hash), int(row.checkpoint_seq), str(row.checkpoint_hash))
 
 
-def _unsealed(chain: str, limit: int) -> list[dict[str, Any]]:
-    rows = db.session.execute(
-        select(*EVENT_COLUMNS)
-        .where(in_chain(chain), AuditEvent.seq.is_(None))
-        .order_by(AuditEvent.id)
-        .limit(limit)
-    )
-    return [dict(row) for row in rows.mappings()]
+def _unsealed(chain: str, limit: int) -> list[Any]:
+    """The chain's first ``limit`` unsealed events in id order, as rows of
+    :data:`~idp.audit_chain.canonical.HASHED_COLUMNS`."""
+    if chain:
+        rows = db.session.connection().execute(_UNSEALED_OF, {"chain": chain, "limit": limit})
+    else:
+        rows = db.session.connection().execute(_UNSEALED_OF_NO_CONTRACT, {"limit": limit})
+    return list(rows)
 
 
 def _has_unsealed(chain: str) -> bool:
@@ -93,21 +141,20 @@ def _has_unsealed(chain: str) -> bool:
 
 def _seal_batch(chain: str, limit: int) -> int:
     """Chain up to ``limit`` unsealed events of ``chain`` in one transaction."""
-    if not _has_unsealed(chain):  # no lock taken for nothing
-        db.session.commit()
-        return 0
     try:
         head = lock_head(chain)
-        rows = _unsealed(chain, limit)  # again, under the lock: another sealer may have run
+        rows = _unsealed(chain, limit)  # read under the lock: another sealer may have run
         seq, previous = head.seq, head.hash
         links = []
         for row in rows:
             seq += 1
-            previous = chain_hash(previous, seq, row)
-            links.append({"id": row["id"], "seq": seq, "hash": previous})
+            previous = link_hash(previous, seq, row)
+            links.append({"event_id": row.id, "event_seq": seq, "event_hash": previous})
         if links:
-            db.session.execute(update(AuditEvent), links)
-            head.seq, head.hash = seq, previous
+            connection = db.session.connection()
+            connection.execute(_LINK_EVENT, links)
+            move = {"head_chain": chain, "head_seq": seq, "head_hash": previous}
+            connection.execute(_MOVE_HEAD, move)
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -118,8 +165,14 @@ def _seal_batch(chain: str, limit: int) -> int:
     return len(links)
 
 
-def seal_chain(chain: str, batch: int = SEAL_BATCH) -> int:
-    """Chain every unsealed event of one chain, in id order; returns how many."""
+def seal_chain(chain: str, batch: int = SEAL_BATCH, *, is_known_unsealed: bool = False) -> int:
+    """Chain every unsealed event of one chain, in id order; returns how many.
+
+    :param is_known_unsealed: the caller has just seen unsealed events in the chain (else a
+        read first makes sure, so that no lock is taken for nothing)."""
+    if not is_known_unsealed and not _has_unsealed(chain):
+        db.session.commit()
+        return 0
     sealed = 0
     while True:
         done = _seal_batch(chain, batch)
@@ -140,7 +193,7 @@ UNSEALED_CHAINS = (
 
 def unsealed_chains() -> list[str]:
     """The chains that have unsealed events (found through the partial index)."""
-    chains = set(db.session.scalars(UNSEALED_CHAINS))
+    chains = set(db.session.connection().execute(UNSEALED_CHAINS).scalars())  # Core: no ORM
     db.session.commit()  # end the read before the chains lock one by one
     return sorted(chains)
 
@@ -149,7 +202,7 @@ def seal_all() -> SealReport:
     """Chain every unsealed event of every chain (the sealer, ``idp audit seal``)."""
     events = chains = 0
     for chain in unsealed_chains():
-        sealed = seal_chain(chain)
+        sealed = seal_chain(chain, is_known_unsealed=True)
         events += sealed
         chains += 1 if sealed else 0
     return SealReport(events, chains)
