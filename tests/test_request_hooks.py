@@ -58,3 +58,16 @@ def test_hsts_only_where_cookies_are_secure(tmp_path):
     answer = secure.test_client().get("/no/such/page", base_url="https://idp.example")
     assert answer.headers.getlist("Strict-Transport-Security") == ["max-age=31536000"]
     assert "Strict-Transport-Security" not in local.test_client().get("/no/such/page").headers
+
+
+def test_O1_token_endpoint_refuses_plain_http_off_the_loopback(provider, rp):
+    """authlib's transport check reads the URL the provider builds of the request (scheme and
+    host): plain http is refused for a host that is not the loopback (RFC 6749 §3.2: TLS)."""
+    form = {"grant_type": "client_credentials", "scope": "admin:read"}
+    auth = (rp.client_id, rp.secret)
+    remote = requests.post(
+        provider.url + "/token", data=form, auth=auth, headers={"Host": "idp.example"}, timeout=10
+    )
+    assert remote.status_code == 400 and remote.json()["error"] == "insecure_transport"
+    local = requests.post(provider.url + "/token", data=form, auth=auth, timeout=10)
+    assert local.json().get("error") != "insecure_transport"
