@@ -138,8 +138,9 @@ def setup_web(app: Flask) -> None:
 
     @app.before_request
     def refuse_nul_bytes() -> None:
-        """NUL never belongs in a parameter, and PostgreSQL refuses it in text: stop it here."""
-        values = list(request.args.values())
+        """NUL never belongs in a parameter, and PostgreSQL refuses it in text: stop it here.
+        Without a query string there are no arguments to parse (a token request's case)."""
+        values = list(request.args.values()) if request.environ.get("QUERY_STRING") else []
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             values += list(request.form.values())
         if any("\x00" in value for value in values):
