@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,39 @@ from idp.config import Settings
 from idp.config import load_settings
 
 
+class IdpFlask(Flask):
+    """Flask, remembering which views and hooks are plain functions: Flask asks
+    ``inspect.iscoroutinefunction`` of every hook and view on every request (~10 per
+    request, a few per cent of a token grant's time in Flask, issue 13). At most
+    :attr:`SYNC_CACHE` functions are remembered (the app has ~120 views and hooks), so that
+    functions made per request (``after_this_request``) cannot grow it without bound."""
+
+    SYNC_CACHE = 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_of: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        sync = self._sync_of.get(func)
+        if sync is None:
+            sync = super().ensure_sync(func)
+            if len(self._sync_of) < self.SYNC_CACHE:
+                self._sync_of[func] = sync
+        return sync
+
+
 class CookieSessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie session (the CSRF token's), without building its serializer for a
     request that brings no session cookie (every machine request: token, userinfo, the admin
-    API): Flask builds one per request to read nothing (issue 13)."""
+    API): Flask builds one per request to read nothing (issue 13). Without a ``Cookie``
+    header at all the cookies are not even parsed (a machine request's case)."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+        if app.secret_key and (
+            "HTTP_COOKIE" not in request.environ
+            or not request.cookies.get(self.get_cookie_name(app))
+        ):
             return self.session_class()
         return super().open_session(app, request)
 
@@ -207,7 +234,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, views: bool = True)
 
     settings = load_settings(test_config)
     Path(settings.instance_dir).mkdir(parents=True, exist_ok=True)
-    app = Flask(
+    app = IdpFlask(
         __name__,
         instance_path=settings.instance_dir,
         template_folder=str(PROJECT_ROOT / "templates"),

@@ -144,7 +144,8 @@ def setup_i18n(app: Flask) -> None:
 
     @app.before_request
     def language_switch() -> None:
-        chosen = request.args.get("lang")
+        # No query string, no arguments to parse (every machine request, issue 13).
+        chosen = request.args.get("lang") if request.environ.get("QUERY_STRING") else None
         if chosen not in SUPPORTED_LOCALES and request.path == AUTHORIZE_PATH:
             # A relying party's ``ui_locales`` is the person's choice at the service: kept
             # like the switch, so that the pages beyond the sign-in (forgot password, the

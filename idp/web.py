@@ -52,6 +52,15 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+#: Set on every response whose view did not set its own (DESIGN.md, Security defaults); also
+#: ``Strict-Transport-Security`` with secure cookies, ``Cache-Control: no-store`` on pages
+#: and machine endpoints.
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+)
 #: Machine endpoints answer JSON errors, never HTML.
 API_PATHS = (
     "/token",
@@ -129,23 +138,31 @@ def setup_web(app: Flask) -> None:
 
     @app.before_request
     def refuse_nul_bytes() -> None:
-        """NUL never belongs in a parameter, and PostgreSQL refuses it in text: stop it here."""
-        values = list(request.args.values())
+        """NUL never belongs in a parameter, and PostgreSQL refuses it in text: stop it here.
+        Without a query string there are no arguments to parse (a token request's case)."""
+        values = list(request.args.values()) if request.environ.get("QUERY_STRING") else []
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             values += list(request.form.values())
         if any("\x00" in value for value in values):
             abort(400, "NUL byte in a parameter")
 
+    # The settings are fixed for the app's life: the defaults are chosen once.
+    defaults = SECURITY_HEADERS
+    if extensions.settings.of(app).cookies_secure:
+        defaults += (("Strict-Transport-Security", "max-age=31536000"),)
+
     @app.after_request
     def security_headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if response.mimetype == "text/html" or _is_api():
-            response.headers.setdefault("Cache-Control", "no-store")
-        if extensions.settings.of(app).cookies_secure:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        """Each default header unless the view set its own. One pass over the response's
+        headers: ``setdefault`` searched them once per header and raised a ``KeyError`` for
+        every absent one, ~10 µs a request (issue 13)."""
+        headers = response.headers
+        present = {name.lower() for name in headers.keys()}
+        for name, value in defaults:
+            if name.lower() not in present:
+                headers.add(name, value)
+        if "cache-control" not in present and (_is_api() or response.mimetype == "text/html"):
+            headers.add("Cache-Control", "no-store")
         return response
 
     @app.errorhandler(IdpError)

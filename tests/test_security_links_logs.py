@@ -176,6 +176,9 @@ REDACTION_TABLE = [
     ("Authorization: Bearer AT-bearer-secret", ["AT-bearer-secret"], ["Authorization"]),
     ("Authorization: Basic cnA6Y2xpZW50LXNlY3JldA==", ["cnA6Y2xpZW50LXNlY3JldA=="], []),
     (f"ID token was {JWT} here", [JWT], ["ID token was", "here"]),
+    # A bare JWT is made of the characters of a plain value (an id, an address): still found.
+    (JWT, [JWT], []),
+    (f"rp-1.{JWT}", [JWT], ["rp-1."]),
     ('{"access_token": "AT-json", "token_type": "Bearer"}', ["AT-json"], ['"token_type"']),
     ("{'refresh_token': 'RT-repr', 'scope': 'openid'}", ["RT-repr"], ["'scope': 'openid'"]),
     ("smtp+starttls://mailer:P4ss@smtp.example:587", ["P4ss", "mailer:"], ["smtp.example:587"]),
