@@ -16,6 +16,7 @@ import re
 import signal
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ import requests
 from idp.admission.gate import Outcome
 from idp.admission.waited import WaitGate
 from idp.admission.waited import WaitRule
+from idp.admission.worker import close_promptly
 from idp.admission.worker import shape_of
 from idp.admission.worker import waited_seconds
 from tests.conftest import build_provider
@@ -215,3 +217,45 @@ def test_requests_taken_at_once_are_never_shed(served):
         for _ in range(20)
     ]
     assert statuses == [401] * 20
+
+
+def _pair() -> tuple[socket.socket, socket.socket]:
+    """A connected TCP pair on the loopback: (the server's accepted side, the client)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname()[:2])
+        accepted, _ = listener.accept()
+    return accepted, client
+
+
+def _read_to_end(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_a_response_is_closed_at_once_when_nothing_is_left_to_read():
+    server, client = _pair()
+    with client:
+        client.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        assert server.recv(100) == b"GET / HTTP/1.1\r\n\r\n"
+        server.sendall(b"answer")
+        close_promptly(server)  # the client has not closed: no waiting for it
+        assert server.fileno() == -1
+        assert _read_to_end(client) == b"answer"
+
+
+def test_a_response_is_not_destroyed_by_what_the_client_sent_after_its_request():
+    """RFC 9112 §9.6: closing with unread bytes makes the kernel send a reset, which may
+    destroy the response before the client reads it; those bytes are drained first."""
+    server, client = _pair()
+    answer = b"x" * (4 << 20)
+    with client:
+        client.sendall(b"GET / HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n")  # pipelined
+        assert server.recv(18) == b"GET / HTTP/1.1\r\n\r\n"
+        sent = threading.Thread(target=lambda: (server.sendall(answer), close_promptly(server)))
+        sent.start()
+        received = _read_to_end(client)
+        client.close()
+        sent.join(10)
+    assert received == answer
