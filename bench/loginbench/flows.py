@@ -89,10 +89,24 @@ def walk_to_client(
     second_factor: SecondFactor | None,
 ) -> str:
     """Follows the redirects after the password POST: the second factor (when given), the
-    consent page (allowed; required when ``target.consent``), ``/login/finish``, until the
-    redirect to the client, whose Location it returns."""
+    consent page (allowed; required when ``target.consent``; a redirect to it or the page
+    itself in answer to the form), ``/login/finish``, until the redirect to the client, whose
+    Location it returns."""
     passed: list[str] = []
     while True:
+        if r.status_code == 200 and "/login/consent" not in passed:
+            # A provider that answers a step's form with the consent page itself (one hop
+            # less than a redirect to it).
+            passed.append("/login/consent")
+            fields = form_fields(step, r, action="/login/consent")
+            step = "POST /login/consent"
+            r = browser.post(
+                urljoin(r.url, "/login/consent"),
+                data={**fields, "decision": "allow"},
+                allow_redirects=False,
+                timeout=TIMEOUT,
+            )
+            continue
         location = r.headers.get("Location", "")
         if r.status_code not in (302, 303) or not location:
             raise unexpected(step, r)

@@ -24,6 +24,7 @@ from idp.login.limits import too_many
 from idp.login.refusal import deny
 from idp.login.route import line_login_base
 from idp.login.route import route_of_request
+from idp.login.steps import is_due
 from idp.login.steps import step
 from idp.login.transaction import Transaction
 from idp.login.transaction import bind_browser
@@ -100,6 +101,13 @@ def identify_password(tx: Transaction) -> BaseResponse:
     refused = admit(tx, result.user, list(PASSWORD_AMR), result.contract)
     if refused is not None:
         return refused
+    if is_due(tx, "consent"):
+        # The consent page in answer to the password itself (one round trip less than a
+        # redirect to it, issue 13; Keycloak's login actions do the same). Its form posts to
+        # /login/consent; a reload re-sends this form, which the step guard answers with a
+        # redirect to the consent page (the identify step is achieved), never a second check.
+        tx.save()
+        return _render_consent(tx)
     return finish_step.finish_or_redirect(tx, result.user)
 
 
@@ -175,6 +183,10 @@ def consent(tx: Transaction) -> BaseResponse:
             return deny(tx)
         tx.achieve("consent")
         return finish_step.finish_or_redirect(tx)
+    return _render_consent(tx)
+
+
+def _render_consent(tx: Transaction) -> BaseResponse:
     # The registration cached since /authorize (idp/oidc/client_cache.py).
     client = extensions.oauth().query_client(tx.client_id)
     scopes = tx.params.get("scope", "").split()

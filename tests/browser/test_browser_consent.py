@@ -47,7 +47,7 @@ def test_O1_consent_names_each_scope_deny_returns_access_denied_then_allow_signs
     user_id, email = provider.new_user()
     open_login_from_frontend(page, third_party, provider, lambda _page, what: snap(what))
     submit_password(page, email, PASSWORD)
-    on_path(page, provider, "/login/consent")
+    on_path(page, provider, "/login")  # the consent page answers the password itself
     page.locator("#allow").wait_for()
     snap("consent")
     phone_snap(page, snap, "consent")
@@ -76,7 +76,7 @@ def test_O1_consent_names_each_scope_deny_returns_access_denied_then_allow_signs
     click_and_wait(page, "#signin")
     page.locator("#password-form").wait_for()
     submit_password(page, email, PASSWORD)
-    on_path(page, provider, "/login/consent")
+    on_path(page, provider, "/login")  # the consent page answers the password itself
     snap("consent-again")
     click_and_wait(page, "#allow")
     wait_signed_in(page, third_party)
