@@ -263,3 +263,38 @@ def test_K1_L2_an_unknown_email_commits_the_address_count_before_the_hash(app):
     user_read = next(i for i, s in enumerate(sql) if s.startswith("SELECT users."))
     assert sql[user_read + 1] == "COMMIT", sql
     assert any(s.startswith("INSERT INTO ephemeral") for s in sql[:user_read]), sql
+
+
+def test_O1_K1_a_resent_password_form_goes_to_the_consent_page_without_a_second_check(app):
+    """The consent page answers the password POST itself, so a reload of it re-sends that
+    form: the identify step is achieved, and the step guard sends the browser to the consent
+    page without looking at the account (no user read, no counter, no hash)."""
+    with app.app_context():
+        contract = add_contract(Actor.cli(), "c-" + secrets.token_hex(3), two_factor=False)
+        email = f"u-{secrets.token_hex(5)}@example.jp"
+        add_user(Actor.cli(), contract.id, email, PASSWORD)
+        client, _secret = add_client(Actor.cli(), "RP", [REDIRECT_URI], [])
+    browser = app.test_client()
+    r = browser.get(
+        "/authorize",
+        query_string={
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid",
+            "code_challenge": _pkce()[1],
+            "code_challenge_method": "S256",
+        },
+    )
+    r = browser.get(r.headers["Location"])
+    form = {"csrf_token": _field(r.text, "csrf_token"), "tx": _field(r.text, "tx")}
+    posted = {**form, "email": email, "password": PASSWORD}
+    r = browser.post("/login", data=posted)
+    assert r.status_code == 200 and 'action="/login/consent"' in r.text
+    counter = Counter(app)
+    again = browser.post("/login", data=posted)
+    assert again.status_code == 303
+    assert urlsplit(again.headers["Location"]).path == "/login/consent"
+    assert counter.take().database == 0
+    page = browser.get(again.headers["Location"])
+    assert page.status_code == 200 and 'action="/login/consent"' in page.text
