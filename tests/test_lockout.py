@@ -169,3 +169,21 @@ def test_K1_lock_stops_new_sign_ins_but_not_earlier_sessions(provider, rp, user)
     assert "code=" in silent.headers["Location"]
     assert rp.refresh(tokens["refresh_token"])["_status"] == 200
     assert _wrong(rp, Browser(provider.url), email, PASSWORD).status_code == 401
+
+
+def test_K1_a_password_change_clears_the_attempt_it_reserved(provider):
+    """The change's check of the current password reserves an attempt (K1) like a sign-in;
+    a right one leaves no failure counted (red when the reservation's count is not the
+    loaded user's: setting the count back to 0 is then no change, and the 1 stays)."""
+    from idp.actor import Actor
+    from idp.sso import start_session
+    from idp.users.password_change import change_password
+
+    user_id, _email = provider.new_user(provider.new_contract(two_factor=False))
+    with provider.app.app_context():
+        user = provider.db().session.get(User, user_id)
+        keep = start_session(user, ["pwd"], "urn:worksdrive:acr:1fa", {"kind": "internet"})
+        change_password(
+            Actor.user(user.id, user.contract_id), user, PASSWORD, "Aft3r-Change!2026", keep
+        )
+    assert _user(provider, user_id).failed_logins == 0
