@@ -4,7 +4,6 @@ browser's session can answer it, else open a login transaction (OIDC Core §3.1.
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749 import OAuth2Error
@@ -62,8 +61,9 @@ class StoredAuthorizationRequest(OAuth2Request):  # type: ignore[misc]
     """An authorization request replayed from a login transaction at its finish step."""
 
     def __init__(self, params: dict[str, str]) -> None:
-        issuer = extensions.settings().issuer
-        super().__init__("GET", f"{issuer}/authorize?{urlencode(params)}")
+        # authlib reads the URI only for its transport check; the parameters are the
+        # payload's (no query string built per finish, issue 13).
+        super().__init__("GET", f"{extensions.settings().issuer}/authorize")
         self.payload = BasicOAuth2Payload(dict(params))
         self._params = dict(params)
 
