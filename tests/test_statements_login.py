@@ -298,3 +298,40 @@ def test_O1_K1_a_resent_password_form_goes_to_the_consent_page_without_a_second_
     assert counter.take().database == 0
     page = browser.get(again.headers["Location"])
     assert page.status_code == 200 and 'action="/login/consent"' in page.text
+
+
+def test_O1_the_language_switch_of_the_consent_page_shown_after_the_password_keeps_the_sign_in(
+    app,
+):
+    """The consent page answers the password POST, at /login: its language switch names the
+    posted transaction, which goes on to the consent page in the language chosen."""
+    with app.app_context():
+        contract = add_contract(Actor.cli(), "c-" + secrets.token_hex(3), two_factor=False)
+        email = f"u-{secrets.token_hex(5)}@example.jp"
+        add_user(Actor.cli(), contract.id, email, PASSWORD)
+        client, _secret = add_client(Actor.cli(), "RP", [REDIRECT_URI], [])
+    browser = app.test_client()
+    r = browser.get(
+        "/authorize",
+        query_string={
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid",
+            "code_challenge": _pkce()[1],
+            "code_challenge_method": "S256",
+        },
+    )
+    r = browser.get(r.headers["Location"])
+    form = {"csrf_token": _field(r.text, "csrf_token"), "tx": _field(r.text, "tx")}
+    r = browser.post("/login", data={**form, "email": email, "password": PASSWORD})
+    assert r.status_code == 200 and "アクセスの許可" in r.text
+    switch = re.search(r'id="lang-en"[^>]*href="([^"]*)"', r.text)
+    assert switch, r.text
+    href = switch.group(1).replace("&amp;", "&")
+    assert f"tx={form['tx']}" in href
+    r = browser.get(href)
+    assert r.status_code == 303 and urlsplit(r.headers["Location"]).path == "/login/consent"
+    page = browser.get(r.headers["Location"])
+    assert page.status_code == 200 and "Allow access" in page.text
+    assert 'action="/login/consent"' in page.text
