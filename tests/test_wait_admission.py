@@ -123,6 +123,16 @@ def _sent_ms_ago(sock: socket.socket) -> int:
     return int(struct.unpack_from("I", info, TCP_INFO_LAST_DATA_SENT)[0])
 
 
+def _accept_queue(port: int | None) -> int:
+    """Connections waiting in the accept queue of the listener on ``port`` (the kernel's
+    ``rx_queue`` of a listening socket in /proc/net/tcp)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":  # 127.0.0.1, LISTEN
+            return int(fields[4].split(":")[1], 16)
+    raise AssertionError(f"no listener on port {port}")
+
+
 def _answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     data = b""
     while chunk := sock.recv(65536):
@@ -259,3 +269,37 @@ def test_a_response_is_not_destroyed_by_what_the_client_sent_after_its_request()
         client.close()
         sent.join(10)
     assert received == answer
+
+
+@pytest.mark.xdist_group("wait-serve")
+def test_a_connection_that_has_sent_nothing_yet_is_served_when_it_asks(served):
+    """A client descheduled between connecting and sending (or just slow) has no request that
+    waited: it must not be answered 503 (and closed) before it asks."""
+    url, worker = served
+    parts = urlsplit(url)
+    head = f"Host: {parts.netloc}\r\nConnection: close\r\n"
+    body = b"grant_type=client_credentials"
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        silent = socket.create_connection((parts.hostname, parts.port), timeout=30)
+        late = socket.create_connection((parts.hostname, parts.port), timeout=30)
+        late.sendall(f"GET /login HTTP/1.1\r\n{head}\r\n".encode())
+        deadline = time.monotonic() + 30
+        while _sent_ms_ago(late) <= 250:  # connected before `late` sent: waited longer
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    # The worker has taken `silent` (the first in the queue) and waits for its request.
+    deadline = time.monotonic() + 30
+    while _accept_queue(parts.port) != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    with silent, late:
+        silent.sendall(
+            f"POST /token HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n\r\n".encode()
+            + body
+        )
+        assert _answer(silent)[0] == 401  # served: an unauthenticated client
+        assert _answer(late)[0] == 503

@@ -125,17 +125,29 @@ def prepared_answers(app: Flask, retry_after: int) -> dict[str, tuple[bytes, byt
     return answers
 
 
-def _drain(sock: socket.socket, limit: int = 1 << 16) -> None:
-    """Read and drop what the client has sent so far (``limit`` bytes at most)."""
-    drained = 0
-    while drained < limit:
+def _drain_request(sock: socket.socket, limit: int = 1 << 16) -> bool:
+    """Read and drop what the client has sent so far (``limit`` bytes at most); whether that
+    was its whole request (the head and a body of its ``Content-Length``)."""
+    data = b""
+    while len(data) < limit:
         try:
             chunk = sock.recv(PEEK_BYTES, socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
-            return
+            break
         if not chunk:
-            return
-        drained += len(chunk)
+            return True  # the client has closed its side: nothing more will come
+        data += chunk
+    head, found, body = data.partition(b"\r\n\r\n")
+    if not found:
+        return False
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"transfer-encoding":
+            return False  # chunked: where it ends is not worth parsing to refuse it
+        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            length = int(value.strip())
+    return len(body) >= length
 
 
 def close_promptly(sock: socket.socket) -> None:
@@ -213,7 +225,9 @@ class SheddingSyncWorker(SyncWorker):
 
     def _refused(self, client: socket.socket) -> bool:
         """Answer ``client`` with its prepared 503 when its request waited past the rule;
-        whether it did."""
+        whether it did. A connection on which nothing has arrived yet is no request that
+        waited (its client is slow to send, or was descheduled between connecting and
+        sending): it is served as it comes, never answered before it asked."""
         assert self.shed is not None
         waited = waited_seconds(client)
         if waited is None or self.shed.admit(waited, time.monotonic()) is Outcome.ADMITTED:
@@ -222,17 +236,23 @@ class SheddingSyncWorker(SyncWorker):
             head = client.recv(PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except (BlockingIOError, OSError):
             head = b""
-        shape = shape_of(head)
+        shape = shape_of(head) if head else None
         if shape is None:
             return False
         SHED.labels(reason=Outcome.WAITED).inc()
-        head, body = self.answers[shape]
+        answer, body = self.answers[shape]
         request_id = f"X-Request-ID: {secrets.token_hex(16)}\r\n\r\n".encode()
+        whole = False
         try:
-            _drain(client)  # the request waited: it has arrived whole, nothing to linger for
-            client.sendall(head + request_id + body)
+            whole = _drain_request(client)
+            client.sendall(answer + request_id + body)
         except OSError:
             pass  # the client has gone: nothing to answer
         finally:
-            close_promptly(client)
+            # A request still arriving is drained by the lingering close, or its client's
+            # next bytes would meet a reset instead of the answer.
+            if whole:
+                close_promptly(client)
+            else:
+                util.close_graceful(client)
         return True
