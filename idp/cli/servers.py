@@ -26,7 +26,7 @@ SERVE_WORKER_TIMEOUT = 120
 WORKER_SWITCH_INTERVAL = 0.001
 
 
-def tune_worker(_worker: Any) -> None:
+def tune_worker(worker: Any) -> None:
     """gunicorn's ``post_worker_init``, once the worker has built the app:
 
     - its start-up objects (modules, templates, catalogues, metadata: about 180,000, as long
@@ -36,18 +36,22 @@ def tune_worker(_worker: Any) -> None:
       CPU per grant or in the grants' p99: their tail comes from elsewhere);
     - the GIL's switch interval becomes :data:`WORKER_SWITCH_INTERVAL`.
 
-    Logged once, as evidence."""
+    Logged once, as evidence, with the password hashes the worker runs at once
+    (``IDP_HASH_CONCURRENCY``, which :func:`serve` sets from the cores and workers)."""
     import gc
     import logging
     import sys
+
+    from idp import extensions
 
     gc.freeze()
     sys.setswitchinterval(WORKER_SWITCH_INTERVAL)
     logging.getLogger("idp.serve").info(
         "worker started: %d start-up objects kept out of garbage collection; "
-        "GIL switch interval %.1f ms",
+        "GIL switch interval %.1f ms; %d password hashes at once",
         gc.get_freeze_count(),
         sys.getswitchinterval() * 1000,
+        extensions.passwords.of(worker.wsgi).concurrency,
     )
 
 
