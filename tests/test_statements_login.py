@@ -120,14 +120,42 @@ def _field(html: str, name: str) -> str:
     return found.group(1)
 
 
-def _sign_in(app: Flask, *, trusted: bool = False) -> list[tuple[str, int, Count]]:
-    """One whole password sign-in of a new user, at an untrusted client (consent page) or a
-    trusted one, as a browser and the client's back channel make it; returns each request's
-    counts (the token request's are tests/test_statements_token.py's)."""
+def _login_page(app: Flask) -> tuple[Any, dict[str, str]]:
+    """A browser at the password form of an untrusted client's authorization request, and
+    the form's hidden fields (``csrf_token``, ``tx``)."""
+    with app.app_context():
+        client, _secret = add_client(Actor.cli(), "RP", [REDIRECT_URI], [])
+    browser = app.test_client()
+    r = browser.get(
+        "/authorize",
+        query_string={
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid",
+            "code_challenge": _pkce()[1],
+            "code_challenge_method": "S256",
+        },
+    )
+    r = browser.get(r.headers["Location"])
+    return browser, {"csrf_token": _field(r.text, "csrf_token"), "tx": _field(r.text, "tx")}
+
+
+def _new_user(app: Flask) -> str:
+    """A user of a new contract without two-step verification; their email."""
     with app.app_context():
         contract = add_contract(Actor.cli(), "c-" + secrets.token_hex(3), two_factor=False)
         email = f"u-{secrets.token_hex(5)}@example.jp"
         add_user(Actor.cli(), contract.id, email, PASSWORD)
+    return email
+
+
+def _sign_in(app: Flask, *, trusted: bool = False) -> list[tuple[str, int, Count]]:
+    """One whole password sign-in of a new user, at an untrusted client (consent page) or a
+    trusted one, as a browser and the client's back channel make it; returns each request's
+    counts (the token request's are tests/test_statements_token.py's)."""
+    email = _new_user(app)
+    with app.app_context():
         client, secret = add_client(Actor.cli(), "RP", [REDIRECT_URI], [], trusted=trusted)
         client_id = client.client_id
     counter = Counter(app)
@@ -237,22 +265,7 @@ def test_K1_L2_an_unknown_email_commits_the_address_count_before_the_hash(app):
     before the password is hashed, so that parallel attempts from that address count it
     (and, on SQLite, do not wait for the hash behind the write lock)."""
     counter = Counter(app)
-    browser = app.test_client()
-    with app.app_context():
-        client, _secret = add_client(Actor.cli(), "RP", [REDIRECT_URI], [])
-    r = browser.get(
-        "/authorize",
-        query_string={
-            "response_type": "code",
-            "client_id": client.client_id,
-            "redirect_uri": REDIRECT_URI,
-            "scope": "openid",
-            "code_challenge": _pkce()[1],
-            "code_challenge_method": "S256",
-        },
-    )
-    r = browser.get(r.headers["Location"])
-    form = {"csrf_token": _field(r.text, "csrf_token"), "tx": _field(r.text, "tx")}
+    browser, form = _login_page(app)
     counter.take()
     email = f"nobody-{secrets.token_hex(4)}@example.jp"
     r = browser.post("/login", data={**form, "email": email, "password": "wrong"})
@@ -269,25 +282,8 @@ def test_O1_K1_a_resent_password_form_goes_to_the_consent_page_without_a_second_
     """The consent page answers the password POST itself, so a reload of it re-sends that
     form: the identify step is achieved, and the step guard sends the browser to the consent
     page without looking at the account (no user read, no counter, no hash)."""
-    with app.app_context():
-        contract = add_contract(Actor.cli(), "c-" + secrets.token_hex(3), two_factor=False)
-        email = f"u-{secrets.token_hex(5)}@example.jp"
-        add_user(Actor.cli(), contract.id, email, PASSWORD)
-        client, _secret = add_client(Actor.cli(), "RP", [REDIRECT_URI], [])
-    browser = app.test_client()
-    r = browser.get(
-        "/authorize",
-        query_string={
-            "response_type": "code",
-            "client_id": client.client_id,
-            "redirect_uri": REDIRECT_URI,
-            "scope": "openid",
-            "code_challenge": _pkce()[1],
-            "code_challenge_method": "S256",
-        },
-    )
-    r = browser.get(r.headers["Location"])
-    form = {"csrf_token": _field(r.text, "csrf_token"), "tx": _field(r.text, "tx")}
+    email = _new_user(app)
+    browser, form = _login_page(app)
     posted = {**form, "email": email, "password": PASSWORD}
     r = browser.post("/login", data=posted)
     assert r.status_code == 200 and 'action="/login/consent"' in r.text
@@ -305,25 +301,8 @@ def test_O1_the_language_switch_of_the_consent_page_shown_after_the_password_kee
 ):
     """The consent page answers the password POST, at /login: its language switch names the
     posted transaction, which goes on to the consent page in the language chosen."""
-    with app.app_context():
-        contract = add_contract(Actor.cli(), "c-" + secrets.token_hex(3), two_factor=False)
-        email = f"u-{secrets.token_hex(5)}@example.jp"
-        add_user(Actor.cli(), contract.id, email, PASSWORD)
-        client, _secret = add_client(Actor.cli(), "RP", [REDIRECT_URI], [])
-    browser = app.test_client()
-    r = browser.get(
-        "/authorize",
-        query_string={
-            "response_type": "code",
-            "client_id": client.client_id,
-            "redirect_uri": REDIRECT_URI,
-            "scope": "openid",
-            "code_challenge": _pkce()[1],
-            "code_challenge_method": "S256",
-        },
-    )
-    r = browser.get(r.headers["Location"])
-    form = {"csrf_token": _field(r.text, "csrf_token"), "tx": _field(r.text, "tx")}
+    email = _new_user(app)
+    browser, form = _login_page(app)
     r = browser.post("/login", data={**form, "email": email, "password": PASSWORD})
     assert r.status_code == 200 and "アクセスの許可" in r.text
     switch = re.search(r'id="lang-en"[^>]*href="([^"]*)"', r.text)
