@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from idp.actor import Actor
 from idp.audit_chain.sealer import mark_unsealed
 from idp.errors import DomainError
+from idp.log_lines import info_line
 from idp.metrics import count_event
 from idp.models import AuditEvent
 from idp.models import Contract
@@ -146,19 +147,18 @@ def _announce(
 ) -> None:
     """The metrics and the JSON log line of an audit event."""
     count_event(event, outcome, reason, details)
-    log.info(
+    info_line(
+        log,
         "audit",
-        extra={
-            "audit": {
-                "event": event,
-                "outcome": outcome,
-                "reason": reason,
-                "user_id": user_id,
-                "client_id": client_id,
-                "ip": ip,
-                "actor": details.get("actor"),
-                "target": target,
-            }
+        audit={
+            "event": event,
+            "outcome": outcome,
+            "reason": reason,
+            "user_id": user_id,
+            "client_id": client_id,
+            "ip": ip,
+            "actor": details.get("actor"),
+            "target": target,
         },
     )
 

@@ -13,7 +13,6 @@ could otherwise make unrelated requests look like one."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -22,7 +21,6 @@ import time
 import traceback
 from collections.abc import Callable
 from collections.abc import Iterable
-from contextvars import ContextVar
 from typing import Any
 from typing import cast
 
@@ -30,16 +28,17 @@ from flask import Flask
 from gunicorn.glogging import Logger as GunicornLogger
 from gunicorn.glogging import SafeAtoms
 
+from idp.log_lines import REQUEST_ID
+from idp.log_lines import JsonFormatter
+from idp.log_lines import PreRedactedFilter
+from idp.log_lines import info_line
 from idp.metrics import observe_request
 from idp.redaction import RedactingFilter
 from idp.redaction import redact
 from idp.redaction import redact_header
-from idp.redaction import redact_value
 
 #: Loggers of the servers in front of the app, which log request lines.
 SERVER_LOGGERS = ("werkzeug",)
-#: The request id of the request this thread serves (None outside a request).
-REQUEST_ID: ContextVar[str | None] = ContextVar("idp_request_id", default=None)
 #: An ``X-Request-ID`` taken from the trusted proxy: a plain token, bounded.
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -80,40 +79,6 @@ class RequestObserver:
         finally:
             REQUEST_ID.reset(token)
             observe_request(environ, status, time.perf_counter() - started)
-
-
-#: The last second formatted and its text (most lines of a busy second share it).
-_last_second: tuple[int, str] = (-1, "")
-
-
-def _timestamp(second: int) -> str:
-    global _last_second
-    last, text = _last_second
-    if second != last:
-        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _last_second = (second, text)
-    return text
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": _timestamp(int(record.created)),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.msg
-            if getattr(record, "redacted", False)
-            else redact(record.getMessage()),
-        }
-        request_id = REQUEST_ID.get()
-        if request_id is not None:
-            entry["request_id"] = request_id
-        audit = getattr(record, "audit", None)
-        if audit:
-            entry["audit"] = redact_value(audit)
-        if record.exc_info:
-            entry["exc"] = redact(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False)
 
 
 def add_redacting_filter(logger: logging.Logger) -> None:
@@ -174,17 +139,6 @@ def _access_time() -> str:
         text = time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(second))
         _last_access_second = (second, text)
     return text
-
-
-class PreRedactedFilter(RedactingFilter):
-    """:class:`RedactingFilter` for the access log, except for the default line, whose atoms
-    were each redacted as it was built (:meth:`RedactingGunicornLogger.default_line`): the
-    whole line is not redacted a second time."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "redacted", False):
-            return True
-        return super().filter(record)
 
 
 class RedactingGunicornLogger(GunicornLogger):
@@ -257,7 +211,7 @@ class RedactingGunicornLogger(GunicornLogger):
                 except Exception:  # as gunicorn's own access(): never fail the request
                     self.error(traceback.format_exc())
                 else:
-                    self.access_log.info(line, extra={"redacted": True})
+                    info_line(self.access_log, line, redacted=True)
         finally:
             REQUEST_ID.reset(token)
 

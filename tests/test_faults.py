@@ -42,7 +42,7 @@ RESET_SUBJECT = "パスワードリセット"
 def outage_log() -> Iterator[list[dict[str, Any]]]:
     """The JSON lines ``idp.web`` logs during the test (the app's loggers do not propagate),
     formatted in the request's thread as the app's handler does (with its request id)."""
-    from idp.logs import JsonFormatter
+    from idp.log_lines import JsonFormatter
 
     records: list[dict[str, Any]] = []
     formatter = JsonFormatter()

@@ -18,7 +18,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from idp.logs import JsonFormatter
+from idp.log_lines import JsonFormatter
 from tests.conftest import PASSWORD
 from tests.conftest import build_provider
 from tests.facebook_double import FacebookUser

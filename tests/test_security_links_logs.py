@@ -21,7 +21,7 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from idp.logs import JsonFormatter
+from idp.log_lines import JsonFormatter
 from idp.redaction import REDACTED
 from idp.redaction import redact
 from idp.redaction import redact_value

@@ -78,7 +78,7 @@ def reset_demo(app: Any) -> list[str]:
 
 def quiet_logs(path: Path) -> None:
     """Request and app log lines to ``path``; warnings and errors still on the terminal."""
-    from idp.logs import JsonFormatter
+    from idp.log_lines import JsonFormatter
 
     to_file = logging.FileHandler(path, encoding="utf-8")
     to_file.setFormatter(JsonFormatter())
