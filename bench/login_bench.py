@@ -82,8 +82,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--serve-args",
         default="",
-        help="More arguments of the local `idp serve`, e.g. '--worker-class sync' or "
-        "'--threads 16' (default: idp serve's own, gthread).",
+        help="More arguments of the local `idp serve`, e.g. '--worker-class gthread "
+        "--threads 16' (default: idp serve's own, sync workers).",
     )
     parser.add_argument(
         "--server-env",
