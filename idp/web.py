@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response
 
 from idp import extensions
 from idp.errors import IdpError
+from idp.i18n import pick_locale
 from idp.outage import RETRY_AFTER
 from idp.outage import Service
 from idp.outage import outage_of
@@ -287,8 +288,4 @@ def unavailable_answer(error_id: str | None, retry_after: int) -> Response:
 def _locale_of_request() -> str | None:
     """The page's language when the sign-in's own could not be read: ``ui_locales`` of an
     authorization request; else the language cookie (idp/i18n.py) decides."""
-    for tag in request.args.get("ui_locales", "").split():
-        primary = tag.split("-")[0].lower()
-        if primary in ("ja", "en"):
-            return primary
-    return None
+    return pick_locale(request.args.get("ui_locales"))
