@@ -50,7 +50,15 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         # G6: one contract's log filtered by time, user or event.
         Index("ix_audit_events_contract_at", "contract_id", "at"),
-        Index("ix_audit_events_contract_user_at", "contract_id", "user_id", "at"),
+        # G6 by user, the user detail: only events about a user (a client's grant is not).
+        Index(
+            "ix_audit_events_contract_user_at",
+            "contract_id",
+            "user_id",
+            "at",
+            sqlite_where=text("user_id IS NOT NULL"),
+            postgresql_where=text("user_id IS NOT NULL"),
+        ),
         Index("ix_audit_events_contract_event_at", "contract_id", "event", "at"),
         # G6, X9: by reason code (X3); most events have none, so only those that do.
         Index(
