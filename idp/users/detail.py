@@ -102,17 +102,22 @@ def user_detail(contract_id: str, user_id: str) -> UserDetail:
     invitation = db.session.scalars(
         select(Invitation).where(Invitation.user_id == user.id, Invitation.registered_at.is_(None))
     ).first()
+    # The user's events are their contract's (idp.audit.record): read on the G6 index
+    # (contract_id, user_id, at), newest first.
+    of_user = (AuditEvent.contract_id == user.contract_id, AuditEvent.user_id == user.id)
+    newest_first = (AuditEvent.at.desc(), AuditEvent.id.desc())
     events = db.session.scalars(
         select(AuditEvent)
-        .where(AuditEvent.user_id == user.id, AuditEvent.event.in_(SIGN_IN_EVENTS))
-        .order_by(AuditEvent.id.desc())
+        .where(*of_user, AuditEvent.event.in_(SIGN_IN_EVENTS))
+        .order_by(*newest_first)
         .limit(RECENT_EVENTS)
     ).all()
     last_ok = db.session.scalars(
         select(AuditEvent.at)
-        .where(AuditEvent.user_id == user.id, AuditEvent.event == "login")
-        .where(AuditEvent.outcome == "ok")
-        .order_by(AuditEvent.id.desc())
+        # ``event || ''``: not a column, so that SQLite (no statistics) walks this user's
+        # events, not every sign-in of the contract on (contract_id, event, at).
+        .where(*of_user, AuditEvent.event + "" == "login", AuditEvent.outcome == "ok")
+        .order_by(*newest_first)
         .limit(1)
     ).first()
     return UserDetail(
