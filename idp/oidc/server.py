@@ -24,6 +24,7 @@ from authlib.oidc.core import UserInfo
 from authlib.oidc.core import UserInfoEndpoint
 from flask import Flask
 from flask import request as flask_request
+from sqlalchemy.engine import Connection
 
 from idp import audit
 from idp import extensions
@@ -170,17 +171,20 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
 
 
 def _save_service_token(token: dict[str, Any], client: Client) -> None:
-    record_in_transaction(
-        "token_issued",
-        "ok",
-        None,
-        user_id=None,
-        contract_id=client.contract_id,
-        client_id=client.client_id,
-        details={"grant": ClientCredentialsGrant.GRANT_TYPE, "scope": token["scope"]},
-    )
+    def write(connection: Connection) -> None:
+        record_in_transaction(
+            "token_issued",
+            "ok",
+            None,
+            user_id=None,
+            contract_id=client.contract_id,
+            client_id=client.client_id,
+            details={"grant": ClientCredentialsGrant.GRANT_TYPE, "scope": token["scope"]},
+            connection=connection,
+        )
+
     commit_with_service_access_token(
-        token["access_token"], client, token["scope"], token["expires_in"]
+        token["access_token"], client, token["scope"], token["expires_in"], write
     )
 
 
