@@ -101,8 +101,9 @@ def record(
     _announce(event, outcome, reason, user_id, client_id, ip, details, target)
 
 
-#: ``record_in_transaction``'s statement, built once.
-_INSERT_EVENT = insert(AuditEvent.__table__)
+#: ``record_in_transaction``'s statement, built once. Inline: nothing reads the new row's
+#: id, so PostgreSQL is not asked to return it (no ``RETURNING id``, no result to fetch).
+_INSERT_EVENT = insert(AuditEvent.__table__).inline()
 
 
 def record_in_transaction(
