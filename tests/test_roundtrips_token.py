@@ -51,7 +51,9 @@ def _round_trips(trace: str) -> list[str]:
             continue
         kind = parts[2]
         if kind == "Query":
-            trips.append(parts[3].strip().strip('"'))
+            text = parts[3].strip().strip('"')
+            # A connection that ran in autocommit once names its (default) isolation level.
+            trips.append("BEGIN" if text.startswith("BEGIN ISOLATION LEVEL") else text)
         elif kind == "Sync":
             trips.append("statement")
     return trips

@@ -34,6 +34,8 @@ from idp.models import Client
 from idp.oidc.claims import release_claims
 from idp.oidc.client_cache import ClientCache
 from idp.oidc.clients import authenticate_client_secret_basic
+from idp.oidc.grant_statements import connection as grant_connection
+from idp.oidc.grant_statements import grant_transaction
 from idp.oidc.grant_statements import insert_refresh_token
 from idp.oidc.grants import AuthorizationCodeGrant
 from idp.oidc.grants import OpenIDCode
@@ -125,7 +127,8 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 raise InvalidRequestError("Missing 'grant_type' in request.")
         except OAuth2Error as error:
             return self.handle_error_response(oauth_request, error)
-        return super().create_token_response(oauth_request)
+        with grant_transaction():
+            return super().create_token_response(oauth_request)
 
 
 class Issuer(IssuerParameter):  # type: ignore[misc]
@@ -166,6 +169,7 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
         contract_id=grant.user.contract_id,
         client_id=family.client_id,
         details={"family": family.id, "scope": token["scope"]},
+        connection=grant_connection(),
     )
     commit_with_access_token(token["access_token"], family, token["scope"], token["expires_in"])
 

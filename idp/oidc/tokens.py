@@ -28,6 +28,7 @@ from idp.models import User
 from idp.models import db
 from idp.models import rowcount
 from idp.models import utcnow
+from idp.oidc import grant_statements
 from idp.oidc.grant_statements import GrantFamily
 from idp.vocabulary import ContractStatus
 
@@ -186,8 +187,8 @@ def _commit_with(token: str, entry: dict[str, Any], expires_in: int) -> None:
     the rows it came from are committed)."""
     store = extensions.store()
     key = ACCESS_PREFIX + token_hash(token)
-    joined = store.set_json_in(db.session.connection(), key, entry, expires_in)
-    db.session.commit()
+    joined = store.set_json_in(grant_statements.connection(), key, entry, expires_in)
+    grant_statements.commit()
     if not joined:
         store.set_json(key, entry, expires_in)
 
