@@ -390,11 +390,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
             return None
         digest = token_hash(refresh_token)
         client = self.request.client
-        claimed = claim_refresh_token(digest, client.client_id)
-        if claimed is None:
+        claim = claim_refresh_token(digest, client.client_id)
+        if claim is None:
             refuse_unclaimed(digest, client.client_id)
             return None
-        grant = read_family(claimed.family_id)
+        claimed, grant = claim
         if grant is None:  # deleted with its user or client meanwhile
             return None
         return IssuedToken(
