@@ -181,10 +181,10 @@ def commit_with_service_access_token(
 
 
 def _commit_with(token: str, entry: dict[str, Any], expires_in: int) -> None:
-    """Commit the session's transaction and store the access token: on that transaction when
-    the ephemeral store is the same database (the SQL store: one commit for the grant,
-    issue 13), else in the store after the commit (Redis; a token is never usable before
-    the rows it came from are committed)."""
+    """Commit the grant's transaction (idp.oidc.grant_statements) and store the access
+    token: on that transaction when the ephemeral store is the same database (the SQL
+    store: one commit for the grant, issue 13), else in the store after the commit (Redis;
+    a token is never usable before the rows it came from are committed)."""
     store = extensions.store()
     key = ACCESS_PREFIX + token_hash(token)
     joined = store.set_json_in(grant_statements.connection(), key, entry, expires_in)
