@@ -2,11 +2,11 @@
 request's one transaction (issue 13; DESIGN.md "Cost on the hot paths").
 
 The ORM's per-statement work (identity map, unit of work, loading) was most of a refresh
-grant's CPU; these statements are built once at import and run on the session's connection,
-so that a grant stays one transaction: the claim of the refresh token, the family read, the
-new refresh token and the audit event commit together, and so does the access token with
-the SQL store (a Redis store gets it right after that commit, see
-:func:`idp.oidc.server.save_token`).
+grant's CPU; these statements are built once at import and run on the grant's connection
+(:mod:`idp.oidc.grant_transaction`), so that a grant stays one transaction: the claim of
+the refresh token, the family read, the new refresh token and the audit event commit
+together, and so does the access token with the SQL store (a Redis store gets it right
+after that commit, see :func:`idp.oidc.server.save_token`).
 
 - :data:`CLAIM` is the one statement that claims a refresh token: ``UPDATE … SET used_at
   WHERE token_hash AND used_at IS NULL AND not expired AND its family is the client's and
@@ -23,9 +23,6 @@ added to the session, they only carry the columns to the code that reads them.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
@@ -36,16 +33,14 @@ from sqlalchemy import exists
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
-from sqlalchemy.engine import Connection
 
-from idp.audit import seal_soon
 from idp.contracts.contract import contract_state
 from idp.models import Contract
 from idp.models import LineNumber
 from idp.models import RefreshToken
 from idp.models import TokenFamily
 from idp.models import User
-from idp.models import db
+from idp.oidc.grant_transaction import connection
 from idp.vocabulary import AccessRoute
 from idp.vocabulary import LoginMethod
 from idp.vocabulary import Role
@@ -155,60 +150,6 @@ LINES = select(_LINES.c.number, _LINES.c.notification).where(
 )
 
 INSERT_REFRESH = insert(_TOKENS)
-
-
-class _Grant:
-    connection: Connection | None = None
-
-
-_GRANT: ContextVar[_Grant | None] = ContextVar("idp_grant", default=None)
-
-
-@contextmanager
-def grant_transaction() -> Iterator[None]:
-    """The token request's one transaction, on a Core connection of its own rather than the
-    ORM session's (issue 13: the session's transaction machinery around these prebuilt
-    statements was a tenth of a grant's CPU). Opened at its first statement; closed when
-    the request's grant ends, rolled back unless :func:`commit` ran."""
-    grant = _Grant()
-    token = _GRANT.set(grant)
-    try:
-        yield
-    finally:
-        _GRANT.reset(token)
-        if grant.connection is not None:
-            grant.connection.close()
-
-
-def connection() -> Connection:
-    """The connection of the request's grant (the session's outside one)."""
-    grant = _GRANT.get()
-    if grant is None:
-        return db.session.connection()
-    if grant.connection is None:
-        grant.connection = db.engine.connect()
-    return grant.connection
-
-
-def commit() -> None:
-    """Commit the grant's transaction; its audit event is then sealed (X8) as a session's
-    commit would have it."""
-    grant = _GRANT.get()
-    if grant is None:
-        db.session.commit()
-        return
-    if grant.connection is not None:
-        grant.connection.commit()
-        seal_soon()
-
-
-def rollback() -> None:
-    """End the grant's transaction without a write (a refresh token not claimed)."""
-    grant = _GRANT.get()
-    if grant is None:
-        db.session.rollback()
-    elif grant.connection is not None:
-        grant.connection.rollback()
 
 
 @dataclass

@@ -50,11 +50,11 @@ from idp.oidc.claims import release_claims
 from idp.oidc.grant_statements import GrantFamily
 from idp.oidc.grant_statements import check_refresh_policies
 from idp.oidc.grant_statements import claim_refresh_token
-from idp.oidc.grant_statements import commit
-from idp.oidc.grant_statements import connection
 from idp.oidc.grant_statements import read_family
-from idp.oidc.grant_statements import rollback
 from idp.oidc.grant_statements import why_unclaimed
+from idp.oidc.grant_transaction import commit
+from idp.oidc.grant_transaction import connection
+from idp.oidc.grant_transaction import rollback
 from idp.oidc.parameters import check_no_repeated_parameter
 from idp.oidc.tokens import IssuedToken
 from idp.oidc.tokens import revoke_family

@@ -34,9 +34,9 @@ from idp.models import Client
 from idp.oidc.claims import release_claims
 from idp.oidc.client_cache import ClientCache
 from idp.oidc.clients import authenticate_client_secret_basic
-from idp.oidc.grant_statements import connection as grant_connection
-from idp.oidc.grant_statements import grant_transaction
 from idp.oidc.grant_statements import insert_refresh_token
+from idp.oidc.grant_transaction import connection as grant_connection
+from idp.oidc.grant_transaction import grant_transaction
 from idp.oidc.grants import AuthorizationCodeGrant
 from idp.oidc.grants import OpenIDCode
 from idp.oidc.grants import RefreshIdToken

@@ -28,7 +28,7 @@ from idp.models import User
 from idp.models import db
 from idp.models import rowcount
 from idp.models import utcnow
-from idp.oidc import grant_statements
+from idp.oidc import grant_transaction
 from idp.oidc.grant_statements import GrantFamily
 from idp.vocabulary import ContractStatus
 
@@ -181,14 +181,14 @@ def commit_with_service_access_token(
 
 
 def _commit_with(token: str, entry: dict[str, Any], expires_in: int) -> None:
-    """Commit the grant's transaction (idp.oidc.grant_statements) and store the access
+    """Commit the grant's transaction (idp.oidc.grant_transaction) and store the access
     token: on that transaction when the ephemeral store is the same database (the SQL
     store: one commit for the grant, issue 13), else in the store after the commit (Redis;
     a token is never usable before the rows it came from are committed)."""
     store = extensions.store()
     key = ACCESS_PREFIX + token_hash(token)
-    joined = store.set_json_in(grant_statements.connection(), key, entry, expires_in)
-    grant_statements.commit()
+    joined = store.set_json_in(grant_transaction.connection(), key, entry, expires_in)
+    grant_transaction.commit()
     if not joined:
         store.set_json(key, entry, expires_in)
 
