@@ -20,11 +20,14 @@ from typing import Concatenate
 from typing import ParamSpec
 from typing import TypeVar
 
+from flask import current_app
 from flask import has_request_context
 from flask import request
 from sqlalchemy import insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from idp import extensions
 from idp.actor import Actor
 from idp.audit_chain.sealer import mark_unsealed
 from idp.errors import DomainError
@@ -98,8 +101,9 @@ def record(
     _announce(event, outcome, reason, user_id, client_id, ip, details, target)
 
 
-#: ``record_in_transaction``'s statement, built once.
-_INSERT_EVENT = insert(AuditEvent.__table__)
+#: ``record_in_transaction``'s statement, built once. Inline: nothing reads the new row's
+#: id, so PostgreSQL is not asked to return it (no ``RETURNING id``, no result to fetch).
+_INSERT_EVENT = insert(AuditEvent.__table__).inline()
 
 
 def record_in_transaction(
@@ -111,12 +115,16 @@ def record_in_transaction(
     contract_id: str | None,
     client_id: str | None,
     details: dict[str, Any] | None = None,
+    connection: Connection | None = None,
 ) -> None:
     """``record`` for the token endpoint's hot path (issue 13): one prebuilt Core INSERT on
     the caller's transaction, which the caller commits; no ORM unit of work, and the contract
-    is given, never looked up. No actor: a grant is the client's own request."""
+    is given, never looked up. No actor: a grant is the client's own request.
+
+    :param connection: a Core connection of the caller's instead of the ORM session's; the
+        caller calls :func:`seal_soon` once it has committed."""
     ip = request.remote_addr if has_request_context() else None
-    db.session.connection().execute(
+    (connection or db.session.connection()).execute(
         _INSERT_EVENT,
         {
             "at": utcnow(),
@@ -131,8 +139,17 @@ def record_in_transaction(
             "details": details or {},
         },
     )
-    mark_unsealed()
+    if connection is None:
+        mark_unsealed()
     _announce(event, outcome, reason, user_id, client_id, ip, details or {}, None)
+
+
+def seal_soon() -> None:
+    """X8: events were committed outside the ORM session (``record_in_transaction`` on a
+    connection of the caller's): ask the app's sealer to chain them, as a session's commit
+    does (``idp.audit_chain.trigger``)."""
+    app: Any = current_app
+    extensions.audit_sealer().request(app._get_current_object())
 
 
 def _announce(

@@ -24,6 +24,7 @@ from idp.config import PROJECT_ROOT
 from idp.config import ConfigError
 from idp.config import Settings
 from idp.config import load_settings
+from idp.db_liveness import ping_when_suspect
 
 
 class IdpFlask(Flask):
@@ -80,7 +81,9 @@ def setup_database(app: Flask, settings: Settings) -> None:
 
     url = settings.effective_database_url
     app.config["SQLALCHEMY_DATABASE_URI"] = url
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    # No pool_pre_ping: PostgreSQL's pooled connections are tested only when suspect
+    # (idp/db_liveness.py), not with a round trip on every checkout.
+    options: dict[str, Any] = {}
     if url.startswith("postgresql") and settings.db_idle_in_transaction_timeout:
         milliseconds = settings.db_idle_in_transaction_timeout * 1000
         options["connect_args"] = {
@@ -93,6 +96,9 @@ def setup_database(app: Flask, settings: Settings) -> None:
     if url.startswith("sqlite"):
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_pragmas)
+    elif url.startswith("postgresql"):
+        with app.app_context():
+            ping_when_suspect(db.engine)
 
 
 def setup_store(app: Flask, settings: Settings) -> None:

@@ -186,7 +186,8 @@ def test_K1_postgres_restarted_fails_closed_then_recovers_without_an_app_restart
 ):
     """The lockout counter (users.failed_logins) cannot be read: no sign-in, a 503 page; the
     admin API answers an RFC 9457 problem. After PostgreSQL is back on the same port the same
-    app signs in (the pool checks its connections before use: ``pool_pre_ping``)."""
+    app signs in (the pool tests a connection that has something to read or was idle long:
+    idp/db_liveness.py)."""
     node = provider_on(mail_retry_interval=0)  # no worker thread to meet a dead connection first
     rp = node.new_client()
     _user_id, email = node.new_user()
@@ -214,7 +215,7 @@ def test_K1_postgres_restarted_fails_closed_then_recovers_without_an_app_restart
     assert "code" in redirect_params(done)
     assert rp.exchange(redirect_params(done)["code"])["_status"] == 200
     # A restart while the app is idle: its pooled connections are dead, and the first request
-    # after it must not fail on one (pool_pre_ping replaces them). The audit chain's sealing
+    # after it must not fail on one (idp/db_liveness.py replaces them). The audit chain's sealing
     # job, which follows each sign-in, is done first, so that no thread meets them before.
     node.app.extensions["idp.audit_sealer"].wait_idle()
     fault_services.postgres.stop_service()

@@ -52,6 +52,9 @@ from idp.oidc.grant_statements import check_refresh_policies
 from idp.oidc.grant_statements import claim_refresh_token
 from idp.oidc.grant_statements import read_family
 from idp.oidc.grant_statements import why_unclaimed
+from idp.oidc.grant_transaction import commit
+from idp.oidc.grant_transaction import connection
+from idp.oidc.grant_transaction import rollback
 from idp.oidc.parameters import check_no_repeated_parameter
 from idp.oidc.tokens import IssuedToken
 from idp.oidc.tokens import revoke_family
@@ -387,11 +390,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
             return None
         digest = token_hash(refresh_token)
         client = self.request.client
-        claimed = claim_refresh_token(digest, client.client_id)
-        if claimed is None:
+        claim = claim_refresh_token(digest, client.client_id)
+        if claim is None:
             refuse_unclaimed(digest, client.client_id)
             return None
-        grant = read_family(claimed.family_id)
+        claimed, grant = claim
         if grant is None:  # deleted with its user or client meanwhile
             return None
         return IssuedToken(
@@ -421,8 +424,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
                 user_id=grant.user.id,
                 contract_id=grant.user.contract_id,
                 client_id=refresh_token.client_id,
+                connection=connection(),
             )
-            db.session.commit()
+            commit()
             raise InvalidGrantError("The sign-in no longer satisfies the contract's policies.")
         return Principal(grant.user, grant.session)
 
@@ -437,8 +441,10 @@ def refuse_unclaimed(digest: str, client_id: str) -> None:
     uses by the client itself count the same (strict rotation, no grace window): the losers
     of a race revoke the winner's tokens too, and the client signs in again."""
     why = why_unclaimed(digest)
+    # The failed claim wrote nothing; end its transaction before the session writes below
+    # (on SQLite they would wait for its lock).
+    rollback()
     if why is None or why.client_id != client_id or why.used_at is None:
-        db.session.rollback()
         return
     if revoke_family(why.family_id, "refresh_reuse"):
         audit.record("token", "refused", "refresh_reuse", user_id=why.user_id, client_id=client_id)

@@ -24,6 +24,7 @@ from authlib.oidc.core import UserInfo
 from authlib.oidc.core import UserInfoEndpoint
 from flask import Flask
 from flask import request as flask_request
+from sqlalchemy.engine import Connection
 
 from idp import audit
 from idp import extensions
@@ -34,6 +35,8 @@ from idp.oidc.claims import release_claims
 from idp.oidc.client_cache import ClientCache
 from idp.oidc.clients import authenticate_client_secret_basic
 from idp.oidc.grant_statements import insert_refresh_token
+from idp.oidc.grant_transaction import connection as grant_connection
+from idp.oidc.grant_transaction import grant_transaction
 from idp.oidc.grants import AuthorizationCodeGrant
 from idp.oidc.grants import OpenIDCode
 from idp.oidc.grants import RefreshIdToken
@@ -124,7 +127,8 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 raise InvalidRequestError("Missing 'grant_type' in request.")
         except OAuth2Error as error:
             return self.handle_error_response(oauth_request, error)
-        return super().create_token_response(oauth_request)
+        with grant_transaction():
+            return super().create_token_response(oauth_request)
 
 
 class Issuer(IssuerParameter):  # type: ignore[misc]
@@ -165,22 +169,26 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
         contract_id=grant.user.contract_id,
         client_id=family.client_id,
         details={"family": family.id, "scope": token["scope"]},
+        connection=grant_connection(),
     )
     commit_with_access_token(token["access_token"], family, token["scope"], token["expires_in"])
 
 
 def _save_service_token(token: dict[str, Any], client: Client) -> None:
-    record_in_transaction(
-        "token_issued",
-        "ok",
-        None,
-        user_id=None,
-        contract_id=client.contract_id,
-        client_id=client.client_id,
-        details={"grant": ClientCredentialsGrant.GRANT_TYPE, "scope": token["scope"]},
-    )
+    def write(connection: Connection) -> None:
+        record_in_transaction(
+            "token_issued",
+            "ok",
+            None,
+            user_id=None,
+            contract_id=client.contract_id,
+            client_id=client.client_id,
+            details={"grant": ClientCredentialsGrant.GRANT_TYPE, "scope": token["scope"]},
+            connection=connection,
+        )
+
     commit_with_service_access_token(
-        token["access_token"], client, token["scope"], token["expires_in"]
+        token["access_token"], client, token["scope"], token["expires_in"], write
     )
 
 

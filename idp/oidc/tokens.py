@@ -9,14 +9,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
 from authlib.oauth2.rfc6749 import TokenMixin
 from sqlalchemy import update
+from sqlalchemy.engine import Connection
 
 from idp import extensions
+from idp.audit import seal_soon
 from idp.models import Client
 from idp.models import Contract
 from idp.models import RefreshToken
@@ -25,6 +28,7 @@ from idp.models import User
 from idp.models import db
 from idp.models import rowcount
 from idp.models import utcnow
+from idp.oidc import grant_transaction
 from idp.oidc.grant_statements import GrantFamily
 from idp.vocabulary import ContractStatus
 
@@ -143,9 +147,16 @@ def commit_with_access_token(token: str, family: TokenFamily, scope: str, expire
 
 
 def commit_with_service_access_token(
-    token: str, client: Client, scope: str, expires_in: int
+    token: str, client: Client, scope: str, expires_in: int, write: Callable[[Connection], None]
 ) -> None:
-    """A client-credentials token: no family, no user; the client's contract (``k``)."""
+    """A client-credentials token: no family, no user; the client's contract (``k``).
+
+    ``write`` writes the grant's one row (its audit event) on the connection it is given: a
+    Core connection of its own, not the ORM session's (issue 13: nothing else is read or
+    written; the session's transaction machinery was a tenth of the grant). With the SQL
+    store the row and the access token commit together; with Redis the row is the only
+    statement, run in autocommit (on PostgreSQL no ``BEGIN`` and ``COMMIT`` round trips:
+    one statement is its own transaction), and the token goes to Redis after it."""
     now = time.time()
     entry = {
         "f": None,
@@ -156,18 +167,28 @@ def commit_with_service_access_token(
         "i": now,
         "e": now + expires_in,
     }
-    _commit_with(token, entry, expires_in)
+    store = extensions.store()
+    key = ACCESS_PREFIX + token_hash(token)
+    with db.engine.connect() as connection:
+        joined = store.set_json_in(connection, key, entry, expires_in)
+        if not joined:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        write(connection)
+        connection.commit()
+    seal_soon()
+    if not joined:
+        store.set_json(key, entry, expires_in)
 
 
 def _commit_with(token: str, entry: dict[str, Any], expires_in: int) -> None:
-    """Commit the session's transaction and store the access token: on that transaction when
-    the ephemeral store is the same database (the SQL store: one commit for the grant,
-    issue 13), else in the store after the commit (Redis; a token is never usable before
-    the rows it came from are committed)."""
+    """Commit the grant's transaction (idp.oidc.grant_transaction) and store the access
+    token: on that transaction when the ephemeral store is the same database (the SQL
+    store: one commit for the grant, issue 13), else in the store after the commit (Redis;
+    a token is never usable before the rows it came from are committed)."""
     store = extensions.store()
     key = ACCESS_PREFIX + token_hash(token)
-    joined = store.set_json_in(db.session.connection(), key, entry, expires_in)
-    db.session.commit()
+    joined = store.set_json_in(grant_transaction.connection(), key, entry, expires_in)
+    grant_transaction.commit()
     if not joined:
         store.set_json(key, entry, expires_in)
 
