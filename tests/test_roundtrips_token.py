@@ -1,4 +1,4 @@
-"""Issue 13, O1: PostgreSQL round trips of one ``POST /token``, counted, not timed.
+"""Issue 13, O1: PostgreSQL and Redis round trips of one ``POST /token``, counted, not timed.
 
 What the server receives from the request's own connections, read from libpq's trace of
 the wire protocol (``PQtrace``, through psycopg's ``pgconn.trace``): every simple ``Query``
@@ -6,6 +6,10 @@ message (``BEGIN``, ``COMMIT``, a ping ``;``) and every extended-protocol statem
 its ``Sync`` is one round trip. Pings, BEGIN and COMMIT included, which SQLAlchemy's
 statement events do not see (tests/test_statements_token.py counts the statements on
 SQLite). The numbers are exact: a round trip more is a change someone must mean.
+
+Redis: every command or pipeline the request's thread sends (redis-py's
+``send_packed_command``, where a health-check PING goes too) is one round trip, named by its
+first command.
 
 Also the pool's liveness rule (idp/db_liveness.py): no ping for a connection used a moment
 ago, one for a connection the server has closed or that sat idle long.
@@ -27,6 +31,7 @@ import pytest
 from flask import has_request_context
 from flask import request
 from psycopg import pq
+from redis.connection import AbstractConnection
 from sqlalchemy import event
 
 from idp.db_liveness import IDLE_PING_SECONDS
@@ -41,6 +46,14 @@ class Traced:
     #: One entry per round trip: the text of a simple query (``BEGIN``, ``COMMIT``,
     #: ``;``), or ``statement`` for an extended-protocol statement (parameters bound).
     round_trips: list[str] = field(default_factory=list)
+    #: One entry per Redis round trip: its (first) command's name.
+    redis: list[str] = field(default_factory=list)
+
+
+def _command_name(packed: bytes | list[bytes]) -> str:
+    """The first command of a packed RESP request (``*3\\r\\n$3\\r\\nSET\\r\\n…``)."""
+    head = packed if isinstance(packed, bytes) else b"".join(packed[:2])
+    return head.split(b"\r\n")[2].decode().upper()
 
 
 def _round_trips(trace: str) -> list[str]:
@@ -87,15 +100,23 @@ def traced(provider) -> Iterator[Traced]:
             result.round_trips.extend(_round_trips(trace.read()))
         os.unlink(path)
 
+    def on_redis_send(connection, command, check_health=True) -> None:
+        if has_request_context() and request.path == "/token":
+            result.redis.append(_command_name(command))
+        send_packed_command(connection, command, check_health)
+
     provider.app.extensions["idp.audit_sealer"].wait_idle()
     with provider.app.app_context():
         engine = db.engine
     # First in line: the liveness check's ping (a checkout listener too) is traced.
     event.listen(engine, "checkout", on_checkout, insert=True)
     event.listen(engine, "checkin", on_checkin)
+    send_packed_command = AbstractConnection.send_packed_command
+    AbstractConnection.send_packed_command = on_redis_send  # type: ignore[method-assign]
     try:
         yield result
     finally:
+        AbstractConnection.send_packed_command = send_packed_command  # type: ignore[method-assign]
         event.remove(engine, "checkout", on_checkout)
         event.remove(engine, "checkin", on_checkin)
     assert not open_traces, "a traced connection was not checked in"
@@ -119,6 +140,7 @@ def test_O1_client_credentials_is_one_round_trip(pg_provider):
         answer = client.token_request(grant)
     assert answer["_status"] == 200, answer
     assert seen.round_trips == ["statement"]
+    assert seen.redis == ["SET"]  # the access token
 
 
 @pytest.mark.covers("O1")
@@ -132,6 +154,7 @@ def test_O1_refresh_is_five_round_trips(pg_provider, rp, user):
         refreshed = rp.refresh(tokens["refresh_token"])
     assert refreshed["_status"] == 200, refreshed
     assert seen.round_trips == ["BEGIN", *["statement"] * 3, "COMMIT"]
+    assert seen.redis == ["SET"]  # the new access token
 
 
 @pytest.mark.covers("O1")
@@ -144,6 +167,8 @@ def test_O1_code_exchange_is_five_round_trips(pg_provider, rp, user):
         tokens = rp.exchange(callback["code"])
     assert tokens["_status"] == 200, tokens
     assert seen.round_trips == ["BEGIN", *["statement"] * 3, "COMMIT"]
+    # The code taken (a script: read and mark used in one step), the access token.
+    assert seen.redis == ["EVALSHA", "SET"]
 
 
 @pytest.mark.covers("K1", "O1")
