@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.flows import click_and_wait
 from tests.browser.flows import heading
@@ -107,7 +108,7 @@ def test_G1_G2_G3_G5_list_detail_invite_and_lines_in_chromium(
     assert error.is_visible() and "COP1234 は回線番号ではありません" in error.inner_text()
     assert page.input_value("#numbers") == "CAF-0123-4567-89\nCOP1234"
     # The messages are under the field they are about, which has the focus (issue 14).
-    assert page.evaluate("() => document.activeElement.id") == "numbers"
+    expect(page.locator("#numbers")).to_be_focused()  # autofocus: at its next rendering
     assert page.get_attribute("#numbers", "aria-describedby") == "error-numbers numbers-rule"
     assert "COP1234 は回線番号ではありません" in page.locator("#error-numbers").inner_text()
     snap("lines-error")

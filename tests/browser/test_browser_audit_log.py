@@ -10,6 +10,7 @@ import csv
 import io
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.flows import click_and_wait
 from tests.browser.flows import heading
@@ -69,7 +70,7 @@ def test_G6_X3_the_audit_log_filtered_and_downloaded_in_chromium(
     page.fill("#user", "nobody-here@example.jp")
     with page.expect_navigation():
         page.click("#search")
-    assert page.evaluate("() => document.activeElement.id") == "user"
+    expect(page.locator("#user")).to_be_focused()  # autofocus: at its next rendering
     assert page.get_attribute("#user", "aria-invalid") == "true"
     assert page.get_attribute("#user", "aria-describedby") == "error-user"
     assert "この契約にいません" in page.locator("#error-user").inner_text()

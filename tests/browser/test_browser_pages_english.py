@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.flows import contractor
 from tests.browser.flows import submit_password
@@ -61,5 +62,5 @@ def test_U1_G1_every_menu_and_console_page_in_english(page, browser_provider, sh
     with page.expect_navigation():
         page.click("#invite")
     page.locator("#error-email").wait_for()
-    assert page.evaluate("() => document.activeElement.id") == "email"
+    expect(page.locator("#email")).to_be_focused()  # autofocus: at its next rendering
     shot(page, "admin-invitation-error")
