@@ -70,18 +70,22 @@ _USER_COLUMNS = (
 )
 _CONTRACT_COLUMNS = ("plan", "status", "trial_started_at", "access_route")
 
+#: A refresh token that can be claimed: this one, unused, not expired ...
+_CLAIMABLE = (
+    _TOKENS.c.token_hash == bindparam("b_token_hash"),
+    _TOKENS.c.used_at.is_(None),
+    _TOKENS.c.expires_at > bindparam("b_now"),
+)
+#: ... of a family of the asking client that is not revoked.
+_OF_LIVE_FAMILY = (
+    _FAMILIES.c.id == _TOKENS.c.family_id,
+    _FAMILIES.c.client_id == bindparam("b_client_id"),
+    _FAMILIES.c.revoked_at.is_(None),
+)
+
 CLAIM = (
     update(_TOKENS)
-    .where(
-        _TOKENS.c.token_hash == bindparam("b_token_hash"),
-        _TOKENS.c.used_at.is_(None),
-        _TOKENS.c.expires_at > bindparam("b_now"),
-        exists().where(
-            _FAMILIES.c.id == _TOKENS.c.family_id,
-            _FAMILIES.c.client_id == bindparam("b_client_id"),
-            _FAMILIES.c.revoked_at.is_(None),
-        ),
-    )
+    .where(*_CLAIMABLE, exists().where(*_OF_LIVE_FAMILY))
     .values(used_at=bindparam("b_now"))
     .returning(_TOKENS.c.family_id, _TOKENS.c.scope, _TOKENS.c.issued_at, _TOKENS.c.expires_at)
 )
@@ -116,12 +120,8 @@ _FAMILY_COLUMNS = (
 CLAIM_AND_READ = (
     update(_TOKENS)
     .where(
-        _TOKENS.c.token_hash == bindparam("b_token_hash"),
-        _TOKENS.c.used_at.is_(None),
-        _TOKENS.c.expires_at > bindparam("b_now"),
-        _FAMILIES.c.id == _TOKENS.c.family_id,
-        _FAMILIES.c.client_id == bindparam("b_client_id"),
-        _FAMILIES.c.revoked_at.is_(None),
+        *_CLAIMABLE,
+        *_OF_LIVE_FAMILY,
         _USERS.c.id == _FAMILIES.c.user_id,
         _CONTRACTS.c.id == _USERS.c.contract_id,
     )
