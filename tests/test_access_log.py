@@ -12,11 +12,14 @@ import datetime
 import io
 import json
 import logging
+import time
 from typing import Any
 
 import pytest
+from gunicorn import glogging
 from gunicorn.config import Config
 
+import idp.logs
 from idp.logs import ACCESS_LOG_FORMAT
 from idp.logs import RedactingGunicornLogger
 from idp.redaction import REDACTED
@@ -107,6 +110,26 @@ def _generic_line(logger: RedactingGunicornLogger, resp: Any, environ: dict[str,
     return ACCESS_LOG_FORMAT % atoms
 
 
+_StructTime = time.struct_time
+
+
+class _StoppedClock:
+    """The ``time`` module as both loggers read it, stopped at one instant: the two lines are
+    built one after the other and would differ if a second ended between them."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def time(self) -> float:
+        return self.at
+
+    def localtime(self, secs: float | None = None) -> _StructTime:
+        return time.localtime(self.at if secs is None else secs)
+
+    def strftime(self, fmt: str, t: _StructTime | None = None) -> str:
+        return time.strftime(fmt, self.localtime() if t is None else t)
+
+
 class _TokenResponse:
     status = "200 OK"
     sent = 1234
@@ -131,12 +154,15 @@ class _NoIdResponse:
         {"REMOTE_ADDR": None, "HTTP_REFERER": "https://rp.example/?refresh_token=r"},
     ],
 )
-def test_X3_X4_the_default_line_is_built_as_gunicorn_would_build_it(response, changes):
+def test_X3_X4_the_default_line_is_built_as_gunicorn_would_build_it(response, changes, monkeypatch):
     """Issue 13: the default format's line is built from the values it reads instead of
     gunicorn's ~60 atoms; it must be the very line gunicorn's way gives (same redaction, same
     quoting), whatever the request carried. The filter's second pass over the whole line is
     left out for it: it only found again what the atoms' redaction had replaced, and could
     take the backslash of an escaped quote for part of a secret's value."""
+    clock = _StoppedClock(1796300000.75)  # 2026-12-03T12:13:20.75Z
+    monkeypatch.setattr(glogging, "time", clock)
+    monkeypatch.setattr(idp.logs, "time", clock)
     cfg = Config()
     cfg.set("accesslog", "-")
     cfg.set("access_log_format", ACCESS_LOG_FORMAT)
@@ -144,4 +170,5 @@ def test_X3_X4_the_default_line_is_built_as_gunicorn_would_build_it(response, ch
     environ = {k: v for k, v in {**_environ(), **changes}.items() if v is not None}
     built = logger.default_line(response(), environ)
     assert built == _generic_line(logger, response(), environ)
+    assert time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(clock.at)) in built
     assert SECRET not in built and "tok3n" not in built
