@@ -45,7 +45,10 @@ def _age_redis_keys(store: RedisStore, seconds: float) -> None:
 
 
 @contextmanager
-def moved_clock(store: Any) -> Iterator[MovedClock]:
-    """Travel from now (ticking); ``advance`` moves the clock on and ages the store's keys."""
-    with time_machine.travel(time.time(), tick=True) as traveller:
+def moved_clock(store: Any, *, tick: bool = True) -> Iterator[MovedClock]:
+    """Travel from now (ticking, unless ``tick`` is false); ``advance`` moves the clock on and
+    ages the store's keys. A stopped clock is for a test that reads a time to the second: on
+    a ticking one, a stalled CI worker moves it on between two statements (Redis's own clock
+    still ticks)."""
+    with time_machine.travel(time.time(), tick=tick) as traveller:
         yield MovedClock(store, traveller)

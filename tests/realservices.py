@@ -76,17 +76,54 @@ class ServiceError(RuntimeError):
     """A test service could not be found, started or stopped."""
 
 
+#: Ports handed out by this process, never handed out twice (a stopped service's port may still
+#: be wanted by its restart).
+_HANDED_OUT: set[int] = set()
+
+
+#: Where ``free_port`` picks: below the kernel's ephemeral range (32768 and up here) and below
+#: the Redis Cluster nodes' ports (tests/redis_ha.py, 20000-30000, their bus ports +10000).
+PORTS = (8000, 20000)
+
+
+def _port_range() -> range:
+    """Ports this process picks from: below the kernel's ephemeral range, so that no outgoing
+    connection (a client's local port, picked by the kernel from that range) can take a port
+    between ``free_port`` and the server's own bind. CI once lost four multi-node tests to
+    that ("Address already in use") when ports came from ``bind(0)``, which draws from the same
+    range. Each pytest-xdist worker has its own slice, so two workers never pick the same."""
+    start, end = PORTS
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1))
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    size = (end - start) // count
+    return range(start + index * size, start + (index + 1) * size)
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now.
 
-    The kernel picks it (bind to port 0), so parallel runs do not collide.
-    There is a small window before the caller binds it; the servers below
-    retry with a new port when startup fails for that reason.
+    It comes from this process's slice below the ephemeral range (``_port_range``), is checked
+    by binding it, and is never handed out twice by this process. Something else on the
+    machine could still bind it before the caller does; the servers below retry with a new
+    port when startup fails for that reason.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOCALHOST, 0))
-        port: int = sock.getsockname()[1]
+    ports = _port_range()
+    for offset in range(len(ports)):
+        port = ports[(os.getpid() + len(_HANDED_OUT) + offset) % len(ports)]
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOCALHOST, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # every port used: the kernel's
+        sock.bind((LOCALHOST, 0))
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def _tail(path: Path, lines: int = 30) -> str:
