@@ -49,6 +49,8 @@ class Traced:
     round_trips: list[str] = field(default_factory=list)
     #: One entry per Redis round trip: its (first) command's name.
     redis: list[str] = field(default_factory=list)
+    #: Round trips that only prepared a statement (not in ``round_trips``, see _round_trips).
+    prepared: int = 0
 
 
 def _command_name(packed: bytes | list[bytes]) -> str:
@@ -57,8 +59,14 @@ def _command_name(packed: bytes | list[bytes]) -> str:
     return head.split(b"\r\n")[2].decode().upper()
 
 
-def _round_trips(trace: str) -> list[str]:
+def _round_trips(trace: str) -> tuple[list[str], int]:
+    """The round trips in a trace, and apart the statements prepared: psycopg prepares a
+    statement on a connection at its fifth execution there (``prepare_threshold``), a round
+    trip of its own (``Parse``, ``Sync``) once per statement and connection, which falls
+    into a request or not depending on what ran on the pooled connection before."""
     trips = []
+    prepared = 0
+    since_sync: list[str] = []
     for line in trace.splitlines():
         parts = line.split("\t")
         if len(parts) < 3 or parts[0] != "F":
@@ -69,8 +77,14 @@ def _round_trips(trace: str) -> list[str]:
             # A connection that ran in autocommit once names its (default) isolation level.
             trips.append("BEGIN" if text.startswith("BEGIN ISOLATION LEVEL") else text)
         elif kind == "Sync":
-            trips.append("statement")
-    return trips
+            if "Parse" in since_sync and "Execute" not in since_sync:
+                prepared += 1
+            else:
+                trips.append("statement")
+            since_sync = []
+        else:
+            since_sync.append(kind)
+    return trips, prepared
 
 
 @contextmanager
@@ -98,7 +112,9 @@ def traced(provider) -> Iterator[Traced]:
         dbapi_connection.pgconn.untrace()
         os.close(fd)
         with open(path) as trace:
-            result.round_trips.extend(_round_trips(trace.read()))
+            trips, prepared = _round_trips(trace.read())
+        result.round_trips.extend(trips)
+        result.prepared += prepared
         os.unlink(path)
 
     def on_redis_send(connection, command, check_health=True) -> None:
