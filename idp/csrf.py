@@ -5,8 +5,9 @@ Flask-WTF builds an ``URLSafeTimedSerializer`` for every token it makes or check
 one for every session it opens or saves; each construction serializes a probe value, and each
 signature derives its key again (an HMAC or a hash of the secret key). The secret key is fixed
 for the app's life, so :class:`SigningSerializer` keeps one signer per salt, which derives its
-key once. The tokens and cookies are byte for byte the same (same salts, key derivations,
-digests and formats): tokens made before still validate, cookies set before still load.
+key once and computes its HMAC in one C call (:class:`OneCallHmac`). The tokens and cookies
+are byte for byte the same (same salts, key derivations, digests and formats): tokens made
+before still validate, cookies set before still load.
 
 :class:`CsrfProtect` is Flask-WTF's ``CSRFProtect`` with those signers, the same checks in
 the same order for a form method (token missing, no session token, expired, invalid, not
@@ -26,7 +27,8 @@ from flask import Flask
 from flask import current_app
 from flask import g
 from flask import request
-from flask import session
+from flask.globals import app_ctx
+from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFProtect
 from flask_wtf.csrf import ValidationError
 from flask_wtf.csrf import csrf_meta_tag
@@ -35,12 +37,23 @@ from itsdangerous import BadData
 from itsdangerous import SignatureExpired
 from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeTimedSerializer
+from itsdangerous.signer import HMACAlgorithm
 from itsdangerous.signer import Signer
 
 #: Flask-WTF's salt of its tokens.
 CSRF_SALT = "wtf-csrf-token"
 #: Flask-WTF's logger, which logs the reason of each refusal.
 log = logging.getLogger("flask_wtf.csrf")
+
+
+class OneCallHmac(HMACAlgorithm):
+    """itsdangerous's HMAC signature by ``hmac.digest`` (the same bytes)."""
+
+    def __init__(self, digest_name: str) -> None:
+        self.digest_name = digest_name
+
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        return hmac.digest(key, value, self.digest_name)
 
 
 class KeyCachingSigner(TimestampSigner):
@@ -51,6 +64,10 @@ class KeyCachingSigner(TimestampSigner):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._derived: dict[str | bytes | None, bytes] = {}
+        if type(self.algorithm) is HMACAlgorithm:
+            # The same HMAC in one C call: ``hmac.new`` with a digest given as a Python
+            # function (Flask's lazy sha1) runs the pure-Python HMAC.
+            self.algorithm = OneCallHmac(self.algorithm.digest_method().name)
 
     def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
         key = self._derived.get(secret_key)
@@ -105,15 +122,15 @@ def signing_serializer(
     return found
 
 
-def _csrf_serializer() -> SigningSerializer:
-    secret_key = current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
+def _csrf_serializer(app: Flask) -> SigningSerializer:
+    secret_key = app.config.get("WTF_CSRF_SECRET_KEY", app.secret_key)
     if secret_key is None:
         raise RuntimeError("A secret key is required to use CSRF.")
     return signing_serializer((secret_key,), CSRF_SALT)
 
 
-def _field_name() -> str:
-    name: str | None = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+def _field_name(app: Flask) -> str:
+    name: str | None = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
     if name is None:
         raise RuntimeError("A field name is required to use CSRF.")
     return name
@@ -121,11 +138,15 @@ def _field_name() -> str:
 
 def generate_csrf() -> str:
     """Flask-WTF's ``generate_csrf``: the request's signed token (made once per request,
-    kept in ``g``), from the raw token in the session (made at the session's first form)."""
-    field_name = _field_name()
+    kept in ``g``), from the raw token in the session (made at the session's first form).
+    The contexts are looked up once (each ``current_app``, ``g``, ``session`` is one)."""
+    app_context = app_ctx._get_current_object()  # type: ignore[attr-defined]
+    app, g = app_context.app, app_context.g
+    field_name = _field_name(app)
     token: str | None = g.get(field_name)
     if token is None:
-        serializer = _csrf_serializer()
+        serializer = _csrf_serializer(app)
+        session = request_ctx.session
         if field_name not in session:
             session[field_name] = hashlib.sha1(os.urandom(64)).hexdigest()
         try:
@@ -141,14 +162,16 @@ def validate_csrf(data: str | None) -> None:
     """Flask-WTF's ``validate_csrf`` with the app's settings.
 
     :raises ValidationError: with Flask-WTF's reason."""
-    field_name = _field_name()
-    time_limit = current_app.config.get("WTF_CSRF_TIME_LIMIT", 3600)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    field_name = _field_name(app)
+    time_limit = app.config.get("WTF_CSRF_TIME_LIMIT", 3600)
     if not data:
         raise ValidationError("The CSRF token is missing.")
+    session = request_ctx.session
     if field_name not in session:
         raise ValidationError("The CSRF session token is missing.")
     try:
-        token = _csrf_serializer().loads(data, max_age=time_limit)
+        token = _csrf_serializer(app).loads(data, max_age=time_limit)
     except SignatureExpired as e:
         raise ValidationError("The CSRF token has expired.") from e
     except BadData as e:
