@@ -20,11 +20,11 @@ from flask import render_template
 from flask import request
 from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
-from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from idp import extensions
+from idp.csrf import CsrfProtect
 from idp.errors import IdpError
 from idp.i18n import pick_locale
 from idp.outage import RETRY_AFTER
@@ -34,7 +34,7 @@ from idp.problems import Problem
 from idp.problems import problem_response
 
 log = logging.getLogger("idp.web")
-csrf = CSRFProtect()
+csrf = CsrfProtect()
 
 View = TypeVar("View", bound=Callable[..., Any])
 

@@ -5,10 +5,16 @@ machine answers never cached, HSTS where cookies are secure; a view's own header
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 import requests
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 
 from idp.factory import create_app
 from tests.helpers import Browser
+from tests.helpers import forms_in
 
 SECURITY = {
     "X-Content-Type-Options": "nosniff",
@@ -71,3 +77,34 @@ def test_O1_token_endpoint_refuses_plain_http_off_the_loopback(provider, rp):
     assert remote.status_code == 400 and remote.json()["error"] == "insecure_transport"
     local = requests.post(provider.url + "/token", data=form, auth=auth, timeout=10)
     assert local.json().get("error") != "insecure_transport"
+
+
+def test_csrf_token_and_its_session_cookie_keep_flask_wtf_and_flask_formats(provider):
+    """The CSRF token and its cookie session are signed with signers built once per secret
+    key (idp/csrf.py), in Flask-WTF's and Flask's formats: a form opened before an upgrade
+    still posts, and what a page gives now is read by the stock code."""
+    app = provider.app
+    stock_session = SecureCookieSessionInterface().get_signing_serializer(app)
+    stock_tokens = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token")
+    assert stock_session is not None
+
+    # Made now: Flask loads the cookie, Flask-WTF's serializer the page's token.
+    browser = Browser(provider.url)
+    token = forms_in(browser.get("/password/forgot").text)[0].fields["csrf_token"]
+    raw = stock_session.loads(browser.session.cookies["idp_csrf"])["csrf_token"]
+    assert stock_tokens.loads(token) == raw
+
+    # Made by the stock code (a browser's form from before): accepted; another raw token's
+    # signed form is refused.
+    raw = hashlib.sha1(os.urandom(64)).hexdigest()
+    for signed, accepted in ((raw, True), (hashlib.sha1(b"other").hexdigest(), False)):
+        old = requests.Session()
+        old.cookies.set("idp_csrf", stock_session.dumps({"csrf_token": raw}))
+        answer = old.post(
+            provider.url + "/password/forgot",
+            data={"csrf_token": stock_tokens.dumps(signed), "email": "nobody@example.invalid"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        refused = answer.status_code == 400 and 'data-error="csrf"' in answer.text
+        assert refused != accepted, (accepted, answer.status_code, answer.text[-300:])
