@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from idp import audit
 from idp import extensions
+from idp.audit import record_in_transaction
 from idp.errors import TransactionError
 from idp.login.refusal import error_response
 from idp.login.start import StoredAuthorizationRequest
@@ -81,7 +82,9 @@ def finish(tx: Transaction, user: User | None = None) -> Response:
             user, amr, acr_for(amr), tx.route, commit=False, replacing=_this_browsers(user)
         )
         claims = new_session.claims()
-        audit.record(
+        # A prebuilt Core INSERT on the session's transaction, committed with the
+        # authorization code's token family (no ORM unit of work at the commit, issue 13).
+        record_in_transaction(
             "login",
             "ok",
             None,
@@ -89,7 +92,6 @@ def finish(tx: Transaction, user: User | None = None) -> Response:
             contract_id=user.contract_id,
             client_id=tx.client_id,
             details={"amr": tx.amr, "route": tx.route["kind"], "method": user.login_method},
-            commit=False,  # written with the authorization code's token family
         )
     grant = server.get_authorization_grant(stored)
     response = server.create_authorization_response(stored, Principal(user, claims), grant)
