@@ -19,6 +19,7 @@ from idp.login.transaction import Transaction
 from idp.login.transaction import redirect_to_next_step
 from idp.models import User
 from idp.models import db
+from idp.oidc.grant_statements import transient
 from idp.sso import Principal
 from idp.sso import SsoSession
 from idp.sso import current_session
@@ -39,7 +40,7 @@ def read_user(user_id: str) -> User | None:
     """The user, as a transient ``User`` (never added to the session: its columns only, for
     the code, session and audit event of this sign-in)."""
     row = db.session.connection().execute(_READ_USER, {"user_id": user_id}).mappings().first()
-    return None if row is None else User(**row)
+    return None if row is None else transient(User, row)
 
 
 def finish_or_redirect(tx: Transaction, user: User | None = None) -> Response:
