@@ -55,6 +55,7 @@ from idp.oidc.grant_statements import read_family
 from idp.oidc.grant_statements import why_unclaimed
 from idp.oidc.grant_transaction import commit
 from idp.oidc.grant_transaction import connection
+from idp.oidc.grant_transaction import keep
 from idp.oidc.grant_transaction import rollback
 from idp.oidc.parameters import check_no_repeated_parameter
 from idp.oidc.tokens import TOKEN_BYTES
@@ -346,15 +347,28 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         if not isinstance(code, str) or len(code) > 200:
             return None
         digest = token_hash(code)
-        taken = extensions.store().take_json(CODE_PREFIX + digest, USED_CODE_MEMORY)
+        # On the SQL store the take is a statement of the grant's transaction (one commit
+        # per exchange, issue 13), which then commits even if the grant is refused later
+        # (PKCE, redirect URI): a code presented once is spent either way.
+        taken, joined = extensions.store().take_json_in(
+            connection, db.engine, CODE_PREFIX + digest, USED_CODE_MEMORY
+        )
         if taken is None:
             return None
         data, first = taken
+        is_live = time.time() < data["exp"]
+        if joined:
+            if first and is_live and data["client_id"] == client.client_id:
+                keep()
+            else:
+                # A refusal: the take's mark first, as the refusal's writes below go through
+                # the session's own connection (on SQLite they would wait for this lock).
+                commit()
         if not first:
             revoke_family(data["family_id"], "code_reuse")
             audit.record("token", "refused", "code_reuse", client_id=client.client_id)
             return None
-        if time.time() >= data["exp"]:
+        if not is_live:
             return None
         if data["client_id"] != client.client_id:
             audit.record("token", "refused", "code_client_mismatch", client_id=client.client_id)
