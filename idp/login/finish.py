@@ -22,7 +22,7 @@ from idp.models import db
 from idp.oidc.grant_statements import transient
 from idp.sso import Principal
 from idp.sso import SsoSession
-from idp.sso import current_session
+from idp.sso import current_session_of
 from idp.sso import set_session_cookie
 from idp.sso import start_session
 from idp.vocabulary import Target
@@ -103,8 +103,7 @@ def finish(tx: Transaction, user: User | None = None) -> Response:
 
 def _this_browsers(user: User) -> SsoSession | None:
     """This browser's live session of ``user``, which the new sign-in continues (its sid)."""
-    found = current_session()
-    return found[0] if found is not None and found[1].id == user.id else None
+    return current_session_of(user)
 
 
 def _finish_account_menu(tx: Transaction, user: User) -> Response:
