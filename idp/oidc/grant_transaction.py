@@ -5,7 +5,8 @@ Core already, yet each ran through ``scoped_session.connection()`` and the commi
 
 :func:`grant_transaction` wraps the token endpoint (``idp.oidc.server``); inside it,
 :func:`connection` is the grant's connection, opened at its first statement and closed when
-the grant ends (rolled back unless :func:`commit` ran). Outside one, the session's."""
+the grant ends (rolled back unless :func:`commit` ran, or :func:`keep` did and the grant was
+refused with an OAuth error: then committed). Outside one, the session's."""
 
 from __future__ import annotations
 
