@@ -265,20 +265,34 @@ def _store_session(session: SsoSession) -> None:
 
 def current_session() -> tuple[SsoSession, User] | None:
     """The browser's live session and its user, or None."""
-    secret = request.cookies.get(SSO_COOKIE)
-    if not secret or len(secret) > MAX_COOKIE_LENGTH:
-        return None
-    store = extensions.store()
-    data = store.get_json(SSO_PREFIX + _handle(secret))
-    if data is None:
-        return None
-    session = SsoSession(**data)
-    if _ended_everywhere(session):
+    session = _cookie_session()
+    if session is None or _ended_everywhere(session):
         return None
     user = db.session.get(User, session.user_id)
     if user is None or user.state_version != session.state_version:
         return None
     return session, user
+
+
+def current_session_of(user: User) -> SsoSession | None:
+    """The browser's live session when it is ``user``'s: :func:`current_session`'s checks
+    against the user the caller has just read, not a second read of that user's row (the
+    sign-in's finish, issue 13)."""
+    session = _cookie_session()
+    if session is None or session.user_id != user.id:
+        return None
+    if session.state_version != user.state_version or _ended_everywhere(session):
+        return None
+    return session
+
+
+def _cookie_session() -> SsoSession | None:
+    """The store's record of the browser's session cookie, whatever its state."""
+    secret = request.cookies.get(SSO_COOKIE)
+    if not secret or len(secret) > MAX_COOKIE_LENGTH:
+        return None
+    data = extensions.store().get_json(SSO_PREFIX + _handle(secret))
+    return None if data is None else SsoSession(**data)
 
 
 def _ended_everywhere(session: SsoSession) -> bool:

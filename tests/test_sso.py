@@ -75,3 +75,36 @@ def test_sign_out_everywhere_ends_every_session_and_refresh_token_of_the_user(pr
             .all()
         )
         assert [(e.outcome, e.details["actor"]) for e in events] == [("ok", ACTOR.as_details())]
+
+
+@pytest.mark.covers("O1", "X2")
+def test_a_sign_in_again_in_the_same_browser_continues_only_its_users_live_session(
+    provider, rp, user
+):
+    """``prompt=login`` in a browser whose session is the same user's keeps that session's
+    ``sid`` (one browser, one session); another user's sign-in there, or the same user's
+    once their sessions ended (sign out everywhere, a changed account state), starts a
+    session of its own."""
+    user_id, email = user
+    browser = Browser(provider.url)
+
+    def sid_of_sign_in(email: str) -> str:
+        callback = rp.sign_in(browser, email, PASSWORD, prompt="login")
+        return rp.id_token_claims(rp.exchange(callback["code"])["id_token"])["sid"]
+
+    sid = sid_of_sign_in(email)
+    assert sid_of_sign_in(email) == sid
+
+    _sign_out_everywhere(provider, user_id)
+    after_sign_out = sid_of_sign_in(email)
+    assert after_sign_out != sid
+
+    with provider.app.app_context():
+        session = provider.db().session
+        session.get(User, user_id).state_version += 1
+        session.commit()
+    after_state_change = sid_of_sign_in(email)
+    assert after_state_change != after_sign_out
+
+    _other_id, other_email = provider.new_user()
+    assert sid_of_sign_in(other_email) != after_state_change

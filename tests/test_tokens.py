@@ -96,6 +96,20 @@ def test_O1_code_bound_to_client_redirect_uri_and_verifier(provider, rp, user):
     assert rp.token_request(data)["error"] == "invalid_request"
 
 
+def test_O1_a_code_refused_for_its_verifier_or_redirect_uri_is_spent(provider, rp, user):
+    """A code presented once is used, even when that exchange was refused for its PKCE
+    verifier or redirect URI: presented again, with everything right, it is a reuse
+    (RFC 6749 §4.1.2), whether the take committed apart or with the grant's transaction."""
+    callback = _signed_in(provider, rp, user)
+    assert rp.exchange(callback["code"], code_verifier="x" * 50)["error"] == "invalid_grant"
+    assert rp.exchange(callback["code"])["error"] == "invalid_grant"
+
+    callback = _signed_in(provider, rp, user)
+    wrong_uri = rp.exchange(callback["code"], redirect_uri="https://rp.example/other")
+    assert wrong_uri["error"] == "invalid_grant"
+    assert rp.exchange(callback["code"])["error"] == "invalid_grant"
+
+
 def test_O1_client_authentication_methods_and_wrong_secret(provider, rp, user):
     callback = _signed_in(provider, rp, user)
     endpoint = rp.metadata["token_endpoint"]

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from idp import audit
 from idp import extensions
+from idp.audit import record_in_transaction
 from idp.errors import TransactionError
 from idp.login.refusal import error_response
 from idp.login.start import StoredAuthorizationRequest
@@ -18,9 +19,10 @@ from idp.login.transaction import Transaction
 from idp.login.transaction import redirect_to_next_step
 from idp.models import User
 from idp.models import db
+from idp.oidc.grant_statements import transient
 from idp.sso import Principal
 from idp.sso import SsoSession
-from idp.sso import current_session
+from idp.sso import current_session_of
 from idp.sso import set_session_cookie
 from idp.sso import start_session
 from idp.vocabulary import Target
@@ -38,7 +40,7 @@ def read_user(user_id: str) -> User | None:
     """The user, as a transient ``User`` (never added to the session: its columns only, for
     the code, session and audit event of this sign-in)."""
     row = db.session.connection().execute(_READ_USER, {"user_id": user_id}).mappings().first()
-    return None if row is None else User(**row)
+    return None if row is None else transient(User, row)
 
 
 def finish_or_redirect(tx: Transaction, user: User | None = None) -> Response:
@@ -81,7 +83,9 @@ def finish(tx: Transaction, user: User | None = None) -> Response:
             user, amr, acr_for(amr), tx.route, commit=False, replacing=_this_browsers(user)
         )
         claims = new_session.claims()
-        audit.record(
+        # A prebuilt Core INSERT on the session's transaction, committed with the
+        # authorization code's token family (no ORM unit of work at the commit, issue 13).
+        record_in_transaction(
             "login",
             "ok",
             None,
@@ -89,7 +93,6 @@ def finish(tx: Transaction, user: User | None = None) -> Response:
             contract_id=user.contract_id,
             client_id=tx.client_id,
             details={"amr": tx.amr, "route": tx.route["kind"], "method": user.login_method},
-            commit=False,  # written with the authorization code's token family
         )
     grant = server.get_authorization_grant(stored)
     response = server.create_authorization_response(stored, Principal(user, claims), grant)
@@ -100,8 +103,7 @@ def finish(tx: Transaction, user: User | None = None) -> Response:
 
 def _this_browsers(user: User) -> SsoSession | None:
     """This browser's live session of ``user``, which the new sign-in continues (its sid)."""
-    found = current_session()
-    return found[0] if found is not None and found[1].id == user.id else None
+    return current_session_of(user)
 
 
 def _finish_account_menu(tx: Transaction, user: User) -> Response:

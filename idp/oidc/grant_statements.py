@@ -23,16 +23,19 @@ added to the session, they only carry the columns to the code that reads them.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import bindparam
 from sqlalchemy import exists
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from idp.contracts.contract import contract_state
 from idp.models import Contract
@@ -48,6 +51,8 @@ from idp.vocabulary import Target
 from policies.decision import Decision
 from policies.sign_in import SignInContext
 from policies.sign_in import check_sign_in
+
+_Model = TypeVar("_Model")
 
 _TOKENS = RefreshToken.__table__
 _FAMILIES = TokenFamily.__table__
@@ -170,6 +175,16 @@ class GrantFamily:
         return self.family.revoked_at is not None
 
 
+def transient(cls: type[_Model], values: Mapping[Any, Any]) -> _Model:
+    """A transient ``cls`` holding ``values``, built as the ORM's loading builds an instance
+    (its state, then its ``__dict__``) rather than by its constructor, which sets each
+    attribute through the instrumentation: ~13 µs instead of ~145 µs for a ``User``
+    (issue 13). Never to be added to a session: nothing in it is marked changed."""
+    instance: _Model = manager_of_class(cls).new_instance()
+    instance.__dict__.update(values)
+    return instance
+
+
 def read_family(family_id: str) -> GrantFamily | None:
     """The family, its user and contract in one statement; None when gone."""
     row = connection().execute(FAMILY, {"family_id": family_id}).mappings().first()
@@ -177,18 +192,24 @@ def read_family(family_id: str) -> GrantFamily | None:
 
 
 def _grant_family(family_id: str, row: Any) -> GrantFamily:
-    family = TokenFamily(
-        id=family_id,
-        user_id=row["id"],
-        client_id=row["client_id"],
-        scope=row["scope"],
-        session=row["session"] or {},
-        revoked_at=row["revoked_at"],
+    family = transient(
+        TokenFamily,
+        {
+            "id": family_id,
+            "user_id": row["id"],
+            "client_id": row["client_id"],
+            "scope": row["scope"],
+            "session": row["session"] or {},
+            "revoked_at": row["revoked_at"],
+        },
     )
-    user = User(**{name: row[name] for name in _USER_COLUMNS})
-    contract = Contract(
-        id=row["contract_id"],
-        **{name: row["contract_" + name] for name in _CONTRACT_COLUMNS},
+    user = transient(User, {name: row[name] for name in _USER_COLUMNS})
+    contract = transient(
+        Contract,
+        {
+            "id": row["contract_id"],
+            **{name: row["contract_" + name] for name in _CONTRACT_COLUMNS},
+        },
     )
     return GrantFamily(family, user, contract)
 

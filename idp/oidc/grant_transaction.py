@@ -5,7 +5,8 @@ Core already, yet each ran through ``scoped_session.connection()`` and the commi
 
 :func:`grant_transaction` wraps the token endpoint (``idp.oidc.server``); inside it,
 :func:`connection` is the grant's connection, opened at its first statement and closed when
-the grant ends (rolled back unless :func:`commit` ran). Outside one, the session's."""
+the grant ends (rolled back unless :func:`commit` ran, or :func:`keep` did and the grant was
+refused with an OAuth error: then committed). Outside one, the session's."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ from idp.models import db
 
 class _Grant:
     connection: Connection | None = None
+    #: What the transaction holds must be committed even when the grant then fails (the
+    #: authorization code's take: a code presented once is spent, :func:`keep`).
+    keep: bool = False
+    committed: bool = False
 
 
 _GRANT: ContextVar[_Grant | None] = ContextVar("idp_grant", default=None)
@@ -36,6 +41,9 @@ def grant_transaction() -> Iterator[None]:
     token = _GRANT.set(grant)
     try:
         yield
+        if grant.keep and not grant.committed and grant.connection is not None:
+            # The grant was refused (an OAuth error answer) after a write that stands.
+            grant.connection.commit()
     finally:
         _GRANT.reset(token)
         if grant.connection is not None:
@@ -52,6 +60,15 @@ def connection() -> Connection:
     return grant.connection
 
 
+def keep() -> None:
+    """What the grant's transaction holds so far commits even when the grant is then refused
+    with an OAuth error (a code's take on the SQL store: the code is spent once presented,
+    as when the take committed on its own); an exception (a 500) still rolls it back."""
+    grant = _GRANT.get()
+    if grant is not None:
+        grant.keep = True
+
+
 def commit() -> None:
     """Commit the grant's transaction; its audit event is then sealed (X8) as a session's
     commit would have it."""
@@ -61,6 +78,7 @@ def commit() -> None:
         return
     if grant.connection is not None:
         grant.connection.commit()
+        grant.committed = True
         seal_soon()
 
 

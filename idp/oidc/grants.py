@@ -20,6 +20,7 @@ Two choices where the standards leave room:
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -54,8 +55,10 @@ from idp.oidc.grant_statements import read_family
 from idp.oidc.grant_statements import why_unclaimed
 from idp.oidc.grant_transaction import commit
 from idp.oidc.grant_transaction import connection
+from idp.oidc.grant_transaction import keep
 from idp.oidc.grant_transaction import rollback
 from idp.oidc.parameters import check_no_repeated_parameter
+from idp.oidc.tokens import TOKEN_BYTES
 from idp.oidc.tokens import IssuedToken
 from idp.oidc.tokens import revoke_family
 from idp.oidc.tokens import token_hash
@@ -284,6 +287,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             raise
         return redirect_uri
 
+    def generate_authorization_code(self) -> str:
+        """One ``os.urandom`` read of 256 bits (RFC 6749 §10.10), as for the tokens
+        (:func:`idp.oidc.tokens.new_opaque_token`): authlib's default draws each of 48
+        characters from ``SystemRandom`` apart."""
+        return secrets.token_urlsafe(TOKEN_BYTES)
+
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         principal: Principal = request.user
         settings = extensions.settings()
@@ -338,15 +347,28 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         if not isinstance(code, str) or len(code) > 200:
             return None
         digest = token_hash(code)
-        taken = extensions.store().take_json(CODE_PREFIX + digest, USED_CODE_MEMORY)
+        # On the SQL store the take is a statement of the grant's transaction (one commit
+        # per exchange, issue 13), which then commits even if the grant is refused later
+        # (PKCE, redirect URI): a code presented once is spent either way.
+        taken, joined = extensions.store().take_json_in(
+            connection, db.engine, CODE_PREFIX + digest, USED_CODE_MEMORY
+        )
         if taken is None:
             return None
         data, first = taken
+        is_live = time.time() < data["exp"]
+        if joined:
+            if first and is_live and data["client_id"] == client.client_id:
+                keep()
+            else:
+                # A refusal: the take's mark first, as the refusal's writes below go through
+                # the session's own connection (on SQLite they would wait for this lock).
+                commit()
         if not first:
             revoke_family(data["family_id"], "code_reuse")
             audit.record("token", "refused", "code_reuse", client_id=client.client_id)
             return None
-        if time.time() >= data["exp"]:
+        if not is_live:
             return None
         if data["client_id"] != client.client_id:
             audit.record("token", "refused", "code_client_mismatch", client_id=client.client_id)

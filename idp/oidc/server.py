@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from authlib.consts import default_json_headers
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -136,6 +137,20 @@ class Issuer(IssuerParameter):  # type: ignore[misc]
 
     def get_issuer(self) -> str:
         return str(extensions.settings().issuer)
+
+    def add_issuer_parameter(self, authorization_server: Any, response: Any) -> None:
+        """authlib's, without parsing and re-encoding the whole query again (issue 13): the
+        location is authlib's own, its query already encoded as ``urlencode`` encodes, so
+        ``&iss=…`` appended is the same URI. A location with a fragment goes authlib's way."""
+        location = response.location
+        if not location or "#" in location:
+            super().add_issuer_parameter(authorization_server, response)
+            return
+        if location.endswith(("?", "&")):
+            separator = ""
+        else:
+            separator = "&" if "?" in location else "?"
+        response.location = f"{location}{separator}{urlencode({'iss': self.get_issuer()})}"
 
 
 def save_token(token: dict[str, Any], request: OAuth2Request) -> None:

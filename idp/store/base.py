@@ -6,6 +6,7 @@ import json
 import re
 from abc import ABC
 from abc import abstractmethod
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -155,6 +156,16 @@ class EphemeralStore(ABC):
         lives in that database (the SQL store); True when written so. False: this store is
         elsewhere (Redis): write with ``set_json`` after the commit."""
         return False
+
+    def take_json_in(
+        self, connection: Callable[[], Any], engine: Any, key: str, ttl: int
+    ) -> tuple[tuple[Any, bool] | None, bool]:
+        """``take_json`` on the caller's database transaction (``connection()``, a
+        SQLAlchemy ``Connection`` of ``engine``) when this store lives in that database (the
+        SQL store), so that the take commits with the caller's rows; the caller must then
+        commit it whatever follows (the take stands). Returns what ``take_json`` returns and
+        whether it ran there; elsewhere (Redis) it is ``take_json``'s own step."""
+        return self.take_json(key, ttl), False
 
     def get_json(self, key: str) -> Any:
         raw = self.get(key)

@@ -17,6 +17,7 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -200,6 +201,16 @@ class SqlStore(EphemeralStore):
         values = {"k": key, "v": raw, "n": _counter_of(raw), "exp": time.time() + max(1, ttl)}
         connection.execute(self._set, values)
         return True
+
+    def take_json_in(
+        self, connection: Callable[[], Connection], engine: Any, key: str, ttl: int
+    ) -> tuple[tuple[Any, bool] | None, bool]:
+        if engine is not self._engine:
+            return self.take_json(key, ttl), False
+        now = time.time()
+        values = {"k": key, "now": now, "exp": now + max(1, ttl)}
+        row = connection().execute(self._take, values).first()
+        return (None if row is None else (json.loads(row[0]), row[1] == 1)), True
 
     def get(self, key: str) -> str | None:
         row = self._first(self._get, {"k": key, "now": time.time()}, write=False)
