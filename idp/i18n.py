@@ -57,16 +57,20 @@ def translations() -> NullTranslations:
     objects change) and then asks again."""
     try:
         state = g._flask_babel
-    except (AttributeError, RuntimeError):  # no message yet in this request; no application
+    except RuntimeError:  # no application: Flask-Babel's untranslated messages
         return get_translations()  # type: ignore[no-any-return]
-    held = getattr(state, "idp_translations", None)
-    if (
-        held is not None
-        and held[0] is getattr(state, "babel_locale", None)
-        and held[1] is getattr(state, "babel_domain", None)
-    ):
-        return held[2]  # type: ignore[no-any-return]
+    except AttributeError:  # the request's first message
+        state = None
+    if state is not None:
+        held = getattr(state, "idp_translations", None)
+        if (
+            held is not None
+            and held[0] is getattr(state, "babel_locale", None)
+            and held[1] is getattr(state, "babel_domain", None)
+        ):
+            return held[2]  # type: ignore[no-any-return]
     found = get_translations()
+    state = g._flask_babel
     state.idp_translations = (state.babel_locale, state.babel_domain, found)
     return found  # type: ignore[no-any-return]
 
