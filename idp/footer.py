@@ -79,7 +79,8 @@ def setup_footer(app: Flask) -> None:
 
     def build() -> tuple[tuple[FooterLink, ...], bool]:
         links = tuple(footer_links())
-        # Kept unless our help page's link came out absolute (built outside a request).
+        # Kept unless our help page's link came out absolute (a request for another host
+        # part than the app's own; a relative link depends only on the memo's key).
         return links, bool(extensions.settings().help_url) or is_relative(links[0].url)
 
     def kept_footer_links() -> tuple[FooterLink, ...]:
