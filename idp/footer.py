@@ -20,6 +20,10 @@ from flask import url_for
 from idp import extensions
 from idp.i18n import gettext
 from idp.i18n import select_locale
+from idp.i18n import translations
+from idp.pages import PageMemo
+from idp.pages import is_relative
+from idp.pages import setup_pages
 
 #: The © line's name when ``IDP_OPERATOR_NAME`` is unset.
 PRODUCT_NAME = "WORKSDRIVE"
@@ -64,7 +68,23 @@ def help_page() -> str:
 
 
 def setup_footer(app: Flask) -> None:
-    """Register ``/help`` and give every template the footer's links and the © name."""
+    """Register ``/help`` and give every template the footer's links and the © name, with
+    the rest of the page shell's globals (idp/pages.py: ``static_url``).
+
+    The links are built once per language (issue 13): they depend only on the settings, the
+    page's language and its catalog."""
     app.register_blueprint(bp)
-    app.jinja_env.globals["footer_links"] = footer_links
+    setup_pages(app)
+    memo: PageMemo[tuple[FooterLink, ...]] = PageMemo()
+
+    def build() -> tuple[tuple[FooterLink, ...], bool]:
+        links = tuple(footer_links())
+        # Kept unless our help page's link came out absolute (a request for another host
+        # part than the app's own; a relative link depends only on the memo's key).
+        return links, bool(extensions.settings().help_url) or is_relative(links[0].url)
+
+    def kept_footer_links() -> tuple[FooterLink, ...]:
+        return memo.get((select_locale(), translations()), build)
+
+    app.jinja_env.globals["footer_links"] = kept_footer_links
     app.jinja_env.globals["operator_name"] = operator_name

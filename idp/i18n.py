@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.support import NullTranslations
 from flask import Flask
 from flask import g
 from flask import has_request_context
 from flask import request
 from flask import url_for
 from flask_babel import Babel
-from flask_babel import gettext as _gettext
+from flask_babel import get_translations
 from flask_babel import lazy_gettext
+from jinja2.runtime import Context
+from jinja2.utils import pass_context
+from markupsafe import Markup
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
@@ -33,8 +37,6 @@ LANG_COOKIE = "lang"
 AUTHORIZE_PATH = "/authorize"
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
-#: Flask-Babel's gettext (untyped there): the message in the request's language.
-gettext: Callable[..., str] = _gettext
 __all__ = [
     "follow_account_locale",
     "gettext",
@@ -42,6 +44,64 @@ __all__ = [
     "pick_locale",
     "setup_i18n",
 ]
+
+
+def translations() -> NullTranslations:
+    """Flask-Babel's ``get_translations()``, looked up once per request (issue 13: each of a
+    page's twenty messages walked ``g`` six times and rebuilt the locale's name to find the
+    same catalog).
+
+    Kept beside Flask-Babel's own per-request state (``g._flask_babel``) with the locale and
+    domain objects it was found for: Flask-Babel fixes both at their first use in a request
+    and replaces them only through ``refresh()`` or ``force_locale()``, which this sees (the
+    objects change) and then asks again."""
+    try:
+        state = g._flask_babel
+    except RuntimeError:  # no application: Flask-Babel's untranslated messages
+        return get_translations()  # type: ignore[no-any-return]
+    except AttributeError:  # the request's first message
+        state = None
+    if state is not None:
+        held = getattr(state, "idp_translations", None)
+        if (
+            held is not None
+            and held[0] is getattr(state, "babel_locale", None)
+            and held[1] is getattr(state, "babel_domain", None)
+        ):
+            return held[2]  # type: ignore[no-any-return]
+    found = get_translations()
+    state = g._flask_babel
+    state.idp_translations = (state.babel_locale, state.babel_domain, found)
+    return found  # type: ignore[no-any-return]
+
+
+def gettext(string: str, **variables: Any) -> str:
+    """The message in the request's language (Flask-Babel's ``gettext``, same result)."""
+    text: str = translations().ugettext(string)
+    return text if not variables else text % variables
+
+
+@pass_context
+def _template_gettext(context: Context, string: str, **variables: Any) -> str:
+    """``_()`` and ``gettext()`` in templates: what Jinja's i18n extension installs over
+    Flask-Babel's (markup-safe when autoescaping, always a format string), without its two
+    indirections (``_`` resolving ``gettext``, each a ``Context.call``)."""
+    text: str = translations().ugettext(string)
+    if context.eval_ctx.autoescape:
+        text = Markup(text)
+    return text % variables
+
+
+@pass_context
+def _template_ngettext(
+    context: Context, singular: str, plural: str, num: int, **variables: Any
+) -> str:
+    """``ngettext()`` in templates, like :func:`_template_gettext`."""
+    variables.setdefault("num", num)
+    text: str = translations().ungettext(singular, plural, num)
+    if context.eval_ctx.autoescape:
+        text = Markup(text)
+    return text % variables
 
 
 def compile_catalogs(folder: Path = TRANSLATIONS) -> None:
@@ -139,6 +199,9 @@ def _authorize_param(name: str) -> str | None:
 def setup_i18n(app: Flask) -> None:
     compile_catalogs()
     Babel(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS))
+    app.jinja_env.globals.update(
+        _=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext
+    )
     app.jinja_env.globals["current_locale"] = select_locale
     app.jinja_env.globals["language_switch_url"] = language_switch_url
 

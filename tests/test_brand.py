@@ -161,3 +161,18 @@ def test_a_footer_setting_that_is_no_web_address_stops_start_up(tmp_path: Any, u
     protocol-relative ``//host`` would put a script or another site behind "Terms of use"."""
     with pytest.raises(ConfigError, match="IDP_TERMS_URL"):
         create_app({"dev": True, "instance_dir": str(tmp_path), "terms_url": url})
+
+
+def test_page_shell_links_follow_each_requests_script_root(site: Provider) -> None:
+    """Served under a path prefix (``SCRIPT_NAME``), a page's style sheet, logos and our help
+    link carry the prefix of its own request, also right after pages without it (they are
+    built once and kept, idp/pages.py), and each language keeps its own help link."""
+    client = site.app.test_client()
+    for root, locale in (("", "ja"), ("/idp", "ja"), ("/idp", "en"), ("", "en"), ("", "ja")):
+        client.set_cookie("lang", locale)
+        page = client.get("/help", base_url=f"http://localhost{root}/")
+        assert page.status_code == 200
+        text = page.get_data(as_text=True)
+        assert f'<link rel="stylesheet" href="{root}/static/style.css">' in text
+        assert f'<img class="brand-mark" src="{root}/static/mark.svg"' in text
+        assert _links(_footer(text)) == {"footer-help": f"{root}/help?lang={locale}"}
