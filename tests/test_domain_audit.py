@@ -135,6 +135,7 @@ READERS = {
     "idp.twofactor.totp.qr_svg_data_uri": "pure",
     "idp.sso.start_session": "part of a sign-in, whose own event (login ok) names the user",
     "idp.sso.current_session": "reads",
+    "idp.sso.current_session_of": "reads",
     "idp.sso.end_session": "part of a logout, whose own event names the session's user",
     "idp.sso.set_session_cookie": "sets a response cookie",
     "idp.sso.clear_session_cookie": "clears a response cookie",

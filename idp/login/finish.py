@@ -19,7 +19,7 @@ from idp.login.transaction import Transaction
 from idp.login.transaction import redirect_to_next_step
 from idp.models import User
 from idp.models import db
-from idp.oidc.grant_statements import transient
+from idp.models import transient
 from idp.sso import Principal
 from idp.sso import SsoSession
 from idp.sso import current_session_of

@@ -12,6 +12,7 @@ from idp.models.base import Base
 from idp.models.base import db
 from idp.models.base import new_id
 from idp.models.base import rowcount
+from idp.models.base import transient
 from idp.models.base import utcnow
 from idp.models.clients import Client
 from idp.models.clients import ScimToken
@@ -65,5 +66,6 @@ __all__ = [
     "name_key",
     "new_id",
     "rowcount",
+    "transient",
     "utcnow",
 ]
