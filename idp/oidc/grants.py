@@ -20,7 +20,6 @@ Two choices where the standards leave room:
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -58,8 +57,8 @@ from idp.oidc.grant_transaction import connection
 from idp.oidc.grant_transaction import keep
 from idp.oidc.grant_transaction import rollback
 from idp.oidc.parameters import check_no_repeated_parameter
-from idp.oidc.tokens import TOKEN_BYTES
 from idp.oidc.tokens import IssuedToken
+from idp.oidc.tokens import new_secret
 from idp.oidc.tokens import revoke_family
 from idp.oidc.tokens import token_hash
 from idp.sso import Principal
@@ -288,10 +287,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         return redirect_uri
 
     def generate_authorization_code(self) -> str:
-        """One ``os.urandom`` read of 256 bits (RFC 6749 §10.10), as for the tokens
-        (:func:`idp.oidc.tokens.new_opaque_token`): authlib's default draws each of 48
-        characters from ``SystemRandom`` apart."""
-        return secrets.token_urlsafe(TOKEN_BYTES)
+        """256 bits (RFC 6749 §10.10) in one ``os.urandom`` read, as the tokens are."""
+        return new_secret()
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         principal: Principal = request.user

@@ -39,10 +39,16 @@ ACCESS_PREFIX = "at:"
 TOKEN_BYTES = 32
 
 
-def new_opaque_token(client: Any, grant_type: str, user: Any, scope: str) -> str:
-    """A token generator for authlib: one ``os.urandom`` read (authlib's default draws each
-    of 42 characters from ``SystemRandom`` apart, a few per cent of a refresh)."""
+def new_secret() -> str:
+    """A token or an authorization code: one ``os.urandom`` read of ``TOKEN_BYTES`` (authlib's
+    defaults draw each of 42 or 48 characters from ``SystemRandom`` apart, a few per cent of
+    a refresh or a consent POST)."""
     return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def new_opaque_token(client: Any, grant_type: str, user: Any, scope: str) -> str:
+    """A token generator for authlib (:func:`new_secret`)."""
+    return new_secret()
 
 
 def token_hash(token: str) -> str:
