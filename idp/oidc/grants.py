@@ -1,27 +1,24 @@
-"""The grants we offer, on authlib's classes through their hooks (STYLE.md §5).
+"""The grants we offer, on authlib's classes through their hooks (STYLE.md §5): the code
+grant (its code in :mod:`idp.oidc.codes`, its ID token in :mod:`idp.oidc.id_tokens`) and the
+refresh-token grant.
 
 authlib parses and validates the token request (client authentication, grant type, scope,
 PKCE, redirect URI); the storage hooks are lean (issue 13): prebuilt Core statements on one
 transaction per request (:mod:`idp.oidc.grant_statements`), clients cached
 (:mod:`idp.oidc.client_cache`), the family read once per grant.
 
-Two choices where the standards leave room:
-
-- **ID token on refresh** (OIDC Core §12.2: the response "might not contain an id_token"):
-  only when ``openid`` is in the token's scope and the refresh request names ``openid`` in
-  its ``scope`` (§12.1's example) or the client registered ES256 (:class:`RefreshIdToken`).
-- **Parallel refreshes are strict** (RFC 9700 §4.14.2): a refresh token presented after it
-  was claimed revokes its family, even when the two requests were milliseconds apart and
-  came from the client itself (:func:`refuse_unclaimed`). A grace window that answers the
-  late request with the same new pair (Okta, Auth0) would keep issued tokens in clear in a
-  store for those seconds; one that issues a second pair lets a thief race the client. A
-  client that refreshes from several threads at once should serialise its refreshes.
+**Parallel refreshes are strict** (RFC 9700 §4.14.2): a refresh token presented after it was
+claimed revokes its family, even when the two requests were milliseconds apart and came from
+the client itself (:func:`refuse_unclaimed`). A grace window that answers the late request
+with the same new pair (Okta, Auth0) would keep issued tokens in clear in a store for those
+seconds; one that issues a second pair lets a thief race the client. A client that refreshes
+from several threads at once should serialise its refreshes. (Whether a refresh carries an
+ID token: :class:`idp.oidc.id_tokens.RefreshIdToken`.)
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from authlib.oauth2.rfc6749 import InvalidGrantError
@@ -29,12 +26,6 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749 import scope_to_list
-from authlib.oauth2.rfc7636 import CodeChallenge
-from authlib.oidc.core import grants as oidc_grants
-from authlib.oidc.core.grants.util import create_half_hash
-from authlib.oidc.core.grants.util import is_openid_scope
-from joserfc import jwt
-from joserfc.jwk import KeySet
 from sqlalchemy import bindparam
 from sqlalchemy import insert
 
@@ -46,11 +37,13 @@ from idp.models import db
 from idp.models import new_id
 from idp.models import utcnow
 from idp.oidc.claims import parse_claims_request
-from idp.oidc.claims import release_claims
+from idp.oidc.codes import CODE_PREFIX
+from idp.oidc.codes import USED_CODE_MEMORY
+from idp.oidc.codes import AuthorizationCode
+from idp.oidc.codes import grant_family_of
 from idp.oidc.grant_statements import GrantFamily
 from idp.oidc.grant_statements import check_refresh_policies
 from idp.oidc.grant_statements import claim_refresh_token
-from idp.oidc.grant_statements import read_family
 from idp.oidc.grant_statements import why_unclaimed
 from idp.oidc.grant_transaction import commit
 from idp.oidc.grant_transaction import connection
@@ -63,186 +56,12 @@ from idp.oidc.tokens import revoke_family
 from idp.oidc.tokens import token_hash
 from idp.sso import Principal
 
-CODE_PREFIX = "code:"
-#: How long a spent code is remembered (its tombstone), to detect its reuse (RFC 6749 §4.1.2).
-USED_CODE_MEMORY = 3600
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-
-
-@dataclass
-class AuthorizationCode:
-    code_hash: str
-    data: dict[str, Any]
-    #: The family, its user and contract, once read (:func:`grant_family_of`).
-    grant_family: GrantFamily | None = None
-
-    def get_redirect_uri(self) -> str:
-        return str(self.data["redirect_uri"])
-
-    def get_scope(self) -> str:
-        return str(self.data["scope"])
-
-    def get_nonce(self) -> str | None:
-        return self.data.get("nonce")
-
-    def get_auth_time(self) -> int | None:
-        auth_time = self.data["session"].get("auth_time")
-        return None if auth_time is None else int(auth_time)
-
-    def get_acr(self) -> str | None:
-        acr = self.data["session"].get("acr")
-        return None if acr is None else str(acr)
-
-    def get_amr(self) -> list[str] | None:
-        amr = self.data["session"].get("amr")
-        return None if amr is None else [str(method) for method in amr]
-
-    @property
-    def family_id(self) -> str:
-        return str(self.data["family_id"])
-
-
-def grant_family_of(code: AuthorizationCode) -> GrantFamily:
-    """The token family the code was issued into (created with the code), with its user:
-    read once per exchange (one statement) and kept on the code."""
-    if code.grant_family is None:
-        code.grant_family = read_family(code.family_id)
-    if code.grant_family is None:  # deleted since with its user or client
-        raise InvalidGrantError()
-    return code.grant_family
-
-
-def family_of(code: AuthorizationCode) -> TokenFamily:
-    """The token family the code was issued into."""
-    return grant_family_of(code).family
 
 
 def wants_refresh_token(client: Any, scope: str) -> bool:
     """OIDC Core §11: ``offline_access`` asks for a refresh token; some clients always get one."""
     return bool(client.receives_refresh_tokens or "offline_access" in scope_to_list(scope))
-
-
-class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
-    """PKCE with S256 only, required of every client unless registered as a legacy
-    confidential client without it (OAuth 2.1, RFC 9700 §2.1.1)."""
-
-    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
-
-    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
-        data = grant.request.payload.data
-        if not data.get("code_challenge") and grant.request.client.require_pkce:
-            raise InvalidRequestError("PKCE is required: send code_challenge (S256).")
-        if data.get("code_challenge") and data.get("code_challenge_method") != "S256":
-            raise InvalidRequestError("code_challenge_method must be S256.")
-        super().validate_code_challenge(grant, redirect_uri)
-
-    def get_authorization_code_challenge(self, authorization_code: AuthorizationCode) -> Any:
-        return authorization_code.data.get("code_challenge")
-
-    def get_authorization_code_challenge_method(self, authorization_code: AuthorizationCode) -> Any:
-        return authorization_code.data.get("code_challenge_method")
-
-
-class IdTokenSigner:
-    """Signs ID tokens (RS256 by default, ES256 when the client registered it)."""
-
-    def encode(
-        self,
-        request: OAuth2Request,
-        token: dict[str, Any],
-        family: TokenFamily,
-        nonce: str | None,
-        requested: dict[str, Any] | None,
-    ) -> str:
-        settings = extensions.settings()
-        client = request.client
-        alg = client.id_token_signed_response_alg or "RS256"
-        key = extensions.keys().signing_key(alg)
-        now = int(time.time())
-        session = family.session or {}
-        claims: dict[str, Any] = {
-            "iss": settings.issuer,
-            "aud": client.client_id,
-            "azp": client.client_id,
-            "iat": now,
-            "exp": now + settings.id_token_ttl,
-            "auth_time": session.get("auth_time"),
-            "amr": session.get("amr"),
-            "acr": session.get("acr"),
-        }
-        if session.get("sid"):
-            claims["sid"] = session["sid"]
-        route = session.get("route") or {}
-        # O1, X5: whether this sign-in came through line authentication, and from where.
-        claims["line_auth"] = route.get("kind") == "line"
-        if claims["line_auth"]:
-            claims["line_area"] = route.get("area")
-        if nonce:
-            claims["nonce"] = nonce
-        at_hash = create_half_hash(token["access_token"], alg)
-        if at_hash is not None:
-            claims["at_hash"] = at_hash.decode()
-        claims.update(release_claims(request.user.user, token["scope"]))
-        header = {"alg": alg, "kid": key.kid, "typ": "JWT"}
-        return jwt.encode(header, claims, KeySet([key]), algorithms=[alg])
-
-
-class OpenIDCode(oidc_grants.OpenIDCode):  # type: ignore[misc]
-    """OIDC Core §3.1 on the code grant: authlib validates ``prompt``/``nonce``; we sign."""
-
-    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
-        # Codes are single-use and the nonce is echoed to its own client only.
-        return False
-
-    def process_token(self, grant: Any, response: Any) -> Any:
-        _, token, _ = response
-        if not is_openid_scope(token.get("scope")):
-            return token
-        code: AuthorizationCode = grant.request.authorization_code
-        family = family_of(code)
-        token["id_token"] = IdTokenSigner().encode(
-            grant.request,
-            token,
-            family,
-            code.get_nonce(),
-            code.data.get("claims", {}).get("id_token"),
-        )
-        return token
-
-
-class RefreshIdToken:
-    """OIDC Core §12.2: a refresh response "might not contain an id_token"; ours carries one
-    (with the original ``auth_time``, ``sid``, ``acr``, ``amr``) only where it is worth its
-    signature, when ``openid`` is in the token's scope and either
-
-    - the refresh request asks for one: its ``scope`` names ``openid`` (as OIDC Core §12.1's
-      example request does), or
-    - the client registered ``id_token_signed_response_alg=ES256`` (a P-256 signature costs
-      about a fifth of an RS256 one here, ~0.06 ms: cheap enough to always send).
-
-    A plain rotation of an RS256 client (``grant_type`` and ``refresh_token`` only) gets
-    access and refresh tokens without an ID token: nothing in it would be new (the sign-in's
-    claims do not change on refresh) and its RS256 signature was the largest single cost of
-    a lean refresh."""
-
-    def __call__(self, grant: Any) -> None:
-        grant.register_hook("after_create_token_response", self.process_token)
-
-    def process_token(self, grant: Any, response: Any) -> Any:
-        _, token, _ = response
-        if not is_openid_scope(token.get("scope")) or not is_id_token_wanted(grant.request):
-            return token
-        issued = grant.request.refresh_token
-        token["id_token"] = IdTokenSigner().encode(grant.request, token, issued.family, None, None)
-        return token
-
-
-def is_id_token_wanted(request: OAuth2Request) -> bool:
-    """See :class:`RefreshIdToken`."""
-    if request.client.id_token_signed_response_alg == "ES256":
-        return True
-    return "openid" in (scope_to_list(request.payload.scope) or [])
 
 
 #: The token family an authorization code starts.

@@ -35,15 +35,15 @@ from idp.models import Client
 from idp.oidc.claims import release_claims
 from idp.oidc.client_cache import ClientCache
 from idp.oidc.clients import authenticate_client_secret_basic
+from idp.oidc.codes import S256CodeChallenge
+from idp.oidc.codes import grant_family_of
 from idp.oidc.grant_statements import insert_refresh_token
 from idp.oidc.grant_transaction import connection as grant_connection
 from idp.oidc.grant_transaction import grant_transaction
 from idp.oidc.grants import AuthorizationCodeGrant
-from idp.oidc.grants import OpenIDCode
-from idp.oidc.grants import RefreshIdToken
 from idp.oidc.grants import RefreshTokenGrant
-from idp.oidc.grants import S256CodeChallenge
-from idp.oidc.grants import grant_family_of
+from idp.oidc.id_tokens import OpenIDCode
+from idp.oidc.id_tokens import RefreshIdToken
 from idp.oidc.parameters import check_no_repeated_parameter
 from idp.oidc.parameters import is_error_safe
 from idp.oidc.service_grant import ClientCredentialsGrant
