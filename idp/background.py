@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait
+from typing import ClassVar
 
 from flask import Flask
 
@@ -71,10 +72,24 @@ class Sweeper:
     ``stop``. A failing sweep is one logged line (without the error's text: it may quote
     data); the next one tries again."""
 
-    def __init__(self, name: str, log: logging.Logger, sweep: Callable[[], object]) -> None:
+    #: The sweepers whose thread was started and not stopped (:meth:`stop_all`).
+    _running: ClassVar[set[Sweeper]] = set()
+    _running_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        name: str,
+        log: logging.Logger,
+        sweep: Callable[[], object],
+        *,
+        at_start: bool = False,
+    ) -> None:
+        """:param at_start: sweep once as soon as the thread starts (else after the first
+        interval)."""
         self._name = name
         self._log = log
         self._sweep = sweep
+        self._at_start = at_start
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -89,17 +104,35 @@ class Sweeper:
                 target=self._run, args=(app, interval), name=self._name, daemon=True
             )
             self._thread.start()
+        with Sweeper._running_lock:
+            Sweeper._running.add(self)
 
     def _run(self, app: Flask, interval: float) -> None:
+        if self._at_start:
+            self._sweep_once(app)
         while not self._stop.wait(interval):
-            with app.app_context():
-                try:
-                    self._sweep()
-                except Exception as error:
-                    self._log.warning("%s sweep failed: %s", self._name, type(error).__name__)
+            self._sweep_once(app)
+
+    def _sweep_once(self, app: Flask) -> None:
+        with app.app_context():
+            try:
+                self._sweep()
+            except Exception as error:  # the database is down: the next sweep tries again
+                self._log.warning("%s sweep failed: %s", self._name, type(error).__name__)
 
     def stop(self, timeout: float = 10) -> None:
         self._stop.set()
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
+        with Sweeper._running_lock:
+            Sweeper._running.discard(self)
+
+    @classmethod
+    def stop_all(cls, timeout: float = 10) -> None:
+        """End every running sweeper of this process: those of apps nobody stops (a test's
+        app, whose database is gone once its test ends, would otherwise keep sweeping it)."""
+        with cls._running_lock:
+            running = list(cls._running)
+        for sweeper in running:
+            sweeper.stop(timeout)

@@ -52,6 +52,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backends(*names): run only on these backends")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stop_sweepers() -> Iterator[None]:
+    """At the session's end, the sweep threads (mail queue, invitation jobs) of the apps the
+    tests built and left: their databases are deleted by then, and a sweep would log its
+    failure into a closed stream."""
+    yield
+    from idp.background import Sweeper
+
+    Sweeper.stop_all()
+
+
 @dataclass
 class Provider:
     """A running provider: its app (for direct database checks) and its base URL."""

@@ -8,7 +8,6 @@ import logging
 import os
 import smtplib
 import ssl
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from idp.background import BackgroundJobs
+from idp.background import Sweeper
 
 log = logging.getLogger("idp.mail")
 
@@ -46,9 +46,8 @@ class Mailer:
         #: Sends the due mails of the queue (``idp.mail.queue.send_due``, given at setup:
         #: the queue's module needs the app's services, which name this class).
         self.send_due: Callable[[list[str] | None], object] = _no_queue
-        self._worker: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
+        # What an earlier run or another node left is sent at once, then every interval.
+        self._worker = Sweeper("mail-queue", log, lambda: self.send_due(None), at_start=True)
 
     def build(self, to: str, subject: str, body: str) -> EmailMessage:
         message = EmailMessage()
@@ -117,28 +116,8 @@ class Mailer:
     def start_worker(self, app: Flask) -> None:
         """Start this process's queue worker once (at its first request): it sends what is
         due, also what an earlier run or another node left, every ``retry_interval``."""
-        if self.retry_interval <= 0 or self._worker is not None:
-            return
-        with self._lock:
-            if self._worker is not None:
-                return
-            self._worker = threading.Thread(
-                target=self._sweep_forever, args=(app,), name="mail-queue", daemon=True
-            )
-            self._worker.start()
-
-    def _sweep_forever(self, app: Flask) -> None:
-        while not self._stop.is_set():
-            with app.app_context():
-                try:
-                    self.send_due(None)
-                except Exception as error:  # the database is down: the next sweep tries again
-                    log.warning("mail queue sweep failed: %s", type(error).__name__)
-            self._stop.wait(self.retry_interval)
+        self._worker.start(app, self.retry_interval)
 
     def stop_worker(self, timeout: float = 10) -> None:
         """End the worker thread (a test's app that stops serving)."""
-        self._stop.set()
-        worker = self._worker
-        if worker is not None:
-            worker.join(timeout)
+        self._worker.stop(timeout)
