@@ -19,6 +19,8 @@ from idp.admin.api.auth import READ
 from idp.admin.api.auth import caller
 from idp.admin.api.auth import requires
 from idp.admin.api.blueprint import bp
+from idp.admin.api.parameters import bad_parameter
+from idp.admin.api.parameters import page_parameters
 from idp.admin.api.users import iso_time
 from idp.admin.audit_csv import csv_filename
 from idp.admin.audit_csv import csv_response
@@ -30,19 +32,14 @@ from idp.audit_log import AuditQuery
 from idp.audit_log import AuditRow
 from idp.audit_log import export_events
 from idp.audit_log import list_events
-from idp.problems import Problem
 from policies.reasons import rules_of
 
-MAX_CURSOR_LENGTH = 1000
 #: RFC 3339 date-time (``T`` or a space between, ``Z`` or an offset; any fraction).
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
-
-
-def _bad(parameter: str, detail: str) -> Problem:
-    return Problem(400, "invalid_parameter", f"The parameter {parameter} is not valid.", detail)
+_RFC3339_EXAMPLE = "An RFC 3339 date-time, e.g. 2026-04-01T00:00:00+09:00."
 
 
 def _time(name: str) -> datetime | None:
@@ -53,7 +50,7 @@ def _time(name: str) -> datetime | None:
         return None
     match = _RFC3339.fullmatch(text)
     if match is None:
-        raise _bad(name, "An RFC 3339 date-time, e.g. 2026-04-01T00:00:00+09:00.")
+        raise bad_parameter(name, _RFC3339_EXAMPLE)
     year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
     fraction = (match.group(7) or "0")[:6].ljust(6, "0")
     try:
@@ -61,11 +58,11 @@ def _time(name: str) -> datetime | None:
             max(year, 1), month, day, hour, minute, min(second, 59), int(fraction), tzinfo=UTC
         )
     except ValueError:
-        raise _bad(name, "An RFC 3339 date-time, e.g. 2026-04-01T00:00:00+09:00.") from None
+        raise bad_parameter(name, _RFC3339_EXAMPLE) from None
     if match.group(8) is None:
         hours, minutes = int(match.group(10)), int(match.group(11))
         if hours > 23 or minutes > 59:
-            raise _bad(name, "An offset from -23:59 to +23:59.")
+            raise bad_parameter(name, "An offset from -23:59 to +23:59.")
         offset = timedelta(hours=hours, minutes=minutes)
         try:
             local = local - offset if match.group(9) == "+" else local + offset
@@ -79,20 +76,12 @@ def _time(name: str) -> datetime | None:
 def _text(name: str, longest: int) -> str | None:
     value = request.args.get(name)
     if value is not None and (not 0 < len(value) <= longest or "\x00" in value):
-        raise _bad(name, f"1 to {longest} characters.")
+        raise bad_parameter(name, f"1 to {longest} characters.")
     return value
 
 
 def _query() -> AuditQuery:
-    cursor = request.args.get("cursor")
-    if cursor is not None and not 0 < len(cursor) <= MAX_CURSOR_LENGTH:
-        raise _bad("cursor", "A cursor from a previous page.")
-    limit_text = request.args.get("limit", "50")
-    if not limit_text.isascii() or not limit_text.isdigit() or len(limit_text) > 4:
-        raise _bad("limit", f"A number from 1 to {MAX_PAGE_SIZE}.")
-    limit = int(limit_text)
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise _bad("limit", f"A number from 1 to {MAX_PAGE_SIZE}.")
+    cursor, limit = page_parameters(MAX_PAGE_SIZE)
     return AuditQuery(
         contract_id=caller().contract_id,
         user_id=_text("user_id", MAX_USER_ID_LENGTH),
@@ -127,7 +116,7 @@ def audit_events() -> Response:
     try:
         page = list_events(_query())
     except AuditLogError as error:
-        raise _bad("cursor", str(error)) from None
+        raise bad_parameter("cursor", str(error)) from None
     return jsonify(
         events=[event_json(row) for row in page.rows],
         next_cursor=page.next_cursor,

@@ -15,7 +15,8 @@ from idp.admin.api.auth import READ
 from idp.admin.api.auth import caller
 from idp.admin.api.auth import requires
 from idp.admin.api.blueprint import bp
-from idp.problems import Problem
+from idp.admin.api.parameters import bad_parameter
+from idp.admin.api.parameters import page_parameters
 from idp.users.detail import UserDetail
 from idp.users.detail import user_detail
 from idp.users.listing import MAX_PAGE_SIZE
@@ -28,12 +29,7 @@ from idp.users.listing import list_users
 from idp.vocabulary import LoginMethod
 from idp.vocabulary import Role
 
-MAX_CURSOR_LENGTH = 1000
 BOOLEANS = {"true": True, "false": False}
-
-
-def _bad(parameter: str, detail: str) -> Problem:
-    return Problem(400, "invalid_parameter", f"The parameter {parameter} is not valid.", detail)
 
 
 def _choice(name: str, allowed: dict[str, Any]) -> Any:
@@ -41,7 +37,7 @@ def _choice(name: str, allowed: dict[str, Any]) -> Any:
     if value is None:
         return None
     if value not in allowed:
-        raise _bad(name, f"One of: {', '.join(allowed)}.")
+        raise bad_parameter(name, f"One of: {', '.join(allowed)}.")
     return allowed[value]
 
 
@@ -70,16 +66,8 @@ def user_summary(row: UserRow) -> dict[str, Any]:
 def _query() -> UserListQuery:
     search = request.args.get("search", "")
     if len(search) > MAX_SEARCH_LENGTH:
-        raise _bad("search", f"At most {MAX_SEARCH_LENGTH} characters.")
-    cursor = request.args.get("cursor")
-    if cursor is not None and not 0 < len(cursor) <= MAX_CURSOR_LENGTH:
-        raise _bad("cursor", "A cursor from a previous page.")
-    limit_text = request.args.get("limit", "50")
-    if not limit_text.isascii() or not limit_text.isdigit() or len(limit_text) > 4:
-        raise _bad("limit", f"A number from 1 to {MAX_PAGE_SIZE}.")
-    limit = int(limit_text)
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise _bad("limit", f"A number from 1 to {MAX_PAGE_SIZE}.")
+        raise bad_parameter("search", f"At most {MAX_SEARCH_LENGTH} characters.")
+    cursor, limit = page_parameters(MAX_PAGE_SIZE)
     order = _choice("order", {"asc": False, "desc": True})
     return UserListQuery(
         contract_id=caller().contract_id,

@@ -13,8 +13,8 @@ from idp.admin.api.auth import READ
 from idp.admin.api.auth import caller
 from idp.admin.api.auth import requires
 from idp.admin.api.blueprint import bp
+from idp.admin.api.parameters import bad_parameter
 from idp.admin.api.users import iso_time
-from idp.problems import Problem
 from idp.users.what_if import AREAS
 from idp.users.what_if import WhatIfAnswer
 from idp.users.what_if import WhatIfQuery
@@ -30,21 +30,17 @@ MAX_BROWSER_ID_LENGTH = 64
 MAX_ACR_LENGTH = 200
 
 
-def _bad(parameter: str, detail: str) -> Problem:
-    return Problem(400, "invalid_parameter", f"The parameter {parameter} is not valid.", detail)
-
-
 def _one_of(name: str, allowed: tuple[str, ...], default: str) -> str:
     value = request.args.get(name, default)
     if value not in allowed:
-        raise _bad(name, f"One of: {', '.join(allowed)}.")
+        raise bad_parameter(name, f"One of: {', '.join(allowed)}.")
     return value
 
 
 def _text(name: str, limit: int) -> str | None:
     value = request.args.get(name)
     if value is not None and (not 0 < len(value) <= limit or "\x00" in value):
-        raise _bad(name, f"From 1 to {limit} characters.")
+        raise bad_parameter(name, f"From 1 to {limit} characters.")
     return value
 
 
@@ -52,11 +48,11 @@ def _query() -> WhatIfQuery:
     route = _one_of("route", ROUTES, "internet")
     line = _text("line", MAX_LINE_LENGTH)
     if (route == "line") != (line is not None):
-        raise _bad("line", "A line number with route=line, and only then.")
+        raise bad_parameter("line", "A line number with route=line, and only then.")
     browser = _one_of("browser", BROWSERS, "new")
     browser_id = _text("browser_id", MAX_BROWSER_ID_LENGTH)
     if browser_id is not None and browser != "remembered":
-        raise _bad("browser_id", "Only with browser=remembered.")
+        raise bad_parameter("browser_id", "Only with browser=remembered.")
     acr_values = _text("acr_values", MAX_ACR_LENGTH)
     return WhatIfQuery(
         line=line,
