@@ -8,8 +8,13 @@ from typing import ClassVar
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
+from idp.errors import LinkError
+from idp.i18n import follow_account_locale
+from idp.login.transaction import Transaction
 from idp.models import MailLink
 from idp.models import User
+from idp.models import db
+from idp.users.links import resolve_link
 from policies.links import LinkPurpose
 
 #: A confirm form's messages: a list (a page of one form), or by field name (a page of
@@ -56,3 +61,22 @@ class LinkHandler:
     def apply(self, user: User, form: MultiDict[str, str]) -> BaseResponse | None:
         """Do what the link is for; it is already consumed. ``None``: show ``done_template``."""
         raise NotImplementedError
+
+
+def link_of_callback(
+    tx: Transaction, kept: dict[str, Any], purpose: LinkPurpose
+) -> tuple[MailLink, User]:
+    """An upstream's callback for a link's sign-in (a registration, a login-method change):
+    the link is checked again (it may have been used, expired or voided meanwhile), the
+    pages that follow speak its user's language, and the login transaction ends. The
+    upstream of another contract's directory never reaches this user (``LinkError("void")``).
+    """
+    link = db.session.get(MailLink, str(kept.get("link", "")))
+    if link is None:
+        raise LinkError("unknown")
+    user = resolve_link(link, purpose)
+    follow_account_locale(user.locale)
+    tx.close()
+    if kept.get("contract_id") not in (None, user.contract_id):
+        raise LinkError("void")
+    return link, user

@@ -34,10 +34,10 @@ from idp.actor import Actor
 from idp.contracts.ad import contract_connection
 from idp.errors import LinkError
 from idp.errors import ProvisioningError
-from idp.i18n import follow_account_locale
 from idp.i18n import gettext as _
 from idp.i18n import select_locale
 from idp.links.handler import LinkHandler
+from idp.links.handler import link_of_callback
 from idp.links.reset import MAX_PASSWORD_FIELD
 from idp.links.reset import password_errors
 from idp.login.active_directory import adfs_broker_for
@@ -56,7 +56,6 @@ from idp.login.transaction import browser_for_transaction
 from idp.models import AdConnection
 from idp.models import MailLink
 from idp.models import User
-from idp.models import db
 from idp.users.invitations import contractor_email
 from idp.users.invitations import register_with_password
 from idp.users.invitations import register_with_upstream
@@ -64,7 +63,6 @@ from idp.users.invitations import stage_password
 from idp.users.invitations import staged_password_hash
 from idp.users.invitations import upstream_taken
 from idp.users.links import consume_link
-from idp.users.links import resolve_link
 from idp.vocabulary import LoginMethod
 from policies.links import LinkPurpose
 
@@ -278,14 +276,7 @@ def registered_upstream(
     """The upstream's callback for a registration: the link (checked again: it may have been
     used or expired meanwhile) is used and the identity bound; an identity already
     registered leaves the link usable and says to sign out upstream first."""
-    link = db.session.get(MailLink, str(kept.get("link", "")))
-    if link is None:
-        raise LinkError("unknown")
-    user = resolve_link(link, LinkPurpose.INVITE)
-    follow_account_locale(user.locale)
-    tx.close()
-    if kept.get("contract_id") not in (None, user.contract_id):
-        raise LinkError("void")  # another contract's directory never registers this user
+    link, user = link_of_callback(tx, kept, LinkPurpose.INVITE)
     return _bind_identity(link, user, identity)
 
 

@@ -27,10 +27,10 @@ from brokers.base import BrokeredIdentity
 from brokers.registry import UPSTREAMS
 from idp.actor import Actor
 from idp.errors import LinkError
-from idp.i18n import follow_account_locale
 from idp.i18n import gettext as _
 from idp.i18n import select_locale
 from idp.links.handler import LinkHandler
+from idp.links.handler import link_of_callback
 from idp.links.invite import upstreams
 from idp.links.reset import MAX_PASSWORD_FIELD
 from idp.links.reset import password_errors
@@ -43,11 +43,9 @@ from idp.login.transaction import bind_browser
 from idp.login.transaction import browser_for_transaction
 from idp.models import MailLink
 from idp.models import User
-from idp.models import db
 from idp.users.invitations import ad_connection_of
 from idp.users.invitations import staged_password_hash
 from idp.users.links import consume_link
-from idp.users.links import resolve_link
 from idp.users.login_method import MethodChangeError
 from idp.users.login_method import binding_refusal
 from idp.users.login_method import change_to_password
@@ -233,14 +231,7 @@ def bound_from_link(
     """The upstream's callback for a change by link: the link is checked again (it may have
     been used, expired or voided meanwhile); an identity that cannot be bound leaves the
     link usable; otherwise the link is used and the identity bound."""
-    link = db.session.get(MailLink, str(kept.get("link", "")))
-    if link is None:
-        raise LinkError("unknown")
-    user = resolve_link(link, LinkPurpose.METHOD_CHANGE)
-    follow_account_locale(user.locale)
-    tx.close()
-    if kept.get("contract_id") not in (None, user.contract_id):
-        raise LinkError("void")  # another contract's directory never binds this user
+    link, user = link_of_callback(tx, kept, LinkPurpose.METHOD_CHANGE)
     args = (identity.provider, identity.issuer, identity.subject)
     refusal = binding_refusal(user, *args)
     if refusal is not None:
