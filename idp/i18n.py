@@ -25,6 +25,7 @@ from flask_babel import lazy_gettext
 from jinja2.runtime import Context
 from jinja2.utils import pass_context
 from markupsafe import Markup
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
@@ -183,9 +184,15 @@ def _posted_tx() -> str | None:
     """The form's ``tx``; None when the body is not to be read (the page that says it was
     too large must not read it again)."""
     try:
-        return request.form.get("tx")
+        return _lookup(request.form, "tx")
     except RequestEntityTooLarge:
         return None
+
+
+def _lookup(values: MultiDict[str, str], key: str) -> str | None:
+    """``values.get(key)`` without its cost for a missing key: werkzeug's ``get`` builds,
+    raises and catches a ``BadRequestKeyError`` (an HTTP exception) for it (issue 13)."""
+    return values[key] if key in values else None
 
 
 def _authorize_param(name: str) -> str | None:
@@ -208,7 +215,7 @@ def setup_i18n(app: Flask) -> None:
     @app.before_request
     def language_switch() -> None:
         # No query string, no arguments to parse (every machine request, issue 13).
-        chosen = request.args.get("lang") if request.environ.get("QUERY_STRING") else None
+        chosen = _lookup(request.args, "lang") if request.environ.get("QUERY_STRING") else None
         if chosen not in SUPPORTED_LOCALES and request.path == AUTHORIZE_PATH:
             # A relying party's ``ui_locales`` is the person's choice at the service: kept
             # like the switch, so that the pages beyond the sign-in (forgot password, the

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 from base64 import urlsafe_b64decode
 from datetime import timedelta
 
@@ -20,6 +21,7 @@ from idp.config import ConfigError
 from idp.factory import create_app
 from idp.maintenance import purge
 from idp.maintenance import rotate_signing_key
+from idp.oidc.keys import SIGNING_RECHECK_SECONDS
 from tests.conftest import PASSWORD
 from tests.conftest import build_provider
 from tests.helpers import Browser
@@ -147,6 +149,34 @@ def test_O1_rotation_with_tokens_in_flight_across_two_nodes(two_nodes):
         assert _kid(refreshed["id_token"]) == new_kid
         at_second.id_token_claims(refreshed["id_token"])
     after = at_second.login_tokens(Browser(second_url), email, PASSWORD)
+    assert _kid(after["id_token"]) == new_kid
+    rp.id_token_claims(after["id_token"])
+
+
+@pytest.mark.covers("O1")
+def test_O1_a_node_signs_with_a_key_rotated_elsewhere_once_its_recheck_window_has_passed(
+    two_nodes,
+):
+    """A node looks at the keys folder for signing at most once per SIGNING_RECHECK_SECONDS
+    (issue 13), so a rotation by another node reaches its signatures that much later at most;
+    what it signed meanwhile verifies, as the rotated-out key stays published. The node's
+    clock is moved past the window: nobody waits."""
+    first, second, second_url = two_nodes
+    rp = first.new_client()
+    at_second = _on_node(rp, first.url, second_url)
+    _user_id, email = first.new_user()
+    before = at_second.login_tokens(Browser(second_url), email, PASSWORD)
+    with first.app.app_context():
+        new_kid = rotate_signing_key(Actor.cli())
+    assert _kid(before["id_token"]) != new_kid
+    rp.id_token_claims(before["id_token"])  # through the rotating node's JWKS
+
+    keys = second.app.extensions["idp.keys"]
+    keys.clock = lambda: time.monotonic() + SIGNING_RECHECK_SECONDS + 1
+    try:
+        after = at_second.login_tokens(Browser(second_url), email, PASSWORD)
+    finally:
+        keys.clock = time.monotonic
     assert _kid(after["id_token"]) == new_kid
     rp.id_token_claims(after["id_token"])
 

@@ -14,10 +14,13 @@ from idp.config import ConfigError
 from idp.config import Settings
 from idp.config import load_settings
 from idp.factory import create_app
+from idp.models import User
 from idp.users.passwords import PasswordHashing
 from idp.users.passwords import password_problems
 from idp.users.passwords import usable_cores
+from tests.conftest import PASSWORD
 from tests.conftest import TEST_ARGON2
+from tests.helpers import Browser
 
 ARGON2 = {
     "memory_kib": TEST_ARGON2["argon2_memory_kib"],
@@ -53,6 +56,26 @@ def test_rehash_when_parameters_rise():
     encoded = weak.hash("Correct-Horse-9")
     assert strong.needs_rehash(encoded)
     assert strong.verify(encoded, "Correct-Horse-9")
+
+
+def test_a_sign_in_stores_the_password_hashed_again_at_the_current_parameters(provider, rp, user):
+    """A hash made at other parameters (an older configuration) is replaced at the next
+    right password, in the sign-in's own transaction (idp/login/identify.py)."""
+    user_id, email = user
+    older = PasswordHashing(ARGON2["memory_kib"] * 2, ARGON2["time_cost"] + 1, 1)
+    with provider.app.app_context():
+        provider.db().session.get(User, user_id).password_hash = older.hash(PASSWORD)
+        provider.db().session.commit()
+    tokens = rp.login_tokens(Browser(provider.url), email, PASSWORD)
+    assert rp.id_token_claims(tokens["id_token"])["sub"] == user_id
+    with provider.app.app_context():
+        stored = provider.db().session.get(User, user_id).password_hash
+        current = extensions.passwords()
+    params = extract_parameters(stored)
+    assert (params.memory_cost, params.time_cost) == (ARGON2["memory_kib"], ARGON2["time_cost"])
+    assert current.verify(stored, PASSWORD) and not current.needs_rehash(stored)
+    # And the new hash signs in.
+    assert rp.login_tokens(Browser(provider.url), email, PASSWORD)["_status"] == 200
 
 
 class InsideArgon2:

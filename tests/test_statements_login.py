@@ -242,9 +242,10 @@ def test_O1_password_sign_in_with_consent_counts_statements_store_operations_and
         # page names the client from the registration cached since /authorize
         # (idp/oidc/client_cache.py).
         "POST /login": (200, 3, 4, 2),
-        # tx read and taken; user (a Core statement); SSO record + sid index; the code; the
-        # session row, the login event and the token family: all in one commit.
-        "POST /login/consent": (302, 4, 5, 1),
+        # tx read and taken; user (a Core statement); SSO record + sid index (one upsert of
+        # two rows, SqlStore.set_many); the code; the session row, the login event and the
+        # token family: all in one commit.
+        "POST /login/consent": (302, 4, 4, 1),
     }, detail
 
 
@@ -255,8 +256,9 @@ def test_O1_password_sign_in_at_a_trusted_client_answers_the_password_post_with_
     assert got == {
         "GET /authorize": (303, 1, 1, 1),
         "GET /login": (200, 0, 1, 0),
-        # One commit before the hash (address counter, K1 reservation), one after it.
-        "POST /login": (302, 6, 7, 2),
+        # One commit before the hash (address counter, K1 reservation), one after it (the
+        # SSO record and its sid index in one statement).
+        "POST /login": (302, 6, 6, 2),
     }, detail
 
 

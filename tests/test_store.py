@@ -107,7 +107,13 @@ def test_set_many_sets_keys_of_different_subjects_with_their_time_to_live(store,
     assert store.ttl("sso-sid:s1") == 60
     store.set_many({"sso:h1": "again"}, 60)
     assert store.get("sso:h1") == "again"
-    clock.advance(61)
+    # Several keys again, over live ones (SQL: one upsert of several rows), a counter among
+    # them, which counts on from its value.
+    store.set_many({"sso:h1": "third", "sso-sid:s1": "h2", "count": "5"}, 120)
+    assert [store.get(k) for k in ("sso:h1", "sso-sid:s1")] == ["third", "h2"]
+    assert store.ttl("sso:h1") == 120
+    assert store.incr("count", 120) == 6
+    clock.advance(121)
     assert store.get("sso:h1") is None and store.get("other") is None
 
 

@@ -23,6 +23,7 @@ from idp.login.limits import reserve
 from idp.models import Contract
 from idp.models import User
 from idp.models import db
+from idp.models import transient
 from idp.store.base import subject as store_subject
 from idp.users.find import email_key
 from idp.users.lockout import lock_account
@@ -49,24 +50,39 @@ class PasswordResult:
     contract: Contract | None = None
 
 
-#: A right password clears the row of failures (K1); built once.
-_RESET_FAILURES = (
-    update(User.__table__)
-    .where(User.__table__.c.id == bindparam("user_id"))
-    .values(failed_logins=0)
+_USERS = User.__table__
+_CONTRACTS = Contract.__table__
+_USER_COLUMNS = [column.key for column in _USERS.c]
+_CONTRACT_COLUMNS = [column.key for column in _CONTRACTS.c]
+#: The user of an email and their contract, in one Core statement built once (issue 13: no
+#: ORM on the sign-in's hot path; the ORM's select, map and load cost more than the query).
+_FIND_WITH_CONTRACT = (
+    select(_USERS, _CONTRACTS)
+    .select_from(_USERS.outerjoin(_CONTRACTS, _CONTRACTS.c.id == _USERS.c.contract_id))
+    .where(_USERS.c.email_key == bindparam("email_key"))
 )
+#: A right password clears the row of failures (K1); built once.
+_RESET_FAILURES = update(_USERS).where(_USERS.c.id == bindparam("user_id")).values(failed_logins=0)
+#: The same, storing the password hashed again at the current parameters.
+_RESET_FAILURES_AND_REHASH = _RESET_FAILURES.values(password_hash=bindparam("password_hash"))
 
 
 def _find_with_contract(email: str) -> tuple[User | None, Contract | None]:
-    """The user of this email and their contract, in one statement."""
-    row = db.session.execute(
-        select(User, Contract)
-        .outerjoin(Contract, Contract.id == User.contract_id)
-        .where(User.email_key == email_key(email))
-    ).first()
+    """The user of this email and their contract, in one statement, as transient objects
+    (``idp.models.transient``: columns only, never added to the session; what the sign-in
+    writes to the user's row it writes by statement)."""
+    row = (
+        db.session.connection()
+        .execute(_FIND_WITH_CONTRACT, {"email_key": email_key(email)})
+        .first()
+    )
     if row is None:
         return None, None
-    return row[0], row[1]
+    split = len(_USER_COLUMNS)
+    user = transient(User, dict(zip(_USER_COLUMNS, row[:split], strict=True)))
+    contract_row = dict(zip(_CONTRACT_COLUMNS, row[split:], strict=True))
+    contract = transient(Contract, contract_row) if contract_row["id"] is not None else None
+    return user, contract
 
 
 def address_subject(client_ip: str) -> str:
@@ -130,9 +146,14 @@ def check_password_login(email: str, password: str, client_ip: str | None = None
     if hashing.verify(user.password_hash, password):
         if from_address is not None:
             from_address.hand_back()  # the address's counter counts failures only
-        db.session.execute(_RESET_FAILURES, {"user_id": user.id})
         if user.password_hash and hashing.needs_rehash(user.password_hash):
-            user.password_hash = hashing.hash(password)
+            rehashed = hashing.hash(password)
+            db.session.connection().execute(
+                _RESET_FAILURES_AND_REHASH, {"user_id": user.id, "password_hash": rehashed}
+            )
+            set_committed_value(user, "password_hash", rehashed)
+        else:
+            db.session.connection().execute(_RESET_FAILURES, {"user_id": user.id})
         # With the step's store writes (the SQL store joins this transaction) when the
         # request commits them; else now.
         if not store.defer_commit():

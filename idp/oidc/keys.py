@@ -3,7 +3,16 @@
 ``idp keys rotate`` adds a generation and signs with it; older generations stay published in
 the JWKS until every token they signed has expired, then are removed (at the next rotation or
 ``idp purge``). Every node reads the shared folder again when its modification time changes, so
-a rotation done elsewhere is used for the next token a node signs, without a restart.
+a rotation done elsewhere reaches every node without a restart.
+
+How often the folder is looked at (a ``stat`` on every token request was a measurable share of
+the token endpoint, issue 13): the JWKS and the verification keys look at every call, as a node
+must publish and accept a key the moment any node may sign with it (a relying party that meets
+an unknown ``kid`` fetches the JWKS from whichever node it reaches). Signing looks at most once
+per :data:`SIGNING_RECHECK_SECONDS` (monotonic clock): for that long after a rotation elsewhere
+a node may still sign with the generation it holds. That is safe because a rotation retires
+that generation without removing it: it stays in the JWKS until the retention has passed, far
+longer than the window. A rotation in this process is used at once.
 
 Private keys are readable by their owner only: files are written 0600 in a 0700 folder. At
 start-up (:meth:`KeyStore.check_permissions`) a key file that its group or others may read
@@ -20,6 +29,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +41,8 @@ from joserfc.jwk import RSAKey
 from idp.config import ConfigError
 
 SIGNING_ALGORITHMS = ("RS256", "ES256")
+#: Signing looks at the folder at most this often (see the module's docstring).
+SIGNING_RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,9 +56,17 @@ class KeyStore:
     """Reads the keys folder, reloading when it changes (so a rotation by the CLI reaches
     running workers); the folder must be shared by all nodes."""
 
-    def __init__(self, folder: str | os.PathLike[str], retention_seconds: int) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        retention_seconds: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.folder = Path(folder)
         self.retention_seconds = retention_seconds
+        self.clock = clock
+        #: ``clock()`` before which signing need not look at the folder again.
+        self._signing_fresh_until = float("-inf")
         self._lock = threading.Lock()
         self._stamp: int | None = None
         self._generations: list[Generation] = []
@@ -63,7 +83,10 @@ class KeyStore:
         )
 
     def _load(self) -> None:
-        stamp = self.folder.stat().st_mtime_ns if self.folder.exists() else None
+        try:
+            stamp: int | None = os.stat(self.folder).st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
         if stamp is not None and stamp == self._stamp:
             return
         with self._lock:
@@ -168,8 +191,12 @@ class KeyStore:
                 )
 
     def signing_key(self, alg: str) -> RSAKey | ECKey:
-        """The newest generation's key for ``alg``."""
-        self._load()
+        """The newest generation's key for ``alg`` (as of the folder at most
+        :data:`SIGNING_RECHECK_SECONDS` ago)."""
+        now = self.clock()
+        if now >= self._signing_fresh_until or not self._generations:
+            self._load()
+            self._signing_fresh_until = now + SIGNING_RECHECK_SECONDS
         if not self._generations:
             raise RuntimeError("no signing keys: run `idp init`")
         return self._generations[-1].keys[alg]

@@ -31,6 +31,7 @@ from sqlalchemy import cast
 from sqlalchemy import delete
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -80,6 +81,8 @@ class SqlStore(EphemeralStore):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        #: ``set_many``'s upsert of n rows, by n (built at its first use).
+        self._set_rows: dict[int, Executable] = {}
         t = _TABLE
         key = t.c.key == bindparam("k")
         live = t.c.expires_at > bindparam("now")
@@ -191,6 +194,39 @@ class SqlStore(EphemeralStore):
     def set(self, key: str, value: str, ttl: int) -> None:
         values = {"k": key, "v": value, "n": _counter_of(value), "exp": time.time() + max(1, ttl)}
         self._first(self._set, values)
+
+    def set_many(self, values: dict[str, str], ttl: int) -> None:
+        """One upsert of all the rows: one statement (so the keys are written together)."""
+        if len(values) <= 1:
+            for key, value in values.items():
+                self.set(key, value, ttl)
+            return
+        expires_at = time.time() + max(1, ttl)
+        bound: dict[str, Any] = {}
+        for i, (key, value) in enumerate(values.items()):
+            bound.update(
+                {f"k{i}": key, f"v{i}": value, f"n{i}": _counter_of(value), f"exp{i}": expires_at}
+            )
+        self._first(self._upsert_of(len(values)), bound)
+
+    def _upsert_of(self, size: int) -> Executable:
+        """The upsert of ``size`` rows, as text: SQLAlchemy compiles a Core insert of several
+        rows on every execution (it never caches one), which cost more than the second
+        statement it saves; a ``text()`` is compiled once. The same SQL on SQLite and
+        PostgreSQL (``ON CONFLICT … DO UPDATE``, ``excluded``)."""
+        statement = self._set_rows.get(size)
+        if statement is None:
+            quote = self._engine.dialect.identifier_preparer.quote
+            t = _TABLE
+            names = [quote(c.name) for c in (t.c.key, t.c.value, t.c.counter, t.c.expires_at)]
+            rows = ", ".join(f"(:k{i}, :v{i}, :n{i}, :exp{i})" for i in range(size))
+            replace = ", ".join(f"{name} = excluded.{name}" for name in names[1:])
+            statement = text(
+                f"INSERT INTO {quote(t.name)} ({', '.join(names)}) VALUES {rows} "
+                f"ON CONFLICT ({names[0]}) DO UPDATE SET {replace}"
+            )
+            self._set_rows[size] = statement
+        return statement
 
     def set_json_in(self, connection: Connection, key: str, value: Any, ttl: int) -> bool:
         """One statement on the caller's transaction (the token endpoint's: one commit for
