@@ -37,8 +37,10 @@ under gunicorn, runs sign-ins in a closed loop with 4 client threads through log
 runner (``run_phase``: the window, the warm-up and the server CPU as ``login_bench.py``
 counts them; the browser steps with ``requests``, the token request with its back channel),
 measures bare argon2id verifications (``loginbench.ceiling``, one process per core) and
-prints server CPU ms per sign-in, ms per verification and their ratio. ``--no-hash`` skips
-the verification (what the framework and the writes cost); ``--alg ES256`` signs with P-256.
+prints server CPU ms per sign-in, ms per verification and their ratio, and what one
+verification cost inside the workers (thread CPU, summed by each worker and printed at its
+exit). ``--no-hash`` skips the verification (what the framework and the writes cost);
+``--alg ES256`` signs with P-256; ``--db sqlite3``, ``--no-access-log`` as above.
 See bench/README.md, "The sign-in's floor".
 """
 
