@@ -359,3 +359,85 @@ def test_O1_an_authorization_request_sent_by_post_is_redirected_to_the_login_ste
     )
     assert response.status_code == 303
     assert urlsplit(response.headers["Location"]).path == "/login"
+
+
+def _consent_page(provider, browser, email):
+    """The consent page of an untrusted client's sign-in (after the password), and the
+    client."""
+    rp = provider.new_client(trusted=False)
+    page = _authorize(browser, rp)
+    consent = browser.submit(page, "password-form", email=email, password=PASSWORD)
+    assert consent.status_code == 200 and 'action="/login/consent"' in consent.text
+    return rp, consent
+
+
+def test_O2_a_double_submitted_consent_form_issues_one_code(provider, user):
+    """The consent POST takes the transaction out of the store at once (its every answer
+    ends it): of parallel submissions of one form, one gets the code, the others are told
+    the sign-in is over (the transaction is single-use)."""
+    _user_id, email = user
+    browser = Browser(provider.url)
+    _rp, consent = _consent_page(provider, browser, email)
+    form = next(f for f in forms_in(consent.text) if f.action == "/login/consent")
+    start = threading.Barrier(4)
+
+    def submit(_: int):
+        start.wait(10)
+        return browser.session.post(
+            f"{provider.url}/login/consent",
+            data={**form.fields, "decision": "allow"},
+            allow_redirects=False,
+            timeout=30,
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(submit, range(4)))
+    coded = [a for a in answers if "code=" in a.headers.get("Location", "")]
+    assert len(coded) == 1 and coded[0].status_code == 302
+    others = [a for a in answers if a is not coded[0]]
+    assert all(a.status_code == 400 and "login_expired" in a.text for a in others)
+
+
+def test_O2_a_consent_form_posted_by_another_browser_leaves_the_sign_in_to_its_own(provider, user):
+    """Another browser that posts the consent form with this transaction's id is refused,
+    and the transaction stays this browser's: its Allow still signs it in."""
+    _user_id, email = user
+    browser = Browser(provider.url)
+    rp, consent = _consent_page(provider, browser, email)
+    tx = tx_of(consent)
+    stranger = Browser(provider.url)
+    # The stranger's own sign-in page (at another client), for a CSRF token.
+    own = stranger.get(provider.new_client().authorize_url())
+    token = next(f for f in forms_in(own.text) if f.id == "password-form").fields["csrf_token"]
+    refused = stranger.session.post(
+        f"{provider.url}/login/consent",
+        data={"csrf_token": token, "tx": tx, "decision": "deny"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert refused.status_code == 400 and "login_expired" in refused.text
+    callback = redirect_params(browser.submit(consent, decision="allow"))
+    assert callback["state"] == rp.state and rp.exchange(callback["code"])["_status"] == 200
+
+
+def test_O2_a_consent_form_posted_out_of_turn_leaves_the_sign_in_going_on(provider, user):
+    """The consent form posted before the password (the step guard sends the browser to the
+    password page) neither consents nor ends the transaction: the sign-in goes on from the
+    password to the consent page."""
+    _user_id, email = user
+    rp = provider.new_client(trusted=False)
+    browser = Browser(provider.url)
+    page = _authorize(browser, rp)
+    form = next(f for f in forms_in(page.text) if f.id == "password-form")
+    early = browser.session.post(
+        f"{provider.url}/login/consent",
+        data={"csrf_token": form.fields["csrf_token"], "tx": tx_of(page), "decision": "allow"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert early.status_code == 303
+    assert urlsplit(early.headers["Location"]).path == "/login"
+    consent = browser.submit(page, "password-form", email=email, password=PASSWORD)
+    assert consent.status_code == 200 and 'id="scopes"' in consent.text
+    callback = redirect_params(browser.submit(consent, decision="allow"))
+    assert callback["state"] == rp.state and rp.exchange(callback["code"])["_status"] == 200

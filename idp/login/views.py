@@ -161,7 +161,7 @@ def account_login() -> BaseResponse:
 
 
 @bp.route("/login/consent", methods=["GET", "POST"])
-@step("consent", one_transaction=True)
+@step("consent", one_transaction=True, ends_on_post=True)
 def consent(tx: Transaction) -> BaseResponse:
     if request.method == "POST":
         if request.form.get("decision") != "allow":
