@@ -3,9 +3,10 @@
 Measures, against a provider running under gunicorn with production settings:
 
 1. ``login``: full password sign-ins of a third-party client (authorization code + PKCE
-   S256, consent page), each in its own cookie jar: GET /authorize -> GET /login ->
-   POST /login (answered with the consent page) -> POST /login/consent (302 to the client)
-   -> POST /token: five requests (bench/README.md, "Flows", for the redirects also taken);
+   S256, consent page), each in its own cookie jar: GET /authorize (answered with the
+   password page) -> POST /login (answered with the consent page) -> POST /login/consent
+   (302 to the client) -> POST /token: four requests (bench/README.md, "Flows", for the
+   redirects also taken);
 2. ``totp_login``: the same with two-step verification by authenticator app (a contract
    with 2FA on, users enrolled once during setup);
 3. ``refresh``: refresh-token grants with rotation, one chain per client thread;

@@ -56,6 +56,36 @@ def forms_in(html: str) -> list[Form]:
     return parser.forms
 
 
+class _LinkParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "a" and a.get("id") and "href" in a:
+            self.links[a["id"]] = a["href"]
+
+
+def link_of(page: requests.Response, element_id: str) -> str:
+    """The absolute URL of the page's link ``<a id=element_id>`` (what a click opens)."""
+    parser = _LinkParser()
+    parser.feed(page.text)
+    assert element_id in parser.links, f"no link #{element_id} on {page.url}: {page.text[:500]}"
+    return urljoin(page.url, parser.links[element_id])
+
+
+def tx_of(page: requests.Response) -> str:
+    """The login transaction of a sign-in page: its forms' ``tx`` (the password page answers
+    the authorization request itself, at ``/authorize``), else its URL's ``tx``."""
+    for form in forms_in(page.text):
+        if form.fields.get("tx"):
+            return form.fields["tx"]
+    found = parse_qs(urlsplit(page.url).query).get("tx")
+    assert found, f"no transaction on {page.url}: {page.text[:500]}"
+    return found[0]
+
+
 class Browser:
     """A cookie-keeping user agent that follows redirects within the provider."""
 

@@ -22,6 +22,7 @@ from tests.conftest import PASSWORD
 from tests.field_errors import assert_field_error
 from tests.helpers import Browser
 from tests.helpers import forms_in
+from tests.helpers import link_of
 from tests.helpers import redirect_params
 from tests.test_account_menu import account_sign_in
 
@@ -294,7 +295,7 @@ def sign_in_with_directory(provider, connection_id, person):
     rp = provider.new_client()
     browser = Browser(provider.url)
     page = browser.get(rp.authorize_url())
-    ask = browser.get(page.url.replace("/login?", "/login/broker/ad?"))
+    ask = browser.get(link_of(page, "broker-ad"))
     form = browser.submit(ask, "connection-form", connection_id=connection_id)
     assert 'id="ldap-form"' in form.text, form.text[:300]
     done = browser.submit(form, "ldap-form", login=person.upn, password=person.password)
@@ -350,7 +351,7 @@ def test_D2_removing_is_refused_while_users_sign_in_with_ad_and_then_works(provi
     rp = provider.new_client()
     login = Browser(provider.url)
     page = login.get(rp.authorize_url())
-    ask = login.get(page.url.replace("/login?", "/login/broker/ad?"))
+    ask = login.get(link_of(page, "broker-ad"))
     again = login.submit(ask, "connection-form", connection_id=connection_id)
     assert again.status_code == 400 and 'id="error"' in again.text
 

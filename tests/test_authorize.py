@@ -15,7 +15,9 @@ import time_machine
 from tests.conftest import PASSWORD
 from tests.helpers import Browser
 from tests.helpers import forms_in
+from tests.helpers import link_of
 from tests.helpers import redirect_params
+from tests.helpers import tx_of
 
 
 def _authorize(browser, rp, **params):
@@ -80,7 +82,7 @@ def test_O1_bad_parameters_redirect_the_named_error_with_state_and_iss(provider,
     response = _raw_authorize(Browser(provider.url), provider, params)
     if error is None:
         # Without openid this is plain OAuth 2.0: still a valid request, sent to login.
-        assert response.status_code == 303 and "/login?tx=" in response.headers["Location"]
+        assert response.status_code == 200 and 'id="password-form"' in response.text
         return
     got = redirect_params(response)
     assert response.headers["Location"].startswith(rp.redirect_uri + "?")
@@ -202,14 +204,14 @@ def test_L1_login_page_has_every_entry_point(provider, rp):
         'name="viewport"',
     ):
         assert element in page.text, element
-    broker = browser.get(page.url.replace("/login?", "/login/broker/google?"))
+    broker = browser.get(link_of(page, "broker-google"))
     assert broker.status_code == 200 and 'id="not-available"' in broker.text
 
 
 def test_O2_later_step_cannot_be_requested_directly(provider, rp, user):
     browser = Browser(provider.url)
     page = browser.follow(_authorize(browser, rp))
-    tx = parse_qs(urlsplit(page.url).query)["tx"][0]
+    tx = tx_of(page)
     finish = browser.session.get(
         f"{provider.url}/login/finish?tx={tx}", allow_redirects=False, timeout=10
     )
@@ -264,8 +266,178 @@ def test_O1_untrusted_client_asks_consent_and_deny_is_access_denied(provider, us
     # Signed in now, but prompt=none cannot consent silently for an untrusted client.
     got = redirect_params(_authorize(browser, rp, prompt="none"))
     assert got["error"] == "consent_required"
-    # Without prompt=none the consent page comes back without a new password.
-    consent = browser.follow(_authorize(browser, rp))
-    assert 'id="scopes"' in consent.text
+    # Without prompt=none the consent page comes back without a new password, in answer to
+    # the authorization request itself.
+    consent = _authorize(browser, rp)
+    assert consent.status_code == 200 and 'id="scopes"' in consent.text
+    assert 'action="/login/consent"' in consent.text
     allowed = redirect_params(browser.submit(consent, decision="allow"))
     assert rp.exchange(allowed["code"])["_status"] == 200
+
+
+#: What idp/web.py sets on every page (and HSTS with secure cookies).
+SECURITY_HEADERS = (
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Cache-Control",
+    "Strict-Transport-Security",
+)
+
+
+def test_O1_L1_the_authorization_request_answers_with_the_password_page(provider, rp, user):
+    """No redirect to /login (one round trip less, issue 13): the authorization request
+    answers with the password page of its transaction, whose form posts to the login step;
+    the page carries the same security headers as that step's own URL, binds the browser as
+    the redirect did, and a wrong password is shown again at /login, from where the sign-in
+    goes on."""
+    _user_id, email = user
+    browser = Browser(provider.url)
+    page = _authorize(browser, rp)
+    assert page.status_code == 200, page.headers.get("Location")
+    assert urlsplit(page.url).path == "/authorize"
+    form = next(f for f in forms_in(page.text) if f.id == "password-form")
+    assert form.method == "post" and form.action == "/login"
+    assert form.fields["csrf_token"] and form.fields["tx"]
+    assert "idp_browser" in page.cookies
+    # The same page at the login step's own URL: the same headers.
+    step = browser.session.get(
+        f"{provider.url}/login?tx={form.fields['tx']}", allow_redirects=False, timeout=10
+    )
+    assert step.status_code == 200 and 'id="password-form"' in step.text
+    for name in SECURITY_HEADERS:
+        assert page.headers.get(name) == step.headers.get(name), name
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    # The form without its CSRF token is refused.
+    forged = browser.session.post(
+        f"{provider.url}/login",
+        data={"tx": form.fields["tx"], "email": email, "password": PASSWORD},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert forged.status_code == 400
+    wrong = browser.submit(page, "password-form", email=email, password="Not-The-Password-1")
+    assert wrong.status_code == 401 and urlsplit(wrong.url).path == "/login"
+    assert 'action="/login"' in wrong.text
+    callback = redirect_params(
+        browser.submit(wrong, "password-form", email=email, password=PASSWORD)
+    )
+    assert callback["state"] == rp.state and callback["iss"] == provider.url
+    assert rp.exchange(callback["code"])["_status"] == 200
+
+
+def test_O1_L1_the_language_switch_of_the_password_page_at_authorize_goes_on_in_that_language(
+    provider, user
+):
+    """The switch links to the authorization request with ``lang``: a new transaction in the
+    language chosen (over the client's ``ui_locales``), whose sign-in goes on in it (the
+    consent page too)."""
+    _user_id, email = user
+    rp = provider.new_client(trusted=False)
+    browser = Browser(provider.url)
+    page = _authorize(browser, rp, ui_locales="ja")
+    assert page.status_code == 200 and '<html lang="ja">' in page.text
+    switch = link_of(page, "lang-en")
+    assert urlsplit(switch).path == "/authorize" and "lang=en" in switch
+    english = browser.session.get(switch, allow_redirects=False, timeout=10)
+    assert english.status_code == 200 and '<html lang="en">' in english.text
+    assert 'action="/login"' in english.text and "Forgot your password?" in english.text
+    assert tx_of(english) != tx_of(page)
+    consent = browser.submit(english, "password-form", email=email, password=PASSWORD)
+    assert consent.status_code == 200 and "Allow access" in consent.text
+    callback = redirect_params(browser.submit(consent, decision="allow"))
+    assert callback["state"] == rp.state and rp.exchange(callback["code"])["_status"] == 200
+
+
+def test_O1_an_authorization_request_sent_by_post_is_redirected_to_the_login_step(provider, rp):
+    """A POSTed authorization request (OIDC Core §3.1.2.1) has no query for the page's
+    language switch to keep: it is sent on to the login step's own URL, as before."""
+    response = Browser(provider.url).session.post(
+        f"{provider.url}/authorize", data=_valid_params(rp), allow_redirects=False, timeout=10
+    )
+    assert response.status_code == 303
+    assert urlsplit(response.headers["Location"]).path == "/login"
+
+
+def _consent_page(provider, browser, email):
+    """The consent page of an untrusted client's sign-in (after the password), and the
+    client."""
+    rp = provider.new_client(trusted=False)
+    page = _authorize(browser, rp)
+    consent = browser.submit(page, "password-form", email=email, password=PASSWORD)
+    assert consent.status_code == 200 and 'action="/login/consent"' in consent.text
+    return rp, consent
+
+
+def test_O2_a_double_submitted_consent_form_issues_one_code(provider, user):
+    """The consent POST takes the transaction out of the store at once (its every answer
+    ends it): of parallel submissions of one form, one gets the code, the others are told
+    the sign-in is over (the transaction is single-use)."""
+    _user_id, email = user
+    browser = Browser(provider.url)
+    _rp, consent = _consent_page(provider, browser, email)
+    form = next(f for f in forms_in(consent.text) if f.action == "/login/consent")
+    start = threading.Barrier(4)
+
+    def submit(_: int):
+        start.wait(10)
+        return browser.session.post(
+            f"{provider.url}/login/consent",
+            data={**form.fields, "decision": "allow"},
+            allow_redirects=False,
+            timeout=30,
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(submit, range(4)))
+    coded = [a for a in answers if "code=" in a.headers.get("Location", "")]
+    assert len(coded) == 1 and coded[0].status_code == 302
+    others = [a for a in answers if a is not coded[0]]
+    assert all(a.status_code == 400 and "login_expired" in a.text for a in others)
+
+
+def test_O2_a_consent_form_posted_by_another_browser_leaves_the_sign_in_to_its_own(provider, user):
+    """Another browser that posts the consent form with this transaction's id is refused,
+    and the transaction stays this browser's: its Allow still signs it in."""
+    _user_id, email = user
+    browser = Browser(provider.url)
+    rp, consent = _consent_page(provider, browser, email)
+    tx = tx_of(consent)
+    stranger = Browser(provider.url)
+    # The stranger's own sign-in page (at another client), for a CSRF token.
+    own = stranger.get(provider.new_client().authorize_url())
+    token = next(f for f in forms_in(own.text) if f.id == "password-form").fields["csrf_token"]
+    refused = stranger.session.post(
+        f"{provider.url}/login/consent",
+        data={"csrf_token": token, "tx": tx, "decision": "deny"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert refused.status_code == 400 and "login_expired" in refused.text
+    callback = redirect_params(browser.submit(consent, decision="allow"))
+    assert callback["state"] == rp.state and rp.exchange(callback["code"])["_status"] == 200
+
+
+def test_O2_a_consent_form_posted_out_of_turn_leaves_the_sign_in_going_on(provider, user):
+    """The consent form posted before the password (the step guard sends the browser to the
+    password page) neither consents nor ends the transaction: the sign-in goes on from the
+    password to the consent page."""
+    _user_id, email = user
+    rp = provider.new_client(trusted=False)
+    browser = Browser(provider.url)
+    page = _authorize(browser, rp)
+    form = next(f for f in forms_in(page.text) if f.id == "password-form")
+    early = browser.session.post(
+        f"{provider.url}/login/consent",
+        data={"csrf_token": form.fields["csrf_token"], "tx": tx_of(page), "decision": "allow"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert early.status_code == 303
+    assert urlsplit(early.headers["Location"]).path == "/login"
+    consent = browser.submit(page, "password-form", email=email, password=PASSWORD)
+    assert consent.status_code == 200 and 'id="scopes"' in consent.text
+    callback = redirect_params(browser.submit(consent, decision="allow"))
+    assert callback["state"] == rp.state and rp.exchange(callback["code"])["_status"] == 200

@@ -24,6 +24,7 @@ from idp.i18n import TRANSLATIONS
 from idp.vocabulary import LoginMethod
 from tests.conftest import build_provider
 from tests.helpers import Browser
+from tests.helpers import link_of
 
 TESTS = Path(__file__).resolve().parent
 README = TESTS.parent / "README.md"
@@ -262,7 +263,7 @@ def blank_google(
 def test_L7_an_upstream_without_settings_starts_and_is_not_available(blank_google: Any) -> None:
     browser = Browser(blank_google.url)
     page = browser.get(blank_google.new_client().authorize_url())
-    response = browser.get(page.url.replace("/login?", "/login/broker/google?"))
+    response = browser.get(link_of(page, "broker-google"))
     assert response.status_code == 200
     assert 'id="not-available"' in response.text
     assert "このサービスでのログインは準備中です" in response.text

@@ -22,6 +22,7 @@ from tests.facebook_double import app_scoped_id
 from tests.facebook_double import run_facebook_double
 from tests.field_errors import read
 from tests.helpers import Browser
+from tests.helpers import link_of
 from tests.helpers import redirect_params
 
 VERSION = "v21.0"
@@ -84,7 +85,7 @@ def through_facebook(
     """Authorize → login page → Facebook button → the dialog → back at our callback."""
     page = browser.get(rp.authorize_url(**params))
     upstream = browser.session.get(
-        page.url.replace("/login?", "/login/broker/facebook?"), allow_redirects=False, timeout=10
+        link_of(page, "broker-facebook"), allow_redirects=False, timeout=10
     )
     assert upstream.status_code == 303, upstream.text[:300]
     assert upstream.headers["Location"].startswith(facebook.url)
@@ -184,7 +185,7 @@ def test_L7_prompt_login_asks_facebook_to_reauthenticate(node, facebook):
     browser = Browser(node.url)
     page = browser.get(rp.authorize_url(prompt="login"))
     upstream = browser.session.get(
-        page.url.replace("/login?", "/login/broker/facebook?"), allow_redirects=False, timeout=10
+        link_of(page, "broker-facebook"), allow_redirects=False, timeout=10
     )
     assert "auth_type=reauthenticate" in upstream.headers["Location"]
 
@@ -192,7 +193,7 @@ def test_L7_prompt_login_asks_facebook_to_reauthenticate(node, facebook):
 def test_L7_unconfigured_upstream_says_not_available(provider, rp):
     browser = Browser(provider.url)
     page = browser.get(rp.authorize_url())
-    response = browser.get(page.url.replace("/login?", "/login/broker/google?"))
+    response = browser.get(link_of(page, "broker-google"))
     assert response.status_code == 200 and 'id="not-available"' in response.text
 
 
@@ -226,7 +227,7 @@ def _ldap_contract(node: Any, slapd: Any) -> tuple[str, str, str]:
 
 def _ad_form(node: Any, rp: Any, browser: Browser, connection_id: str) -> Any:
     page = browser.get(rp.authorize_url())
-    ask = browser.get(page.url.replace("/login?", "/login/broker/ad?"))
+    ask = browser.get(link_of(page, "broker-ad"))
     assert 'id="connection-form"' in ask.text
     form = browser.submit(ask, "connection-form", connection_id=connection_id.upper())
     assert 'id="ldap-form"' in form.text, form.text[:300]
@@ -270,7 +271,7 @@ def test_L8_unknown_connection_id_is_asked_again(node):
     browser = Browser(node.url)
     rp = node.new_client()
     page = browser.get(rp.authorize_url())
-    ask = browser.get(page.url.replace("/login?", "/login/broker/ad?"))
+    ask = browser.get(link_of(page, "broker-ad"))
     again = browser.submit(ask, "connection-form", connection_id="adfs-" + "0" * 18)
     assert again.status_code == 400 and 'id="error"' in again.text
     malformed = browser.submit(ask, "connection-form", connection_id="<script>")
@@ -325,7 +326,7 @@ def _through_adfs(
     from urllib.parse import urljoin
 
     page = browser.get(rp.authorize_url(**params))
-    ask = browser.get(page.url.replace("/login?", "/login/broker/ad?"))
+    ask = browser.get(link_of(page, "broker-ad"))
     response = browser.session.post(
         f"{node.url}/login/ad",
         data={**ask_form(ask), "connection_id": connection_id},

@@ -33,6 +33,7 @@ from tests.conftest import PASSWORD
 from tests.conftest import build_provider
 from tests.helpers import Browser
 from tests.helpers import forms_in
+from tests.helpers import tx_of
 from tests.softauthn import SoftAuthenticator
 from tests.test_two_factor import last_sms_code
 from tests.test_two_factor import new_phone
@@ -221,7 +222,7 @@ def _ad_connection(node: Any) -> str:
 def ad_connection_id(node: Any, prefix: str = "") -> Form:
     connection_id = _ad_connection(node)
     browser, page = _login_page(node)
-    form = browser.get(f"{prefix}/login/ad?tx={_tx(page.url)}")
+    form = browser.get(f"{prefix}/login/ad?tx={tx_of(page)}")
     data = _form(form, connection_id=connection_id)
     return Form(browser, f"{node.url}{prefix}/login/ad", data, _redirect)
 
@@ -229,7 +230,7 @@ def ad_connection_id(node: Any, prefix: str = "") -> Form:
 def ad_ldap_login(node: Any, prefix: str = "") -> Form:
     connection_id = _ad_connection(node)
     browser, page = _login_page(node)
-    form = browser.get(f"{prefix}/login/ad/{connection_id}?tx={_tx(page.url)}")
+    form = browser.get(f"{prefix}/login/ad/{connection_id}?tx={tx_of(page)}")
     data = _form(form, login="someone", password="their-password")
     # Past CSRF, the directory (unreachable here) answers: the upstream error page.
     return Form(

@@ -29,6 +29,7 @@ from tests.field_errors import read
 from tests.field_errors import text_of
 from tests.helpers import Browser
 from tests.helpers import forms_in
+from tests.helpers import link_of
 
 SUBJECT = "【WORKSDRIVE】利用者登録のご案内"
 NEW_PASSWORD = "Welcome-Aboard-2026"
@@ -450,7 +451,7 @@ def test_L10_L7_registering_with_an_upstream_binds_it_through_the_broker_flow(
     signin = Browser(fb_node.url)
     login = signin.get(rp.authorize_url())
     upstream = signin.session.get(
-        login.url.replace("/login?", "/login/broker/facebook?"), allow_redirects=False, timeout=10
+        link_of(login, "broker-facebook"), allow_redirects=False, timeout=10
     )
     facebook.next_user = person
     dialog = signin.session.get(upstream.headers["Location"], allow_redirects=False, timeout=10)

@@ -24,6 +24,7 @@ from tests.conftest import build_provider
 from tests.helpers import Browser
 from tests.helpers import forms_in
 from tests.helpers import redirect_params
+from tests.helpers import tx_of
 
 SECRET = b"line-gateway-secret-for-tests"
 
@@ -269,7 +270,7 @@ def test_L9_sign_in_through_the_development_line_gateway(node):
         rp = node.new_client()
         browser = Browser(node.url)
         page = browser.get(rp.authorize_url())
-        tx = page.url.split("tx=", 1)[1]
+        tx = tx_of(page)
         line_page = browser.session.get(f"{gateway_url}/line/login?tx={tx}", timeout=10)
         assert line_page.status_code == 200 and 'id="password-form"' in line_page.text
         form = next(f for f in forms_in(line_page.text) if f.id == "password-form")

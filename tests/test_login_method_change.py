@@ -41,6 +41,7 @@ from tests.facebook_double import run_facebook_double
 from tests.field_errors import assert_field_error
 from tests.helpers import Browser
 from tests.helpers import forms_in
+from tests.helpers import link_of
 from tests.helpers import redirect_params
 from tests.test_account_menu import account_sign_in
 from tests.test_backchannel_logout import Receiver
@@ -138,7 +139,7 @@ def menu_via_facebook(node: Any, facebook: FacebookDouble, person: FacebookUser)
     browser = Browser(node.url)
     page = browser.get("/account/login")
     upstream = browser.session.get(
-        page.url.replace("/login?", "/login/broker/facebook?"), allow_redirects=False, timeout=10
+        link_of(page, "broker-facebook"), allow_redirects=False, timeout=10
     )
     menu = dialog(node, facebook, browser, upstream, person)
     assert menu.url == f"{node.url}/account", (menu.status_code, menu.text[:300])
@@ -150,7 +151,7 @@ def facebook_sign_in(node: Any, facebook: FacebookDouble, person: FacebookUser, 
     browser = Browser(node.url)
     page = browser.get(rp.authorize_url())
     upstream = browser.session.get(
-        page.url.replace("/login?", "/login/broker/facebook?"), allow_redirects=False, timeout=10
+        link_of(page, "broker-facebook"), allow_redirects=False, timeout=10
     )
     return dialog(node, facebook, browser, upstream, person), browser
 

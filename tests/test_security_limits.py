@@ -29,6 +29,7 @@ from tests.conftest import build_provider
 from tests.helpers import Browser
 from tests.helpers import forms_in
 from tests.helpers import redirect_params
+from tests.helpers import tx_of
 from tests.test_brokered_login import _ldap_contract
 from tests.test_two_factor import after_password
 from tests.test_two_factor import enroll_by_sms
@@ -254,7 +255,7 @@ def ldap_user(provider, slapd, person: str) -> tuple[str, str]:
 
 def ldap_form(browser: Browser, rp, connection_id: str):
     page = browser.get(rp.authorize_url())
-    form = browser.get(page.url.replace("/login?", f"/login/ad/{connection_id}?"))
+    form = browser.get(f"/login/ad/{connection_id}?tx={tx_of(page)}")
     assert 'id="ldap-form"' in form.text, form.text[:300]
     return form
 

@@ -35,6 +35,7 @@ from tests.conftest import build_provider
 from tests.helpers import Browser
 from tests.helpers import forms_in
 from tests.helpers import redirect_params
+from tests.helpers import tx_of
 from tests.softauthn import SoftAuthenticator
 from tests.test_two_factor import after_password
 from tests.test_two_factor import enroll_by_sms
@@ -313,12 +314,12 @@ def test_L7_unconfigured_or_unknown_upstream_is_a_page_not_a_server_error(
 ):
     browser = Browser(provider.url)
     page = browser.get(rp.authorize_url())
-    response = browser.get(page.url.replace("/login?", f"/login/broker/{name}?"))
+    response = browser.get(f"/login/broker/{name}?tx={tx_of(page)}")
     assert response.status_code == status
     assert 'id="not-available"' in response.text
     assert "このサービスでのログインは準備中です" in response.text
     english = browser.get(rp.authorize_url(ui_locales="en"))
-    response = browser.get(english.url.replace("/login?", f"/login/broker/{name}?"))
+    response = browser.get(f"/login/broker/{name}?tx={tx_of(english)}")
     assert response.status_code == status and "is not available yet" in response.text
 
 

@@ -137,7 +137,7 @@ def _login_page(app: Flask) -> tuple[Any, dict[str, str]]:
             "code_challenge_method": "S256",
         },
     )
-    r = browser.get(r.headers["Location"])
+    assert r.status_code == 200 and 'id="password-form"' in r.text, r.text
     return browser, {"csrf_token": _field(r.text, "csrf_token"), "tx": _field(r.text, "tx")}
 
 
@@ -184,7 +184,8 @@ def _sign_in(app: Flask, *, trusted: bool = False) -> list[tuple[str, int, Count
             },
         ),
     )
-    r = step("GET /login", browser.get(r.headers["Location"]))
+    # The password page in answer to the authorization request (no redirect to /login).
+    assert r.status_code == 200 and 'action="/login"' in r.text, r.text
     form = {"csrf_token": _field(r.text, "csrf_token"), "tx": _field(r.text, "tx")}
     r = step(
         "POST /login", browser.post("/login", data={**form, "email": email, "password": PASSWORD})
@@ -225,16 +226,17 @@ def _counts(steps: list[tuple[str, int, Count]]) -> tuple[dict[str, Any], str]:
 
 
 def test_O1_password_sign_in_with_consent_counts_statements_store_operations_and_commits(app):
-    """Four requests: the password POST answers with the consent page (no redirect to it)
-    and the consent POST finishes the sign-in itself (no /login/finish hop); each request's
+    """Three requests: the authorization request answers with the password page and the
+    password POST with the consent page (no redirect to either), and the consent POST
+    finishes the sign-in itself (no /login/finish hop); each request's
     store and database writes commit together (one commit per request, two for the password
     POST: its counters must be seen before the hash)."""
     _sign_in(app)  # warm: first requests compile and cache
     got, detail = _counts(_sign_in(app))
     #                      status, database statements, store operations, commits
     assert got == {
-        "GET /authorize": (303, 1, 1, 1),
-        "GET /login": (200, 0, 1, 0),
+        # The tx saved; the password page in the same answer (no GET /login: its tx read).
+        "GET /authorize": (200, 1, 1, 1),
         # tx read; address counter up (L2); user + contract in one statement; the failure
         # counter reserved (K1): one commit, before the hash. Then the address counter back,
         # the failures cleared and the tx saved for the consent page: one commit (the SQL
@@ -242,10 +244,11 @@ def test_O1_password_sign_in_with_consent_counts_statements_store_operations_and
         # page names the client from the registration cached since /authorize
         # (idp/oidc/client_cache.py).
         "POST /login": (200, 3, 4, 2),
-        # tx read and taken; user (a Core statement); SSO record + sid index (one upsert of
-        # two rows, SqlStore.set_many); the code; the session row, the login event and the
-        # token family: all in one commit.
-        "POST /login/consent": (302, 4, 4, 1),
+        # tx taken (one pop: the consent form's every answer ends it, so the finish has
+        # nothing left to claim); user (a Core statement); SSO record + sid index (one
+        # upsert of two rows, SqlStore.set_many); the code; the session row, the login event
+        # and the token family: all in one commit.
+        "POST /login/consent": (302, 4, 3, 1),
     }, detail
 
 
@@ -254,8 +257,8 @@ def test_O1_password_sign_in_at_a_trusted_client_answers_the_password_post_with_
     _sign_in(app, trusted=True)
     got, detail = _counts(_sign_in(app, trusted=True))
     assert got == {
-        "GET /authorize": (303, 1, 1, 1),
-        "GET /login": (200, 0, 1, 0),
+        # The tx saved; the password page in the same answer (no GET /login: its tx read).
+        "GET /authorize": (200, 1, 1, 1),
         # One commit before the hash (address counter, K1 reservation), one after it (the
         # SSO record and its sid index in one statement).
         "POST /login": (302, 6, 6, 2),

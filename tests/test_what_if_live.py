@@ -60,6 +60,7 @@ from tests.facebook_double import run_facebook_double
 from tests.helpers import Browser
 from tests.helpers import forms_in
 from tests.helpers import redirect_params
+from tests.helpers import tx_of
 from tests.test_admin_api import assert_problem
 from tests.test_admin_api import token_for
 
@@ -253,9 +254,8 @@ def identify(node: Any, facebook: FacebookDouble, browser: Browser, page: Any, w
         )
         return browser.follow(response)
     path = f"{prefix}/login/broker/facebook"
-    query = urlsplit(page.url).query
     upstream = browser.session.get(
-        f"{node.url}{path}?{query}",
+        f"{node.url}{path}?tx={tx_of(page)}",
         headers=gateway(world, "GET", path),
         allow_redirects=False,
         timeout=TIMEOUT,

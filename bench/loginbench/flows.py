@@ -174,10 +174,14 @@ def full_login(
             allow_redirects=False,
             timeout=TIMEOUT,
         )
-        url = redirected("GET /authorize", r, "/login?")
-
-        r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
-        fields = form_fields("GET /login", r, "password-form")
+        if r.status_code == 200:
+            # A provider that answers the authorization request with the password page
+            # itself (one hop less than a redirect to /login).
+            fields = form_fields("GET /authorize", r, "password-form")
+        else:
+            url = redirected("GET /authorize", r, "/login?")
+            r = browser.get(url, allow_redirects=False, timeout=TIMEOUT)
+            fields = form_fields("GET /login", r, "password-form")
 
         r = browser.post(
             target.url + "/login",

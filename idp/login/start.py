@@ -13,6 +13,7 @@ from authlib.oidc.core.errors import ConsentRequiredError
 from authlib.oidc.core.errors import LoginRequiredError
 from flask import g
 from flask import request
+from flask import url_for
 from joserfc import jwt
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response as BaseResponse
@@ -22,6 +23,8 @@ from idp.i18n import pick_locale
 from idp.login.gate import check_policies
 from idp.login.refusal import error_response
 from idp.login.refusal import oauth_server
+from idp.login.step_pages import render_consent
+from idp.login.step_pages import render_identify
 from idp.login.transaction import Transaction
 from idp.login.transaction import bind_browser
 from idp.login.transaction import browser_for_transaction
@@ -152,7 +155,12 @@ def _handle_authorize() -> BaseResponse:
         browser,
         params=params,
         client_id=client.client_id,
-        locale=pick_locale(data.get("ui_locales")) or request.cookies.get("lang") or "ja",
+        # The language switch (``lang``) of this page, else ``ui_locales`` (both set
+        # g.switched_locale, idp/i18n.py), else the language last chosen.
+        locale=g.get("switched_locale")
+        or pick_locale(data.get("ui_locales"))
+        or request.cookies.get("lang")
+        or "ja",
         login_hint=(data.get("login_hint") or "")[:320],
         needs_consent=needs_consent,
     )
@@ -164,10 +172,25 @@ def _handle_authorize() -> BaseResponse:
         tx.achieve("policies")
         tx.reused_session = principal.session
     tx.save()
-    response = redirect_to_next_step(tx)
+    response = _first_step_page(tx)
     if fresh_browser:
         bind_browser(response, browser)
     return response
+
+
+def _first_step_page(tx: Transaction) -> BaseResponse:
+    """The page of the step due, in answer to the authorization request itself (one round
+    trip less than a redirect to it, issue 13): the password page, whose form posts to the
+    login step, or the consent page of a browser signed in already. A GET only: the language
+    switch of a page links to its own URL with the query, which a POSTed request lacks, so
+    a POST is redirected to the step's own URL as before."""
+    step = tx.next_step()
+    if request.method != "GET" or step not in ("identify", "consent"):
+        return redirect_to_next_step(tx)
+    g.locale = tx.locale  # as the step's own URL shows it (idp/login/steps.py)
+    if step == "consent":
+        return render_consent(tx)
+    return render_identify(tx, action=url_for("login.identify"))
 
 
 def _usable_session(

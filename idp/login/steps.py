@@ -24,10 +24,12 @@ from idp.models import db
 TxView = Callable[..., Response]
 
 
-def load_transaction() -> Transaction:
+def load_transaction(take: bool = False) -> Transaction:
     """This browser's transaction named by the ``tx`` parameter, in the language last chosen
-    (a language switch on a login page carries over to the rest of the sign-in)."""
-    tx = Transaction.load(request.values.get("tx"))
+    (a language switch on a login page carries over to the rest of the sign-in).
+
+    :param take: take it out of the store (``Transaction.load``); the caller puts it back."""
+    tx = Transaction.load(request.values.get("tx"), take=take)
     switched = g.get("switched_locale")
     if switched and switched != tx.locale:
         tx.locale = switched
@@ -42,7 +44,7 @@ def is_due(tx: Transaction, name: str) -> bool:
 
 
 def step(
-    name: str, *, user: bool = False, one_transaction: bool = False
+    name: str, *, user: bool = False, one_transaction: bool = False, ends_on_post: bool = False
 ) -> Callable[[TxView], Callable[..., Response]]:
     """Guard a view of step ``name``: it is called as ``view(tx, **url_values)``, or with
     ``user=True`` as ``view(tx, user, **url_values)`` once the transaction has identified its
@@ -53,6 +55,11 @@ def step(
         the request's database transaction (``EphemeralStore.transaction``): for the steps of
         every sign-in, whose views call ``store.commit()`` before any slow work that others
         must not wait for (issue 13). Not for views that send mail or SMS.
+    :param ends_on_post: every answer of the view to a POST ends the transaction (finishes
+        or closes it): the guard takes it out of the store instead of reading it, so that
+        the finish's claim is no second operation on it (issue 13), and puts it back when
+        the request ends otherwise (out of turn, an error). Single use holds: of parallel
+        POSTs one takes it, the others find it gone.
     """
 
     def decorate(view: TxView) -> Callable[..., Response]:
@@ -64,7 +71,13 @@ def step(
             return run(*args, **kwargs)
 
         def run(*args: Any, **kwargs: Any) -> Response:
-            tx = load_transaction()
+            tx = load_transaction(take=ends_on_post and request.method == "POST")
+            try:
+                return answer(tx, *args, **kwargs)
+            finally:
+                tx.put_back()
+
+        def answer(tx: Transaction, *args: Any, **kwargs: Any) -> Response:
             if not is_due(tx, name):
                 return redirect_to_next_step(tx)
             if not user:

@@ -78,35 +78,66 @@ class Transaction:
     #: The SSO session's claims when an existing sign-in is reused (consent only).
     reused_session: dict[str, Any] | None = None
     created_at: float = field(default_factory=time.time)
+    #: Taken out of the store by this request (``load(take=True)``), not put back yet: the
+    #: store holds it no more, so :meth:`claim` and :meth:`close` have nothing to remove.
+    #: Not a field (never stored).
+    _taken = False
 
     @classmethod
     def open(cls, browser: str, **values: Any) -> Transaction:
         return cls(id=secrets.token_urlsafe(24), browser=_browser_hash(browser), **values)
 
     @classmethod
-    def load(cls, tx_id: str | None) -> Transaction:
-        """The transaction of this browser; anything else is an expired or foreign one."""
+    def load(cls, tx_id: str | None, *, take: bool = False) -> Transaction:
+        """The transaction of this browser; anything else is an expired or foreign one.
+
+        :param take: take it out of the store (atomic pop) instead of reading it, for a
+            request whose every answer ends it (the consent form: finish or deny): of
+            parallel requests one gets it, and its :meth:`claim` is then no second store
+            operation (issue 13). The caller puts it back (:meth:`put_back`) when the
+            request ends otherwise. Another browser's is put back at once.
+        """
         if not tx_id or len(tx_id) > 64:
             raise TransactionError("missing")
-        data = extensions.store().get_json(TX_PREFIX + tx_id)
         browser = browser_id()
-        if data is None or browser is None:
+        if browser is None:
+            raise TransactionError("expired")
+        store = extensions.store()
+        data = store.pop_json(TX_PREFIX + tx_id) if take else store.get_json(TX_PREFIX + tx_id)
+        if data is None:
             raise TransactionError("expired")
         tx = cls(**data)
         if not secrets.compare_digest(tx.browser, _browser_hash(browser)):
+            if take:
+                tx.save()  # not this browser's to take
             raise TransactionError("foreign")
+        tx._taken = take
         return tx
 
     def save(self) -> None:
         ttl = extensions.settings().login_transaction_ttl
         extensions.store().set_json(TX_PREFIX + self.id, asdict(self), ttl)
+        self._taken = False
+
+    def put_back(self) -> None:
+        """Return a transaction this request took (``load(take=True)``) and neither
+        finished, closed nor saved to the store."""
+        if self._taken:
+            self.save()
 
     def close(self) -> None:
+        if self._taken:
+            self._taken = False  # taken already: nothing left in the store
+            return
         extensions.store().delete(TX_PREFIX + self.id)
 
     def claim(self) -> bool:
         """Take the transaction out of the store to finish it (atomic pop): of parallel
-        finishes (a double-clicked button), one gets it and issues the code."""
+        finishes (a double-clicked button), one gets it and issues the code. A transaction
+        this request took already (``load(take=True)``) is this request's."""
+        if self._taken:
+            self._taken = False
+            return True
         return extensions.store().pop(TX_PREFIX + self.id) is not None
 
     def achieve(self, step: str) -> None:

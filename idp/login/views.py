@@ -13,7 +13,6 @@ from flask import request
 from flask import url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from idp import extensions
 from idp.actor import Actor
 from idp.contracts.lines import choose_line_notification
 from idp.i18n import gettext as _
@@ -22,8 +21,9 @@ from idp.login.gate import admit
 from idp.login.identify import check_password_login
 from idp.login.limits import too_many
 from idp.login.refusal import deny
-from idp.login.route import line_login_base
 from idp.login.route import route_of_request
+from idp.login.step_pages import render_consent
+from idp.login.step_pages import render_identify
 from idp.login.steps import is_due
 from idp.login.steps import step
 from idp.login.transaction import Transaction
@@ -50,26 +50,11 @@ CONSOLE_PATH = re.compile(r"/admin(/[a-z0-9][a-z0-9-]{0,40}){0,3}")
 MAX_PASSWORD = 1024
 
 
-def _render_identify(
-    tx: Transaction, email: str = "", error: str | None = None, status: int = 200
-) -> BaseResponse:
-    return Response(
-        render_template(
-            "login/login.html",
-            tx=tx,
-            email=email or tx.login_hint,
-            error=error,
-            line_login=line_login_base() if extensions.settings().line_gateway_secret else None,
-        ),
-        status=status,
-    )
-
-
 @bp.get("/login")
 @bp.get("/line/login", endpoint="line_identify")
 @step("identify")
 def identify(tx: Transaction) -> BaseResponse:
-    return _render_identify(tx)
+    return render_identify(tx)
 
 
 @bp.post("/login")
@@ -82,7 +67,7 @@ def identify_password(tx: Transaction) -> BaseResponse:
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
     if not email or not password or len(email) > MAX_EMAIL or len(password) > MAX_PASSWORD:
-        return _render_identify(
+        return render_identify(
             tx, email[:MAX_EMAIL], _("Enter your email address and password."), 400
         )
     result = check_password_login(email, password, request.remote_addr)
@@ -97,7 +82,7 @@ def identify_password(tx: Transaction) -> BaseResponse:
             if result.looks_locked
             else _("The email address or password is not correct.")
         )
-        return _render_identify(tx, email, message, 401)
+        return render_identify(tx, email, message, 401)
     refused = admit(tx, result.user, list(PASSWORD_AMR), result.contract)
     if refused is not None:
         return refused
@@ -107,7 +92,7 @@ def identify_password(tx: Transaction) -> BaseResponse:
         # /login/consent; a reload re-sends this form, which the step guard answers with a
         # redirect to the consent page (the identify step is achieved), never a second check.
         tx.save()
-        return _render_consent(tx)
+        return render_consent(tx)
     return finish_step.finish_or_redirect(tx, result.user)
 
 
@@ -176,21 +161,14 @@ def account_login() -> BaseResponse:
 
 
 @bp.route("/login/consent", methods=["GET", "POST"])
-@step("consent", one_transaction=True)
+@step("consent", one_transaction=True, ends_on_post=True)
 def consent(tx: Transaction) -> BaseResponse:
     if request.method == "POST":
         if request.form.get("decision") != "allow":
             return deny(tx)
         tx.achieve("consent")
         return finish_step.finish_or_redirect(tx)
-    return _render_consent(tx)
-
-
-def _render_consent(tx: Transaction) -> BaseResponse:
-    # The registration cached since /authorize (idp/oidc/client_cache.py).
-    client = extensions.oauth().query_client(tx.client_id)
-    scopes = tx.params.get("scope", "").split()
-    return Response(render_template("login/consent.html", tx=tx, client=client, scopes=scopes))
+    return render_consent(tx)
 
 
 @bp.get("/login/finish")

@@ -49,12 +49,13 @@ def claim(page: Any, name: str) -> Any:
 def open_login_from_frontend(
     page: Any, frontend: Any, provider: Any, shot: Any, what: str = "frontend-signed-out"
 ) -> None:
-    """Storage frontend → sign in → the provider's login page."""
+    """Storage frontend → sign in → the provider's login page (in answer to the authorization
+    request itself: no redirect to /login)."""
     page.goto(frontend.url + "/")
     page.locator("#signin").wait_for()
     shot(page, what)
     with page.expect_navigation(
-        url=re.compile("^" + re.escape(provider.url) + r"/login\b")
+        url=re.compile("^" + re.escape(provider.url) + r"/authorize\b")
     ) as navigation:
         page.click("#signin")
     response = navigation.value
@@ -238,7 +239,7 @@ def sign_out_at_frontend(page: Any, frontend: Any, shot: Any) -> None:
 
 def sign_in_again(page: Any, frontend: Any, provider: Any, email: str, shot: Any) -> None:
     """From the signed-out frontend: Sign in → the password page (the provider session ended)."""
-    with page.expect_navigation(url=re.compile("^" + re.escape(provider.url) + r"/login\b")):
+    with page.expect_navigation(url=re.compile("^" + re.escape(provider.url) + r"/authorize\b")):
         page.click("#signin")
     page.locator("#password-form").wait_for()
     shot(page, "login-again")

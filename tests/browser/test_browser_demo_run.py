@@ -36,7 +36,7 @@ def test_L9_the_demo_line_user_signs_in_through_the_demo_gateway(context_factory
 
     # From the internet, the line-only contract's user is refused (A1).
     page.goto(frontend + "/")
-    with page.expect_navigation(url=re.compile(re.escape(provider) + r"/login\b")):
+    with page.expect_navigation(url=re.compile(re.escape(provider) + r"/authorize\b")):
         page.click("#signin")
     shot(page, "login-internet")
     page.fill("#email", LINE_USER.email)
@@ -48,7 +48,7 @@ def test_L9_the_demo_line_user_signs_in_through_the_demo_gateway(context_factory
 
     # The sheet's way: the service's sign-in page, then 「回線認証でログイン」 (the gateway).
     page.goto(frontend + "/")
-    with page.expect_navigation(url=re.compile(re.escape(provider) + r"/login\b")):
+    with page.expect_navigation(url=re.compile(re.escape(provider) + r"/authorize\b")):
         page.click("#signin")
     assert page.locator("#line-login").get_attribute("href").startswith(gateway + "/line/")
     with page.expect_navigation(url=re.compile(re.escape(gateway) + r"/line/login\b")):

@@ -38,7 +38,7 @@ def test_K3_the_language_chosen_is_kept_through_forgot_password_and_its_link(
     lang = "ja" if how == "default" else "en"
     query = "?ui_locales=en" if how == "ui_locales" else ""
     page.goto(f"{frontend.url}/login{query}")
-    page.wait_for_url(re.compile("^" + re.escape(browser_provider.url) + r"/login\b"))
+    page.wait_for_url(re.compile("^" + re.escape(browser_provider.url) + r"/authorize\b"))
     if how == "switch":
         _go(page, "#lang-en")
     assert page.get_attribute("html", "lang") == lang

@@ -71,7 +71,7 @@ def test_L1_L2_O1_frontend_login_shows_claims_then_rp_logout(
 
     # The provider session ended too: a new sign-in asks for the password again.
     page.click("#signin")
-    page.wait_for_url(re.compile("^" + re.escape(browser_provider.url) + r"/login\b"))
+    page.wait_for_url(re.compile("^" + re.escape(browser_provider.url) + r"/authorize\b"))
     page.locator("#password-form").wait_for()
     shot(page, "login-again")
     assert page.locator("#password").is_visible()
