@@ -62,9 +62,9 @@ class Counter:
         self.thread = threading.get_ident()
         self.current = Count()
         with app.app_context():
-            engine = db.engine
-        event.listen(engine, "before_cursor_execute", self._statement)
-        event.listen(engine, "commit", self._commit)
+            self.engine = db.engine
+        event.listen(self.engine, "before_cursor_execute", self._statement)
+        event.listen(self.engine, "commit", self._commit)
 
     def _mine(self) -> bool:
         return threading.get_ident() == self.thread
@@ -85,6 +85,19 @@ class Counter:
     def take(self) -> Count:
         count, self.current = self.current, Count()
         return count
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        event.remove(self.engine, "commit", self._commit)
+
+
+@pytest.fixture()
+def counter(app: Flask) -> Iterator[Counter]:
+    """Counts this test's statements; its listeners go with the test (the app is the
+    module's)."""
+    counting = Counter(app)
+    yield counting
+    counting.close()
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +163,9 @@ def _new_user(app: Flask) -> str:
     return email
 
 
-def _sign_in(app: Flask, *, trusted: bool = False) -> list[tuple[str, int, Count]]:
+def _sign_in(
+    app: Flask, counter: Counter, *, trusted: bool = False
+) -> list[tuple[str, int, Count]]:
     """One whole password sign-in of a new user, at an untrusted client (consent page) or a
     trusted one, as a browser and the client's back channel make it; returns each request's
     counts (the token request's are tests/test_statements_token.py's)."""
@@ -158,7 +173,6 @@ def _sign_in(app: Flask, *, trusted: bool = False) -> list[tuple[str, int, Count
     with app.app_context():
         client, secret = add_client(Actor.cli(), "RP", [REDIRECT_URI], [], trusted=trusted)
         client_id = client.client_id
-    counter = Counter(app)
     browser = app.test_client()
     steps: list[tuple[str, int, Count]] = []
 
@@ -225,14 +239,16 @@ def _counts(steps: list[tuple[str, int, Count]]) -> tuple[dict[str, Any], str]:
     return got, detail
 
 
-def test_O1_password_sign_in_with_consent_counts_statements_store_operations_and_commits(app):
+def test_O1_password_sign_in_with_consent_counts_statements_store_operations_and_commits(
+    app, counter
+):
     """Three requests: the authorization request answers with the password page and the
     password POST with the consent page (no redirect to either), and the consent POST
     finishes the sign-in itself (no /login/finish hop); each request's
     store and database writes commit together (one commit per request, two for the password
     POST: its counters must be seen before the hash)."""
-    _sign_in(app)  # warm: first requests compile and cache
-    got, detail = _counts(_sign_in(app))
+    _sign_in(app, counter)  # warm: first requests compile and cache
+    got, detail = _counts(_sign_in(app, counter))
     #                      status, database statements, store operations, commits
     assert got == {
         # The tx saved; the password page in the same answer (no GET /login: its tx read).
@@ -252,10 +268,12 @@ def test_O1_password_sign_in_with_consent_counts_statements_store_operations_and
     }, detail
 
 
-def test_O1_password_sign_in_at_a_trusted_client_answers_the_password_post_with_the_code(app):
+def test_O1_password_sign_in_at_a_trusted_client_answers_the_password_post_with_the_code(
+    app, counter
+):
     """No consent, no second factor due: the password POST is the last front-channel hop."""
-    _sign_in(app, trusted=True)
-    got, detail = _counts(_sign_in(app, trusted=True))
+    _sign_in(app, counter, trusted=True)
+    got, detail = _counts(_sign_in(app, counter, trusted=True))
     assert got == {
         # The tx saved; the password page in the same answer (no GET /login: its tx read).
         "GET /authorize": (200, 1, 1, 1),
@@ -265,11 +283,10 @@ def test_O1_password_sign_in_at_a_trusted_client_answers_the_password_post_with_
     }, detail
 
 
-def test_K1_L2_an_unknown_email_commits_the_address_count_before_the_hash(app):
+def test_K1_L2_an_unknown_email_commits_the_address_count_before_the_hash(app, counter):
     """The per-address counter (L2) goes with the request's transaction, but is committed
     before the password is hashed, so that parallel attempts from that address count it
     (and, on SQLite, do not wait for the hash behind the write lock)."""
-    counter = Counter(app)
     browser, form = _login_page(app)
     counter.take()
     email = f"nobody-{secrets.token_hex(4)}@example.jp"
@@ -283,7 +300,7 @@ def test_K1_L2_an_unknown_email_commits_the_address_count_before_the_hash(app):
     assert any(s.startswith("INSERT INTO ephemeral") for s in sql[:user_read]), sql
 
 
-def test_O1_K1_a_resent_password_form_goes_to_the_consent_page_without_a_second_check(app):
+def test_O1_K1_a_resent_password_form_goes_to_the_consent_page_without_a_second_check(app, counter):
     """The consent page answers the password POST itself, so a reload of it re-sends that
     form: the identify step is achieved, and the step guard sends the browser to the consent
     page without looking at the account (no user read, no counter, no hash)."""
@@ -292,7 +309,7 @@ def test_O1_K1_a_resent_password_form_goes_to_the_consent_page_without_a_second_
     posted = {**form, "email": email, "password": PASSWORD}
     r = browser.post("/login", data=posted)
     assert r.status_code == 200 and 'action="/login/consent"' in r.text
-    counter = Counter(app)
+    counter.take()
     again = browser.post("/login", data=posted)
     assert again.status_code == 303
     assert urlsplit(again.headers["Location"]).path == "/login/consent"
