@@ -83,6 +83,7 @@ from flask import request  # noqa: E402
 from flask import session  # noqa: E402
 from jinja2 import DictLoader  # noqa: E402
 from loginbench.backchannel import Backchannel  # noqa: E402
+from loginbench.ceiling import argon2_hasher  # noqa: E402
 from loginbench.ceiling import argon2_parameters  # noqa: E402
 from loginbench.ceiling import argon2_verify_ceiling  # noqa: E402
 from loginbench.flows import DEFAULT_PASSWORD  # noqa: E402
@@ -401,8 +402,6 @@ def b64url(data: bytes) -> str:
 
 def create_app() -> Flask:
     """The app, from the ``FLOOR_*`` environment the runner sets."""
-    from argon2 import PasswordHasher
-    from argon2 import Type
     from argon2.exceptions import InvalidHashError
     from argon2.exceptions import VerificationError
     from joserfc import jwt
@@ -431,15 +430,7 @@ def create_app() -> Flask:
     key = RSAKey.import_key(jwk) if jwk["kty"] == "RSA" else ECKey.import_key(jwk)
     keys = KeySet([key])
     header = {"alg": alg, "kid": key.kid, "typ": "JWT"}
-    params = argon2_parameters()
-    hasher = PasswordHasher(
-        time_cost=params["time_cost"],
-        memory_cost=params["memory_kib"],
-        parallelism=params["parallelism"],
-        hash_len=32,
-        salt_len=16,
-        type=Type.ID,
-    )
+    hasher = argon2_hasher(argon2_parameters())
     dummy_hash = hasher.hash("dummy password for timing equality")
 
     app = Flask(__name__, static_folder=None)
@@ -863,20 +854,10 @@ class FloorSignIn:
 def provision(directory: Path, users_count: int) -> tuple[Path, Path, list[str]]:
     """The database (schema, ``users_count`` users with the bench's password, hashed once)
     and the signing keys (RS256 2,048 bits, ES256 P-256) as JWKs."""
-    from argon2 import PasswordHasher
-    from argon2 import Type
     from joserfc.jwk import ECKey
     from joserfc.jwk import RSAKey
 
-    params = argon2_parameters()
-    hashed = PasswordHasher(
-        time_cost=params["time_cost"],
-        memory_cost=params["memory_kib"],
-        parallelism=params["parallelism"],
-        hash_len=32,
-        salt_len=16,
-        type=Type.ID,
-    ).hash(DEFAULT_PASSWORD)
+    hashed = argon2_hasher(argon2_parameters()).hash(DEFAULT_PASSWORD)
     database = directory / "floor.sqlite"
     engine = core_engine(str(database))
     metadata.create_all(engine)

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from loginbench.flows import DEFAULT_PASSWORD
 
@@ -20,12 +21,12 @@ def argon2_parameters() -> dict[str, int]:
     }
 
 
-def _verify_for(args: tuple[dict[str, int], float]) -> tuple[int, float, float]:
+def argon2_hasher(params: dict[str, int]) -> Any:
+    """argon2id at the provider's parameters (``argon2_parameters()``), as it hashes."""
     from argon2 import PasswordHasher
     from argon2 import Type
 
-    params, seconds = args
-    hasher = PasswordHasher(
+    return PasswordHasher(
         time_cost=params["time_cost"],
         memory_cost=params["memory_kib"],
         parallelism=params["parallelism"],
@@ -33,6 +34,11 @@ def _verify_for(args: tuple[dict[str, int], float]) -> tuple[int, float, float]:
         salt_len=16,
         type=Type.ID,
     )
+
+
+def _verify_for(args: tuple[dict[str, int], float]) -> tuple[int, float, float]:
+    params, seconds = args
+    hasher = argon2_hasher(params)
     hashed = hasher.hash(DEFAULT_PASSWORD)
     hasher.verify(hashed, DEFAULT_PASSWORD)  # warm-up
     count = 0
